@@ -1,0 +1,19 @@
+//! The kernel/user ABI: the single definition shared by the kernel and libcap.
+//!
+//! Nothing here depends on anything, and nothing here is `unsafe`. The kernel decodes
+//! registers into these types; libcap re-exports them. Nothing else re-declares them.
+#![no_std]
+#![forbid(unsafe_code)]
+
+/// The `isa-debug-exit` port and the codes the kernel writes to it when a test run ends.
+///
+/// QEMU exits with status `(code << 1) | 1`, so these map to exit statuses 33 and 35.
+pub mod qemu_exit {
+    pub const PORT: u16 = 0xf4;
+    pub const SUCCESS: u32 = 0x10;
+    pub const FAILURE: u32 = 0x11;
+    /// Process exit status QEMU reports for [`SUCCESS`].
+    pub const SUCCESS_STATUS: i32 = ((SUCCESS << 1) | 1) as i32;
+    /// Process exit status QEMU reports for [`FAILURE`].
+    pub const FAILURE_STATUS: i32 = ((FAILURE << 1) | 1) as i32;
+}

@@ -1,0 +1,7 @@
+//! Pure kernel logic: everything the kernel decides that does not touch hardware.
+//!
+//! This crate is `no_std` for the kernel and `std` under `cargo test`, so the logic that
+//! enforces the kernel's invariants is exercised on the host, including by property tests.
+//! The `kernel` crate holds the architecture glue and wires these pieces together.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]

@@ -1,0 +1,35 @@
+//! `cargo xtask`: the one entry point for building, booting, testing and benchmarking.
+//!
+//! Its `--help` is the documentation. Each subcommand lives in its own module, which owns
+//! its argument struct; this file only dispatches.
+
+mod models;
+mod sign_model;
+mod bench;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, boot, test and benchmark Democratizing AI OS")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetch and verify the model weights (all-MiniLM-L6-v2) into the local cache.
+    Models(models::Args),
+    /// Pack a model into a signed container.
+    SignModel(sign_model::Args),
+    /// Run benchmarks (they measure; they never fail on time).
+    Bench(bench::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Models(args) => models::run(args),
+        Command::SignModel(args) => sign_model::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}
