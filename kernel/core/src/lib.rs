@@ -5,3 +5,9 @@
 //! The `kernel` crate holds the architecture glue and wires these pieces together.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
+
+pub mod bootinfo;
+pub mod cmdline;
+pub mod frames;
+pub mod memmap;
+pub mod ustar;
