@@ -2,8 +2,28 @@
 //!
 //! Nothing here depends on anything, and nothing here is `unsafe`. The kernel decodes
 //! registers into these types; libcap re-exports them. Nothing else re-declares them.
+//!
+//! - [`syscall`]: syscall numbers ([`Sysno`]) and the `SYSCALL` register convention.
+//! - [`error`]: [`ErrorCode`], the closed set of errors a syscall returns.
+//! - [`rights`]: [`Rights`], what a cap allows.
+//! - [`cap`]: [`CapSlot`], [`Badge`], [`ObjectType`].
+//! - [`msg`]: [`MessageInfo`], the message-info word, and message size limits.
+//! - [`ipc_buffer`]: byte layout of the per-thread IPC buffer.
 #![no_std]
 #![forbid(unsafe_code)]
+
+pub mod cap;
+pub mod error;
+pub mod ipc_buffer;
+pub mod msg;
+pub mod rights;
+pub mod syscall;
+
+pub use cap::{Badge, CapSlot, ObjectType};
+pub use error::ErrorCode;
+pub use msg::MessageInfo;
+pub use rights::Rights;
+pub use syscall::Sysno;
 
 /// The `isa-debug-exit` port and the codes the kernel writes to it when a test run ends.
 ///

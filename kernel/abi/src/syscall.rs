@@ -1,0 +1,183 @@
+//! Syscall numbers and the register convention of the `SYSCALL` entry.
+//!
+//! # Register convention (x86_64, `SYSCALL`/`SYSRET`)
+//!
+//! The hardware uses `rcx` (user `rip`) and `r11` (user `rflags`), so neither carries an
+//! argument; both are clobbered by every syscall. `rbx` and `rbp` are not used either, because
+//! LLVM reserves them and Rust inline assembly cannot name them as operands. Every register not
+//! listed as a result below is preserved.
+//!
+//! | register | on entry                              | on return                            |
+//! |----------|---------------------------------------|--------------------------------------|
+//! | `rax`    | [`Sysno`]                             | 0 on success, else an [`ErrorCode`]  |
+//! | `rdi`    | `a0`: the invoked cap's slot          | badge (receive) / signal word (wait) |
+//! | `rsi`    | `a1`: message-info word or 2nd operand| message-info word (receive)          |
+//! | `rdx`    | `a2` = message word 0                 | message word 0                       |
+//! | `r10`    | `a3` = message word 1                 | message word 1                       |
+//! | `r8`     | `a4` = message word 2                 | message word 2                       |
+//! | `r9`     | `a5` = message word 3                 | message word 3                       |
+//! | `r12`    | message word 4                        | message word 4                       |
+//! | `r13`    | message word 5                        | message word 5                       |
+//! | `r14`    | message word 6                        | message word 6                       |
+//! | `r15`    | message word 7                        | message word 7                       |
+//!
+//! The register order is also [`MESSAGE_REGISTERS`]. Message words beyond the first
+//! [`crate::msg::REGISTER_WORDS`] travel in the IPC buffer (see [`crate::ipc_buffer`]).
+//! Each [`Sysno`] variant documents which registers it reads and writes.
+//!
+//! [`ErrorCode`]: crate::ErrorCode
+
+/// A register that carries part of a syscall, by its architectural name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reg {
+    Rax,
+    Rdi,
+    Rsi,
+    Rdx,
+    R10,
+    R8,
+    R9,
+    R12,
+    R13,
+    R14,
+    R15,
+}
+
+/// The register carrying the syscall number on entry and the result on return.
+pub const NUMBER_REGISTER: Reg = Reg::Rax;
+/// The six argument registers `a0..a5`, in order.
+pub const ARGUMENT_REGISTERS: [Reg; 6] = [Reg::Rdi, Reg::Rsi, Reg::Rdx, Reg::R10, Reg::R8, Reg::R9];
+/// The registers carrying message words `0..REGISTER_WORDS`, in order.
+pub const MESSAGE_REGISTERS: [Reg; crate::msg::REGISTER_WORDS] =
+    [Reg::Rdx, Reg::R10, Reg::R8, Reg::R9, Reg::R12, Reg::R13, Reg::R14, Reg::R15];
+
+/// The value of `rax` on return from a syscall that succeeded.
+pub const SUCCESS: u64 = 0;
+
+/// A syscall number, passed in `rax`.
+///
+/// "slot" arguments are [`crate::CapSlot`] indices into the caller's capability space;
+/// "info" is a [`crate::MessageInfo`] word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u64)]
+pub enum Sysno {
+    /// Send a message on an endpoint, blocking until a receiver takes it.
+    /// `rdi` endpoint slot (needs `WRITE`; `GRANT` if the info word carries caps),
+    /// `rsi` info, message words in registers then IPC buffer.
+    Send = 1,
+    /// As [`Sysno::Send`], but fail with `WouldBlock` instead of waiting.
+    NbSend = 2,
+    /// Send, then wait for the reply. `rdi` endpoint slot (needs `WRITE` and `GRANT_REPLY`),
+    /// `rsi` info. Returns the reply as a receive does (`rdi` is 0: replies carry no badge).
+    Call = 3,
+    /// Wait for a message on an endpoint. `rdi` endpoint slot (needs `READ`).
+    /// Returns `rdi` the sender's badge, `rsi` info, message words. If the sender used
+    /// [`Sysno::Call`], a reply cap is placed in the IPC buffer's `REPLY_SLOT`.
+    Recv = 4,
+    /// As [`Sysno::Recv`], but fail with `WouldBlock` if no sender is waiting.
+    NbRecv = 5,
+    /// Answer a call. `rdi` reply slot (consumed), `rsi` info, message words.
+    Reply = 6,
+    /// Reply through the cap in the IPC buffer's `REPLY_SLOT`, then receive on `rdi`.
+    ReplyRecv = 7,
+    /// OR the cap's badge into a notification's signal word. `rdi` notification slot
+    /// (needs `WRITE`).
+    Signal = 8,
+    /// Wait until a notification's signal word is non-zero, take and clear it.
+    /// `rdi` notification slot (needs `READ`). Returns `rdi` the signal word.
+    Wait = 9,
+    /// As [`Sysno::Wait`], but return a zero signal word instead of blocking.
+    Poll = 10,
+    /// Give up the rest of the current time slice.
+    Yield = 11,
+    /// Describe a cap. `rdi` slot. Returns `rdx` the [`crate::ObjectType`], `r10` the
+    /// [`crate::Rights`] bits, `r8` the [`crate::Badge`].
+    CapIdentify = 12,
+    /// Copy a cap, same rights and badge; the copy is derived from the original.
+    /// `rdi` source slot, `rsi` empty destination slot.
+    CapCopy = 13,
+    /// Derive a cap with fewer rights and/or a badge. `rdi` source slot, `rsi` empty
+    /// destination slot, `rdx` rights mask (intersected with the source's rights),
+    /// `r10` badge (0: keep the source's badge).
+    CapMint = 14,
+    /// Move a cap to another slot, keeping its place in the derivation tree.
+    /// `rdi` source slot, `rsi` empty destination slot.
+    CapMove = 15,
+    /// Delete the cap in `rdi`. Its derived caps stay valid (they are re-parented).
+    /// Deleting the last cap to an object destroys it and refunds its quota.
+    CapDelete = 16,
+    /// Delete every cap derived from the cap in `rdi`, in every capability space.
+    CapRevoke = 17,
+    /// Create a kernel object, charged to the caller's kernel-memory quota.
+    /// `rdi` empty destination slot, `rsi` [`crate::ObjectType`], `rdx` size in bytes for
+    /// sized kinds (frames, untyped), else 0. The new cap has [`crate::Rights::ALL`].
+    ObjectCreate = 18,
+}
+
+impl Sysno {
+    /// Every syscall, in numeric order.
+    pub const ALL: [Sysno; 18] = [
+        Sysno::Send,
+        Sysno::NbSend,
+        Sysno::Call,
+        Sysno::Recv,
+        Sysno::NbRecv,
+        Sysno::Reply,
+        Sysno::ReplyRecv,
+        Sysno::Signal,
+        Sysno::Wait,
+        Sysno::Poll,
+        Sysno::Yield,
+        Sysno::CapIdentify,
+        Sysno::CapCopy,
+        Sysno::CapMint,
+        Sysno::CapMove,
+        Sysno::CapDelete,
+        Sysno::CapRevoke,
+        Sysno::ObjectCreate,
+    ];
+
+    /// The number as it travels in `rax`.
+    pub const fn as_u64(self) -> u64 {
+        self as u64
+    }
+}
+
+impl TryFrom<u64> for Sysno {
+    /// The value of `rax` that is not a syscall; the kernel answers `InvalidSyscall`.
+    type Error = u64;
+
+    fn try_from(value: u64) -> Result<Sysno, u64> {
+        let index = value.checked_sub(1).ok_or(value)?;
+        let index = usize::try_from(index).map_err(|_| value)?;
+        Sysno::ALL.get(index).copied().ok_or(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ARGUMENT_REGISTERS, MESSAGE_REGISTERS, Reg, Sysno};
+
+    #[test]
+    fn numbers_are_dense_from_one_and_round_trip() {
+        for (i, s) in Sysno::ALL.iter().enumerate() {
+            assert_eq!(s.as_u64(), i as u64 + 1);
+            assert_eq!(Sysno::try_from(s.as_u64()), Ok(*s));
+        }
+        assert_eq!(Sysno::try_from(0), Err(0));
+        assert_eq!(Sysno::try_from(19), Err(19));
+        assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
+    }
+
+    #[test]
+    fn no_convention_register_is_clobbered_by_syscall_or_reserved_by_llvm() {
+        // rcx/r11 are overwritten by SYSCALL; rbx/rbp/rsp cannot be asm operands. The Reg
+        // enum has no variant for any of them, so this is a check on the tables' overlap.
+        for r in MESSAGE_REGISTERS {
+            assert_ne!(r, Reg::Rax);
+            assert_ne!(r, Reg::Rdi);
+            assert_ne!(r, Reg::Rsi);
+        }
+        assert_eq!(&ARGUMENT_REGISTERS[2..], &MESSAGE_REGISTERS[..4]);
+    }
+}
