@@ -7,7 +7,9 @@
 #![forbid(unsafe_code)]
 
 pub mod bootinfo;
+pub mod cap;
 pub mod cmdline;
+pub mod err;
 pub mod frames;
 pub mod memmap;
 pub mod ustar;
