@@ -1,0 +1,77 @@
+//! Segments: the GDT, and the TSS with its interrupt stacks.
+//!
+//! Double fault, NMI and machine check run on their own stacks (IST entries), each above a
+//! guard page, so a kernel stack overflow still produces a report instead of a triple
+//! fault. The selector order (kernel code, kernel data, user data, user code) is the one
+//! SYSRET expects.
+
+use spin::Once;
+use x86_64::VirtAddr;
+use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
+use x86_64::instructions::tables::load_tss;
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
+use x86_64::structures::tss::TaskStateSegment;
+
+use super::paging;
+
+pub const DOUBLE_FAULT_IST: u16 = 0;
+pub const NMI_IST: u16 = 1;
+pub const MACHINE_CHECK_IST: u16 = 2;
+const IST_STACK_PAGES: u64 = 4;
+
+pub struct Selectors {
+    pub kernel_code: SegmentSelector,
+    pub kernel_data: SegmentSelector,
+    pub user_data: SegmentSelector,
+    pub user_code: SegmentSelector,
+    pub tss: SegmentSelector,
+}
+
+static TSS: Once<TaskStateSegment> = Once::new();
+static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
+
+/// The guard pages of the IST stacks, for the fault report and the tests: (bottom, top).
+pub static IST_STACKS: Once<[(u64, u64); 3]> = Once::new();
+
+pub fn init() -> Result<(), paging::PagingError> {
+    let mut stacks = [(0, 0); 3];
+    for stack in &mut stacks {
+        *stack = paging::allocate_stack(IST_STACK_PAGES)?;
+    }
+    IST_STACKS.call_once(|| stacks);
+    let tss = TSS.call_once(|| {
+        let mut tss = TaskStateSegment::new();
+        for (index, (_, top)) in stacks.iter().enumerate() {
+            tss.interrupt_stack_table[index] = VirtAddr::new(*top);
+        }
+        tss
+    });
+    let (gdt, selectors) = GDT.call_once(|| {
+        let mut gdt = GlobalDescriptorTable::new();
+        let selectors = Selectors {
+            kernel_code: gdt.append(Descriptor::kernel_code_segment()),
+            kernel_data: gdt.append(Descriptor::kernel_data_segment()),
+            user_data: gdt.append(Descriptor::user_data_segment()),
+            user_code: gdt.append(Descriptor::user_code_segment()),
+            tss: gdt.append(Descriptor::tss_segment(tss)),
+        };
+        (gdt, selectors)
+    });
+    gdt.load();
+    // SAFETY: the selectors index descriptors of the GDT just loaded, which lives forever
+    // (a static), and the code/data segments are the flat 64-bit ones the kernel runs in.
+    unsafe { CS::set_reg(selectors.kernel_code) };
+    // SAFETY: as above, a flat kernel data segment.
+    unsafe { SS::set_reg(selectors.kernel_data) };
+    // SAFETY: as above.
+    unsafe { DS::set_reg(selectors.kernel_data) };
+    // SAFETY: as above.
+    unsafe { ES::set_reg(selectors.kernel_data) };
+    // SAFETY: the TSS descriptor points at a static TSS whose IST stacks are mapped.
+    unsafe { load_tss(selectors.tss) };
+    Ok(())
+}
+
+pub fn selectors() -> Option<&'static Selectors> {
+    GDT.get().map(|(_, selectors)| selectors)
+}

@@ -1,0 +1,69 @@
+//! The kernel console: `log` records to the serial port.
+//!
+//! Until the timer is calibrated, records carry no timestamp; afterwards each one carries
+//! the time since the first boot instruction.
+
+use core::fmt::Write;
+use spin::Mutex;
+
+use crate::arch::x86_64::serial::Serial;
+
+static SERIAL: Mutex<Option<Serial>> = Mutex::new(None);
+
+struct Console;
+
+static CONSOLE: Console = Console;
+
+impl log::Log for Console {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record) {
+        let level = match record.level() {
+            log::Level::Error => "ERROR",
+            log::Level::Warn => "WARN ",
+            log::Level::Info => "INFO ",
+            log::Level::Debug => "DEBUG",
+            log::Level::Trace => "TRACE",
+        };
+        let micros = crate::arch::x86_64::time::micros_since_boot();
+        print(format_args!("[{:4}.{:06}] {level} {}\n", micros / 1_000_000, micros % 1_000_000, record.args()));
+    }
+
+    fn flush(&self) {}
+}
+
+pub fn init() {
+    *SERIAL.lock() = Some(Serial::init());
+    // A second call would only fail because a logger is set already, which is harmless.
+    let _ = log::set_logger(&CONSOLE);
+    log::set_max_level(log::LevelFilter::Info);
+}
+
+/// Writes to the console without a log header (tables, test verdicts, fault reports).
+pub fn print(args: core::fmt::Arguments) {
+    // Interrupts off while holding the lock: a fault or timer handler that prints must not
+    // find the console locked by the code it interrupted.
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let mut guard = SERIAL.lock();
+        if let Some(serial) = guard.as_mut() {
+            let _ = serial.write_fmt(args);
+        }
+    });
+}
+
+/// Prints for the fault and panic paths: takes the console even if the interrupted code
+/// held it, since the alternative is dying silently.
+pub fn print_emergency(args: core::fmt::Arguments) {
+    // SAFETY: we are on a path that does not return to the interrupted code, or only
+    // after printing; a garbled line is better than a deadlock on a fault.
+    unsafe { SERIAL.force_unlock() };
+    print(args);
+}
+
+#[macro_export]
+macro_rules! println {
+    () => { $crate::console::print(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::console::print(format_args!("{}\n", format_args!($($arg)*))) };
+}
