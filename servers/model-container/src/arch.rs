@@ -74,10 +74,15 @@ impl Architecture {
     }
 }
 
-fn shape_of<'t>(tensors: &'t SafeTensors<'_>, name: &str) -> Result<alloc::vec::Vec<usize>, ContainerError> {
+fn shape_of(
+    tensors: &SafeTensors<'_>,
+    name: &str,
+) -> Result<alloc::vec::Vec<usize>, ContainerError> {
     let view = tensors
         .tensor(name)
-        .map_err(|_| ContainerError::MissingTensor { name: String::from(name) })?;
+        .map_err(|_| ContainerError::MissingTensor {
+            name: String::from(name),
+        })?;
     if view.dtype() != Dtype::F32 {
         return Err(ContainerError::TensorMismatch {
             name: String::from(name),
@@ -87,7 +92,11 @@ fn shape_of<'t>(tensors: &'t SafeTensors<'_>, name: &str) -> Result<alloc::vec::
     Ok(view.shape().into())
 }
 
-fn expect_shape(tensors: &SafeTensors<'_>, name: &str, want: &[usize]) -> Result<(), ContainerError> {
+fn expect_shape(
+    tensors: &SafeTensors<'_>,
+    name: &str,
+    want: &[usize],
+) -> Result<(), ContainerError> {
     let got = shape_of(tensors, name)?;
     if got.as_slice() == want {
         Ok(())
@@ -120,14 +129,27 @@ fn check_digits(tensors: &SafeTensors<'_>) -> Result<(), ContainerError> {
 
 fn check_minilm(tensors: &SafeTensors<'_>) -> Result<(), ContainerError> {
     const H: usize = MINILM_HIDDEN;
-    expect_shape(tensors, "embeddings.word_embeddings.weight", &[MINILM_VOCAB, H])?;
-    expect_shape(tensors, "embeddings.position_embeddings.weight", &[MINILM_POSITIONS, H])?;
+    expect_shape(
+        tensors,
+        "embeddings.word_embeddings.weight",
+        &[MINILM_VOCAB, H],
+    )?;
+    expect_shape(
+        tensors,
+        "embeddings.position_embeddings.weight",
+        &[MINILM_POSITIONS, H],
+    )?;
     expect_shape(tensors, "embeddings.token_type_embeddings.weight", &[2, H])?;
     expect_shape(tensors, "embeddings.LayerNorm.weight", &[H])?;
     expect_shape(tensors, "embeddings.LayerNorm.bias", &[H])?;
     for layer in 0..MINILM_LAYERS {
         let p = format!("encoder.layer.{layer}.");
-        for name in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"] {
+        for name in [
+            "attention.self.query",
+            "attention.self.key",
+            "attention.self.value",
+            "attention.output.dense",
+        ] {
             expect_shape(tensors, &format!("{p}{name}.weight"), &[H, H])?;
             expect_shape(tensors, &format!("{p}{name}.bias"), &[H])?;
         }
@@ -135,9 +157,21 @@ fn check_minilm(tensors: &SafeTensors<'_>) -> Result<(), ContainerError> {
             expect_shape(tensors, &format!("{p}{name}.weight"), &[H])?;
             expect_shape(tensors, &format!("{p}{name}.bias"), &[H])?;
         }
-        expect_shape(tensors, &format!("{p}intermediate.dense.weight"), &[MINILM_INTERMEDIATE, H])?;
-        expect_shape(tensors, &format!("{p}intermediate.dense.bias"), &[MINILM_INTERMEDIATE])?;
-        expect_shape(tensors, &format!("{p}output.dense.weight"), &[H, MINILM_INTERMEDIATE])?;
+        expect_shape(
+            tensors,
+            &format!("{p}intermediate.dense.weight"),
+            &[MINILM_INTERMEDIATE, H],
+        )?;
+        expect_shape(
+            tensors,
+            &format!("{p}intermediate.dense.bias"),
+            &[MINILM_INTERMEDIATE],
+        )?;
+        expect_shape(
+            tensors,
+            &format!("{p}output.dense.weight"),
+            &[H, MINILM_INTERMEDIATE],
+        )?;
         expect_shape(tensors, &format!("{p}output.dense.bias"), &[H])?;
     }
     Ok(())

@@ -103,7 +103,11 @@ pub enum ContainerError {
     /// Reserved flag bits are set.
     ReservedFlags { found: u16 },
     /// The file ends inside `region`: it needs at least `needed` bytes and has `actual`.
-    Truncated { region: Region, needed: u64, actual: u64 },
+    Truncated {
+        region: Region,
+        needed: u64,
+        actual: u64,
+    },
     /// The header's manifest length is over [`crate::format::MAX_MANIFEST_LEN`].
     ManifestTooLarge { len: u64, max: u64 },
     /// No trusted key has this id.
@@ -138,7 +142,10 @@ impl ContainerError {
             ContainerError::BadMagic => Check::Magic,
             ContainerError::UnsupportedVersion { .. } => Check::Version,
             ContainerError::ReservedFlags { .. } => Check::Flags,
-            ContainerError::Truncated { region: Region::Payload, .. } => Check::PayloadSize,
+            ContainerError::Truncated {
+                region: Region::Payload,
+                ..
+            } => Check::PayloadSize,
             ContainerError::Truncated { .. } | ContainerError::ManifestTooLarge { .. } => {
                 Check::Length
             }
@@ -160,16 +167,27 @@ impl ContainerError {
 
 impl fmt::Display for ContainerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "model container refused, {} check failed: ", self.check())?;
+        write!(
+            f,
+            "model container refused, {} check failed: ",
+            self.check()
+        )?;
         match self {
             ContainerError::BadMagic => f.write_str("not a model container (bad magic)"),
             ContainerError::UnsupportedVersion { found, supported } => {
-                write!(f, "format version {found}, this loader reads version {supported}")
+                write!(
+                    f,
+                    "format version {found}, this loader reads version {supported}"
+                )
             }
             ContainerError::ReservedFlags { found } => {
                 write!(f, "reserved flags are {found:#06x}, must be 0")
             }
-            ContainerError::Truncated { region, needed, actual } => write!(
+            ContainerError::Truncated {
+                region,
+                needed,
+                actual,
+            } => write!(
                 f,
                 "file truncated in the {region}: needs at least {needed} bytes, has {actual}"
             ),

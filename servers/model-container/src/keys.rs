@@ -75,7 +75,11 @@ impl TrustedKeys {
         if self.keys.iter().any(|k| k.id == id) {
             return Err(KeyError::DuplicateId(id));
         }
-        self.keys.push(TrustedKey { name: String::from(name), id, key: PublicKey::new(public_key) });
+        self.keys.push(TrustedKey {
+            name: String::from(name),
+            id,
+            key: PublicKey::new(public_key),
+        });
         Ok(id)
     }
 
@@ -91,7 +95,10 @@ impl TrustedKeys {
 
     /// The name a key was trusted under.
     pub fn name(&self, id: KeyId) -> Option<&str> {
-        self.keys.iter().find(|k| k.id == id).map(|k| k.name.as_str())
+        self.keys
+            .iter()
+            .find(|k| k.id == id)
+            .map(|k| k.name.as_str())
     }
 
     pub(crate) fn get(&self, id: KeyId) -> Option<&PublicKey> {

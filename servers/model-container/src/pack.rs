@@ -25,7 +25,9 @@ pub struct SigningKey {
 impl SigningKey {
     /// The key whose RFC 8032 private seed is `seed`.
     pub fn from_seed(seed: [u8; 32]) -> SigningKey {
-        SigningKey { pair: KeyPair::from_seed(Seed::new(seed)) }
+        SigningKey {
+            pair: KeyPair::from_seed(Seed::new(seed)),
+        }
     }
 
     /// The 32-byte public key.
@@ -83,10 +85,16 @@ pub fn pack(
 ) -> Result<Vec<u8>, PackError> {
     let mut payload = Vec::with_capacity(safetensors.len() + vocab.map_or(0, <[u8]>::len));
     payload.extend_from_slice(safetensors);
-    let st = Section { offset: 0, size: safetensors.len() as u64 };
+    let st = Section {
+        offset: 0,
+        size: safetensors.len() as u64,
+    };
     let vocab_section = vocab.map(|v| {
         payload.extend_from_slice(v);
-        Section { offset: st.size, size: v.len() as u64 }
+        Section {
+            offset: st.size,
+            size: v.len() as u64,
+        }
     });
     let manifest = Manifest {
         name: spec.name,
@@ -109,8 +117,13 @@ pub fn pack(
 }
 
 /// Signs `manifest` as given and appends `payload` as given: no consistency checks.
-pub fn pack_raw(manifest: &Manifest<'_>, payload: &[u8], key: &SigningKey) -> Result<Vec<u8>, PackError> {
-    let manifest_bytes = postcard::to_allocvec(manifest).map_err(|_| PackError::ManifestTooLarge)?;
+pub fn pack_raw(
+    manifest: &Manifest<'_>,
+    payload: &[u8],
+    key: &SigningKey,
+) -> Result<Vec<u8>, PackError> {
+    let manifest_bytes =
+        postcard::to_allocvec(manifest).map_err(|_| PackError::ManifestTooLarge)?;
     let manifest_len = u32::try_from(manifest_bytes.len())
         .ok()
         .filter(|&n| n <= MAX_MANIFEST_LEN)

@@ -82,7 +82,11 @@ fn field<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
 }
 
 fn truncated(region: Region, needed: usize, actual: usize) -> ContainerError {
-    ContainerError::Truncated { region, needed: needed as u64, actual: actual as u64 }
+    ContainerError::Truncated {
+        region,
+        needed: needed as u64,
+        actual: actual as u64,
+    }
 }
 
 /// Verifies a container against `trusted` and returns its payload in place.
@@ -120,7 +124,10 @@ pub fn verify<'a>(
     }
     let version = u16::from_le_bytes(field(bytes, 8));
     if version != FORMAT_VERSION {
-        return Err(ContainerError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+        return Err(ContainerError::UnsupportedVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
     }
     let flags = u16::from_le_bytes(field(bytes, 10));
     if flags != 0 {
@@ -171,7 +178,10 @@ pub fn verify<'a>(
         });
     }
     if actual > manifest.payload_size {
-        return Err(ContainerError::TrailingBytes { declared: manifest.payload_size, actual });
+        return Err(ContainerError::TrailingBytes {
+            declared: manifest.payload_size,
+            actual,
+        });
     }
     let digest: [u8; 32] = Sha256::digest(payload).into();
     if digest != manifest.payload_sha256 {
@@ -182,7 +192,9 @@ pub fn verify<'a>(
     let (safetensors, vocab) = check_fields(&manifest, payload)?;
 
     let Some(architecture) = Architecture::from_name(manifest.architecture) else {
-        return Err(ContainerError::UnknownArchitecture { name: String::from(manifest.architecture) });
+        return Err(ContainerError::UnknownArchitecture {
+            name: String::from(manifest.architecture),
+        });
     };
     if manifest.tokenizer != architecture.tokenizer() {
         return Err(ContainerError::TokenizerMismatch {
@@ -197,12 +209,18 @@ pub fn verify<'a>(
     match (architecture.needs_vocab(), vocab) {
         (true, None) => {
             return Err(ContainerError::TokenizerMismatch {
-                reason: format!("architecture {} needs a vocabulary, payload has none", architecture.name()),
+                reason: format!(
+                    "architecture {} needs a vocabulary, payload has none",
+                    architecture.name()
+                ),
             });
         }
         (false, Some(_)) => {
             return Err(ContainerError::TokenizerMismatch {
-                reason: format!("architecture {} takes no vocabulary, payload has one", architecture.name()),
+                reason: format!(
+                    "architecture {} takes no vocabulary, payload has one",
+                    architecture.name()
+                ),
             });
         }
         (true, Some(v)) if core::str::from_utf8(v).is_err() => {
@@ -213,18 +231,27 @@ pub fn verify<'a>(
         _ => {}
     }
 
-    let tensors = SafeTensors::deserialize(safetensors)
-        .map_err(|e| ContainerError::Safetensors { reason: format!("{e}") })?;
+    let tensors =
+        SafeTensors::deserialize(safetensors).map_err(|e| ContainerError::Safetensors {
+            reason: format!("{e}"),
+        })?;
     architecture.check_tensors(&tensors)?;
 
-    Ok(VerifiedModel { manifest, architecture, key_id, safetensors, vocab, tensors })
+    Ok(VerifiedModel {
+        manifest,
+        architecture,
+        key_id,
+        safetensors,
+        vocab,
+        tensors,
+    })
 }
 
 fn invalid(reason: &'static str) -> ContainerError {
     ContainerError::InvalidManifest { reason }
 }
 
-fn section<'a>(payload: &'a [u8], s: Section) -> Option<&'a [u8]> {
+fn section(payload: &[u8], s: Section) -> Option<&[u8]> {
     let start = usize::try_from(s.offset).ok()?;
     let len = usize::try_from(s.size).ok()?;
     payload.get(start..)?.get(..len)
@@ -235,17 +262,22 @@ fn check_fields<'a>(
     manifest: &Manifest<'_>,
     payload: &'a [u8],
 ) -> Result<(&'a [u8], Option<&'a [u8]>), ContainerError> {
-    let printable = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic());
+    let printable =
+        |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic());
     if !printable(manifest.name) {
         return Err(invalid("name must be 1 to 64 printable ASCII characters"));
     }
     if !printable(manifest.version) {
-        return Err(invalid("version must be 1 to 64 printable ASCII characters"));
+        return Err(invalid(
+            "version must be 1 to 64 printable ASCII characters",
+        ));
     }
     // Sections are contiguous from offset 0 and cover the payload exactly.
     let st = manifest.safetensors;
     if st.offset != 0 {
-        return Err(invalid("safetensors section must start at payload offset 0"));
+        return Err(invalid(
+            "safetensors section must start at payload offset 0",
+        ));
     }
     let Some(st_end) = st.offset.checked_add(st.size) else {
         return Err(invalid("safetensors section overflows"));
@@ -254,9 +286,13 @@ fn check_fields<'a>(
         None => st_end,
         Some(v) => {
             if v.offset != st_end {
-                return Err(invalid("vocabulary section must follow the safetensors section"));
+                return Err(invalid(
+                    "vocabulary section must follow the safetensors section",
+                ));
             }
-            v.offset.checked_add(v.size).ok_or(invalid("vocabulary section overflows"))?
+            v.offset
+                .checked_add(v.size)
+                .ok_or(invalid("vocabulary section overflows"))?
         }
     };
     if end != manifest.payload_size {
@@ -272,7 +308,9 @@ fn check_fields<'a>(
     }
     let cpu = manifest.cpu_budget;
     if cpu.period_us == 0 || cpu.budget_us == 0 || cpu.budget_us > cpu.period_us {
-        return Err(invalid("CPU budget must satisfy 0 < budget_us <= period_us"));
+        return Err(invalid(
+            "CPU budget must satisfy 0 < budget_us <= period_us",
+        ));
     }
     Ok((safetensors, vocab))
 }
