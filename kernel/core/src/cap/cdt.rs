@@ -13,11 +13,13 @@ use super::{CapStore, Links, Pos, Reaper};
 impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
     CapStore<O, SPACES, SLOTS, OBJECTS>
 {
-    /// Make `child` (which has no links) the first child of `parent`.
+    /// Make `child` (which has no parent or siblings, but may have children of its own) the
+    /// first child of `parent`. The child's own children stay its children.
     pub(super) fn link_child(&mut self, parent: Pos, child: Pos) {
         let old_first = self.slot(parent).links.first_child;
+        let grandchildren = self.slot(child).links.first_child;
         *self.links_mut(child) =
-            Links { parent: Some(parent), first_child: None, prev: None, next: old_first };
+            Links { parent: Some(parent), first_child: grandchildren, prev: None, next: old_first };
         if let Some(f) = old_first {
             self.links_mut(f).prev = Some(child);
         }

@@ -82,9 +82,13 @@ impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
     CapRevoke<'_, O, SPACES, SLOTS, OBJECTS>
 {
     /// Delete every cap derived from the cap in `slot`, in every space; the cap itself stays.
-    /// Objects whose last cap goes are destroyed as in [`CapDelete::perform`].
-    pub fn perform(self, reaper: &mut impl Reaper<O>) {
-        self.store.delete_descendants(self.slot, reaper);
+    ///
+    /// Derived caps name the same object as the revoked cap (invariant 3), which survives, so
+    /// revoke never destroys an object and needs no [`Reaper`]. (In seL4, revoking an untyped
+    /// cap destroys the objects retyped from it; with quotas, that reclamation is
+    /// `DestroySpace`'s job instead.)
+    pub fn perform(self) {
+        self.store.delete_descendants(self.slot, &mut |_, _| {});
     }
 }
 
