@@ -106,6 +106,16 @@ fn boot() -> ! {
     if !cr4.contains(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION | Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION | Cr4Flags::USER_MODE_INSTRUCTION_PREVENTION | Cr4Flags::OSXSAVE) {
         fail("boot", format_args!("CR4 lacks SMEP/SMAP/UMIP/OSXSAVE: {cr4:?}"));
     }
+    // xtask always boots the test kernel with an initrd holding etc/version.
+    let info = crate::BOOT_INFO.get();
+    let has_version = info.is_some_and(|info| {
+        info.modules().iter().any(|module| {
+            matches!(kcore::ustar::Archive::find(crate::module_bytes(module.range), "etc/version"), Ok(Some(_)))
+        })
+    });
+    if !has_version {
+        fail("boot", format_args!("the initrd (a ustar boot module holding etc/version) was not found"));
+    }
     pass("boot")
 }
 

@@ -30,7 +30,7 @@ use kcore::memmap::PhysRange;
 use spin::Once;
 
 /// The boot information, parsed once.
-static BOOT_INFO: Once<BootInfo> = Once::new();
+pub static BOOT_INFO: Once<BootInfo> = Once::new();
 /// What the CPU and platform turned out to have, for reports and tests.
 pub static FEATURES: Once<cpu::Features> = Once::new();
 pub static PLATFORM: Once<acpi::Platform> = Once::new();

@@ -3,7 +3,12 @@
 //! Its `--help` is the documentation. Each subcommand lives in its own module, which owns
 //! its argument struct; this file only dispatches.
 
+mod build;
 mod models;
+mod qemu;
+mod run;
+mod setup;
+mod test;
 mod sign_model;
 mod bench;
 
@@ -18,6 +23,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build the kernel and user programs, pack the boot image and boot it in QEMU.
+    Run(run::Args),
+    /// Run every host test, then every in-QEMU test; ends with `N passed, N failed`.
+    Test(test::Args),
     /// Fetch and verify the model weights (all-MiniLM-L6-v2) into the local cache.
     Models(models::Args),
     /// Pack a model into a signed container.
@@ -28,6 +37,8 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Run(args) => run::run(args),
+        Command::Test(args) => test::run(args),
         Command::Models(args) => models::run(args),
         Command::SignModel(args) => sign_model::run(args),
         Command::Bench(args) => bench::run(args),

@@ -1,0 +1,111 @@
+//! Building what boots: the kernel ELF, the initrd (a ustar archive of boot modules) and
+//! the GRUB image.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::setup::KERNEL_TARGET;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives inside the workspace").to_path_buf()
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// The kernel users boot.
+    Normal,
+    /// With the in-QEMU test cases compiled in (selected by `ktest=NAME`).
+    Test,
+}
+
+/// Builds the kernel and returns the path of its ELF.
+pub fn kernel(release: bool, flavour: Flavour) -> Result<PathBuf> {
+    // The test kernel gets its own target directory so that switching between the two does
+    // not rebuild either.
+    let dir = match flavour {
+        Flavour::Normal => target_dir(),
+        Flavour::Test => target_dir().join("ktest"),
+    };
+    let mut command = cargo();
+    command.current_dir(workspace_root()).args(["build", "--package", "kernel", "--target", KERNEL_TARGET]);
+    command.arg("--target-dir").arg(&dir);
+    if release {
+        command.arg("--release");
+    }
+    if flavour == Flavour::Test {
+        command.args(["--features", "ktest"]);
+    }
+    let status = command.status().context("running cargo to build the kernel")?;
+    if !status.success() {
+        bail!("building the kernel failed");
+    }
+    Ok(dir.join(KERNEL_TARGET).join(if release { "release" } else { "debug" }).join("kernel"))
+}
+
+/// Packs the boot modules into a ustar archive and returns its path.
+///
+/// Today it holds a version note; user programs, the boot manifest and signed models join
+/// it as they are written.
+pub fn initrd() -> Result<PathBuf> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let commit = Command::new("git")
+        .current_dir(workspace_root())
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    files.push(("etc/version".into(), format!("Democratizing AI OS, commit {commit}\n").into_bytes()));
+
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, data) in &files {
+        let mut header = tar::Header::new_ustar();
+        header.set_path(path).with_context(|| format!("initrd path {path}"))?;
+        header.set_size(data.len() as u64);
+        header.set_mode(0o444);
+        header.set_mtime(0); // reproducible archives
+        header.set_cksum();
+        builder.append(&header, data.as_slice()).context("writing the initrd")?;
+    }
+    let bytes = builder.into_inner().context("finishing the initrd")?;
+    let path = target_dir().join("initrd.tar");
+    std::fs::create_dir_all(target_dir())?;
+    std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Builds a GRUB image (BIOS and UEFI) that boots `kernel` by Multiboot2 with `initrd`.
+pub fn iso(kernel: &Path, initrd: &Path, cmdline: &str, name: &str) -> Result<PathBuf> {
+    let root = target_dir().join(format!("{name}-root"));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("boot/grub"))?;
+    std::fs::copy(kernel, root.join("boot/kernel.elf")).context("copying the kernel into the image")?;
+    std::fs::copy(initrd, root.join("boot/initrd.tar")).context("copying the initrd into the image")?;
+    let config = format!(
+        "set timeout=0\nset default=0\nserial --unit=0 --speed=115200\nterminal_input serial console\nterminal_output serial console\n\
+         menuentry \"Democratizing AI OS\" {{\n    multiboot2 /boot/kernel.elf {cmdline}\n    module2 /boot/initrd.tar initrd\n    boot\n}}\n"
+    );
+    std::fs::write(root.join("boot/grub/grub.cfg"), config)?;
+    let iso = target_dir().join(format!("{name}.iso"));
+    let output = Command::new("grub-mkrescue")
+        .arg("-o")
+        .arg(&iso)
+        .arg(&root)
+        .output()
+        .context("running grub-mkrescue")?;
+    if !output.status.success() {
+        bail!("grub-mkrescue failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(iso)
+}

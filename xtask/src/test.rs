@@ -1,0 +1,182 @@
+//! `cargo xtask test [FILTER]`: every host test, then every in-QEMU test, then one line
+//! `N passed, N failed`.
+//!
+//! Host tests are the workspace's default members under `cargo test`. QEMU tests each boot
+//! the test kernel with `ktest=NAME`; the kernel reports `KTEST PASS NAME` over serial and
+//! leaves through `isa-debug-exit`. A hang is a failure (each boot has a timeout), and a
+//! failure prints the serial log.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::build::{self, Flavour};
+use crate::qemu::{self, Accel, Boot};
+use crate::setup;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Run only tests whose name contains this (host tests get it as cargo's filter).
+    filter: Option<String>,
+    /// Accelerator for the QEMU tests; the default is KVM where /dev/kvm is hardware KVM.
+    #[arg(long, value_enum)]
+    accel: Option<Accel>,
+    /// Skip the host tests.
+    #[arg(long)]
+    qemu_only: bool,
+}
+
+/// The in-QEMU kernel tests: name (as `ktest=NAME`) and what it shows.
+const KERNEL_TESTS: &[(&str, &str)] = &[
+    ("boot", "boot completes: memory map, frames, ACPI (LAPIC, IOAPIC), calibrated clocks, SMEP/SMAP/UMIP"),
+    ("page_fault", "a write to an unmapped page is reported as #PF with its CR2 and error code 0x2"),
+    ("write_rodata", "a write to rodata faults with error code 0x3 (protection)"),
+    ("execute_data", "executing .data faults with error code 0x11 (NX)"),
+    ("stack_guard", "a kernel stack overflow hits the guard page and is reported as a double fault on its IST stack"),
+    ("breakpoint", "int3 is reported and execution resumes"),
+    ("invalid_opcode", "ud2 is reported as #UD"),
+    ("timer", "LAPIC timer interrupts arrive at the calibrated rate"),
+    ("wx_audit", "a walk of the live page tables finds nothing writable and executable"),
+];
+
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+    failures: Vec<String>,
+    skipped: Vec<String>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let filter = args.filter.as_deref().unwrap_or("");
+    let mut tally = Tally::default();
+    setup::ensure_kernel_target()?;
+    setup::ensure(setup::QEMU)?;
+    if !args.qemu_only {
+        host_tests(filter, &mut tally)?;
+    }
+    let accel = args.accel.unwrap_or_else(Accel::detect);
+    kernel_tests(filter, accel, &mut tally)?;
+
+    println!();
+    for skipped in &tally.skipped {
+        println!("skipped: {skipped}");
+    }
+    for failure in &tally.failures {
+        println!("FAILED: {failure}");
+    }
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    if tally.failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// `cargo test` over the host-testable crates, counting libtest's result lines.
+fn host_tests(filter: &str, tally: &mut Tally) -> Result<()> {
+    println!("== host tests (cargo test)");
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(build::workspace_root()).args(["test", "--workspace"]).stdout(Stdio::piped());
+    if !filter.is_empty() {
+        command.args(["--", filter]);
+    }
+    let mut child = command.spawn().context("running cargo test")?;
+    let stdout = child.stdout.take().context("cargo test stdout")?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            passed += count(rest, " passed");
+            failed += count(rest, " failed");
+        }
+        if line.starts_with("test ") && line.ends_with("FAILED") {
+            tally.failures.push(format!("host: {}", line.trim_start_matches("test ").trim_end_matches(" ... FAILED")));
+        }
+    }
+    let status = child.wait()?;
+    tally.passed += passed;
+    tally.failed += failed;
+    if !status.success() && failed == 0 {
+        tally.failed += 1;
+        tally.failures.push("host: cargo test failed before running tests (build error?)".into());
+    }
+    Ok(())
+}
+
+/// The number before `word` in a libtest summary such as `ok. 18 passed; 0 failed; ...`.
+fn count(summary: &str, word: &str) -> usize {
+    summary
+        .split(';')
+        .find_map(|part| part.trim().strip_suffix(word.trim()).map(str::trim))
+        .and_then(|number| number.rsplit(' ').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or(0)
+}
+
+fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
+    let selected: Vec<_> = KERNEL_TESTS.iter().filter(|(name, _)| name.contains(filter)).collect();
+    let iso_selected = ["iso_bios", "iso_uefi"].iter().any(|name| name.contains(filter));
+    if selected.is_empty() && !iso_selected {
+        return Ok(());
+    }
+    println!("== kernel tests in QEMU ({accel:?})");
+    let kernel = build::kernel(false, Flavour::Test)?;
+    let initrd = build::initrd()?;
+    for (name, what) in selected {
+        let cmdline = format!("ktest={name}");
+        let boot = Boot::Direct { kernel: &kernel, initrd: &initrd, cmdline: &cmdline };
+        check(tally, name, what, qemu::command(&boot, accel), Duration::from_secs(60))?;
+    }
+    if iso_selected {
+        iso_tests(filter, &kernel, &initrd, accel, tally)?;
+    }
+    Ok(())
+}
+
+/// The GRUB image boots the same kernel by Multiboot2, under BIOS and under UEFI.
+fn iso_tests(filter: &str, kernel: &Path, initrd: &Path, accel: Accel, tally: &mut Tally) -> Result<()> {
+    if let Err(error) = setup::ensure(setup::GRUB_ISO) {
+        tally.skipped.push(format!("iso_bios, iso_uefi: the GRUB tools are not available ({error})"));
+        return Ok(());
+    }
+    let image = build::iso(kernel, initrd, "ktest=boot", "dai-os-test")?;
+    if "iso_bios".contains(filter) {
+        let boot = Boot::Iso { image: &image, uefi: false };
+        check(tally, "iso_bios", "the GRUB image boots by Multiboot2 under BIOS (SeaBIOS)", qemu::command(&boot, accel), Duration::from_secs(180))?;
+    }
+    if "iso_uefi".contains(filter) {
+        if setup::ensure(setup::UEFI).is_err() || !qemu::ovmf_available() {
+            tally.skipped.push("iso_uefi: OVMF (UEFI firmware) is not available".into());
+        } else {
+            let boot = Boot::Iso { image: &image, uefi: true };
+            check(tally, "iso_uefi", "the GRUB image boots by Multiboot2 under UEFI (OVMF)", qemu::command(&boot, accel), Duration::from_secs(300))?;
+        }
+    }
+    Ok(())
+}
+
+fn check(tally: &mut Tally, name: &str, what: &str, qemu: Command, timeout: Duration) -> Result<()> {
+    let outcome = qemu::run_captured(qemu, timeout)?;
+    // The kernel test name is `boot` for the image tests.
+    let kernel_name = if name.starts_with("iso_") { "boot" } else { name };
+    let passed = outcome.status == Some(abi::qemu_exit::SUCCESS_STATUS)
+        && outcome.serial.contains(&format!("KTEST PASS {kernel_name}"));
+    if passed {
+        tally.passed += 1;
+        println!("test qemu::{name} ... ok ({:.2} s) — {what}", outcome.elapsed.as_secs_f64());
+        return Ok(());
+    }
+    tally.failed += 1;
+    let why = match outcome.status {
+        None => format!("timed out after {} s", timeout.as_secs()),
+        Some(code) => format!("QEMU exit status {code}"),
+    };
+    tally.failures.push(format!("qemu::{name} ({why})"));
+    println!("test qemu::{name} ... FAILED ({why}) — {what}");
+    println!("---- serial log of qemu::{name} ----\n{}\n---- end of serial log ----", outcome.serial.trim_end());
+    Ok(())
+}
