@@ -88,11 +88,13 @@ pub enum ObjectType {
     IoPortRange = 10,
     /// A share of CPU time: budget per period.
     SchedBudget = 11,
+    /// The right to write to the kernel console (debug output before a console server).
+    Console = 12,
 }
 
 impl ObjectType {
     /// Every kind, in numeric order.
-    pub const ALL: [ObjectType; 11] = [
+    pub const ALL: [ObjectType; 12] = [
         ObjectType::CSpace,
         ObjectType::AddressSpace,
         ObjectType::Thread,
@@ -104,6 +106,7 @@ impl ObjectType {
         ObjectType::IrqHandler,
         ObjectType::IoPortRange,
         ObjectType::SchedBudget,
+        ObjectType::Console,
     ];
 
     /// True for the kinds whose caps can carry a badge (endpoints and notifications).

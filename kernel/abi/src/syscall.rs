@@ -54,6 +54,9 @@ pub const MESSAGE_REGISTERS: [Reg; crate::msg::REGISTER_WORDS] =
 /// The value of `rax` on return from a syscall that succeeded.
 pub const SUCCESS: u64 = 0;
 
+/// The most bytes one `ConsoleWrite` takes.
+pub const CONSOLE_WRITE_MAX: usize = 4096;
+
 /// A syscall number, passed in `rax`.
 ///
 /// "slot" arguments are [`crate::CapSlot`] indices into the caller's capability space;
@@ -112,11 +115,16 @@ pub enum Sysno {
     /// `rdi` empty destination slot, `rsi` [`crate::ObjectType`], `rdx` size in bytes for
     /// sized kinds (frames, untyped), else 0. The new cap has [`crate::Rights::ALL`].
     ObjectCreate = 18,
+    /// Write bytes to the console: `rdi` = console cap slot, `rsi` = user pointer,
+    /// `rdx` = length (at most [`CONSOLE_WRITE_MAX`]).
+    ConsoleWrite = 19,
+    /// End the calling thread: `rdi` = exit code, reported to its fault/exit endpoint.
+    ThreadExit = 20,
 }
 
 impl Sysno {
     /// Every syscall, in numeric order.
-    pub const ALL: [Sysno; 18] = [
+    pub const ALL: [Sysno; 20] = [
         Sysno::Send,
         Sysno::NbSend,
         Sysno::Call,
@@ -135,6 +143,8 @@ impl Sysno {
         Sysno::CapDelete,
         Sysno::CapRevoke,
         Sysno::ObjectCreate,
+        Sysno::ConsoleWrite,
+        Sysno::ThreadExit,
     ];
 
     /// The number as it travels in `rax`.
@@ -165,7 +175,7 @@ mod tests {
             assert_eq!(Sysno::try_from(s.as_u64()), Ok(*s));
         }
         assert_eq!(Sysno::try_from(0), Err(0));
-        assert_eq!(Sysno::try_from(19), Err(19));
+        assert_eq!(Sysno::try_from(21), Err(21));
         assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
     }
 
