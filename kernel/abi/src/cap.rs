@@ -157,7 +157,7 @@ mod tests {
             assert_eq!(ObjectType::try_from(u64::from(t.as_u32())), Ok(*t));
         }
         assert_eq!(ObjectType::try_from(0u64), Err(0));
-        assert_eq!(ObjectType::try_from(12u64), Err(12));
+        assert_eq!(ObjectType::try_from(13u64), Err(13));
         assert_eq!(ObjectType::try_from(u64::MAX), Err(u64::MAX));
     }
 
