@@ -1,8 +1,21 @@
-//! Placeholder: being written (see the issue tracker).
+//! `cargo xtask bench <what>`: benchmarks. They measure and print; they never fail on time.
+
+use crate::bench_ai;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// What to benchmark.
+    what: What,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`bench` is not written yet")
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum What {
+    /// The inference engine (all-MiniLM-L6-v2) against candle, host, one thread.
+    Ai,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.what {
+        What::Ai => bench_ai::run(),
+    }
 }

@@ -11,6 +11,7 @@ mod setup;
 mod test;
 mod sign_model;
 mod bench;
+mod bench_ai;
 
 use clap::{Parser, Subcommand};
 
