@@ -21,6 +21,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod bert;
+pub mod digits;
 pub mod error;
 pub mod safetensors;
 pub mod simd;
