@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
 use model_container::{
-    Architecture, CpuBudget, ModelSpec, SigningKey, TrustedKeys, VerifiedModel, pack,
-    verify,
+    Architecture, CpuBudget, ModelSpec, SigningKey, TrustedKeys, VerifiedModel, pack, verify,
 };
 
 /// Pack a model into a signed container (or, with --verify, check one).
@@ -88,7 +87,10 @@ impl From<Arch> for Architecture {
 
 /// The workspace root (xtask lives one level below it).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
 }
 
 /// The development key's file.
@@ -105,8 +107,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let trusted_path = args.trusted.clone().unwrap_or_else(trusted_keys_path);
     if let Some(container) = &args.verify {
         let trusted = load_trusted_keys(&trusted_path)?;
-        let bytes = fs::read(container).with_context(|| format!("reading {}", container.display()))?;
-        let model = verify(&bytes, &trusted).map_err(|e| anyhow::anyhow!("{}: {e}", container.display()))?;
+        let bytes =
+            fs::read(container).with_context(|| format!("reading {}", container.display()))?;
+        let model = verify(&bytes, &trusted)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", container.display()))?;
         print_model(&model, &trusted);
         return Ok(());
     }
@@ -120,8 +124,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let arch = Architecture::from(args.arch);
     let (default_memory, default_cpu) = match arch {
-        Architecture::DigitsMlp => (1 << 20, CpuBudget { budget_us: 1_000, period_us: 10_000 }),
-        Architecture::MiniLmL6V2 => (256 << 20, CpuBudget { budget_us: 50_000, period_us: 100_000 }),
+        Architecture::DigitsMlp => (
+            1 << 20,
+            CpuBudget {
+                budget_us: 1_000,
+                period_us: 10_000,
+            },
+        ),
+        Architecture::MiniLmL6V2 => (
+            256 << 20,
+            CpuBudget {
+                budget_us: 50_000,
+                period_us: 100_000,
+            },
+        ),
     };
     let safetensors_path = match (&args.safetensors, arch) {
         (Some(p), _) => p.clone(),
@@ -145,10 +161,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let container = pack(&spec, &safetensors, vocab.as_deref(), &key)
         .map_err(|e| anyhow::anyhow!("packing {}: {e}", safetensors_path.display()))?;
 
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| root().join("target/models").join(format!("{name}-{}.model", args.version)));
+    let out = args.out.clone().unwrap_or_else(|| {
+        root()
+            .join("target/models")
+            .join(format!("{name}-{}.model", args.version))
+    });
     if let Some(dir) = out.parent() {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -156,7 +173,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // The container must not carry the key that signed it, nor any other private key here.
     check_no_secrets(&[&out], &private_key_seeds(Some(&key_path))?)?;
 
-    println!("wrote {} ({} bytes), signed by key {}", out.display(), container.len(), key.key_id());
+    println!(
+        "wrote {} ({} bytes), signed by key {}",
+        out.display(),
+        container.len(),
+        key.key_id()
+    );
     match load_trusted_keys(&trusted_path) {
         Ok(trusted) if trusted.name(key.key_id()).is_some() => {
             let model = verify(&container, &trusted).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -167,7 +189,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             key.key_id(),
             trusted_path.display()
         ),
-        Err(e) => eprintln!("note: could not check against {}: {e:#}", trusted_path.display()),
+        Err(e) => eprintln!(
+            "note: could not check against {}: {e:#}",
+            trusted_path.display()
+        ),
     }
     Ok(())
 }
@@ -199,7 +224,12 @@ fn hex(bytes: &[u8]) -> String {
 
 fn unhex<const N: usize>(text: &str) -> anyhow::Result<[u8; N]> {
     let text = text.trim();
-    ensure!(text.len() == 2 * N && text.is_ascii(), "expected {} hex digits, got {:?}", 2 * N, text);
+    ensure!(
+        text.len() == 2 * N && text.is_ascii(),
+        "expected {} hex digits, got {:?}",
+        2 * N,
+        text
+    );
     let mut out = [0u8; N];
     for (i, byte) in out.iter_mut().enumerate() {
         *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
@@ -210,10 +240,17 @@ fn unhex<const N: usize>(text: &str) -> anyhow::Result<[u8; N]> {
 
 /// The 32-byte seed in a key file.
 fn read_seed(path: &Path) -> anyhow::Result<[u8; 32]> {
-    let text = fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+    let text =
+        fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'));
     let (Some(line), None) = (lines.next(), lines.next()) else {
-        bail!("{}: expected exactly one non-comment line (the hex seed)", path.display());
+        bail!(
+            "{}: expected exactly one non-comment line (the hex seed)",
+            path.display()
+        );
     };
     unhex(line).with_context(|| format!("key {}", path.display()))
 }
@@ -245,11 +282,12 @@ struct TrustedEntry {
 pub fn load_trusted_keys(path: &Path) -> anyhow::Result<TrustedKeys> {
     assert_no_private_keys(&[path])?;
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file: TrustedFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let file: TrustedFile =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let mut keys = TrustedKeys::new();
     for entry in file.key {
-        let public_key: [u8; 32] =
-            unhex(&entry.public_key).with_context(|| format!("{}: key {:?}", path.display(), entry.name))?;
+        let public_key: [u8; 32] = unhex(&entry.public_key)
+            .with_context(|| format!("{}: key {:?}", path.display(), entry.name))?;
         let id = keys
             .add(&entry.name, public_key)
             .map_err(|e| anyhow::anyhow!("{}: key {:?}: {e}", path.display(), entry.name))?;
@@ -291,16 +329,22 @@ pub fn assert_no_private_keys(paths: &[&Path]) -> anyhow::Result<()> {
 }
 
 fn check_no_secrets(paths: &[&Path], seeds: &[[u8; 32]]) -> anyhow::Result<()> {
-    let mut needles: Vec<(Vec<u8>, &str)> = vec![(b"PRIVATE KEY".to_vec(), "the text \"PRIVATE KEY\"")];
+    let mut needles: Vec<(Vec<u8>, &str)> =
+        vec![(b"PRIVATE KEY".to_vec(), "the text \"PRIVATE KEY\"")];
     for seed in seeds {
         needles.push((seed.to_vec(), "a private key seed (raw bytes)"));
         needles.push((hex(seed).into_bytes(), "a private key seed (hex)"));
-        needles.push((hex(seed).to_uppercase().into_bytes(), "a private key seed (hex)"));
+        needles.push((
+            hex(seed).to_uppercase().into_bytes(),
+            "a private key seed (hex)",
+        ));
     }
     let mut stack: Vec<PathBuf> = paths.iter().map(|p| p.to_path_buf()).collect();
     while let Some(path) = stack.pop() {
         if path.is_dir() {
-            for entry in fs::read_dir(&path).with_context(|| format!("listing {}", path.display()))? {
+            for entry in
+                fs::read_dir(&path).with_context(|| format!("listing {}", path.display()))?
+            {
                 stack.push(entry?.path());
             }
             continue;
@@ -308,7 +352,10 @@ fn check_no_secrets(paths: &[&Path], seeds: &[[u8; 32]]) -> anyhow::Result<()> {
         let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         for (needle, what) in &needles {
             if bytes.windows(needle.len()).any(|w| w == needle.as_slice()) {
-                bail!("{} contains {what}: private keys must never be packed", path.display());
+                bail!(
+                    "{} contains {what}: private keys must never be packed",
+                    path.display()
+                );
             }
         }
     }
@@ -323,8 +370,12 @@ fn parse_size(text: &str) -> Result<u64, String> {
         Some(b'G' | b'g') => (&text[..text.len() - 1], 30),
         _ => (text, 0),
     };
-    let n: u64 = digits.trim().parse().map_err(|e| format!("{text:?}: {e}"))?;
-    n.checked_mul(1 << shift).ok_or_else(|| format!("{text:?} is too large"))
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|e| format!("{text:?}: {e}"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// `BUDGET_US/PERIOD_US`.
@@ -335,7 +386,10 @@ fn parse_cpu_budget(text: &str) -> Result<CpuBudget, String> {
     if budget_us == 0 || budget_us > period_us {
         return Err("need 0 < BUDGET_US <= PERIOD_US".into());
     }
-    Ok(CpuBudget { budget_us, period_us })
+    Ok(CpuBudget {
+        budget_us,
+        period_us,
+    })
 }
 
 #[cfg(test)]
@@ -354,14 +408,26 @@ mod tests {
     fn private_key_files_are_refused() {
         // The key file itself, and a copy of its seed in hex inside another file.
         let err = assert_no_private_keys(&[&dev_key_path()]).unwrap_err();
-        assert!(err.to_string().contains("private keys must never be packed"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("private keys must never be packed"),
+            "{err}"
+        );
         let dir = std::env::temp_dir().join(format!("xtask-keys-{}", std::process::id()));
         fs::create_dir_all(dir.join("sub")).unwrap();
         let seed = read_seed(&dev_key_path()).unwrap();
-        fs::write(dir.join("sub/config.txt"), format!("x = {}\n", hex(&seed).to_uppercase())).unwrap();
+        fs::write(
+            dir.join("sub/config.txt"),
+            format!("x = {}\n", hex(&seed).to_uppercase()),
+        )
+        .unwrap();
         let err = assert_no_private_keys(&[&dir]).unwrap_err();
         assert!(err.to_string().contains("seed (hex)"), "{err}");
-        fs::write(dir.join("sub/config.txt"), [&b"abc"[..], &seed[..]].concat()).unwrap();
+        fs::write(
+            dir.join("sub/config.txt"),
+            [&b"abc"[..], &seed[..]].concat(),
+        )
+        .unwrap();
         let err = assert_no_private_keys(&[&dir]).unwrap_err();
         assert!(err.to_string().contains("raw bytes"), "{err}");
         fs::remove_dir_all(&dir).unwrap();
@@ -398,7 +464,13 @@ mod tests {
         assert_eq!(parse_size("64K"), Ok(64 << 10));
         assert_eq!(parse_size("3"), Ok(3));
         assert!(parse_size("99999999999G").is_err());
-        assert_eq!(parse_cpu_budget("1/2"), Ok(CpuBudget { budget_us: 1, period_us: 2 }));
+        assert_eq!(
+            parse_cpu_budget("1/2"),
+            Ok(CpuBudget {
+                budget_us: 1,
+                period_us: 2
+            })
+        );
         assert!(parse_cpu_budget("3/2").is_err());
         assert!(parse_cpu_budget("0/2").is_err());
     }
@@ -409,7 +481,10 @@ mod tests {
         let key = load_signing_key(&dev_key_path()).unwrap();
         fs::write(
             &dir,
-            format!("[[key]]\nname = \"x\"\npublic_key = \"{}\"\nkey_id = \"0000000000000000\"\n", hex(&key.public_key())),
+            format!(
+                "[[key]]\nname = \"x\"\npublic_key = \"{}\"\nkey_id = \"0000000000000000\"\n",
+                hex(&key.public_key())
+            ),
         )
         .unwrap();
         assert!(load_trusted_keys(&dir).is_err());
