@@ -108,7 +108,7 @@ impl Scratch {
             tmp: zeros(nh)?,
             inter: zeros(max_tokens.checked_mul(cfg.intermediate))?,
             kt: zeros(nh)?,
-            scores: zeros(Some(max_tokens))?,
+            scores: zeros(max_tokens.checked_mul(4))?,
             row: zeros(Some(cfg.hidden))?,
         })
     }

@@ -18,12 +18,16 @@
 //!    touched is in bounds and initialised; unaligned access is what `loadu` is for, and every
 //!    bit pattern is a valid `f32`, `i8` or `u8`.
 //!
+//! The SIMD paths are compiled only where the target has hardware floats (`sse2` in the
+//! target features): on the soft-float `x86_64-unknown-none` (the kernel's target) LLVM
+//! cannot lower vector float code, so there only [`Level::Portable`] exists.
+//!
 //! Because weights are borrowed in place from the safetensors file, which need not be 4-byte
 //! aligned, f32 weight rows are taken as `&[u8]` and loaded with `loadu` (SIMD paths) or
 //! `f32::from_le_bytes` (portable path); no weight is ever dereferenced as `&f32`.
 #![allow(unsafe_code)]
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 use core::arch::x86_64::*;
 
 /// Rows of activations per GEMM micro-kernel call.
@@ -51,9 +55,9 @@ pub enum Level {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Isa(Level);
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 cpufeatures::new!(cpuid_avx2_fma, "avx2", "fma");
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 cpufeatures::new!(cpuid_sse2, "sse2");
 
 impl Isa {
@@ -61,11 +65,11 @@ impl Isa {
     pub fn new(level: Level) -> Option<Isa> {
         let ok = match level {
             Level::Portable => true,
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             Level::Sse2 => cpuid_sse2::get(),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             Level::Avx2Fma => cpuid_avx2_fma::get(),
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
             _ => false,
         };
         ok.then_some(Isa(level))
@@ -136,10 +140,10 @@ impl WeightRow for I8Row<'_> {
 #[inline]
 pub fn dot_block_f32(isa: Isa, x: [&[f32]; MR], w: [F32Row<'_>; NR]) -> [[f32; NR]; MR] {
     match isa.0 {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         // SAFETY: Feature (module doc, 1): `isa` proves AVX2 and FMA are available.
         Level::Avx2Fma => unsafe { x86::dot_block_f32_avx2(x, w) },
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         // SAFETY: Feature (module doc, 1): `isa` proves SSE2 is available.
         Level::Sse2 => unsafe { x86::dot_block_f32_sse2(x, w) },
         _ => dot_block_portable(x, w),
@@ -150,7 +154,7 @@ pub fn dot_block_f32(isa: Isa, x: [&[f32]; MR], w: [F32Row<'_>; NR]) -> [[f32; N
 #[inline]
 pub fn dot_block_i8(isa: Isa, x: [&[f32]; MR], w: [I8Row<'_>; NR]) -> [[f32; NR]; MR] {
     match isa.0 {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         // SAFETY: Feature (module doc, 1): `isa` proves AVX2 and FMA are available.
         Level::Avx2Fma => unsafe { x86::dot_block_i8_avx2(x, w) },
         _ => dot_block_portable(x, w),
@@ -188,14 +192,14 @@ macro_rules! multiversion {
         #[inline]
         pub fn $name(isa: Isa, $($arg: $ty),*) $(-> $ret)? {
             match isa.0 {
-                #[cfg(target_arch = "x86_64")]
+                #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
                 Level::Avx2Fma => {
                     #[target_feature(enable = "avx2,fma")]
                     fn avx2($($arg: $ty),*) $(-> $ret)? { $body($($arg),*) }
                     // SAFETY: Feature (module doc, 1): `isa` proves AVX2 and FMA.
                     unsafe { avx2($($arg),*) }
                 }
-                #[cfg(target_arch = "x86_64")]
+                #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
                 Level::Sse2 => {
                     #[target_feature(enable = "sse2")]
                     fn sse2($($arg: $ty),*) $(-> $ret)? { $body($($arg),*) }
@@ -231,7 +235,7 @@ multiversion! {
     pub fn attention(q: &[f32], k: &[f32], v: &[f32], n: usize, heads: usize, hd: usize, ctx: &mut [f32], kt: &mut [f32], scores: &mut [f32]) => crate::tensor::portable::attention;
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod x86 {
     use super::*;
 

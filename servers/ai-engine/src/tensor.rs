@@ -318,10 +318,11 @@ pub mod portable {
         }
     }
 
-    /// Multi-head self-attention without mask, fused per head: for each query row, scores
-    /// against every key (keys transposed into `kt` so the inner loop runs along tokens),
-    /// softmax, then the weighted sum of values. `q`, `k`, `v`, `ctx` are `n x (heads * hd)`;
-    /// `kt` holds `hd * n` and `scores` `n` floats. Wrong sizes leave `ctx` untouched.
+    /// Multi-head self-attention without mask, fused per head: scores for a block of 4 query
+    /// rows against every key (keys transposed into `kt` so the inner loop runs along
+    /// tokens), softmax, then the weighted sum of values. `q`, `k`, `v`, `ctx` are
+    /// `n x (heads * hd)`; `kt` holds `hd * n` and `scores` `4 * n` floats. Wrong sizes leave
+    /// `ctx` untouched (callers check shapes first).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub fn attention(
@@ -337,30 +338,99 @@ pub mod portable {
     ) {
         let h = heads * hd;
         let nh = n * h;
-        if hd == 0 || q.len() < nh || k.len() < nh || v.len() < nh || ctx.len() < nh
-            || kt.len() < n * hd || scores.len() < n
+        if hd == 0 || n == 0 || q.len() < nh || k.len() < nh || v.len() < nh || ctx.len() < nh
+            || kt.len() < n * hd || scores.len() < ATTN_ROWS * n
         {
             return;
         }
         let scale = 1.0 / libm::sqrtf(hd as f32);
-        let scores = &mut scores[..n];
+        let kt = &mut kt[..n * hd];
+        let scores = &mut scores[..ATTN_ROWS * n];
         for off in (0..h).step_by(hd) {
             for (j, kr) in k.chunks_exact(h).take(n).enumerate() {
                 for (d, &kv) in kr[off..off + hd].iter().enumerate() {
                     kt[d * n + j] = kv;
                 }
             }
-            for (qr, cr) in q.chunks_exact(h).zip(ctx.chunks_exact_mut(h)).take(n) {
-                scores.fill(0.0);
-                for (&qd, ktr) in qr[off..off + hd].iter().zip(kt.chunks_exact(n)) {
-                    axpy(qd * scale, ktr, scores);
+            for i0 in (0..n).step_by(ATTN_ROWS) {
+                let rows = (n - i0).min(ATTN_ROWS);
+                let qrow = |r: usize| {
+                    let i = i0 + r.min(rows - 1);
+                    &q[i * h + off..i * h + off + hd]
+                };
+                if hd == HEAD_DIM {
+                    scores_block_32(core::array::from_fn(qrow), scale, kt, n, scores);
+                } else {
+                    for (r, s) in scores.chunks_exact_mut(n).enumerate().take(rows) {
+                        s.fill(0.0);
+                        for (&qd, ktr) in qrow(r).iter().zip(kt.chunks_exact(n)) {
+                            axpy(qd * scale, ktr, s);
+                        }
+                    }
                 }
-                softmax(scores);
-                let out = &mut cr[off..off + hd];
-                out.fill(0.0);
-                for (&p, vr) in scores.iter().zip(v.chunks_exact(h)) {
-                    axpy(p, &vr[off..off + hd], out);
+                for (r, s) in scores.chunks_exact_mut(n).enumerate().take(rows) {
+                    softmax(s);
+                    let i = i0 + r;
+                    let out = &mut ctx[i * h + off..i * h + off + hd];
+                    if hd == HEAD_DIM {
+                        let mut acc = [0.0f32; HEAD_DIM];
+                        for (&p, vr) in s.iter().zip(v.chunks_exact(h)) {
+                            if let Some(vr) = vr.get(off..off + HEAD_DIM).and_then(|x| <&[f32; HEAD_DIM]>::try_from(x).ok()) {
+                                for (a, x) in acc.iter_mut().zip(vr) {
+                                    *a += p * x;
+                                }
+                            }
+                        }
+                        out.copy_from_slice(&acc);
+                    } else {
+                        out.fill(0.0);
+                        for (&p, vr) in s.iter().zip(v.chunks_exact(h)) {
+                            axpy(p, &vr[off..off + hd], out);
+                        }
+                    }
                 }
+            }
+        }
+    }
+
+    /// Query rows per attention block.
+    const ATTN_ROWS: usize = 4;
+    /// The head size with a register-blocked path (MiniLM, BERT-base: 32 and 64; 32 here).
+    const HEAD_DIM: usize = 32;
+    /// Keys per register block.
+    const KEYS: usize = 16;
+
+    /// `scores[r][j] = scale * q[r] . k[j]` for 4 query rows of 32 dims, 16 keys at a time
+    /// from the transposed keys `kt` (`32 x n`): 8 vector accumulators stay in registers.
+    #[inline(always)]
+    fn scores_block_32(q: [&[f32]; ATTN_ROWS], scale: f32, kt: &[f32], n: usize, scores: &mut [f32]) {
+        let mut qs = [[0.0f32; HEAD_DIM]; ATTN_ROWS];
+        for (dst, src) in qs.iter_mut().zip(q) {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = s * scale;
+            }
+        }
+        let full = n / KEYS * KEYS;
+        for j0 in (0..full).step_by(KEYS) {
+            let mut acc = [[0.0f32; KEYS]; ATTN_ROWS];
+            for (d, ktr) in kt.chunks_exact(n).take(HEAD_DIM).enumerate() {
+                let Some(kr) = ktr.get(j0..j0 + KEYS).and_then(|x| <&[f32; KEYS]>::try_from(x).ok()) else {
+                    continue;
+                };
+                for (a, qr) in acc.iter_mut().zip(&qs) {
+                    let qv = qr[d];
+                    for (x, kv) in a.iter_mut().zip(kr) {
+                        *x += qv * kv;
+                    }
+                }
+            }
+            for (a, s) in acc.iter().zip(scores.chunks_exact_mut(n)) {
+                s[j0..j0 + KEYS].copy_from_slice(a);
+            }
+        }
+        for (qr, s) in qs.iter().zip(scores.chunks_exact_mut(n)) {
+            for j in full..n {
+                s[j] = qr.iter().zip(kt.iter().skip(j).step_by(n)).map(|(a, b)| a * b).sum();
             }
         }
     }
