@@ -1,0 +1,284 @@
+//! Typed syscalls: one safe function per [`Sysno`], decoding the registers of
+//! [`abi::syscall`] into ABI types.
+//!
+//! Every function returns `Err(ErrorCode)` when the kernel does (`rax != 0`). A register
+//! value that is not valid ABI (an unknown error number, object kind or rights bit) means
+//! the kernel and libcap disagree about the ABI; that is a bug, and it panics.
+//!
+//! Messages travel in registers only for now: a [`Message`] carries at most
+//! [`REGISTER_WORDS`] words and no caps. Longer messages and cap transfer use the IPC
+//! buffer, which comes with thread setup.
+
+use abi::msg::REGISTER_WORDS;
+use abi::{Badge, CapSlot, ErrorCode, MessageInfo, ObjectType, Rights, Sysno};
+
+use crate::raw::{self, Registers};
+
+fn check(rax: u64) -> Result<(), ErrorCode> {
+    if rax == abi::syscall::SUCCESS {
+        return Ok(());
+    }
+    match u32::try_from(rax).ok().and_then(|n| ErrorCode::try_from(n).ok()) {
+        Some(code) => Err(code),
+        None => abi_violation("error code", rax),
+    }
+}
+
+#[cold]
+fn abi_violation(what: &str, value: u64) -> ! {
+    panic!("kernel returned an invalid {what}: {value:#x}")
+}
+
+fn slot(s: CapSlot) -> u64 {
+    u64::from(s.index())
+}
+
+/// Invokes `sysno` with `regs` and checks the result.
+fn invoke(sysno: Sysno, mut regs: Registers) -> Result<Registers, ErrorCode> {
+    let rax = raw::syscall(sysno, &mut regs);
+    check(rax).map(|()| regs)
+}
+
+// ---- Console and thread -------------------------------------------------------------
+
+/// Writes `bytes` to the console cap in `console`, in pieces of at most
+/// [`CONSOLE_WRITE_MAX`](abi::syscall::CONSOLE_WRITE_MAX) bytes. Stops at the first error.
+pub fn console_write(console: CapSlot, bytes: &[u8]) -> Result<(), ErrorCode> {
+    for piece in bytes.chunks(abi::syscall::CONSOLE_WRITE_MAX) {
+        invoke(
+            Sysno::ConsoleWrite,
+            Registers {
+                rdi: slot(console),
+                rsi: piece.as_ptr() as u64,
+                rdx: piece.len() as u64,
+                ..Registers::default()
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Ends the calling thread with `code`, reported to its exit endpoint.
+pub fn thread_exit(code: u64) -> ! {
+    raw::thread_exit(code)
+}
+
+/// Gives up the rest of the time slice.
+pub fn yield_now() -> Result<(), ErrorCode> {
+    invoke(Sysno::Yield, Registers::default()).map(drop)
+}
+
+// ---- Capability space ---------------------------------------------------------------
+
+/// What [`cap_identify`] reports about a cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapInfo {
+    /// The kind of object the cap names.
+    pub object_type: ObjectType,
+    /// What the cap allows.
+    pub rights: Rights,
+    /// The cap's badge ([`Badge::NONE`] if unbadged).
+    pub badge: Badge,
+}
+
+/// Describes the cap in `cap`.
+pub fn cap_identify(cap: CapSlot) -> Result<CapInfo, ErrorCode> {
+    let regs = invoke(Sysno::CapIdentify, Registers { rdi: slot(cap), ..Registers::default() })?;
+    let object_type =
+        ObjectType::try_from(regs.rdx).unwrap_or_else(|v| abi_violation("object type", v));
+    let rights = Rights::try_from(regs.r10).unwrap_or_else(|v| abi_violation("rights word", v));
+    Ok(CapInfo { object_type, rights, badge: Badge::new(regs.r8) })
+}
+
+/// Copies the cap in `src` to the empty slot `dest` (same rights and badge, derived from
+/// `src`).
+pub fn cap_copy(src: CapSlot, dest: CapSlot) -> Result<(), ErrorCode> {
+    invoke(Sysno::CapCopy, Registers { rdi: slot(src), rsi: slot(dest), ..Registers::default() })
+        .map(drop)
+}
+
+/// Derives into `dest` a cap with `src`'s rights intersected with `rights`, and `badge`
+/// ([`Badge::NONE`] keeps `src`'s badge).
+pub fn cap_mint(src: CapSlot, dest: CapSlot, rights: Rights, badge: Badge) -> Result<(), ErrorCode> {
+    invoke(
+        Sysno::CapMint,
+        Registers {
+            rdi: slot(src),
+            rsi: slot(dest),
+            rdx: u64::from(rights.bits()),
+            r10: badge.value(),
+            ..Registers::default()
+        },
+    )
+    .map(drop)
+}
+
+/// Moves the cap in `src` to the empty slot `dest`.
+pub fn cap_move(src: CapSlot, dest: CapSlot) -> Result<(), ErrorCode> {
+    invoke(Sysno::CapMove, Registers { rdi: slot(src), rsi: slot(dest), ..Registers::default() })
+        .map(drop)
+}
+
+/// Deletes the cap in `cap`; caps derived from it stay valid.
+pub fn cap_delete(cap: CapSlot) -> Result<(), ErrorCode> {
+    invoke(Sysno::CapDelete, Registers { rdi: slot(cap), ..Registers::default() }).map(drop)
+}
+
+/// Deletes every cap derived from the cap in `cap`, in every capability space.
+pub fn cap_revoke(cap: CapSlot) -> Result<(), ErrorCode> {
+    invoke(Sysno::CapRevoke, Registers { rdi: slot(cap), ..Registers::default() }).map(drop)
+}
+
+/// Creates an object of kind `object_type` (with `size` bytes for frames and untyped, else
+/// 0), charged to the caller's quota, and places a cap with all rights in the empty slot
+/// `dest`.
+pub fn object_create(dest: CapSlot, object_type: ObjectType, size: u64) -> Result<(), ErrorCode> {
+    invoke(
+        Sysno::ObjectCreate,
+        Registers {
+            rdi: slot(dest),
+            rsi: u64::from(object_type.as_u32()),
+            rdx: size,
+            ..Registers::default()
+        },
+    )
+    .map(drop)
+}
+
+// ---- IPC ----------------------------------------------------------------------------
+
+/// A message that fits in registers: a label and up to [`REGISTER_WORDS`] words.
+///
+/// # Invariants
+/// `info.length() <= REGISTER_WORDS`, `info.caps() == 0`, and `words[info.length()..]`
+/// are zero. Private fields; [`Message::new`] checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message {
+    info: MessageInfo,
+    words: [u64; REGISTER_WORDS],
+}
+
+impl Message {
+    /// A message with `label` and `words`. `MessageTooLong` if there are more than
+    /// [`REGISTER_WORDS`] words (longer messages need the IPC buffer, not yet supported).
+    pub fn new(label: u32, words: &[u64]) -> Result<Message, ErrorCode> {
+        if words.len() > REGISTER_WORDS {
+            return Err(ErrorCode::MessageTooLong);
+        }
+        let info = MessageInfo::new(label, words.len(), 0)?;
+        let mut all = [0; REGISTER_WORDS];
+        all.get_mut(..words.len()).ok_or(ErrorCode::MessageTooLong)?.copy_from_slice(words);
+        Ok(Message { info, words: all })
+    }
+
+    /// The protocol label.
+    pub fn label(&self) -> u32 {
+        self.info.label()
+    }
+
+    /// The message-info word as the kernel reported or will see it. On receive, its length
+    /// may exceed [`REGISTER_WORDS`]: the rest is in the IPC buffer, which libcap does not
+    /// read yet.
+    pub fn info(&self) -> MessageInfo {
+        self.info
+    }
+
+    /// The message words carried in registers.
+    pub fn words(&self) -> &[u64] {
+        let n = self.info.length().min(REGISTER_WORDS);
+        self.words.get(..n).unwrap_or(&[])
+    }
+
+    fn load(&self, regs: &mut Registers) {
+        let [w0, w1, w2, w3, w4, w5, w6, w7] = self.words;
+        regs.rsi = self.info.encode();
+        (regs.rdx, regs.r10, regs.r8, regs.r9) = (w0, w1, w2, w3);
+        (regs.r12, regs.r13, regs.r14, regs.r15) = (w4, w5, w6, w7);
+    }
+
+    fn store(regs: &Registers) -> Message {
+        let info = MessageInfo::decode(regs.rsi).unwrap_or_else(|_| abi_violation("message info", regs.rsi));
+        let mut words =
+            [regs.rdx, regs.r10, regs.r8, regs.r9, regs.r12, regs.r13, regs.r14, regs.r15];
+        // Keep the invariant: words past the length are zero.
+        for word in words.iter_mut().skip(info.length()) {
+            *word = 0;
+        }
+        Message { info, words }
+    }
+}
+
+/// A received message and the badge of the cap it was sent through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// The badge of the sender's cap ([`Badge::NONE`] for replies and unbadged caps).
+    pub badge: Badge,
+    /// The message.
+    pub message: Message,
+}
+
+fn send_with(sysno: Sysno, cap: CapSlot, message: &Message) -> Result<Registers, ErrorCode> {
+    let mut regs = Registers { rdi: slot(cap), ..Registers::default() };
+    message.load(&mut regs);
+    invoke(sysno, regs)
+}
+
+fn received(regs: &Registers) -> Received {
+    Received { badge: Badge::new(regs.rdi), message: Message::store(regs) }
+}
+
+/// Sends `message` on the endpoint in `endpoint`, blocking until a receiver takes it.
+pub fn send(endpoint: CapSlot, message: &Message) -> Result<(), ErrorCode> {
+    send_with(Sysno::Send, endpoint, message).map(drop)
+}
+
+/// As [`send`], but `WouldBlock` instead of waiting for a receiver.
+pub fn nb_send(endpoint: CapSlot, message: &Message) -> Result<(), ErrorCode> {
+    send_with(Sysno::NbSend, endpoint, message).map(drop)
+}
+
+/// Sends `message` and waits for the reply.
+pub fn call(endpoint: CapSlot, message: &Message) -> Result<Message, ErrorCode> {
+    send_with(Sysno::Call, endpoint, message).map(|regs| Message::store(&regs))
+}
+
+/// Waits for a message on the endpoint in `endpoint`.
+pub fn recv(endpoint: CapSlot) -> Result<Received, ErrorCode> {
+    invoke(Sysno::Recv, Registers { rdi: slot(endpoint), ..Registers::default() })
+        .map(|regs| received(&regs))
+}
+
+/// As [`recv`], but `WouldBlock` if no sender is waiting.
+pub fn nb_recv(endpoint: CapSlot) -> Result<Received, ErrorCode> {
+    invoke(Sysno::NbRecv, Registers { rdi: slot(endpoint), ..Registers::default() })
+        .map(|regs| received(&regs))
+}
+
+/// Answers a call through the reply cap in `reply` (consumed).
+pub fn reply(reply: CapSlot, message: &Message) -> Result<(), ErrorCode> {
+    send_with(Sysno::Reply, reply, message).map(drop)
+}
+
+/// Replies with `message` through the IPC buffer's reply slot, then waits on `endpoint`.
+pub fn reply_recv(endpoint: CapSlot, message: &Message) -> Result<Received, ErrorCode> {
+    send_with(Sysno::ReplyRecv, endpoint, message).map(|regs| received(&regs))
+}
+
+// ---- Notifications ------------------------------------------------------------------
+
+/// ORs the cap's badge into the notification in `notification`.
+pub fn signal(notification: CapSlot) -> Result<(), ErrorCode> {
+    invoke(Sysno::Signal, Registers { rdi: slot(notification), ..Registers::default() }).map(drop)
+}
+
+/// Waits until the notification's signal word is non-zero; returns and clears it.
+pub fn wait(notification: CapSlot) -> Result<u64, ErrorCode> {
+    invoke(Sysno::Wait, Registers { rdi: slot(notification), ..Registers::default() })
+        .map(|regs| regs.rdi)
+}
+
+/// As [`wait`], but returns 0 at once when no signal is pending.
+pub fn poll(notification: CapSlot) -> Result<u64, ErrorCode> {
+    invoke(Sysno::Poll, Registers { rdi: slot(notification), ..Registers::default() })
+        .map(|regs| regs.rdi)
+}
