@@ -1,0 +1,449 @@
+//! The boot manifest: which processes init starts, and exactly which caps each one holds.
+//!
+//! Initial authority is data. `system.toml` at the repository root says which programs run,
+//! with what priority, CPU budget, memory quota, crash policy and caps; xtask checks it
+//! ([`compile`], `std` only) and packs the result, postcard-encoded, into the initrd as
+//! `etc/system.bin`. init [`decode`]s that blob, creates the named endpoints and
+//! notifications, starts each program with the caps listed for it and nothing else, and
+//! prints [`CompiledManifest::table`]. The same compiled manifest is the oracle for the
+//! capability-leak tests: [`Program::caps`] is, slot by slot, the exact set of caps a process
+//! should hold at start.
+//!
+//! # Slot numbering
+//!
+//! Deterministic, so programs and tests can name slots as constants:
+//!
+//! - slot [`NULL_SLOT`] (0) is never filled: a zeroed slot variable never names a cap;
+//! - slot [`CONSOLE_SLOT`] (1) holds the console if the program is given one, else it is empty;
+//! - the program's `caps` entries fill slots [`FIRST_CAP_SLOT`] (2), 3, ... in the order
+//!   `system.toml` lists them;
+//! - every slot is below [`SPACE_SLOTS`].
+//!
+//! init gives a process nothing else: no cap to its own thread, address space or capability
+//! space (init keeps those, to restart or tear it down), and no untyped memory: a process
+//! creates objects against its kernel-memory quota ([`Program::memory_quota`]).
+//!
+//! # Compiled format (version [`FORMAT_VERSION`])
+//!
+//! `MAGIC` (4 bytes, `DAIM`), then the format version as a postcard varint `u32`, then the
+//! postcard encoding of [`CompiledManifest`]. [`decode`] reads the version before the body,
+//! so a version mismatch is reported as such rather than as garbage; it then re-checks every
+//! invariant the checker established ([`DecodeError::Invalid`]), because init must not trust
+//! a blob more than the kernel trusts init.
+//!
+//! # Boot authority
+//!
+//! [`InitAuthority`] is what the manifest says init holds when the kernel starts it: console
+//! rights, a kernel-memory quota, CPU time, interrupt lines and I/O port ranges. The checker
+//! refuses a manifest that hands out more than that (rights only shrink; quotas and CPU time
+//! only divide). init must confirm at boot that the kernel really gave it this much, and stop
+//! if not. Endpoints and notifications are not listed there: init creates them itself, so it
+//! holds them with every right, and hands out attenuated, optionally badged copies.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+#[cfg(feature = "std")]
+mod source;
+mod table;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use abi::{Badge, CapSlot, ObjectType, Rights};
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "std")]
+pub use source::{ManifestError, compile};
+pub use table::Table;
+
+/// The first bytes of every compiled manifest.
+pub const MAGIC: [u8; 4] = *b"DAIM";
+/// The compiled format's version; bump it on any change to the encoded types.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Slot 0 is never filled.
+pub const NULL_SLOT: u32 = 0;
+/// The console's slot, when a program is given the console.
+pub const CONSOLE_SLOT: u32 = 1;
+/// The slot of a program's first `caps` entry; the rest follow in manifest order.
+pub const FIRST_CAP_SLOT: u32 = 2;
+/// The manifest assumes every process's capability space has at least this many slots, and
+/// refuses a program whose caps would not fit.
+pub const SPACE_SLOTS: u32 = 64;
+
+/// Lowest priority a program may have (0 is the idle thread's).
+pub const MIN_PRIORITY: u8 = 1;
+/// Highest priority a program may have: below init's ([`INIT_PRIORITY`]), so that init can
+/// always run to restart a program or report a fatal crash.
+pub const MAX_PRIORITY: u8 = 30;
+/// init's own priority.
+pub const INIT_PRIORITY: u8 = 31;
+/// The longest scheduling period a program may ask for, in microseconds (1 s).
+pub const MAX_PERIOD_US: u32 = 1_000_000;
+/// The first restart delay after a crash, in milliseconds; each further crash doubles it, up
+/// to the program's `max_backoff_ms`.
+pub const INITIAL_BACKOFF_MS: u32 = 10;
+
+/// The checked manifest, as init decodes it.
+///
+/// # Invariants
+/// Established by [`compile`] and re-checked by [`decode`]: every [`ObjectRef`] names a
+/// declared object, every cap's rights are known bits meaningful for its kind, only endpoint
+/// and notification caps carry badges, slots follow the numbering rule in the crate docs,
+/// program names are unique, and priorities and budgets are in range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompiledManifest {
+    /// What the kernel gives init, as the manifest assumes it.
+    pub init: InitAuthority,
+    /// Endpoint names; [`ObjectRef::Endpoint`] indexes this list. Sorted by name.
+    pub endpoints: Vec<String>,
+    /// Notification names; [`ObjectRef::Notification`] indexes this list. Sorted by name.
+    pub notifications: Vec<String>,
+    /// The programs, in the order init starts them (the order `system.toml` lists them).
+    pub programs: Vec<Program>,
+}
+
+/// The authority init holds at boot, which everything in the manifest derives from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitAuthority {
+    /// init's rights on the console ([`Rights`] bits; 0: init holds no console).
+    pub console_rights: u32,
+    /// init's kernel-memory quota available for programs, in bytes.
+    pub memory_quota: u64,
+    /// CPU time init may hand out, in whole CPUs.
+    pub cpus: u32,
+    /// Interrupt lines init holds an `IrqHandler` cap for (read and write).
+    pub irqs: Vec<u32>,
+    /// I/O port ranges init holds an `IoPortRange` cap for (read and write).
+    pub io_ports: Vec<PortRange>,
+}
+
+impl InitAuthority {
+    /// init's rights on the console.
+    pub fn console(&self) -> Rights {
+        Rights::from_bits_truncate(self.console_rights)
+    }
+}
+
+/// One process init starts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Program {
+    /// The program's name: its crate is `userland/<name>`.
+    pub name: String,
+    /// Path of its ELF inside the initrd (`bin/<name>`).
+    pub binary: String,
+    /// Scheduling priority, [`MIN_PRIORITY`]..=[`MAX_PRIORITY`]; higher runs first.
+    pub priority: u8,
+    /// CPU time per period, in microseconds; `1..=period_us`.
+    pub budget_us: u32,
+    /// Scheduling period, in microseconds; at most [`MAX_PERIOD_US`].
+    pub period_us: u32,
+    /// Kernel-memory quota, in bytes, charged to init's.
+    pub memory_quota: u64,
+    /// What init does when the process crashes (a clean exit is not a crash).
+    pub on_crash: RestartPolicy,
+    /// Whether the process may use the authority-audit debug query (only the test runner).
+    pub audit: bool,
+    /// The caps the process starts with, in slot order.
+    pub caps: Vec<CapGrant>,
+}
+
+/// What init does when a process crashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestartPolicy {
+    /// A crash is fatal: init reports it and stops the system.
+    Fatal,
+    /// Restart it, after [`INITIAL_BACKOFF_MS`] doubling per crash up to `max_backoff_ms`.
+    Restart { max_backoff_ms: u32 },
+}
+
+/// One cap a process starts with: (slot, object, rights, badge).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapGrant {
+    /// Slot index in the process's capability space.
+    pub slot: u32,
+    /// The object the cap names.
+    pub object: ObjectRef,
+    /// [`Rights`] bits.
+    pub rights: u32,
+    /// Badge value; 0 means unbadged.
+    pub badge: u64,
+}
+
+impl CapGrant {
+    pub fn slot(&self) -> CapSlot {
+        CapSlot::new(self.slot)
+    }
+    pub fn rights(&self) -> Rights {
+        Rights::from_bits_truncate(self.rights)
+    }
+    pub fn badge(&self) -> Badge {
+        Badge::new(self.badge)
+    }
+    pub fn kind(&self) -> ObjectType {
+        self.object.kind()
+    }
+}
+
+/// Which kernel object a cap names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ObjectRef {
+    /// The kernel console.
+    Console,
+    /// The endpoint at this index in [`CompiledManifest::endpoints`].
+    Endpoint(u32),
+    /// The notification at this index in [`CompiledManifest::notifications`].
+    Notification(u32),
+    /// The handler for this interrupt line.
+    Irq(u32),
+    /// This range of I/O ports.
+    IoPorts(PortRange),
+}
+
+impl ObjectRef {
+    /// The kind of kernel object.
+    pub fn kind(self) -> ObjectType {
+        match self {
+            ObjectRef::Console => ObjectType::Console,
+            ObjectRef::Endpoint(_) => ObjectType::Endpoint,
+            ObjectRef::Notification(_) => ObjectType::Notification,
+            ObjectRef::Irq(_) => ObjectType::IrqHandler,
+            ObjectRef::IoPorts(_) => ObjectType::IoPortRange,
+        }
+    }
+
+    /// The rights that mean something on this kind of object (see `abi::rights`).
+    pub fn meaningful_rights(self) -> Rights {
+        match self {
+            ObjectRef::Console => Rights::WRITE,
+            ObjectRef::Endpoint(_) => {
+                Rights::READ.union(Rights::WRITE).union(Rights::GRANT).union(Rights::GRANT_REPLY)
+            }
+            ObjectRef::Notification(_) | ObjectRef::Irq(_) | ObjectRef::IoPorts(_) => {
+                Rights::READ.union(Rights::WRITE)
+            }
+        }
+    }
+}
+
+/// An inclusive range of I/O ports.
+///
+/// # Invariants
+/// `first <= last` (checked by [`compile`] and [`decode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl PortRange {
+    /// True if every port of `other` is in `self`.
+    pub fn contains(self, other: PortRange) -> bool {
+        self.first <= other.first && other.last <= self.last
+    }
+    /// True if the two ranges share a port.
+    pub fn overlaps(self, other: PortRange) -> bool {
+        self.first <= other.last && other.first <= self.last
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}-{:#x}", self.first, self.last)
+    }
+}
+
+/// An object named the way the manifest names it: `console`, `endpoint "echo"`, `irq 4`,
+/// `io ports 0x60-0x64`.
+pub struct ObjectName<'a> {
+    object: ObjectRef,
+    manifest: &'a CompiledManifest,
+}
+
+impl fmt::Display for ObjectName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn name(list: &[String], i: u32) -> &str {
+            list.get(i as usize).map(String::as_str).unwrap_or("?")
+        }
+        match self.object {
+            ObjectRef::Console => f.write_str("console"),
+            ObjectRef::Endpoint(i) => write!(f, "endpoint \"{}\"", name(&self.manifest.endpoints, i)),
+            ObjectRef::Notification(i) => {
+                write!(f, "notification \"{}\"", name(&self.manifest.notifications, i))
+            }
+            ObjectRef::Irq(line) => write!(f, "irq {line}"),
+            ObjectRef::IoPorts(range) => write!(f, "io ports {range}"),
+        }
+    }
+}
+
+impl CompiledManifest {
+    /// The program called `name`.
+    pub fn program(&self, name: &str) -> Option<&Program> {
+        self.programs.iter().find(|p| p.name == name)
+    }
+
+    /// `object` named for people: what the boot table and error messages print.
+    pub fn object_name(&self, object: ObjectRef) -> ObjectName<'_> {
+        ObjectName { object, manifest: self }
+    }
+
+    /// The process/capability table init prints at boot (and `cargo xtask manifest` prints).
+    pub fn table(&self) -> Table<'_> {
+        Table::new(self)
+    }
+
+    /// The blob packed as `etc/system.bin`: magic, version, postcard body.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::from(MAGIC);
+        // Encoding into a Vec cannot fail for these types (no maps with non-string keys,
+        // no unsized sequences); an empty blob would be refused by `decode` anyway.
+        let version = postcard::to_allocvec(&FORMAT_VERSION).unwrap_or_default();
+        let body = postcard::to_allocvec(self).unwrap_or_default();
+        out.extend_from_slice(&version);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Every invariant of [`CompiledManifest`]; `decode` runs it on what it read.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let init = &self.init;
+        if Rights::from_bits(init.console_rights).is_none() {
+            return Err(Invalid::new(None, "init's console rights have unknown bits"));
+        }
+        if init.io_ports.iter().any(|r| r.first > r.last) {
+            return Err(Invalid::new(None, "an init I/O port range is backwards"));
+        }
+        for (i, program) in self.programs.iter().enumerate() {
+            let at = Some(i);
+            if program.name.is_empty() {
+                return Err(Invalid::new(at, "empty program name"));
+            }
+            if self.programs.iter().take(i).any(|p| p.name == program.name) {
+                return Err(Invalid::new(at, "duplicate program name"));
+            }
+            if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&program.priority) {
+                return Err(Invalid::new(at, "priority out of range"));
+            }
+            if program.budget_us == 0
+                || program.budget_us > program.period_us
+                || program.period_us > MAX_PERIOD_US
+            {
+                return Err(Invalid::new(at, "budget or period out of range"));
+            }
+            if let RestartPolicy::Restart { max_backoff_ms } = program.on_crash
+                && max_backoff_ms < INITIAL_BACKOFF_MS
+            {
+                return Err(Invalid::new(at, "max_backoff_ms below the initial back-off"));
+            }
+            let mut previous = NULL_SLOT;
+            for cap in &program.caps {
+                let console = cap.object == ObjectRef::Console;
+                if cap.slot <= previous || cap.slot >= SPACE_SLOTS {
+                    return Err(Invalid::new(at, "cap slots not increasing within the space"));
+                }
+                if console != (cap.slot == CONSOLE_SLOT) {
+                    return Err(Invalid::new(at, "the console is not in the console slot"));
+                }
+                previous = cap.slot;
+                let in_range = match cap.object {
+                    ObjectRef::Endpoint(e) => (e as usize) < self.endpoints.len(),
+                    ObjectRef::Notification(n) => (n as usize) < self.notifications.len(),
+                    ObjectRef::IoPorts(r) => r.first <= r.last,
+                    ObjectRef::Console | ObjectRef::Irq(_) => true,
+                };
+                if !in_range {
+                    return Err(Invalid::new(at, "a cap names an undeclared object"));
+                }
+                match Rights::from_bits(cap.rights) {
+                    Some(r) if !r.is_empty() && r.is_subset_of(cap.object.meaningful_rights()) => {}
+                    _ => return Err(Invalid::new(at, "a cap's rights are empty or meaningless for its kind")),
+                }
+                if cap.badge != 0 && !cap.kind().is_badgeable() {
+                    return Err(Invalid::new(at, "a badge on a kind that takes none"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A broken invariant found in a decoded manifest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    /// Index of the program it was found in, if any.
+    pub program: Option<usize>,
+    /// What is wrong.
+    pub what: &'static str,
+}
+
+impl Invalid {
+    fn new(program: Option<usize>, what: &'static str) -> Invalid {
+        Invalid { program, what }
+    }
+}
+
+/// Why a blob is not a manifest init can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// It does not start with [`MAGIC`].
+    BadMagic,
+    /// It was compiled for another format version.
+    VersionMismatch { found: u32, expected: u32 },
+    /// It ends early.
+    Truncated,
+    /// Its bytes do not encode a manifest.
+    Malformed,
+    /// It decodes, with this many bytes left over.
+    TrailingBytes(usize),
+    /// It decodes, but breaks an invariant the checker guarantees.
+    Invalid(Invalid),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::BadMagic => f.write_str("not a compiled manifest (bad magic)"),
+            DecodeError::VersionMismatch { found, expected } => write!(
+                f,
+                "manifest format version {found}, but this init reads version {expected}: rebuild the image"
+            ),
+            DecodeError::Truncated => f.write_str("manifest truncated"),
+            DecodeError::Malformed => f.write_str("manifest malformed"),
+            DecodeError::TrailingBytes(n) => write!(f, "manifest has {n} trailing bytes"),
+            DecodeError::Invalid(Invalid { program: Some(i), what }) => {
+                write!(f, "manifest invalid: program {i}: {what}")
+            }
+            DecodeError::Invalid(Invalid { program: None, what }) => write!(f, "manifest invalid: {what}"),
+        }
+    }
+}
+
+fn postcard_error(error: postcard::Error) -> DecodeError {
+    match error {
+        postcard::Error::DeserializeUnexpectedEnd => DecodeError::Truncated,
+        _ => DecodeError::Malformed,
+    }
+}
+
+/// Decode and re-check a compiled manifest. Never panics, whatever the bytes.
+pub fn decode(blob: &[u8]) -> Result<CompiledManifest, DecodeError> {
+    let rest = match blob.strip_prefix(&MAGIC) {
+        Some(rest) => rest,
+        None if MAGIC.starts_with(blob) => return Err(DecodeError::Truncated),
+        None => return Err(DecodeError::BadMagic),
+    };
+    let (found, rest) = postcard::take_from_bytes::<u32>(rest).map_err(postcard_error)?;
+    if found != FORMAT_VERSION {
+        return Err(DecodeError::VersionMismatch { found, expected: FORMAT_VERSION });
+    }
+    let (manifest, rest) = postcard::take_from_bytes::<CompiledManifest>(rest).map_err(postcard_error)?;
+    if !rest.is_empty() {
+        return Err(DecodeError::TrailingBytes(rest.len()));
+    }
+    manifest.validate().map_err(DecodeError::Invalid)?;
+    Ok(manifest)
+}

@@ -1,0 +1,542 @@
+//! `system.toml`'s source model and the checker that compiles it (`std` only; xtask runs it).
+//!
+//! [`compile`] parses the TOML, then checks, in this order, and stops at the first problem:
+//! init's authority, the declared objects, each program in turn (name, priority, budget,
+//! crash policy, then each cap: target, rights, badge, authority), then the whole system
+//! (exclusive devices, distinct badges, unused objects, receivers, the audit holder, and the
+//! CPU and memory sums). Every refusal is one [`ManifestError`] whose message names the
+//! program and object involved; the tests assert each message exactly.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use abi::Rights;
+use serde::Deserialize;
+
+use crate::{
+    CONSOLE_SLOT, CapGrant, CompiledManifest, FIRST_CAP_SLOT, INITIAL_BACKOFF_MS, InitAuthority,
+    MAX_PERIOD_US, MAX_PRIORITY, MIN_PRIORITY, ObjectRef, PortRange, Program, RestartPolicy, SPACE_SLOTS,
+};
+
+/// The whole file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Source {
+    init: InitSource,
+    #[serde(default)]
+    endpoints: BTreeMap<String, ObjectDecl>,
+    #[serde(default)]
+    notifications: BTreeMap<String, ObjectDecl>,
+    #[serde(default)]
+    programs: Vec<ProgramSource>,
+}
+
+/// `[init]`: the authority init holds at boot.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InitSource {
+    #[serde(default)]
+    console: Vec<String>,
+    memory_quota: u64,
+    cpus: u32,
+    #[serde(default)]
+    irqs: Vec<u32>,
+    #[serde(default)]
+    io_ports: Vec<[u16; 2]>,
+}
+
+/// `[endpoints.NAME]` / `[notifications.NAME]`: no fields yet; the name is the declaration.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectDecl {}
+
+/// One `[[programs]]` entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProgramSource {
+    name: String,
+    // Wide, so that an out-of-range priority gets our message rather than serde's.
+    priority: i64,
+    budget_us: u32,
+    period_us: u32,
+    memory_quota: u64,
+    on_crash: OnCrash,
+    max_backoff_ms: Option<u32>,
+    #[serde(default)]
+    audit: bool,
+    #[serde(default)]
+    console: Vec<String>,
+    #[serde(default)]
+    caps: Vec<CapSource>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum OnCrash {
+    Fatal,
+    Restart,
+}
+
+/// One entry of a program's `caps`: exactly one target key, rights, optional badge.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CapSource {
+    endpoint: Option<String>,
+    notification: Option<String>,
+    irq: Option<u32>,
+    io_ports: Option<[u16; 2]>,
+    rights: Vec<String>,
+    badge: Option<u64>,
+}
+
+/// The right names `system.toml` uses, as `abi::rights` defines them.
+const RIGHT_NAMES: [(&str, Rights); 5] = [
+    ("read", Rights::READ),
+    ("write", Rights::WRITE),
+    ("grant", Rights::GRANT),
+    ("grant_reply", Rights::GRANT_REPLY),
+    ("execute", Rights::EXECUTE),
+];
+
+/// `read, write` for a rights set (`none` if empty).
+fn right_list(rights: Rights) -> String {
+    let names: Vec<&str> =
+        RIGHT_NAMES.iter().filter(|(_, r)| rights.contains(*r)).map(|(name, _)| *name).collect();
+    if names.is_empty() { "none".into() } else { names.join(", ") }
+}
+
+/// Why `system.toml` was refused. `Display` is the message xtask prints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManifestError {
+    /// Not TOML, or not the expected shape (the parser's message, with line and column).
+    Syntax(String),
+    UnknownProgram { program: String },
+    InitListed,
+    DuplicateProgram { program: String },
+    PriorityOutOfRange { program: String, priority: i64 },
+    ZeroBudget { program: String },
+    BudgetOverPeriod { program: String, budget_us: u32, period_us: u32 },
+    PeriodTooLong { program: String, period_us: u32 },
+    BackoffMissing { program: String },
+    BackoffWithoutRestart { program: String },
+    BackoffTooShort { program: String, max_backoff_ms: u32 },
+    UnknownRight { program: String, right: String },
+    NoTarget { program: String, index: usize },
+    ManyTargets { program: String, index: usize },
+    UnknownObject { program: String, kind: &'static str, name: String },
+    NoRights { program: String, object: String },
+    MeaninglessRights { program: String, object: String, asked: Rights, allowed: Rights },
+    RightsNotHeld { program: String, object: String, asked: Rights, held: Rights },
+    NotHeld { program: String, object: String, held: String },
+    BackwardsPorts { owner: String, range: PortRange },
+    BadgeNotBadgeable { program: String, object: String },
+    ZeroBadge { program: String, object: String },
+    TooManyCaps { program: String, slots: u32 },
+    DuplicateCap { program: String, object: String },
+    SharedBadge { object: String, badge: u64, first: String, second: String },
+    SharedDevice { object: String, first: String, second: String },
+    UnusedObject { object: String },
+    NoReceiver { object: String },
+    TwoAuditors { first: String, second: String },
+    CpuOvercommitted { ppm: u64, cpus: u32 },
+    MemoryOvercommitted { total: u128, held: u64 },
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use ManifestError as E;
+        match self {
+            E::Syntax(message) => write!(f, "{}", message.trim_end()),
+            E::UnknownProgram { program } => write!(
+                f,
+                "unknown program \"{program}\": no program crate in userland/{program}/ \
+                 (it needs userland/{program}/Cargo.toml and src/main.rs)"
+            ),
+            E::InitListed => f.write_str(
+                "program \"init\" is the first process, started by the kernel; it cannot be in [[programs]]",
+            ),
+            E::DuplicateProgram { program } => write!(f, "program \"{program}\" is listed twice"),
+            E::PriorityOutOfRange { program, priority } => write!(
+                f,
+                "program \"{program}\": priority {priority} is out of range {MIN_PRIORITY}..={MAX_PRIORITY} \
+                 (0 is the idle thread's, {} is init's)",
+                crate::INIT_PRIORITY
+            ),
+            E::ZeroBudget { program } => write!(f, "program \"{program}\": budget_us is 0; it would never run"),
+            E::BudgetOverPeriod { program, budget_us, period_us } => {
+                write!(f, "program \"{program}\": budget_us {budget_us} exceeds period_us {period_us}")
+            }
+            E::PeriodTooLong { program, period_us } => write!(
+                f,
+                "program \"{program}\": period_us {period_us} exceeds the longest period, {MAX_PERIOD_US}"
+            ),
+            E::BackoffMissing { program } => {
+                write!(f, "program \"{program}\": on_crash = \"restart\" needs max_backoff_ms")
+            }
+            E::BackoffWithoutRestart { program } => {
+                write!(f, "program \"{program}\": max_backoff_ms is set, but on_crash is \"fatal\"")
+            }
+            E::BackoffTooShort { program, max_backoff_ms } => write!(
+                f,
+                "program \"{program}\": max_backoff_ms {max_backoff_ms} is below the first back-off, \
+                 {INITIAL_BACKOFF_MS} ms"
+            ),
+            E::UnknownRight { program, right } => write!(
+                f,
+                "program \"{program}\": unknown right \"{right}\" (rights are read, write, grant, grant_reply, execute)"
+            ),
+            E::NoTarget { program, index } => write!(
+                f,
+                "program \"{program}\", caps[{index}]: names no object (give one of endpoint, notification, irq, io_ports)"
+            ),
+            E::ManyTargets { program, index } => write!(
+                f,
+                "program \"{program}\", caps[{index}]: names more than one object (give one of endpoint, notification, irq, io_ports)"
+            ),
+            E::UnknownObject { program, kind, name } => {
+                write!(f, "unknown {kind} \"{name}\" referenced by program \"{program}\"")
+            }
+            E::NoRights { program, object } => {
+                write!(f, "program \"{program}\" asks for {object} with no rights")
+            }
+            E::MeaninglessRights { program, object, asked, allowed } => write!(
+                f,
+                "program \"{program}\" asks for {} on {object}, which takes only {}",
+                right_list(*asked),
+                right_list(*allowed)
+            ),
+            E::RightsNotHeld { program, object, asked, held } => write!(
+                f,
+                "program \"{program}\" asks for {} on {object}, but init holds only {}",
+                right_list(*asked),
+                right_list(*held)
+            ),
+            E::NotHeld { program, object, held } => {
+                write!(f, "program \"{program}\" asks for {object}, which init does not hold (init holds {held})")
+            }
+            E::BackwardsPorts { owner, range } => write!(
+                f,
+                "{owner}: io port range [{:#x}, {:#x}] is backwards (write [first, last])",
+                range.first, range.last
+            ),
+            E::BadgeNotBadgeable { program, object } => write!(
+                f,
+                "program \"{program}\" puts a badge on {object}; only endpoints and notifications take badges"
+            ),
+            E::ZeroBadge { program, object } => write!(
+                f,
+                "program \"{program}\" puts badge 0 on {object}; 0 means unbadged, so leave the badge out"
+            ),
+            E::TooManyCaps { program, slots } => write!(
+                f,
+                "program \"{program}\" needs {slots} slots, but a process space has only {SPACE_SLOTS}"
+            ),
+            E::DuplicateCap { program, object } => {
+                write!(f, "program \"{program}\" lists {object} twice with the same badge")
+            }
+            E::SharedBadge { object, badge, first, second } => write!(
+                f,
+                "badge {badge} on {object} is given to both \"{first}\" and \"{second}\"; \
+                 the receiver could not tell them apart"
+            ),
+            E::SharedDevice { object, first, second } => {
+                write!(f, "{object} is given to both \"{first}\" and \"{second}\"; a device has one driver")
+            }
+            E::UnusedObject { object } => write!(f, "{object} is declared but no program holds it"),
+            E::NoReceiver { object } => write!(
+                f,
+                "{object} has holders but none may receive on it (no program holds it with read)"
+            ),
+            E::TwoAuditors { first, second } => write!(
+                f,
+                "programs \"{first}\" and \"{second}\" both ask for audit; only the test runner may hold it"
+            ),
+            E::CpuOvercommitted { ppm, cpus } => write!(
+                f,
+                "the programs' CPU budgets add up to {}.{:06} CPUs, but init holds only {cpus}",
+                ppm / 1_000_000,
+                ppm % 1_000_000
+            ),
+            E::MemoryOvercommitted { total, held } => write!(
+                f,
+                "the programs' memory quotas add up to {total} bytes, but init holds only {held}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+fn parse_rights(program: &str, names: &[String]) -> Result<Rights, ManifestError> {
+    let mut rights = Rights::NONE;
+    for name in names {
+        let right = RIGHT_NAMES.iter().find(|(n, _)| n == name).map(|(_, r)| *r).ok_or_else(|| {
+            ManifestError::UnknownRight { program: program.into(), right: name.clone() }
+        })?;
+        rights = rights.union(right);
+    }
+    Ok(rights)
+}
+
+fn port_range(owner: impl FnOnce() -> String, [first, last]: [u16; 2]) -> Result<PortRange, ManifestError> {
+    if first > last {
+        return Err(ManifestError::BackwardsPorts { owner: owner(), range: PortRange { first, last } });
+    }
+    Ok(PortRange { first, last })
+}
+
+/// Check `source` (the text of `system.toml`) and compile it.
+///
+/// `known_programs` are the program crates that exist (`userland/<name>` with a
+/// `src/main.rs`); a manifest naming any other program is refused.
+pub fn compile(source: &str, known_programs: &[&str]) -> Result<CompiledManifest, ManifestError> {
+    let source: Source = toml::from_str(source).map_err(|e| ManifestError::Syntax(e.to_string()))?;
+    let init_source = source.init;
+    let init = InitAuthority {
+        console_rights: parse_rights("init", &init_source.console)?.bits(),
+        memory_quota: init_source.memory_quota,
+        cpus: init_source.cpus,
+        irqs: init_source.irqs,
+        io_ports: init_source
+            .io_ports
+            .into_iter()
+            .map(|r| port_range(|| "[init]".into(), r))
+            .collect::<Result<_, _>>()?,
+    };
+    let mut manifest = CompiledManifest {
+        init,
+        endpoints: source.endpoints.into_keys().collect(),
+        notifications: source.notifications.into_keys().collect(),
+        programs: Vec::new(),
+    };
+    for program in source.programs {
+        let compiled = compile_program(&manifest, program, known_programs)?;
+        manifest.programs.push(compiled);
+    }
+    check_system(&manifest)?;
+    debug_assert_eq!(manifest.validate(), Ok(()));
+    Ok(manifest)
+}
+
+fn compile_program(
+    manifest: &CompiledManifest,
+    source: ProgramSource,
+    known_programs: &[&str],
+) -> Result<Program, ManifestError> {
+    let name = source.name;
+    let program = || name.clone();
+    if name == "init" {
+        return Err(ManifestError::InitListed);
+    }
+    if manifest.programs.iter().any(|p| p.name == name) {
+        return Err(ManifestError::DuplicateProgram { program: program() });
+    }
+    if !known_programs.contains(&name.as_str()) {
+        return Err(ManifestError::UnknownProgram { program: program() });
+    }
+    let priority = u8::try_from(source.priority)
+        .ok()
+        .filter(|p| (MIN_PRIORITY..=MAX_PRIORITY).contains(p))
+        .ok_or(ManifestError::PriorityOutOfRange { program: program(), priority: source.priority })?;
+    if source.budget_us == 0 {
+        return Err(ManifestError::ZeroBudget { program: program() });
+    }
+    if source.budget_us > source.period_us {
+        return Err(ManifestError::BudgetOverPeriod {
+            program: program(),
+            budget_us: source.budget_us,
+            period_us: source.period_us,
+        });
+    }
+    if source.period_us > MAX_PERIOD_US {
+        return Err(ManifestError::PeriodTooLong { program: program(), period_us: source.period_us });
+    }
+    let on_crash = match (source.on_crash, source.max_backoff_ms) {
+        (OnCrash::Fatal, None) => RestartPolicy::Fatal,
+        (OnCrash::Fatal, Some(_)) => return Err(ManifestError::BackoffWithoutRestart { program: program() }),
+        (OnCrash::Restart, None) => return Err(ManifestError::BackoffMissing { program: program() }),
+        (OnCrash::Restart, Some(ms)) if ms < INITIAL_BACKOFF_MS => {
+            return Err(ManifestError::BackoffTooShort { program: program(), max_backoff_ms: ms });
+        }
+        (OnCrash::Restart, Some(max_backoff_ms)) => RestartPolicy::Restart { max_backoff_ms },
+    };
+
+    let mut caps = Vec::new();
+    let console = parse_rights(&name, &source.console)?;
+    if !console.is_empty() {
+        caps.push(grant(manifest, &name, ObjectRef::Console, console, None)?);
+    }
+    let needed = u32::try_from(source.caps.len()).unwrap_or(u32::MAX).saturating_add(FIRST_CAP_SLOT);
+    if needed > SPACE_SLOTS {
+        return Err(ManifestError::TooManyCaps { program: program(), slots: needed });
+    }
+    for (index, cap) in source.caps.into_iter().enumerate() {
+        let object = cap_target(manifest, &name, index, &cap)?;
+        let rights = parse_rights(&name, &cap.rights)?;
+        let mut compiled = grant(manifest, &name, object, rights, cap.badge)?;
+        // FIRST_CAP_SLOT + index < SPACE_SLOTS, checked above.
+        compiled.slot = FIRST_CAP_SLOT + index as u32;
+        if caps.iter().any(|c: &CapGrant| c.object == compiled.object && c.badge == compiled.badge) {
+            let object = manifest.object_name(object).to_string();
+            return Err(ManifestError::DuplicateCap { program: program(), object });
+        }
+        caps.push(compiled);
+    }
+    Ok(Program {
+        binary: format!("bin/{name}"),
+        name,
+        priority,
+        budget_us: source.budget_us,
+        period_us: source.period_us,
+        memory_quota: source.memory_quota,
+        on_crash,
+        audit: source.audit,
+        caps,
+    })
+}
+
+/// The object a `caps` entry names: exactly one of its target keys, and declared.
+fn cap_target(
+    manifest: &CompiledManifest,
+    program: &str,
+    index: usize,
+    cap: &CapSource,
+) -> Result<ObjectRef, ManifestError> {
+    let targets = [cap.endpoint.is_some(), cap.notification.is_some(), cap.irq.is_some(), cap.io_ports.is_some()];
+    match targets.iter().filter(|t| **t).count() {
+        0 => return Err(ManifestError::NoTarget { program: program.into(), index }),
+        1 => {}
+        _ => return Err(ManifestError::ManyTargets { program: program.into(), index }),
+    }
+    let lookup = |list: &[String], kind: &'static str, name: &str| {
+        list.iter().position(|n| n == name).map(|i| i as u32).ok_or_else(|| ManifestError::UnknownObject {
+            program: program.into(),
+            kind,
+            name: name.into(),
+        })
+    };
+    Ok(if let Some(name) = &cap.endpoint {
+        ObjectRef::Endpoint(lookup(&manifest.endpoints, "endpoint", name)?)
+    } else if let Some(name) = &cap.notification {
+        ObjectRef::Notification(lookup(&manifest.notifications, "notification", name)?)
+    } else if let Some(line) = cap.irq {
+        ObjectRef::Irq(line)
+    } else if let Some(range) = cap.io_ports {
+        ObjectRef::IoPorts(port_range(|| format!("program \"{program}\""), range)?)
+    } else {
+        unreachable!("exactly one target was counted above")
+    })
+}
+
+/// One cap for `program`: its rights mean something on `object`, init holds them, and the
+/// badge is allowed. The slot is filled in by the caller (console: [`CONSOLE_SLOT`]).
+fn grant(
+    manifest: &CompiledManifest,
+    program: &str,
+    object: ObjectRef,
+    rights: Rights,
+    badge: Option<u64>,
+) -> Result<CapGrant, ManifestError> {
+    let name = || manifest.object_name(object).to_string();
+    let init = &manifest.init;
+    if rights.is_empty() {
+        return Err(ManifestError::NoRights { program: program.into(), object: name() });
+    }
+    let allowed = object.meaningful_rights();
+    if !rights.is_subset_of(allowed) {
+        return Err(ManifestError::MeaninglessRights { program: program.into(), object: name(), asked: rights, allowed });
+    }
+    // What init holds on the object; every granted cap is derived from it, so rights only shrink.
+    let held = match object {
+        // init creates endpoints and notifications itself, with every right.
+        ObjectRef::Endpoint(_) | ObjectRef::Notification(_) => Rights::ALL,
+        ObjectRef::Console => init.console(),
+        ObjectRef::Irq(line) => {
+            if !init.irqs.contains(&line) {
+                let held = format!("irqs {:?}", init.irqs);
+                return Err(ManifestError::NotHeld { program: program.into(), object: name(), held });
+            }
+            Rights::READ.union(Rights::WRITE)
+        }
+        ObjectRef::IoPorts(range) => {
+            if !init.io_ports.iter().any(|h| h.contains(range)) {
+                let list: Vec<String> = init.io_ports.iter().map(|r| r.to_string()).collect();
+                let held = format!("io ports [{}]", list.join(", "));
+                return Err(ManifestError::NotHeld { program: program.into(), object: name(), held });
+            }
+            Rights::READ.union(Rights::WRITE)
+        }
+    };
+    if !rights.is_subset_of(held) {
+        return Err(ManifestError::RightsNotHeld { program: program.into(), object: name(), asked: rights, held });
+    }
+    let badge = match badge {
+        None => 0,
+        Some(_) if !object.kind().is_badgeable() => {
+            return Err(ManifestError::BadgeNotBadgeable { program: program.into(), object: name() });
+        }
+        Some(0) => return Err(ManifestError::ZeroBadge { program: program.into(), object: name() }),
+        Some(badge) => badge,
+    };
+    Ok(CapGrant { slot: CONSOLE_SLOT, object, rights: rights.bits(), badge })
+}
+
+/// Checks across programs: exclusive devices, distinct badges, every declared object used
+/// and receivable, one auditor, and CPU and memory within what init holds.
+fn check_system(manifest: &CompiledManifest) -> Result<(), ManifestError> {
+    let holders = || {
+        manifest.programs.iter().flat_map(|p| p.caps.iter().map(move |c| (p.name.as_str(), c)))
+    };
+    for (i, (first, a)) in holders().enumerate() {
+        for (second, b) in holders().skip(i + 1) {
+            if first == second {
+                continue; // within one program, compile_program already refused duplicates
+            }
+            let object = || manifest.object_name(a.object).to_string();
+            let (first, second) = (first.to_string(), second.to_string());
+            let device_overlap = match (a.object, b.object) {
+                (ObjectRef::Irq(x), ObjectRef::Irq(y)) => x == y,
+                (ObjectRef::IoPorts(x), ObjectRef::IoPorts(y)) => x.overlaps(y),
+                _ => false,
+            };
+            if device_overlap {
+                return Err(ManifestError::SharedDevice { object: object(), first, second });
+            }
+            if a.object == b.object && a.badge != 0 && a.badge == b.badge {
+                return Err(ManifestError::SharedBadge { object: object(), badge: a.badge, first, second });
+            }
+        }
+    }
+    let declared = (0..manifest.endpoints.len() as u32)
+        .map(ObjectRef::Endpoint)
+        .chain((0..manifest.notifications.len() as u32).map(ObjectRef::Notification));
+    for object in declared {
+        let mut held = holders().filter(|(_, c)| c.object == object).peekable();
+        if held.peek().is_none() {
+            return Err(ManifestError::UnusedObject { object: manifest.object_name(object).to_string() });
+        }
+        if !held.any(|(_, c)| c.rights().contains(Rights::READ)) {
+            return Err(ManifestError::NoReceiver { object: manifest.object_name(object).to_string() });
+        }
+    }
+    let mut auditors = manifest.programs.iter().filter(|p| p.audit);
+    if let (Some(first), Some(second)) = (auditors.next(), auditors.next()) {
+        return Err(ManifestError::TwoAuditors { first: first.name.clone(), second: second.name.clone() });
+    }
+    // Parts per million of one CPU, each program's share rounded up.
+    let ppm: u64 = manifest
+        .programs
+        .iter()
+        .map(|p| (u64::from(p.budget_us) * 1_000_000).div_ceil(u64::from(p.period_us)))
+        .sum();
+    if ppm > u64::from(manifest.init.cpus) * 1_000_000 {
+        return Err(ManifestError::CpuOvercommitted { ppm, cpus: manifest.init.cpus });
+    }
+    let total: u128 = manifest.programs.iter().map(|p| u128::from(p.memory_quota)).sum();
+    if total > u128::from(manifest.init.memory_quota) {
+        return Err(ManifestError::MemoryOvercommitted { total, held: manifest.init.memory_quota });
+    }
+    Ok(())
+}

@@ -1,0 +1,359 @@
+//! The checker: one table of manifests, each with the exact message it must be refused with
+//! (or `OK`), run through one `check` helper; then system.toml itself, compiled and round-tripped.
+
+use manifest::{
+    CONSOLE_SLOT, CompiledManifest, FIRST_CAP_SLOT, ObjectRef, RestartPolicy, compile, decode,
+};
+
+/// The programs that "exist" for these tests (xtask lists `userland/*` instead).
+const KNOWN: &[&str] = &["a", "b", "c", "init"];
+
+/// init's authority in every case unless the case brings its own `[init]`.
+const INIT: &str = r#"
+[init]
+console = ["write"]
+memory_quota = 1000
+cpus = 1
+irqs = [4, 5]
+io_ports = [[0x60, 0x64], [0x70, 0x71]]
+"#;
+
+/// A `[[programs]]` entry: defaults, with `fields` replacing or adding keys (a value of ""
+/// removes the key).
+fn program(name: &str, fields: &[(&str, &str)]) -> String {
+    let mut entries: Vec<(String, String)> = [
+        ("priority", "10"),
+        ("budget_us", "100"),
+        ("period_us", "1000"),
+        ("memory_quota", "100"),
+        ("on_crash", "\"fatal\""),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (key, value) in fields {
+        entries.retain(|(k, _)| k != key);
+        if !value.is_empty() {
+            entries.push((key.to_string(), value.to_string()));
+        }
+    }
+    let mut out = format!("\n[[programs]]\nname = \"{name}\"\n");
+    for (k, v) in entries {
+        out.push_str(&format!("{k} = {v}\n"));
+    }
+    out
+}
+
+/// Compile `INIT` + `body` and compare with `expected`: `OK` or the exact error message.
+/// Returns the mismatch, if any, so that one run reports every failing case.
+fn check(label: &str, body: &str, expected: &str) -> Option<String> {
+    let source = if body.contains("[init]") { body.to_string() } else { format!("{INIT}{body}") };
+    let got = match compile(&source, KNOWN) {
+        Ok(manifest) => {
+            // Whatever compiles must survive the trip through the blob unchanged.
+            assert_eq!(decode(&manifest.encode()).as_ref(), Ok(&manifest), "{label}: round trip");
+            "OK".to_string()
+        }
+        Err(e) => e.to_string(),
+    };
+    (got != expected).then(|| format!("case {label}:\n  expected: {expected:?}\n       got: {got:?}"))
+}
+
+#[test]
+fn checker_messages() {
+    let ep = "[endpoints.e]\n";
+    let server = program("b", &[("caps", r#"[{ endpoint = "e", rights = ["read"] }]"#)]);
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("minimal", program("a", &[]), "OK"),
+        ("no programs", String::new(), "OK"),
+        (
+            "client and server",
+            format!(
+                "{ep}{server}{}",
+                program("a", &[("caps", r#"[{ endpoint = "e", rights = ["write", "grant"], badge = 7 }]"#)])
+            ),
+            "OK",
+        ),
+        (
+            "syntax",
+            "[[programs]\n".into(),
+            "TOML parse error at line 8, column 12\n  |\n8 | [[programs]\n  |            ^\nunclosed array table, expected `]`",
+        ),
+        (
+            "unknown field",
+            program("a", &[("prio", "3")]),
+            "TOML parse error at line 16, column 1\n   |\n16 | prio = 3\n   | ^^^^\nunknown field `prio`, expected one of `name`, `priority`, `budget_us`, `period_us`, `memory_quota`, `on_crash`, `max_backoff_ms`, `audit`, `console`, `caps`",
+        ),
+        (
+            "unknown program",
+            program("x", &[]),
+            "unknown program \"x\": no program crate in userland/x/ (it needs userland/x/Cargo.toml and src/main.rs)",
+        ),
+        (
+            "init listed",
+            program("init", &[]),
+            "program \"init\" is the first process, started by the kernel; it cannot be in [[programs]]",
+        ),
+        ("duplicate program", format!("{}{}", program("a", &[]), program("a", &[])), "program \"a\" is listed twice"),
+        (
+            "priority too high",
+            program("a", &[("priority", "31")]),
+            "program \"a\": priority 31 is out of range 1..=30 (0 is the idle thread's, 31 is init's)",
+        ),
+        (
+            "priority zero",
+            program("a", &[("priority", "0")]),
+            "program \"a\": priority 0 is out of range 1..=30 (0 is the idle thread's, 31 is init's)",
+        ),
+        (
+            "priority negative",
+            program("a", &[("priority", "-1")]),
+            "program \"a\": priority -1 is out of range 1..=30 (0 is the idle thread's, 31 is init's)",
+        ),
+        ("zero budget", program("a", &[("budget_us", "0")]), "program \"a\": budget_us is 0; it would never run"),
+        (
+            "budget over period",
+            program("a", &[("budget_us", "2000")]),
+            "program \"a\": budget_us 2000 exceeds period_us 1000",
+        ),
+        (
+            "period too long",
+            program("a", &[("period_us", "2_000_000")]),
+            "program \"a\": period_us 2000000 exceeds the longest period, 1000000",
+        ),
+        (
+            "restart without back-off",
+            program("a", &[("on_crash", "\"restart\"")]),
+            "program \"a\": on_crash = \"restart\" needs max_backoff_ms",
+        ),
+        (
+            "back-off on a fatal program",
+            program("a", &[("max_backoff_ms", "100")]),
+            "program \"a\": max_backoff_ms is set, but on_crash is \"fatal\"",
+        ),
+        (
+            "back-off too short",
+            program("a", &[("on_crash", "\"restart\""), ("max_backoff_ms", "5")]),
+            "program \"a\": max_backoff_ms 5 is below the first back-off, 10 ms",
+        ),
+        (
+            "unknown crash policy",
+            program("a", &[("on_crash", "\"ignore\"")]),
+            "TOML parse error at line 15, column 12\n   |\n15 | on_crash = \"ignore\"\n   |            ^^^^^^^^\nunknown variant `ignore`, expected `fatal` or `restart`",
+        ),
+        (
+            "unknown right",
+            program("a", &[("console", r#"["print"]"#)]),
+            "program \"a\": unknown right \"print\" (rights are read, write, grant, grant_reply, execute)",
+        ),
+        (
+            "console right init lacks",
+            program("a", &[("console", r#"["read", "write"]"#)]),
+            "program \"a\" asks for read, write on console, which takes only write",
+        ),
+        (
+            "console init does not hold",
+            format!(
+                "[init]\nmemory_quota = 1000\ncpus = 1\n{}",
+                program("a", &[("console", r#"["write"]"#)])
+            ),
+            "program \"a\" asks for write on console, but init holds only none",
+        ),
+        (
+            "empty rights",
+            format!("{ep}{}", program("b", &[("caps", r#"[{ endpoint = "e", rights = [] }]"#)])),
+            "program \"b\" asks for endpoint \"e\" with no rights",
+        ),
+        (
+            "execute on an endpoint",
+            format!("{ep}{}", program("b", &[("caps", r#"[{ endpoint = "e", rights = ["read", "execute"] }]"#)])),
+            "program \"b\" asks for read, execute on endpoint \"e\", which takes only read, write, grant, grant_reply",
+        ),
+        (
+            "grant on a notification",
+            format!(
+                "[notifications.n]\n{}",
+                program("b", &[("caps", r#"[{ notification = "n", rights = ["read", "grant"] }]"#)])
+            ),
+            "program \"b\" asks for read, grant on notification \"n\", which takes only read, write",
+        ),
+        (
+            "unknown endpoint",
+            program("a", &[("caps", r#"[{ endpoint = "y", rights = ["write"] }]"#)]),
+            "unknown endpoint \"y\" referenced by program \"a\"",
+        ),
+        (
+            "unknown notification",
+            program("a", &[("caps", r#"[{ notification = "y", rights = ["write"] }]"#)]),
+            "unknown notification \"y\" referenced by program \"a\"",
+        ),
+        (
+            "cap names nothing",
+            program("a", &[("caps", r#"[{ rights = ["write"] }]"#)]),
+            "program \"a\", caps[0]: names no object (give one of endpoint, notification, irq, io_ports)",
+        ),
+        (
+            "cap names two objects",
+            format!("{ep}{}", program("a", &[("caps", r#"[{ endpoint = "e", irq = 4, rights = ["read"] }]"#)])),
+            "program \"a\", caps[0]: names more than one object (give one of endpoint, notification, irq, io_ports)",
+        ),
+        (
+            "irq init does not hold",
+            program("a", &[("caps", r#"[{ irq = 9, rights = ["read"] }]"#)]),
+            "program \"a\" asks for irq 9, which init does not hold (init holds irqs [4, 5])",
+        ),
+        (
+            "io ports init does not hold",
+            program("a", &[("caps", r#"[{ io_ports = [0x60, 0x70], rights = ["read"] }]"#)]),
+            "program \"a\" asks for io ports 0x60-0x70, which init does not hold (init holds io ports [0x60-0x64, 0x70-0x71])",
+        ),
+        (
+            "backwards io ports",
+            program("a", &[("caps", r#"[{ io_ports = [0x64, 0x60], rights = ["read"] }]"#)]),
+            "program \"a\": io port range [0x64, 0x60] is backwards (write [first, last])",
+        ),
+        (
+            "backwards io ports in init",
+            format!("[init]\nmemory_quota = 1\ncpus = 1\nio_ports = [[2, 1]]\n{}", program("a", &[])),
+            "[init]: io port range [0x2, 0x1] is backwards (write [first, last])",
+        ),
+        (
+            "execute on io ports",
+            program("a", &[("caps", r#"[{ io_ports = [0x60, 0x60], rights = ["execute"] }]"#)]),
+            "program \"a\" asks for execute on io ports 0x60-0x60, which takes only read, write",
+        ),
+        (
+            "badge on an irq",
+            program("a", &[("caps", r#"[{ irq = 4, rights = ["read"], badge = 1 }]"#)]),
+            "program \"a\" puts a badge on irq 4; only endpoints and notifications take badges",
+        ),
+        (
+            "badge zero",
+            format!("{ep}{}", program("b", &[("caps", r#"[{ endpoint = "e", rights = ["read"], badge = 0 }]"#)])),
+            "program \"b\" puts badge 0 on endpoint \"e\"; 0 means unbadged, so leave the badge out",
+        ),
+        (
+            "same cap twice",
+            format!(
+                "{ep}{}",
+                program(
+                    "b",
+                    &[("caps", r#"[{ endpoint = "e", rights = ["read"] }, { endpoint = "e", rights = ["write"] }]"#)]
+                )
+            ),
+            "program \"b\" lists endpoint \"e\" twice with the same badge",
+        ),
+        (
+            "too many caps",
+            program("a", &[("caps", &format!("[{}]", vec![r#"{ irq = 4, rights = ["read"] }"#; 63].join(", ")))]),
+            "program \"a\" needs 65 slots, but a process space has only 64",
+        ),
+        (
+            "shared badge",
+            format!(
+                "{ep}{server}{}{}",
+                program("a", &[("caps", r#"[{ endpoint = "e", rights = ["write"], badge = 7 }]"#)]),
+                program("c", &[("caps", r#"[{ endpoint = "e", rights = ["write"], badge = 7 }]"#)])
+            ),
+            "badge 7 on endpoint \"e\" is given to both \"a\" and \"c\"; the receiver could not tell them apart",
+        ),
+        (
+            "shared irq",
+            format!(
+                "{}{}",
+                program("a", &[("caps", r#"[{ irq = 4, rights = ["read"] }]"#)]),
+                program("b", &[("caps", r#"[{ irq = 4, rights = ["read", "write"] }]"#)])
+            ),
+            "irq 4 is given to both \"a\" and \"b\"; a device has one driver",
+        ),
+        (
+            "overlapping io ports",
+            format!(
+                "{}{}",
+                program("a", &[("caps", r#"[{ io_ports = [0x60, 0x62], rights = ["read"] }]"#)]),
+                program("b", &[("caps", r#"[{ io_ports = [0x62, 0x64], rights = ["read"] }]"#)])
+            ),
+            "io ports 0x60-0x62 is given to both \"a\" and \"b\"; a device has one driver",
+        ),
+        ("unused endpoint", format!("{ep}{}", program("a", &[])), "endpoint \"e\" is declared but no program holds it"),
+        (
+            "no receiver",
+            format!("{ep}{}", program("a", &[("caps", r#"[{ endpoint = "e", rights = ["write"] }]"#)])),
+            "endpoint \"e\" has holders but none may receive on it (no program holds it with read)",
+        ),
+        (
+            "two auditors",
+            format!("{}{}", program("a", &[("audit", "true")]), program("b", &[("audit", "true")])),
+            "programs \"a\" and \"b\" both ask for audit; only the test runner may hold it",
+        ),
+        (
+            "cpu overcommitted",
+            format!(
+                "{}{}",
+                program("a", &[("budget_us", "2"), ("period_us", "3")]),
+                program("b", &[("budget_us", "1"), ("period_us", "2")])
+            ),
+            "the programs' CPU budgets add up to 1.166667 CPUs, but init holds only 1",
+        ),
+        (
+            "memory overcommitted",
+            format!("{}{}", program("a", &[("memory_quota", "600")]), program("b", &[("memory_quota", "401")])),
+            "the programs' memory quotas add up to 1001 bytes, but init holds only 1000",
+        ),
+    ];
+    let mismatches: Vec<String> =
+        cases.iter().filter_map(|(label, body, expected)| check(label, body, expected)).collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+fn system_toml() -> CompiledManifest {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../system.toml");
+    let source = std::fs::read_to_string(path).expect("system.toml at the repository root");
+    compile(&source, &["hello", "echo-server", "echo-client", "init"]).unwrap_or_else(|e| panic!("system.toml: {e}"))
+}
+
+#[test]
+fn system_toml_compiles_and_round_trips() {
+    let manifest = system_toml();
+    let blob = manifest.encode();
+    assert_eq!(decode(&blob), Ok(manifest.clone()));
+
+    let names: Vec<&str> = manifest.programs.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["hello", "echo-server", "echo-client"], "start order is manifest order");
+    assert_eq!(manifest.endpoints, ["echo"]);
+
+    // The leak-test oracle: exactly these caps, slot by slot.
+    let caps = |name: &str| -> Vec<(u32, ObjectRef, abi::Rights, u64)> {
+        let program = manifest.program(name).expect("program in system.toml");
+        program.caps.iter().map(|c| (c.slot, c.object, c.rights(), c.badge)).collect()
+    };
+    use abi::Rights;
+    let console = (CONSOLE_SLOT, ObjectRef::Console, Rights::WRITE, 0);
+    assert_eq!(caps("hello"), [console]);
+    assert_eq!(caps("echo-server"), [console, (FIRST_CAP_SLOT, ObjectRef::Endpoint(0), Rights::READ, 0)]);
+    let client = Rights::WRITE.union(Rights::GRANT).union(Rights::GRANT_REPLY);
+    assert_eq!(caps("echo-client"), [console, (FIRST_CAP_SLOT, ObjectRef::Endpoint(0), client, 7)]);
+    let server = manifest.program("echo-server").expect("echo-server");
+    assert_eq!(server.on_crash, RestartPolicy::Restart { max_backoff_ms: 1000 });
+    assert_eq!(server.binary, "bin/echo-server");
+    assert!(manifest.programs.iter().all(|p| !p.audit));
+}
+
+#[test]
+fn boot_table_lists_every_process_and_cap() {
+    let table = system_toml().table().to_string();
+    let expected = "\
+boot manifest: 3 processes, 1 endpoints, 0 notifications
+init holds: console -W---, memory quota 16777216 bytes, 2 cpus, irqs [1 3 12], io ports [0x60-0x60 0x64-0x64 0x2f8-0x2ff]
+PROCESS          PRI    BUDGET/PERIOD us MEMORY bytes  ON CRASH               AUDIT
+hello             10          1000/10000        65536  fatal                  no
+    slot  1  -W---  console
+echo-server       20          2000/10000       262144  restart (<= 1000 ms)   no
+    slot  1  -W---  console
+    slot  2  R----  endpoint \"echo\"
+echo-client       10          1000/10000        65536  fatal                  no
+    slot  1  -W---  console
+    slot  2  -WGg-  endpoint \"echo\"  badge 7
+";
+    assert_eq!(table, expected);
+}
