@@ -54,8 +54,9 @@ pub fn kernel(release: bool, flavour: Flavour) -> Result<PathBuf> {
 
 /// Packs the boot modules into a ustar archive and returns its path.
 ///
-/// Today it holds a version note; user programs, the boot manifest and signed models join
-/// it as they are written.
+/// Today it holds a version note and the user programs (`bin/<name>`, built by
+/// [`crate::userland::build`]); the boot manifest and signed models join it as they are
+/// written.
 pub fn initrd() -> Result<PathBuf> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let commit = Command::new("git")
@@ -67,6 +68,10 @@ pub fn initrd() -> Result<PathBuf> {
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into());
     files.push(("etc/version".into(), format!("Democratizing AI OS, commit {commit}\n").into_bytes()));
+    files.push(("etc/system.bin".into(), crate::manifest::compile().context("the boot manifest")?));
+    for (name, path) in crate::userland::build(false)? {
+        files.push((name, std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?));
+    }
 
     let mut builder = tar::Builder::new(Vec::new());
     for (path, data) in &files {

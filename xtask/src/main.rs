@@ -9,6 +9,7 @@ mod qemu;
 mod run;
 mod setup;
 mod test;
+mod userland;
 mod sign_model;
 mod bench;
 mod bench_ai;
