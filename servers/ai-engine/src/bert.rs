@@ -133,7 +133,7 @@ fn find<'s, 'a>(st: &'s SafeTensors<'a>, name: &str) -> Result<&'s TensorView<'a
 impl<'a> Bert<'a> {
     /// Binds the model to the tensors of a parsed file, checking every name and shape.
     pub fn from_safetensors(st: &SafeTensors<'a>, cfg: Config) -> Result<Self, Error> {
-        if cfg.heads == 0 || cfg.hidden % cfg.heads != 0 {
+        if cfg.heads == 0 || !cfg.hidden.is_multiple_of(cfg.heads) {
             return Err(Error::BadTensor("hidden size is not a multiple of the head count"));
         }
         let (h, i) = (cfg.hidden, cfg.intermediate);

@@ -98,6 +98,9 @@ pub trait WeightRow: Copy {
     /// Element `i` of the row, as f32 (before any per-row scale).
     fn get(self, i: usize) -> f32;
     fn len(self) -> usize;
+    fn is_empty(self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A row of little-endian f32 weights, borrowed as bytes (may be unaligned).
@@ -148,6 +151,22 @@ pub fn dot_block_f32(isa: Isa, x: [&[f32]; MR], w: [F32Row<'_>; NR]) -> [[f32; N
         Level::Sse2 => unsafe { x86::dot_block_f32_sse2(x, w) },
         _ => dot_block_portable(x, w),
     }
+}
+
+/// Hints the CPU to start loading `data` into cache (a no-op where there is no hint).
+#[inline]
+pub fn prefetch<T>(data: &[T]) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        let base = data.as_ptr().cast::<i8>();
+        for off in (0..core::mem::size_of_val(data)).step_by(64) {
+            // SAFETY: a prefetch is a hint: it never faults and reads nothing
+            // architecturally (the address, made with safe `wrapping_add`, is in `data`).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(off)) }
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    let _ = data;
 }
 
 /// As [`dot_block_f32`] for int8 weight rows (unscaled).

@@ -187,16 +187,28 @@ impl<'a> Linear<'a> {
             return Ok(());
         }
         match &self.weight {
-            Weight::F32(w) => gemm(x, n, k, m, out, |o| w.row(o), |xs, ws| {
-                simd::dot_block_f32(isa, xs, ws)
-            }, |_| 1.0, &self.bias),
-            Weight::I8(w) => gemm(x, n, k, m, out, |o| w.row(o), |xs, ws| {
+            Weight::F32(w) => gemm(x, n, k, m, out, |o| w.row(o), |o| {
+                // Weight rows are streamed once per call: start fetching a block ahead.
+                let ahead = o + PREFETCH_AHEAD * NR;
+                for r in ahead..(ahead + NR).min(m) {
+                    simd::prefetch(w.row(r).0);
+                }
+            }, |xs, ws| simd::dot_block_f32(isa, xs, ws), |_| 1.0, &self.bias),
+            Weight::I8(w) => gemm(x, n, k, m, out, |o| w.row(o), |o| {
+                let ahead = o + PREFETCH_AHEAD * NR;
+                for r in ahead..(ahead + NR).min(m) {
+                    simd::prefetch(w.row(r).0);
+                }
+            }, |xs, ws| {
                 simd::dot_block_i8(isa, xs, ws)
             }, |o| w.scale.get(o).copied().unwrap_or(0.0), &self.bias),
         }
         Ok(())
     }
 }
+
+/// How many weight-row blocks ahead [`Linear::forward`] prefetches.
+const PREFETCH_AHEAD: usize = 2;
 
 /// The blocking loop around a dot-product micro-kernel. Edge blocks repeat the last valid
 /// row (or weight row) and drop the duplicate results, so there is one kernel and no
@@ -210,12 +222,14 @@ fn gemm<R: Copy>(
     m: usize,
     out: &mut [f32],
     row: impl Fn(usize) -> R,
+    before_block: impl Fn(usize),
     kernel: impl Fn([&[f32]; MR], [R; NR]) -> [[f32; NR]; MR],
     scale: impl Fn(usize) -> f32,
     bias: &[f32],
 ) {
     let xrow = |i: usize| x.get(i * k..(i + 1) * k).unwrap_or(&[]);
     for o0 in (0..m).step_by(NR) {
+        before_block(o0);
         let ws: [R; NR] = core::array::from_fn(|j| row((o0 + j).min(m - 1)));
         let sc: [f32; NR] = core::array::from_fn(|j| scale((o0 + j).min(m - 1)));
         let bs: [f32; NR] =
@@ -268,7 +282,7 @@ pub mod portable {
     pub fn exp(x: f32) -> f32 {
         const LOG2E: f32 = core::f32::consts::LOG2_E;
         const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer.
-        let x = x.max(-87.0).min(88.0);
+        let x = x.clamp(-87.0, 88.0);
         let t = x * LOG2E + MAGIC;
         let n = t - MAGIC;
         let ni = (t.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
@@ -278,7 +292,7 @@ pub mod portable {
         p = p * r + 8.333_452e-3;
         p = p * r + 4.166_579_6e-2;
         p = p * r + 1.666_666_5e-1;
-        p = p * r + 5.000_000_1e-1;
+        p = p * r + 0.5;
         let e = p * r * r + r + 1.0;
         let pow2 = f32::from_bits((ni.wrapping_add(127) << 23) as u32);
         e * pow2
@@ -429,8 +443,8 @@ pub mod portable {
             }
         }
         for (qr, s) in qs.iter().zip(scores.chunks_exact_mut(n)) {
-            for j in full..n {
-                s[j] = qr.iter().zip(kt.iter().skip(j).step_by(n)).map(|(a, b)| a * b).sum();
+            for (j, sj) in s.iter_mut().enumerate().skip(full) {
+                *sj = qr.iter().zip(kt.iter().skip(j).step_by(n)).map(|(a, b)| a * b).sum();
             }
         }
     }

@@ -96,7 +96,7 @@ fn main() -> AnyResult<()> {
     let vb = VarBuilder::from_slice_safetensors(&model, DType::F32, &device)?;
     let candle = BertModel::load(vb, &minilm_config())?;
 
-    println!("ai-engine vs candle {} (all-MiniLM-L6-v2, F32, 1 thread)", "0.11");
+    println!("ai-engine vs candle 0.11 (all-MiniLM-L6-v2, F32, 1 thread)");
     println!("engine ISA: {:?}", engine.model.isa().level());
     println!();
     println!(
