@@ -13,6 +13,7 @@ mod userland;
 mod sign_model;
 mod bench;
 mod bench_ai;
+mod bench_linux;
 
 use clap::{Parser, Subcommand};
 

@@ -43,7 +43,11 @@ const MARKER: &str = "LINUX-PEER";
 fn main() {
     let iterations = env_number("peer_iters", 10_000);
     let warmup = env_number("peer_warmup", 1_000);
-    assert!(warmup + iterations <= raw::MAX_SAMPLES, "at most {} rounds in all", raw::MAX_SAMPLES);
+    assert!(
+        warmup + iterations <= raw::MAX_SAMPLES,
+        "at most {} rounds in all",
+        raw::MAX_SAMPLES
+    );
 
     environment();
     calibration();
@@ -56,19 +60,28 @@ fn main() {
     let ipc_overhead = median_of(&ipc_nop[warmup..]);
     report("tsc_overhead_ipc", &ipc_nop[warmup..]);
 
-    let null: Vec<u64> = repeat(warmup + iterations, raw::timed_null_syscall).iter().map(|t| t.saturating_sub(null_overhead)).collect();
+    let null: Vec<u64> = repeat(warmup + iterations, raw::timed_null_syscall)
+        .iter()
+        .map(|t| t.saturating_sub(null_overhead))
+        .collect();
     report("null_syscall", &null[warmup..]);
 
     for kind in [Kind::Pipe, Kind::Futex] {
         let (round_trip, one_way) = ping_pong(kind, warmup + iterations, ipc_overhead);
-        report(&format!("{}_round_trip", kind.name()), &round_trip[warmup..]);
+        report(
+            &format!("{}_round_trip", kind.name()),
+            &round_trip[warmup..],
+        );
         report(&format!("{}_one_way", kind.name()), &one_way[warmup..]);
     }
     println!("{MARKER}-DONE");
 }
 
 fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn repeat(count: usize, f: impl Fn() -> u64) -> Vec<u64> {
@@ -78,11 +91,23 @@ fn repeat(count: usize, f: impl Fn() -> u64) -> Vec<u64> {
 /// Prints what the host's report records about the guest: kernel, command line, CPU model
 /// and the kernel's view of CPU vulnerabilities (which mitigations are on).
 fn environment() {
-    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default().trim().to_string();
-    let cpu = read("/proc/cpuinfo").lines().find_map(|l| l.strip_prefix("model name")).map(|l| l.trim_start_matches([' ', '\t', ':']).to_string()).unwrap_or_default();
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_default();
     let mut vulnerabilities = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/sys/devices/system/cpu/vulnerabilities") {
-        let mut names: Vec<_> = dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<_> = dir
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         for name in names {
             let value = read(&format!("/sys/devices/system/cpu/vulnerabilities/{name}"));
@@ -115,8 +140,14 @@ fn calibration() {
     let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
     let slope = sxy / sxx;
     let intercept = mean_y - slope * mean_x;
-    let max_residual = points.iter().map(|p| (p.1 - (slope * p.0 + intercept)).abs()).fold(0.0, f64::max);
-    let pairs: Vec<String> = points.iter().map(|p| format!("[{},{}]", p.0, p.1)).collect();
+    let max_residual = points
+        .iter()
+        .map(|p| (p.1 - (slope * p.0 + intercept)).abs())
+        .fold(0.0, f64::max);
+    let pairs: Vec<String> = points
+        .iter()
+        .map(|p| format!("[{},{}]", p.0, p.1))
+        .collect();
     println!(
         "{MARKER}-CALIBRATION {{\"slope\":{slope:.6},\"intercept\":{intercept:.3},\"max_residual\":{max_residual:.3},\"points\":[{}]}}",
         pairs.join(",")
@@ -214,10 +245,18 @@ fn ping_pong(kind: Kind, rounds: usize, overhead: u64) -> (Vec<u64>, Vec<u64>) {
         round_trips.push(received.wrapping_sub(sent).saturating_sub(overhead));
     }
     assert!(raw::wait(child), "the {} child failed", kind.name());
-    for fd in [to_child_read, to_child_write, to_parent_read, to_parent_write] {
+    for fd in [
+        to_child_read,
+        to_child_write,
+        to_parent_read,
+        to_parent_write,
+    ] {
         raw::close(fd);
     }
-    let one_way = shared.one_way[..rounds].iter().map(|t| t.load(Relaxed).saturating_sub(overhead)).collect();
+    let one_way = shared.one_way[..rounds]
+        .iter()
+        .map(|t| t.load(Relaxed).saturating_sub(overhead))
+        .collect();
     (round_trips, one_way)
 }
 
@@ -232,10 +271,18 @@ fn report(name: &str, samples: &[u64]) {
     let mut sorted = samples.to_vec();
     sorted.sort_unstable();
     let n = sorted.len();
-    let median = if n % 2 == 1 { sorted[n / 2] as f64 } else { (sorted[n / 2 - 1] + sorted[n / 2]) as f64 / 2.0 };
+    let median = if n % 2 == 1 {
+        sorted[n / 2] as f64
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) as f64 / 2.0
+    };
     let p99 = sorted[(n * 99).div_ceil(100) - 1];
     let mean = sorted.iter().map(|&s| s as f64).sum::<f64>() / n as f64;
-    let variance = sorted.iter().map(|&s| (s as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+    let variance = sorted
+        .iter()
+        .map(|&s| (s as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n as f64;
     println!(
         "{MARKER} {{\"name\":{},\"median\":{median},\"min\":{},\"p99\":{p99},\"max\":{},\"mean\":{mean:.2},\"stddev\":{:.2},\"iterations\":{n}}}",
         json_string(name),

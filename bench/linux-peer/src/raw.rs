@@ -148,7 +148,15 @@ pub fn read_byte(fd: i32) -> isize {
 #[inline(always)]
 pub fn futex_wait(word: &AtomicU32, expected: u32) -> isize {
     // SAFETY: FUTEX_WAIT only reads the aligned word, which `word` keeps alive.
-    unsafe { syscall4(nr::FUTEX, word.as_ptr() as usize, FUTEX_WAIT, expected as usize, 0) }
+    unsafe {
+        syscall4(
+            nr::FUTEX,
+            word.as_ptr() as usize,
+            FUTEX_WAIT,
+            expected as usize,
+            0,
+        )
+    }
 }
 
 /// `FUTEX_WAKE` of at most one waiter on `word`.
@@ -184,7 +192,14 @@ pub fn shared() -> &'static Shared {
     let size = core::mem::size_of::<Shared>();
     // SAFETY: an anonymous mapping at a kernel-chosen address touches no existing memory.
     let ptr = unsafe {
-        libc::mmap(core::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0)
+        libc::mmap(
+            core::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
     };
     assert!(ptr != libc::MAP_FAILED, "mmap of the shared page failed");
     // SAFETY: the mapping is page-aligned, `size` bytes long, zero-filled (a valid `Shared`,
