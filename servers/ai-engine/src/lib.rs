@@ -13,6 +13,16 @@
 //!    denies it. An [`simd::Isa`] value is the proof that a SIMD path may run.
 //! 3. No panics on any input: every failure is an [`Error`].
 //! 4. No copy of the weights: the big matrices are `&[u8]` into the file, read unaligned.
+//!
+//! # Performance
+//!
+//! `cargo xtask bench ai` compares against candle 0.11 (one thread each). On the 2-core
+//! AMD EPYC dev machine, quiet: 4.1 ms at 16 tokens and 29.6 ms at 128 tokens (AVX2+FMA),
+//! about 0.45-0.6x candle's time; the GEMM runs at roughly 80-90 GFLOP/s, near the AVX2
+//! FMA peak of one core, so the next step up would be AVX-512, not more tuning. Heap
+//! beyond the weights: about 6 MB for 256-token sequences (4.3 MB of it activation
+//! scratch). The int8 option costs 10.8 MB more, is faster only at short sequences, and
+//! drops the worst fixture cosine to 0.9965.
 #![no_std]
 #![deny(unsafe_code)]
 
