@@ -9,6 +9,7 @@
 pub mod bootinfo;
 pub mod cap;
 pub mod cmdline;
+pub mod elf;
 pub mod err;
 pub mod frames;
 pub mod memmap;
