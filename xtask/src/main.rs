@@ -4,6 +4,7 @@
 //! its argument struct; this file only dispatches.
 
 mod build;
+mod manifest;
 mod models;
 mod qemu;
 mod run;
@@ -36,6 +37,8 @@ enum Command {
     SignModel(sign_model::Args),
     /// Run benchmarks (they measure; they never fail on time).
     Bench(bench::Args),
+    /// Check system.toml, the boot manifest, and print the process/capability table init prints.
+    Manifest(manifest::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,5 +48,6 @@ fn main() -> anyhow::Result<()> {
         Command::Models(args) => models::run(args),
         Command::SignModel(args) => sign_model::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Manifest(args) => manifest::run(args),
     }
 }
