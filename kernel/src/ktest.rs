@@ -67,6 +67,16 @@ pub fn on_exception(frame: &mut TrapFrame, cr2: u64) -> bool {
 
 static READ_ONLY: u64 = 0x5eed;
 
+/// The test thread (a kernel thread at the highest priority): runs the test the command
+/// line names.
+pub extern "C" fn thread_main() -> ! {
+    let name = crate::BOOT_INFO.get().and_then(|info| kcore::cmdline::value(info.cmdline.as_str(), "ktest")).unwrap_or("");
+    match crate::CLOCK.get() {
+        Some(clock) => run(name, clock),
+        None => fail(name, format_args!("no reference clock")),
+    }
+}
+
 pub fn run(name: &str, clock: &RefClock) -> ! {
     println!("ktest: running {name}");
     match name {
@@ -79,6 +89,12 @@ pub fn run(name: &str, clock: &RefClock) -> ! {
         "invalid_opcode" => invalid_opcode(),
         "timer" => timer(clock),
         "wx_audit" => wx_audit(),
+        "user_hello" => user_hello(),
+        "user_syscall_errors" => user_syscall_errors(),
+        "user_faults" => user_faults(),
+        "scheduling" => scheduling(),
+        "fpu_isolation" => fpu_isolation(),
+        "user_wx" => user_wx(),
         other => fail(other, format_args!("no such kernel test")),
     }
 }
@@ -191,9 +207,6 @@ fn invalid_opcode() -> ! {
 fn timer(clock: &RefClock) -> ! {
     const TICKS: u64 = 20;
     let start = apic::ticks();
-    if start == 0 && !x86_64::instructions::interrupts::are_enabled() {
-        fail("timer", format_args!("interrupts are off"));
-    }
     let begin = crate::arch::x86_64::time::micros_since_boot();
     // Give up after 100 periods' worth of wall time: interrupts are not arriving.
     while apic::ticks() < start + TICKS {
@@ -242,4 +255,294 @@ fn wx_audit() -> ! {
         }
     }
     pass("wx_audit")
+}
+
+// ---------------------------------------------------------------------------------------
+// User-mode tests. Each runs a small position-independent machine-code blob as a user
+// thread in its own address space, with a console cap in slot 1, and checks how it ended.
+
+use crate::sched::{self, UserStart};
+use crate::thread::{Budget, Exit};
+use crate::vspace::{self, Perms};
+
+const USER_CODE: u64 = 0x40_0000;
+const USER_STACK_TOP: u64 = 0x7fff_0000_0000;
+
+core::arch::global_asm!(
+    r#"
+    .section .rodata.user_blobs, "a"
+    .global user_hello_start, user_hello_end
+user_hello_start:
+    mov eax, 19                 /* ConsoleWrite(slot 1, message, 18) */
+    mov edi, 1
+    lea rsi, [rip + user_hello_message]
+    mov edx, 18
+    syscall
+    mov eax, 20                 /* ThreadExit(42) */
+    mov edi, 42
+    syscall
+    ud2
+user_hello_message:
+    .ascii "hello from ring 3\n"
+user_hello_end:
+
+    /* Each step checks one syscall's error code; a mismatch exits with the step number. */
+    .global user_syscall_errors_start, user_syscall_errors_end
+user_syscall_errors_start:
+    mov eax, 19                 /* 1: ConsoleWrite from a kernel address: InvalidArgument (2) */
+    mov edi, 1
+    mov rsi, 0xffffffff80200000
+    mov edx, 8
+    syscall
+    mov edi, 1
+    cmp rax, 2
+    jne 9f
+    mov eax, 19                 /* 2: from an unmapped address: InvalidArgument */
+    mov edi, 1
+    mov rsi, 0x1000
+    mov edx, 8
+    syscall
+    mov edi, 2
+    cmp rax, 2
+    jne 9f
+    mov eax, 19                 /* 3: too long: MessageTooLong (13) */
+    mov edi, 1
+    lea rsi, [rip]
+    mov edx, 4097
+    syscall
+    mov edi, 3
+    cmp rax, 13
+    jne 9f
+    mov eax, 999                /* 4: no such syscall: InvalidSyscall (1) */
+    syscall
+    mov edi, 4
+    cmp rax, 1
+    jne 9f
+    mov eax, 19                 /* 5: an empty slot: EmptySlot (4) */
+    mov edi, 5
+    lea rsi, [rip]
+    mov edx, 1
+    syscall
+    mov edi, 5
+    cmp rax, 4
+    jne 9f
+    mov eax, 19                 /* 6: a slot beyond the space: InvalidSlot (3) */
+    mov edi, 100000
+    lea rsi, [rip]
+    mov edx, 1
+    syscall
+    mov edi, 6
+    cmp rax, 3
+    jne 9f
+    mov eax, 19                 /* 7: a pointer range that wraps around: InvalidArgument */
+    mov edi, 1
+    mov rsi, -16
+    mov edx, 64
+    syscall
+    mov edi, 7
+    cmp rax, 2
+    jne 9f
+    mov eax, 19                 /* 8: the user/kernel boundary straddled: InvalidArgument */
+    mov edi, 1
+    mov rsi, 0x00007ffffffffff8
+    mov edx, 64
+    syscall
+    mov edi, 8
+    cmp rax, 2
+    jne 9f
+    xor edi, edi                /* all as expected */
+9:
+    mov eax, 20
+    syscall
+    ud2
+user_syscall_errors_end:
+
+    /* Spins forever. */
+    .global user_spin_start, user_spin_end
+user_spin_start:
+    jmp user_spin_start
+user_spin_end:
+
+    /* Keeps rdi in xmm0 and ymm1's upper half across 200 yields; exits 0 if they
+       survived, 1 if not. */
+    .global user_fpu_start, user_fpu_end
+user_fpu_start:
+    movq xmm0, rdi
+    vpbroadcastq ymm1, xmm0
+    mov ebx, 200
+1:
+    mov eax, 11                 /* Yield */
+    syscall
+    movq rax, xmm0
+    cmp rax, rdi
+    jne 2f
+    vextracti128 xmm2, ymm1, 1
+    movq rax, xmm2
+    cmp rax, rdi
+    jne 2f
+    dec ebx
+    jnz 1b
+    xor edi, edi
+    mov eax, 20
+    syscall
+2:
+    mov edi, 1
+    mov eax, 20
+    syscall
+    ud2
+user_fpu_end:
+"#
+);
+
+unsafe extern "C" {
+    static user_hello_start: u8;
+    static user_hello_end: u8;
+    static user_syscall_errors_start: u8;
+    static user_syscall_errors_end: u8;
+    static user_spin_start: u8;
+    static user_spin_end: u8;
+    static user_fpu_start: u8;
+    static user_fpu_end: u8;
+}
+
+fn blob(start: *const u8, end: *const u8) -> &'static [u8] {
+    // SAFETY: both symbols delimit one blob in .rodata, which is mapped for the kernel's
+    // lifetime and never written.
+    unsafe { core::slice::from_raw_parts(start, end as usize - start as usize) }
+}
+
+/// Loads `code` into a fresh address space (code RX, one stack page RW), with a console
+/// cap in slot 1, and starts it.
+fn start_blob(test: &str, name: &str, code: &[u8], argument: u64, priority: u8, budget: Option<Budget>) -> crate::thread::ThreadId {
+    let result = (|| -> Result<crate::thread::ThreadId, abi::ErrorCode> {
+        let pml4 = vspace::create()?;
+        let code_frame = crate::mm::allocate_frame().map_err(|_| abi::ErrorCode::OutOfResources)?;
+        let target = crate::mm::phys_to_virt(code_frame) as *mut u8;
+        // SAFETY: a fresh frame of 4 KiB in the direct map; the blob is smaller.
+        unsafe { core::ptr::copy_nonoverlapping(code.as_ptr(), target, code.len().min(4096)) };
+        vspace::map(pml4, USER_CODE, code_frame, Perms::READ_EXECUTE)?;
+        let stack_frame = crate::mm::allocate_frame().map_err(|_| abi::ErrorCode::OutOfResources)?;
+        vspace::map(pml4, USER_STACK_TOP - 4096, stack_frame, Perms::READ_WRITE)?;
+        let space = crate::caps::create_space(64 * 1024)?;
+        crate::caps::grant_console(space, 1, abi::Rights::WRITE)?;
+        sched::spawn_user(name, UserStart {
+            pml4,
+            owns_space: true,
+            cspace: Some(space),
+            entry: USER_CODE,
+            stack: USER_STACK_TOP,
+            argument,
+            priority,
+            budget,
+        })
+        .map_err(|_| abi::ErrorCode::OutOfResources)
+    })();
+    match result {
+        Ok(id) => id,
+        Err(error) => fail(test, format_args!("cannot start user thread {name}: {error:?}")),
+    }
+}
+
+fn expect_exit(test: &str, id: crate::thread::ThreadId, expected: Exit) {
+    match sched::join(id) {
+        Some(exit) if exit == expected => println!("ktest: {test}: thread ended as expected: {exit:?}"),
+        other => fail(test, format_args!("expected {expected:?}, got {other:?}")),
+    }
+}
+
+/// A user thread prints through its console cap and exits with a code the kernel sees.
+pub fn user_hello() -> ! {
+    let code = blob(&raw const user_hello_start, &raw const user_hello_end);
+    let id = start_blob("user_hello", "hello", code, 0, 10, None);
+    expect_exit("user_hello", id, Exit::Code(42));
+    pass("user_hello")
+}
+
+/// Bad syscall arguments get exact error codes and the kernel carries on.
+pub fn user_syscall_errors() -> ! {
+    let code = blob(&raw const user_syscall_errors_start, &raw const user_syscall_errors_end);
+    let id = start_blob("user_syscall_errors", "errors", code, 0, 10, None);
+    match sched::join(id) {
+        Some(Exit::Code(0)) => pass("user_syscall_errors"),
+        other => fail("user_syscall_errors", format_args!("step failed (exit code = step number): {other:?}")),
+    }
+}
+
+/// Privileged instructions, kernel memory and a null pointer, each from its own user
+/// thread: each fault stops only that thread, with the right vector and address.
+pub fn user_faults() -> ! {
+    let cases: &[(&str, &[u8], u64, Option<u64>)] = &[
+        ("hlt", &[0xf4], 13, None),
+        ("cli", &[0xfa], 13, None),
+        ("in al, 0x60", &[0xe4, 0x60], 13, None),
+        ("mov rax, cr3", &[0x0f, 0x20, 0xd8], 13, None),
+        ("wrmsr", &[0x0f, 0x30], 13, None),
+        ("sgdt [rax] (UMIP)", &[0x0f, 0x01, 0x00], 13, None),
+        // mov rax, [0xffffffff80200000] via movabs: read kernel text
+        ("read kernel memory", &[0x48, 0xa1, 0x00, 0x00, 0x20, 0x80, 0xff, 0xff, 0xff, 0xff], 14, Some(0xffff_ffff_8020_0000)),
+        // mov byte ptr [0], 1: write to the null page
+        ("write null", &[0xc6, 0x04, 0x25, 0x00, 0x00, 0x00, 0x00, 0x01], 14, Some(0)),
+        // jmp to the stack page (RW, NX)
+        ("execute stack", &[0x48, 0xb8, 0x00, 0xf0, 0xff, 0xff, 0xfe, 0x7f, 0x00, 0x00, 0xff, 0xe0], 14, Some(USER_STACK_TOP - 4096)),
+        // write to its own code page (RX)
+        ("write code", &[0xc6, 0x05, 0xf9, 0xff, 0xff, 0xff, 0x01], 14, Some(USER_CODE)),
+        ("ud2", &[0x0f, 0x0b], 6, None),
+        ("divide by zero", &[0x31, 0xc9, 0xf7, 0xf1], 0, None),
+    ];
+    for (what, code, vector, address) in cases {
+        let id = start_blob("user_faults", "faulter", code, 0, 10, None);
+        match sched::join(id) {
+            Some(Exit::Fault { vector: v, address: a, .. }) if v == *vector && address.is_none_or(|expected| a == expected) => {
+                println!("ktest: user_faults: {what}: vector {v}, address {a:#x}: stopped the thread only");
+            }
+            other => fail("user_faults", format_args!("{what}: expected vector {vector} at {address:x?}, got {other:x?}")),
+        }
+    }
+    pass("user_faults")
+}
+
+/// Two spinning threads of equal priority both get the CPU (preemption, round robin),
+/// and a third with a budget of 2 ticks per 10 gets about a fifth of what it would.
+pub fn scheduling() -> ! {
+    let spin = blob(&raw const user_spin_start, &raw const user_spin_end);
+    let a = start_blob("scheduling", "spin-a", spin, 0, 5, None);
+    let b = start_blob("scheduling", "spin-b", spin, 0, 5, None);
+    let limited = start_blob("scheduling", "spin-budget", spin, 0, 20, Some(Budget { budget_ticks: 2, period_ticks: 10 }));
+    sched::sleep_ticks(200);
+    let (ta, tb, tl) = (sched::ticks_run(a), sched::ticks_run(b), sched::ticks_run(limited));
+    println!("ktest: scheduling: in 200 ticks: spin-a ran {ta}, spin-b ran {tb}, spin-budget (2/10, higher priority) ran {tl}");
+    if ta == 0 || tb == 0 {
+        fail("scheduling", format_args!("a spinning thread starved another of equal priority"));
+    }
+    if tl < 30 || tl > 50 {
+        fail("scheduling", format_args!("the budgeted thread ran {tl} ticks of 200; its budget allows 40"));
+    }
+    if ta.abs_diff(tb) > (ta + tb) / 4 {
+        fail("scheduling", format_args!("round robin is unfair: {ta} vs {tb}"));
+    }
+    pass("scheduling")
+}
+
+/// Vector registers are per thread: two threads keep different values in xmm0/ymm1
+/// across 200 context switches each.
+pub fn fpu_isolation() -> ! {
+    let code = blob(&raw const user_fpu_start, &raw const user_fpu_end);
+    let a = start_blob("fpu_isolation", "fpu-a", code, 0x1111_2222_3333_4444, 10, None);
+    let b = start_blob("fpu_isolation", "fpu-b", code, 0x5555_6666_7777_8888, 10, None);
+    expect_exit("fpu_isolation", a, Exit::Code(0));
+    expect_exit("fpu_isolation", b, Exit::Code(0));
+    pass("fpu_isolation")
+}
+
+/// The address-space API refuses writable+executable user pages and kernel addresses.
+pub fn user_wx() -> ! {
+    let pml4 = vspace::create().unwrap_or_else(|error| fail("user_wx", format_args!("{error:?}")));
+    let frame = crate::mm::allocate_frame().unwrap_or_else(|error| fail("user_wx", format_args!("{error:?}")));
+    let wx = vspace::map(pml4, USER_CODE, frame, Perms { write: true, execute: true });
+    let kernel = vspace::map(pml4, 0xffff_ffff_8000_0000, frame, Perms::READ);
+    if wx != Err(abi::ErrorCode::InvalidArgument) || kernel != Err(abi::ErrorCode::InvalidArgument) {
+        fail("user_wx", format_args!("W+X mapping gave {wx:?}, kernel-half mapping gave {kernel:?}"));
+    }
+    vspace::destroy(pml4, false);
+    pass("user_wx")
 }

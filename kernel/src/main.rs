@@ -18,10 +18,15 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 mod arch;
+mod caps;
 mod console;
 #[cfg(feature = "ktest")]
 mod ktest;
 mod mm;
+mod sched;
+mod syscall;
+mod thread;
+mod vspace;
 
 use arch::x86_64 as arch_impl;
 use arch_impl::{acpi, apic, boot::BootHandoff, cpu, gdt, idt, paging, time};
@@ -34,6 +39,7 @@ pub static BOOT_INFO: Once<BootInfo> = Once::new();
 /// What the CPU and platform turned out to have, for reports and tests.
 pub static FEATURES: Once<cpu::Features> = Once::new();
 pub static PLATFORM: Once<acpi::Platform> = Once::new();
+pub static CLOCK: Once<time::RefClock> = Once::new();
 
 const BOOT_STACK_PAGES: u64 = 16;
 const TIMER_PERIOD_MICROS: u64 = 10_000;
@@ -147,7 +153,13 @@ extern "C" fn kernel_main() -> ! {
         lapic_per_ms
     );
     apic::start_timer(lapic_per_ms, TIMER_PERIOD_MICROS);
-    x86_64::instructions::interrupts::enable();
+    arch_impl::syscall::init();
+    if let Err(error) = caps::init() {
+        fatal(format_args!("cannot create the boot capability space: {error:?}"));
+    }
+    let (kernel_root, _) = x86_64::registers::control::Cr3::read();
+    sched::init(kernel_root.start_address().as_u64(), features.xsave);
+    CLOCK.call_once(|| clock);
 
     report_initrd(info);
     let wx = paging::audit();
@@ -161,21 +173,26 @@ extern "C" fn kernel_main() -> ! {
     log::info!("boot complete in {}.{:03} ms (entry to here)", micros / 1000, micros % 1000);
 
     #[cfg(feature = "ktest")]
-    if let Some(name) = kcore::cmdline::value(info.cmdline.as_str(), "ktest") {
-        ktest::run(name, &clock);
+    if kcore::cmdline::value(info.cmdline.as_str(), "ktest").is_some() {
+        if let Err(error) = sched::spawn_kernel("ktest", ktest::thread_main, 31) {
+            fatal(format_args!("cannot start the test thread: {error:?}"));
+        }
     }
 
     idle()
 }
 
-/// Nothing to run yet: halt until interrupts, reporting the tick once a second.
+/// The idle thread: halt until an interrupt, run whatever became ready, and report the
+/// tick once a second.
 fn idle() -> ! {
     let per_second = 1_000_000 / apic::tick_micros().max(1);
     let mut reported = 0;
     loop {
+        x86_64::instructions::interrupts::disable();
+        sched::schedule();
         arch_impl::wait_for_interrupt();
         let seconds = apic::ticks() / per_second.max(1);
-        if seconds > reported {
+        if seconds > reported && kcore::cmdline::value(BOOT_INFO.get().map_or("", |info| info.cmdline.as_str()), "quiet").is_none() {
             reported = seconds;
             log::info!("tick: {seconds} s ({} timer interrupts)", apic::ticks());
         }

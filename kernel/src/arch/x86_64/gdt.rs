@@ -19,6 +19,10 @@ pub const NMI_IST: u16 = 1;
 pub const MACHINE_CHECK_IST: u16 = 2;
 const IST_STACK_PAGES: u64 = 4;
 
+/// Ring-3 selectors (RPL 3), fixed by the order of `init`'s appends.
+pub const USER_DATA_SELECTOR: u64 = 0x18 | 3;
+pub const USER_CODE_SELECTOR: u64 = 0x20 | 3;
+
 pub struct Selectors {
     pub kernel_code: SegmentSelector,
     pub kernel_data: SegmentSelector,
@@ -27,7 +31,9 @@ pub struct Selectors {
     pub tss: SegmentSelector,
 }
 
-static TSS: Once<TaskStateSegment> = Once::new();
+/// The TSS. The CPU reads it behind our back and the kernel updates RSP0 on every thread
+/// switch, so Rust never holds a reference to it: it is touched through raw pointers only.
+static mut TSS: TaskStateSegment = TaskStateSegment::new();
 static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 
 /// The guard pages of the IST stacks, for the fault report and the tests: (bottom, top).
@@ -39,13 +45,12 @@ pub fn init() -> Result<(), paging::PagingError> {
         *stack = paging::allocate_stack(IST_STACK_PAGES)?;
     }
     IST_STACKS.call_once(|| stacks);
-    let tss = TSS.call_once(|| {
-        let mut tss = TaskStateSegment::new();
-        for (index, (_, top)) in stacks.iter().enumerate() {
-            tss.interrupt_stack_table[index] = VirtAddr::new(*top);
-        }
-        tss
-    });
+    let tss = &raw mut TSS;
+    for (index, (_, top)) in stacks.iter().enumerate() {
+        // SAFETY: raw-pointer write to the static TSS before it is loaded; nothing else
+        // accesses it yet (boot, one CPU, interrupts off).
+        unsafe { (*tss).interrupt_stack_table[index] = VirtAddr::new(*top) };
+    }
     let (gdt, selectors) = GDT.call_once(|| {
         let mut gdt = GlobalDescriptorTable::new();
         let selectors = Selectors {
@@ -53,7 +58,9 @@ pub fn init() -> Result<(), paging::PagingError> {
             kernel_data: gdt.append(Descriptor::kernel_data_segment()),
             user_data: gdt.append(Descriptor::user_data_segment()),
             user_code: gdt.append(Descriptor::user_code_segment()),
-            tss: gdt.append(Descriptor::tss_segment(tss)),
+            // SAFETY: the TSS is a static, so it outlives the GDT; it is only ever accessed
+            // through raw pointers (see `TSS`).
+            tss: gdt.append(unsafe { Descriptor::tss_segment_unchecked(tss) }),
         };
         (gdt, selectors)
     });
@@ -70,6 +77,14 @@ pub fn init() -> Result<(), paging::PagingError> {
     // SAFETY: the TSS descriptor points at a static TSS whose IST stacks are mapped.
     unsafe { load_tss(selectors.tss) };
     Ok(())
+}
+
+/// Sets the stack the CPU uses for interrupts and exceptions taken in ring 3.
+pub fn set_interrupt_stack(top: u64) {
+    let tss = &raw mut TSS;
+    // SAFETY: raw-pointer write to the static TSS; the CPU reads RSP0 only when it takes
+    // an interrupt from ring 3, which cannot happen while the kernel runs (interrupts off).
+    unsafe { core::ptr::write_unaligned(&raw mut (*tss).privilege_stack_table[0], VirtAddr::new(top)) };
 }
 
 pub fn selectors() -> Option<&'static Selectors> {

@@ -54,11 +54,24 @@ extern "C" fn trap_common() {
         "cld",
         "mov rdi, rsp",
         "call {dispatch}",
+        "jmp {trap_return}",
+        dispatch = sym trap_dispatch,
+        trap_return = sym trap_return,
+    )
+}
+
+/// Restores a [`TrapFrame`] at the stack pointer and returns to it with `iretq`: the one
+/// way back from traps, syscalls and the first entry of a new thread.
+///
+/// Single CPU, no user GS: the kernel never uses GS, so no `swapgs` is needed (see
+/// `syscall.rs` for the per-CPU data it uses instead).
+#[unsafe(naked)]
+pub extern "C" fn trap_return() {
+    naked_asm!(
         "pop rax", "pop rbx", "pop rcx", "pop rdx", "pop rsi", "pop rdi", "pop rbp",
         "pop r8", "pop r9", "pop r10", "pop r11", "pop r12", "pop r13", "pop r14", "pop r15",
         "add rsp, 16",
         "iretq",
-        dispatch = sym trap_dispatch,
     )
 }
 
@@ -193,8 +206,12 @@ pub fn vector_name(vector: u64) -> &'static str {
 
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     match frame.vector {
+        0..=31 if frame.cs & 3 == 3 => crate::sched::user_exception(frame, Cr2::read_raw()),
         0..=31 => exception(frame),
-        v if v == u64::from(TIMER_VECTOR) => apic::on_timer(),
+        v if v == u64::from(TIMER_VECTOR) => {
+            apic::on_timer();
+            crate::sched::on_tick();
+        }
         v if v == u64::from(SPURIOUS_VECTOR) => {} // no EOI for spurious interrupts
         _ => {}
     }

@@ -7,11 +7,13 @@
 pub mod acpi;
 pub mod apic;
 pub mod boot;
+pub mod context;
 pub mod cpu;
 pub mod gdt;
 pub mod idt;
 pub mod paging;
 pub mod serial;
+pub mod syscall;
 pub mod time;
 
 /// Ends the VM through QEMU's `isa-debug-exit` device (tests only; see `abi::qemu_exit`).

@@ -1,0 +1,460 @@
+//! The scheduler: fixed priorities, round-robin within a priority, CPU budgets, and the
+//! thread lifecycle (spawn, block, wake, exit, fault).
+//!
+//! Priorities run from 0 (lowest) to 31 (highest); the highest ready thread runs. Threads
+//! of equal priority share the CPU in time slices of [`SLICE_TICKS`] timer ticks. A thread
+//! with a [`Budget`] may run `budget_ticks` per `period_ticks`; when it has used them it is
+//! throttled (not runnable) until its period ends, whatever its priority. The idle thread
+//! (slot 0, the boot context) runs when nothing else can and halts the CPU.
+//!
+//! The kernel is not preemptible: it runs with interrupts off except in the idle loop, so
+//! one lock over the scheduler state suffices on one CPU. Switching happens outside it.
+
+use spin::Mutex;
+
+use crate::arch::x86_64::context::{self, switch_to};
+use crate::arch::x86_64::idt::{TrapFrame, trap_return};
+use crate::arch::x86_64::{gdt, paging, syscall};
+use crate::mm;
+use crate::thread::{BlockedOn, Budget, Exit, MAX_THREADS, PRIORITIES, State, Thread, ThreadId, KERNEL_STACK_PAGES};
+
+/// Timer ticks a thread runs before others of its priority get a turn.
+pub const SLICE_TICKS: u32 = 5;
+
+pub struct Scheduler {
+    threads: [Thread; MAX_THREADS],
+    heads: [Option<ThreadId>; PRIORITIES],
+    tails: [Option<ThreadId>; PRIORITIES],
+    current: ThreadId,
+    ticks: u64,
+    slice_left: u32,
+    kernel_pml4: u64,
+}
+
+static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
+    threads: [Thread::EMPTY; MAX_THREADS],
+    heads: [None; PRIORITIES],
+    tails: [None; PRIORITIES],
+    current: ThreadId::IDLE,
+    ticks: 0,
+    slice_left: SLICE_TICKS,
+    kernel_pml4: 0,
+});
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnError {
+    NoFreeThread,
+    OutOfMemory,
+    BadPriority,
+}
+
+impl Scheduler {
+    fn thread(&mut self, id: ThreadId) -> &mut Thread {
+        // Thread ids are only made from indices below MAX_THREADS.
+        &mut self.threads[id.index() % MAX_THREADS]
+    }
+
+    fn enqueue(&mut self, id: ThreadId) {
+        let priority = usize::from(self.thread(id).priority) % PRIORITIES;
+        let thread = self.thread(id);
+        thread.state = State::Ready;
+        thread.next_ready = None;
+        match self.tails[priority] {
+            Some(tail) => self.thread(tail).next_ready = Some(id),
+            None => self.heads[priority] = Some(id),
+        }
+        self.tails[priority] = Some(id);
+    }
+
+    fn dequeue_highest(&mut self) -> Option<ThreadId> {
+        for priority in (0..PRIORITIES).rev() {
+            if let Some(head) = self.heads[priority] {
+                let next = self.thread(head).next_ready.take();
+                self.heads[priority] = next;
+                if next.is_none() {
+                    self.tails[priority] = None;
+                }
+                return Some(head);
+            }
+        }
+        None
+    }
+
+    fn highest_ready_priority(&self) -> Option<usize> {
+        (0..PRIORITIES).rev().find(|&priority| self.heads[priority].is_some())
+    }
+}
+
+/// Makes the running boot context the idle thread.
+pub fn init(kernel_pml4: u64, xsave: bool) {
+    context::init(xsave);
+    let mut sched = SCHED.lock();
+    sched.kernel_pml4 = kernel_pml4;
+    let idle = sched.thread(ThreadId::IDLE);
+    idle.state = State::Running;
+    idle.set_name("idle");
+}
+
+pub fn current() -> ThreadId {
+    SCHED.lock().current
+}
+
+/// Runs `f` on the current thread's record.
+pub fn with_current<R>(f: impl FnOnce(&mut Thread) -> R) -> R {
+    let mut sched = SCHED.lock();
+    let current = sched.current;
+    f(sched.thread(current))
+}
+
+fn free_slot(sched: &mut Scheduler) -> Result<ThreadId, SpawnError> {
+    let index = (1..MAX_THREADS).find(|&index| sched.threads[index].state == State::Free).ok_or(SpawnError::NoFreeThread)?;
+    let id = ThreadId(index as u16);
+    if sched.thread(id).kernel_stack_top == 0 {
+        let (_, top) = paging::allocate_stack(KERNEL_STACK_PAGES).map_err(|_| SpawnError::OutOfMemory)?;
+        sched.thread(id).kernel_stack_top = top;
+    }
+    Ok(id)
+}
+
+pub struct UserStart {
+    pub pml4: u64,
+    pub owns_space: bool,
+    pub cspace: Option<kcore::cap::SpaceId>,
+    pub entry: u64,
+    pub stack: u64,
+    pub argument: u64,
+    pub priority: u8,
+    pub budget: Option<Budget>,
+}
+
+/// A new user thread, ready to run.
+pub fn spawn_user(name: &str, start: UserStart) -> Result<ThreadId, SpawnError> {
+    if usize::from(start.priority) >= PRIORITIES {
+        return Err(SpawnError::BadPriority);
+    }
+    let fpu_frame = mm::allocate_frame().map_err(|_| SpawnError::OutOfMemory)?;
+    let mut sched = SCHED.lock();
+    let id = match free_slot(&mut sched) {
+        Ok(id) => id,
+        Err(error) => {
+            drop(sched);
+            let _ = mm::free_frame(fpu_frame);
+            return Err(error);
+        }
+    };
+    // SAFETY: a fresh zeroed frame, reachable through the direct map, owned by this thread.
+    unsafe { context::init_fpu_area(mm::phys_to_virt(fpu_frame) as *mut u8) };
+    let ticks = sched.ticks;
+    let thread = sched.thread(id);
+    let top = thread.kernel_stack_top;
+    let frame_address = top - core::mem::size_of::<TrapFrame>() as u64;
+    let frame = TrapFrame {
+        rax: 0, rbx: 0, rcx: 0, rdx: 0, rsi: 0, rdi: start.argument, rbp: 0,
+        r8: 0, r9: 0, r10: 0, r11: 0, r12: 0, r13: 0, r14: 0, r15: 0,
+        vector: 0, error_code: 0,
+        rip: start.entry,
+        cs: gdt::USER_CODE_SELECTOR,
+        rflags: syscall::sanitize_user_flags(0),
+        rsp: start.stack,
+        ss: gdt::USER_DATA_SELECTOR,
+    };
+    // SAFETY: the top of this slot's kernel stack is mapped, and the slot is free, so
+    // nothing else uses the stack.
+    unsafe { core::ptr::write(frame_address as *mut TrapFrame, frame) };
+    // SAFETY: as above, for the seven words below the frame.
+    let saved_rsp = unsafe { context::prepare_stack(frame_address, trap_return as usize as u64) };
+    *thread = Thread {
+        state: State::Free,
+        kernel_stack_top: top,
+        saved_rsp,
+        pml4: start.pml4,
+        owns_space: start.owns_space,
+        cspace: start.cspace,
+        fpu_frame,
+        priority: start.priority,
+        budget: start.budget,
+        period_start: ticks,
+        ..Thread::EMPTY
+    };
+    thread.set_name(name);
+    sched.enqueue(id);
+    Ok(id)
+}
+
+/// A new kernel thread running `entry`, ready to run.
+pub fn spawn_kernel(name: &str, entry: extern "C" fn() -> !, priority: u8) -> Result<ThreadId, SpawnError> {
+    let mut sched = SCHED.lock();
+    let id = free_slot(&mut sched)?;
+    let thread = sched.thread(id);
+    let top = thread.kernel_stack_top;
+    // Entered by `ret`, so the stack must look as after a `call`: rsp = 8 mod 16.
+    // SAFETY: the slot is free, so its kernel stack is unused and mapped.
+    let saved_rsp = unsafe { context::prepare_stack(top - 8, entry as usize as u64) };
+    *thread = Thread { state: State::Free, kernel_stack_top: top, saved_rsp, priority: priority % PRIORITIES as u8, ..Thread::EMPTY };
+    thread.set_name(name);
+    sched.enqueue(id);
+    Ok(id)
+}
+
+/// Gives up the CPU to the best ready thread (possibly the caller again).
+pub fn yield_now() {
+    {
+        let mut sched = SCHED.lock();
+        let current = sched.current;
+        if current != ThreadId::IDLE && sched.thread(current).state == State::Running {
+            sched.enqueue(current);
+        }
+        sched.slice_left = SLICE_TICKS;
+    }
+    schedule();
+}
+
+/// Switches to the best ready thread. The caller has already put the current thread where
+/// it belongs (ready queue, blocked, dead); if it is still `Running` it keeps the CPU
+/// unless a higher-priority thread is ready.
+pub fn schedule() {
+    let (save, resume, next_top, next_pml4, old_fpu, new_fpu) = {
+        let mut sched = SCHED.lock();
+        let current = sched.current;
+        if sched.thread(current).state == State::Running {
+            let mine = usize::from(sched.thread(current).priority);
+            match sched.highest_ready_priority() {
+                // Preempted by a better thread: it keeps its place at the head of its queue.
+                Some(best) if best > mine || current == ThreadId::IDLE => sched.enqueue_front_unless_idle(current),
+                _ => return,
+            }
+        }
+        let next = sched.dequeue_highest().unwrap_or(ThreadId::IDLE);
+        sched.thread(next).state = State::Running;
+        if next == current {
+            return;
+        }
+        sched.current = next;
+        sched.slice_left = SLICE_TICKS;
+        let kernel_pml4 = sched.kernel_pml4;
+        let old_fpu = sched.thread(current).fpu_frame;
+        let save = &raw mut sched.thread(current).saved_rsp;
+        let thread = sched.thread(next);
+        let pml4 = if thread.pml4 != 0 { thread.pml4 } else { kernel_pml4 };
+        (save, thread.saved_rsp, thread.kernel_stack_top, pml4, old_fpu, thread.fpu_frame)
+    };
+    if next_top != 0 {
+        gdt::set_interrupt_stack(next_top);
+        syscall::set_kernel_stack(next_top);
+    }
+    let (active, _) = x86_64::registers::control::Cr3::read();
+    if active.start_address().as_u64() != next_pml4 {
+        let frame = x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(next_pml4));
+        // SAFETY: every address space maps the kernel identically in its upper half, so
+        // the kernel keeps running across the switch; `next_pml4` is a live space (spaces
+        // are destroyed only after their last thread is switched away from).
+        unsafe { x86_64::registers::control::Cr3::write(frame, x86_64::registers::control::Cr3Flags::empty()) };
+    }
+    if old_fpu != 0 {
+        // SAFETY: a frame owned by the outgoing thread, page aligned, in the direct map.
+        unsafe { context::save_fpu(mm::phys_to_virt(old_fpu) as *mut u8) };
+    }
+    if new_fpu != 0 {
+        // SAFETY: the incoming thread's frame, holding state saved by `save_fpu` or made by
+        // `init_fpu_area`.
+        unsafe { context::restore_fpu(mm::phys_to_virt(new_fpu) as *const u8) };
+    }
+    // SAFETY: `save` points into the static thread table (stable, and only this thread's
+    // record); `resume` was parked by `switch_to` or prepared by a spawn, on the next
+    // thread's own kernel stack.
+    unsafe { switch_to(save, resume) };
+}
+
+impl Scheduler {
+    fn enqueue_front_unless_idle(&mut self, id: ThreadId) {
+        if id == ThreadId::IDLE {
+            return;
+        }
+        let priority = usize::from(self.thread(id).priority) % PRIORITIES;
+        let head = self.heads[priority];
+        let thread = self.thread(id);
+        thread.state = State::Ready;
+        thread.next_ready = head;
+        self.heads[priority] = Some(id);
+        if head.is_none() {
+            self.tails[priority] = Some(id);
+        }
+    }
+}
+
+/// The timer interrupt: account the tick, replenish budgets, and preempt when the slice
+/// is over, the budget is spent or a better thread is ready.
+pub fn on_tick() {
+    let reschedule = {
+        let mut sched = SCHED.lock();
+        sched.ticks += 1;
+        let now = sched.ticks;
+        let current = sched.current;
+        let mut reschedule = false;
+        {
+            let thread = sched.thread(current);
+            thread.ticks_run += 1;
+            if let Some(budget) = thread.budget {
+                thread.used_ticks += 1;
+                if thread.used_ticks >= budget.budget_ticks && thread.state == State::Running {
+                    thread.state = State::Throttled;
+                    reschedule = true;
+                }
+            }
+        }
+        for index in 1..MAX_THREADS {
+            let id = ThreadId(index as u16);
+            let thread = sched.thread(id);
+            if thread.state == State::Blocked && matches!(thread.blocked_on, BlockedOn::Tick(due) if due <= now) {
+                thread.blocked_on = BlockedOn::Nothing;
+                sched.enqueue(id);
+                continue;
+            }
+            let Some(budget) = thread.budget else { continue };
+            if now - thread.period_start >= u64::from(budget.period_ticks.max(1)) {
+                thread.period_start = now;
+                thread.used_ticks = 0;
+                if thread.state == State::Throttled && id != current {
+                    sched.enqueue(id);
+                }
+            }
+        }
+        if sched.thread(current).state == State::Throttled && sched.thread(current).used_ticks == 0 {
+            // Its new period began on this very tick: it may go on.
+            sched.thread(current).state = State::Running;
+            reschedule = false;
+        }
+        sched.slice_left = sched.slice_left.saturating_sub(1);
+        if sched.slice_left == 0 && current != ThreadId::IDLE && sched.thread(current).state == State::Running {
+            sched.slice_left = SLICE_TICKS;
+            sched.enqueue(current);
+            reschedule = true;
+        }
+        reschedule || sched.highest_ready_priority().is_some()
+    };
+    if reschedule {
+        schedule();
+    }
+}
+
+/// Ends the current thread with `exit`, waking whoever waits for it. Never returns.
+pub fn exit_current(exit: Exit) -> ! {
+    let (space, owns) = {
+        let mut sched = SCHED.lock();
+        let current = sched.current;
+        let thread = sched.thread(current);
+        thread.state = State::Dead;
+        thread.exit = Some(exit);
+        let space = (thread.pml4, thread.owns_space);
+        for index in 1..MAX_THREADS {
+            let id = ThreadId(index as u16);
+            if sched.thread(id).state == State::Blocked && sched.thread(id).blocked_on == BlockedOn::Exit(current) {
+                sched.thread(id).blocked_on = BlockedOn::Nothing;
+                sched.enqueue(id);
+            }
+        }
+        space
+    };
+    if owns && space != 0 {
+        // Leave the dying space before freeing it: the kernel half is the same everywhere.
+        let kernel_pml4 = SCHED.lock().kernel_pml4;
+        let frame = x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(kernel_pml4));
+        // SAFETY: the kernel's own tables map everything the kernel uses.
+        unsafe { x86_64::registers::control::Cr3::write(frame, x86_64::registers::control::Cr3Flags::empty()) };
+        crate::vspace::destroy(space, true);
+        with_current(|thread| thread.pml4 = 0);
+    }
+    if let Some(cspace) = with_current(|thread| thread.cspace.take()) {
+        crate::caps::destroy_space(cspace);
+    }
+    schedule();
+    // A dead thread is never scheduled again.
+    crate::arch::x86_64::halt_forever()
+}
+
+/// A CPU exception in user mode: it stops only the faulting thread.
+pub fn user_exception(frame: &mut TrapFrame, cr2: u64) {
+    let name_buffer = with_current(|thread| thread.name);
+    let len = name_buffer.iter().position(|&b| b == 0).unwrap_or(16);
+    let name = core::str::from_utf8(&name_buffer[..len]).unwrap_or("?");
+    log::warn!(
+        "user fault: thread \"{name}\": {} (vector {}), error code {:#x}, address {:#x}, RIP {:#x}",
+        crate::arch::x86_64::idt::vector_name(frame.vector),
+        frame.vector,
+        frame.error_code,
+        cr2,
+        frame.rip
+    );
+    let address = if frame.vector == 14 { cr2 } else { 0 };
+    exit_current(Exit::Fault { vector: frame.vector, error_code: frame.error_code, address, rip: frame.rip })
+}
+
+/// Blocks until thread `id` is dead, then frees its slot and returns how it ended.
+/// `None` if `id` names no thread.
+pub fn join(id: ThreadId) -> Option<Exit> {
+    loop {
+        {
+            let mut sched = SCHED.lock();
+            if id.index() >= MAX_THREADS || id == ThreadId::IDLE {
+                return None;
+            }
+            let current = sched.current;
+            match sched.thread(id).state {
+                State::Free => return None,
+                State::Dead => {
+                    let thread = sched.thread(id);
+                    let exit = thread.exit.take();
+                    let fpu = thread.fpu_frame;
+                    thread.fpu_frame = 0;
+                    thread.state = State::Free;
+                    drop(sched);
+                    if fpu != 0 {
+                        let _ = mm::free_frame(fpu);
+                    }
+                    return exit;
+                }
+                _ => {
+                    let me = sched.thread(current);
+                    me.state = State::Blocked;
+                    me.blocked_on = BlockedOn::Exit(id);
+                }
+            }
+        }
+        schedule();
+    }
+}
+
+/// How many timer ticks thread `id` has been charged with.
+pub fn ticks_run(id: ThreadId) -> u64 {
+    let mut sched = SCHED.lock();
+    if id.index() >= MAX_THREADS {
+        return 0;
+    }
+    sched.thread(id).ticks_run
+}
+
+/// Blocks the current thread for `ticks` timer ticks.
+pub fn sleep_ticks(ticks: u64) {
+    {
+        let mut sched = SCHED.lock();
+        let due = sched.ticks + ticks.max(1);
+        let current = sched.current;
+        let me = sched.thread(current);
+        me.state = State::Blocked;
+        me.blocked_on = BlockedOn::Tick(due);
+    }
+    schedule();
+}
+
+pub fn ticks() -> u64 {
+    SCHED.lock().ticks
+}
+
+/// The idle loop: halt until an interrupt, forever.
+pub fn idle() -> ! {
+    loop {
+        crate::arch::x86_64::wait_for_interrupt();
+        x86_64::instructions::interrupts::disable();
+        schedule();
+    }
+}

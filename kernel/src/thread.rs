@@ -1,0 +1,120 @@
+//! The thread object: a schedulable context with its own kernel stack, optionally running
+//! in a user address space with a capability space.
+
+use kcore::cap::SpaceId;
+
+pub const MAX_THREADS: usize = 64;
+/// Kernel stack pages per thread (the slot reserves one more, unmapped, as the guard).
+pub const KERNEL_STACK_PAGES: u64 = 4;
+pub const PRIORITIES: usize = 32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThreadId(pub u16);
+
+impl ThreadId {
+    pub const IDLE: ThreadId = ThreadId(0);
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// The slot holds no thread.
+    Free,
+    Ready,
+    Running,
+    /// Waiting for an event (see [`Thread::blocked_on`]).
+    Blocked,
+    /// Out of CPU budget until its next period.
+    Throttled,
+    /// Finished; waiting for someone to collect its [`Exit`].
+    Dead,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockedOn {
+    Nothing,
+    /// Another thread's exit.
+    Exit(ThreadId),
+    /// The timer tick with this number.
+    Tick(u64),
+}
+
+/// How a thread ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// It called `ThreadExit` with this code.
+    Code(u64),
+    /// A CPU exception in user mode: vector, error code, faulting address (CR2), RIP.
+    Fault { vector: u64, error_code: u64, address: u64, rip: u64 },
+    /// Killed by the kernel or a supervisor.
+    Killed,
+}
+
+/// A budget of CPU time per period, in timer ticks. `None` means unlimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub budget_ticks: u32,
+    pub period_ticks: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Thread {
+    pub state: State,
+    pub name: [u8; 16],
+    pub priority: u8,
+    /// Top of the kernel stack; 0 until the slot first gets one (slots keep theirs).
+    pub kernel_stack_top: u64,
+    /// Where `switch_to` parked this thread.
+    pub saved_rsp: u64,
+    /// Root of the user address space; 0 for a kernel thread.
+    pub pml4: u64,
+    /// Whether the address space belongs to this thread alone (freed when it dies).
+    pub owns_space: bool,
+    /// The capability space; `None` for kernel threads.
+    pub cspace: Option<SpaceId>,
+    /// Physical frame holding the FPU/vector state; 0 for kernel threads.
+    pub fpu_frame: u64,
+    pub next_ready: Option<ThreadId>,
+    pub blocked_on: BlockedOn,
+    pub exit: Option<Exit>,
+    pub budget: Option<Budget>,
+    pub used_ticks: u32,
+    pub period_start: u64,
+    /// Total timer ticks this thread was running when they fired.
+    pub ticks_run: u64,
+}
+
+impl Thread {
+    pub const EMPTY: Thread = Thread {
+        state: State::Free,
+        name: [0; 16],
+        priority: 0,
+        kernel_stack_top: 0,
+        saved_rsp: 0,
+        pml4: 0,
+        owns_space: false,
+        cspace: None,
+        fpu_frame: 0,
+        next_ready: None,
+        blocked_on: BlockedOn::Nothing,
+        exit: None,
+        budget: None,
+        used_ticks: 0,
+        period_start: 0,
+        ticks_run: 0,
+    };
+
+    pub fn name(&self) -> &str {
+        let len = self.name.iter().position(|&byte| byte == 0).unwrap_or(self.name.len());
+        core::str::from_utf8(self.name.get(..len).unwrap_or(&[])).unwrap_or("?")
+    }
+
+    pub fn set_name(&mut self, name: &str) {
+        self.name = [0; 16];
+        for (slot, byte) in self.name.iter_mut().zip(name.bytes()) {
+            *slot = byte;
+        }
+    }
+}

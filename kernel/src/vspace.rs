@@ -1,0 +1,195 @@
+//! User address spaces: page tables for the lower half, and checked access to user memory.
+//!
+//! Each space has its own PML4. Its upper half (entries 256..512) points at the kernel's
+//! own PDPTs, so the kernel is mapped identically everywhere (and never user-accessible);
+//! its lower half is the process's. User mappings are created only through [`map`], which
+//! refuses anything both writable and executable and anything outside the lower half.
+//!
+//! User memory is an allegation until checked: [`copy_from_user`] and [`copy_to_user`]
+//! walk the space's page tables for every page of the range and require present, user,
+//! (and writable) mappings, then copy through the direct map. The kernel never dereferences
+//! a user pointer, so SMAP stays on without exceptions and no user pointer can fault the
+//! kernel.
+
+use abi::ErrorCode;
+use x86_64::structures::paging::{
+    FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as Flags, PhysFrame, Size4KiB,
+};
+use x86_64::{PhysAddr, VirtAddr};
+
+use crate::mm;
+
+/// One past the highest user address (the lower canonical half).
+pub const USER_END: u64 = 0x0000_8000_0000_0000;
+const PAGE: u64 = 4096;
+
+/// What a user mapping allows. Readable is implied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Perms {
+    pub write: bool,
+    pub execute: bool,
+}
+
+impl Perms {
+    pub const READ: Perms = Perms { write: false, execute: false };
+    pub const READ_WRITE: Perms = Perms { write: true, execute: false };
+    pub const READ_EXECUTE: Perms = Perms { write: false, execute: true };
+}
+
+struct Frames;
+
+// SAFETY: `mm::allocate_frame` returns unused, zeroed frames that the caller owns.
+unsafe impl FrameAllocator<Size4KiB> for Frames {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        mm::allocate_frame().ok().map(|address| PhysFrame::containing_address(PhysAddr::new(address)))
+    }
+}
+
+fn table(phys: u64) -> &'static mut PageTable {
+    let pointer = mm::phys_to_virt(phys) as *mut PageTable;
+    // SAFETY: callers pass page-table frames owned by an address space; the direct map
+    // covers them; the kernel is single-threaded with interrupts off while it edits page
+    // tables, so no other reference to this table is live.
+    unsafe { &mut *pointer }
+}
+
+fn mapper(pml4: u64) -> OffsetPageTable<'static> {
+    // SAFETY: `pml4` is the root of a user address space made by `create`, and all physical
+    // memory its tables live in is mapped at the direct map.
+    unsafe { OffsetPageTable::new(table(pml4), VirtAddr::new(mm::DIRECT_MAP_BASE)) }
+}
+
+/// A new address space: empty lower half, the kernel's upper half. Returns its PML4.
+pub fn create() -> Result<u64, ErrorCode> {
+    let pml4 = mm::allocate_frame().map_err(|_| ErrorCode::OutOfResources)?;
+    let (kernel_root, _) = x86_64::registers::control::Cr3::read();
+    let kernel = table(kernel_root.start_address().as_u64());
+    let new = table(pml4);
+    for index in 256..512 {
+        new[index] = kernel[index].clone();
+    }
+    Ok(pml4)
+}
+
+/// Maps one page of `phys` at user address `virt`. Never writable and executable.
+pub fn map(pml4: u64, virt: u64, phys: u64, perms: Perms) -> Result<(), ErrorCode> {
+    if perms.write && perms.execute {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    if virt % PAGE != 0 || phys % PAGE != 0 || virt >= USER_END {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    let mut flags = Flags::PRESENT | Flags::USER_ACCESSIBLE;
+    if perms.write {
+        flags |= Flags::WRITABLE;
+    }
+    if !perms.execute {
+        flags |= Flags::NO_EXECUTE;
+    }
+    let parents = Flags::PRESENT | Flags::WRITABLE | Flags::USER_ACCESSIBLE;
+    let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
+    let frame = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(phys));
+    // SAFETY: the page is in the lower half of a user space, so it cannot alias kernel
+    // memory the kernel relies on; the frame is owned by whoever asked for the mapping.
+    let result = unsafe { mapper(pml4).map_to_with_table_flags(page, frame, flags, parents, &mut Frames) };
+    match result {
+        Ok(flush) => {
+            flush.flush();
+            Ok(())
+        }
+        Err(x86_64::structures::paging::mapper::MapToError::FrameAllocationFailed) => Err(ErrorCode::OutOfResources),
+        Err(_) => Err(ErrorCode::SlotOccupied),
+    }
+}
+
+/// The frame behind user page `virt`, if it is mapped for user access (and writable when
+/// `write`).
+pub fn translate(pml4: u64, virt: u64, write: bool) -> Option<u64> {
+    if virt >= USER_END {
+        return None;
+    }
+    let mut table_phys = pml4;
+    for level in (1..=4u32).rev() {
+        let index = ((virt >> (12 + 9 * (level - 1))) & 0x1ff) as usize;
+        let entry = &table(table_phys)[index];
+        let flags = entry.flags();
+        if !flags.contains(Flags::PRESENT | Flags::USER_ACCESSIBLE) || (write && !flags.contains(Flags::WRITABLE)) {
+            return None;
+        }
+        if level == 1 {
+            return Some(entry.addr().as_u64() + (virt & (PAGE - 1)));
+        }
+        if flags.contains(Flags::HUGE_PAGE) {
+            return None; // user space uses 4 KiB pages only
+        }
+        table_phys = entry.addr().as_u64();
+    }
+    None
+}
+
+/// Copies `buffer.len()` bytes from user address `address` in `pml4`.
+pub fn copy_from_user(pml4: u64, address: u64, buffer: &mut [u8]) -> Result<(), ErrorCode> {
+    let mut done = 0usize;
+    while done < buffer.len() {
+        let virt = address.checked_add(done as u64).ok_or(ErrorCode::InvalidArgument)?;
+        let phys = translate(pml4, virt, false).ok_or(ErrorCode::InvalidArgument)?;
+        let chunk = ((PAGE - (virt % PAGE)) as usize).min(buffer.len() - done);
+        let source = mm::phys_to_virt(phys) as *const u8;
+        // SAFETY: `phys..phys+chunk` lies inside one user-readable page (checked above) of
+        // RAM in the direct map; `buffer[done..done+chunk]` is in bounds.
+        unsafe { core::ptr::copy_nonoverlapping(source, buffer.as_mut_ptr().add(done), chunk) };
+        done += chunk;
+    }
+    Ok(())
+}
+
+/// Copies `data` to user address `address` in `pml4`, which must be user-writable.
+pub fn copy_to_user(pml4: u64, address: u64, data: &[u8]) -> Result<(), ErrorCode> {
+    // Check every page first, so a failing copy writes nothing.
+    let mut offset = 0u64;
+    while offset < data.len() as u64 {
+        let virt = address.checked_add(offset).ok_or(ErrorCode::InvalidArgument)?;
+        translate(pml4, virt, true).ok_or(ErrorCode::InvalidArgument)?;
+        offset += PAGE - (virt % PAGE);
+    }
+    let mut done = 0usize;
+    while done < data.len() {
+        let virt = address + done as u64;
+        let phys = translate(pml4, virt, true).ok_or(ErrorCode::InvalidArgument)?;
+        let chunk = ((PAGE - (virt % PAGE)) as usize).min(data.len() - done);
+        let target = mm::phys_to_virt(phys) as *mut u8;
+        // SAFETY: as in `copy_from_user`, for a user-writable page.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr().add(done), target, chunk) };
+        done += chunk;
+    }
+    Ok(())
+}
+
+/// Frees the lower half: every user page-table frame and, when `free_pages`, every mapped
+/// frame; then the PML4 itself. The space must not be active on any CPU.
+pub fn destroy(pml4: u64, free_pages: bool) {
+    fn free_level(table_phys: u64, level: u32, free_pages: bool) {
+        for index in 0..512 {
+            let entry = &table(table_phys)[index];
+            if !entry.flags().contains(Flags::PRESENT) {
+                continue;
+            }
+            let child = entry.addr().as_u64();
+            if level > 1 {
+                free_level(child, level - 1, free_pages);
+                let _ = mm::free_frame(child);
+            } else if free_pages {
+                let _ = mm::free_frame(child);
+            }
+        }
+    }
+    for index in 0..256 {
+        let entry = &table(pml4)[index];
+        if entry.flags().contains(Flags::PRESENT) {
+            let child = entry.addr().as_u64();
+            free_level(child, 3, free_pages);
+            let _ = mm::free_frame(child);
+        }
+    }
+    let _ = mm::free_frame(pml4);
+}
