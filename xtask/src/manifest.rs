@@ -23,7 +23,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let manifest = check()?;
     if args.check {
-        println!("{}: ok, {} programs", path().display(), manifest.programs.len());
+        println!(
+            "{}: ok, {} programs",
+            path().display(),
+            manifest.programs.len()
+        );
     } else {
         print!("{}", manifest.table());
     }
@@ -41,7 +45,8 @@ fn path() -> PathBuf {
 
 fn check() -> Result<::manifest::CompiledManifest> {
     let path = path();
-    let source = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let source =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let known = programs()?;
     let known: Vec<&str> = known.iter().map(String::as_str).collect();
     ::manifest::compile(&source, &known).map_err(|e| anyhow!("{} is refused: {e}", path.display()))
@@ -53,10 +58,11 @@ fn programs() -> Result<Vec<String>> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
         let path = entry?.path();
-        if path.join("Cargo.toml").is_file() && path.join("src/main.rs").is_file() {
-            if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
-                names.push(name.to_string());
-            }
+        let is_program = path.join("Cargo.toml").is_file() && path.join("src/main.rs").is_file();
+        if let Some(name) = path.file_name().and_then(|n| n.to_str())
+            && is_program
+        {
+            names.push(name.to_string());
         }
     }
     names.sort();

@@ -219,9 +219,10 @@ impl ObjectRef {
     pub fn meaningful_rights(self) -> Rights {
         match self {
             ObjectRef::Console => Rights::WRITE,
-            ObjectRef::Endpoint(_) => {
-                Rights::READ.union(Rights::WRITE).union(Rights::GRANT).union(Rights::GRANT_REPLY)
-            }
+            ObjectRef::Endpoint(_) => Rights::READ
+                .union(Rights::WRITE)
+                .union(Rights::GRANT)
+                .union(Rights::GRANT_REPLY),
             ObjectRef::Notification(_) | ObjectRef::Irq(_) | ObjectRef::IoPorts(_) => {
                 Rights::READ.union(Rights::WRITE)
             }
@@ -270,9 +271,15 @@ impl fmt::Display for ObjectName<'_> {
         }
         match self.object {
             ObjectRef::Console => f.write_str("console"),
-            ObjectRef::Endpoint(i) => write!(f, "endpoint \"{}\"", name(&self.manifest.endpoints, i)),
+            ObjectRef::Endpoint(i) => {
+                write!(f, "endpoint \"{}\"", name(&self.manifest.endpoints, i))
+            }
             ObjectRef::Notification(i) => {
-                write!(f, "notification \"{}\"", name(&self.manifest.notifications, i))
+                write!(
+                    f,
+                    "notification \"{}\"",
+                    name(&self.manifest.notifications, i)
+                )
             }
             ObjectRef::Irq(line) => write!(f, "irq {line}"),
             ObjectRef::IoPorts(range) => write!(f, "io ports {range}"),
@@ -288,7 +295,10 @@ impl CompiledManifest {
 
     /// `object` named for people: what the boot table and error messages print.
     pub fn object_name(&self, object: ObjectRef) -> ObjectName<'_> {
-        ObjectName { object, manifest: self }
+        ObjectName {
+            object,
+            manifest: self,
+        }
     }
 
     /// The process/capability table init prints at boot (and `cargo xtask manifest` prints).
@@ -312,7 +322,10 @@ impl CompiledManifest {
     pub fn validate(&self) -> Result<(), Invalid> {
         let init = &self.init;
         if Rights::from_bits(init.console_rights).is_none() {
-            return Err(Invalid::new(None, "init's console rights have unknown bits"));
+            return Err(Invalid::new(
+                None,
+                "init's console rights have unknown bits",
+            ));
         }
         if init.io_ports.iter().any(|r| r.first > r.last) {
             return Err(Invalid::new(None, "an init I/O port range is backwards"));
@@ -337,13 +350,19 @@ impl CompiledManifest {
             if let RestartPolicy::Restart { max_backoff_ms } = program.on_crash
                 && max_backoff_ms < INITIAL_BACKOFF_MS
             {
-                return Err(Invalid::new(at, "max_backoff_ms below the initial back-off"));
+                return Err(Invalid::new(
+                    at,
+                    "max_backoff_ms below the initial back-off",
+                ));
             }
             let mut previous = NULL_SLOT;
             for cap in &program.caps {
                 let console = cap.object == ObjectRef::Console;
                 if cap.slot <= previous || cap.slot >= SPACE_SLOTS {
-                    return Err(Invalid::new(at, "cap slots not increasing within the space"));
+                    return Err(Invalid::new(
+                        at,
+                        "cap slots not increasing within the space",
+                    ));
                 }
                 if console != (cap.slot == CONSOLE_SLOT) {
                     return Err(Invalid::new(at, "the console is not in the console slot"));
@@ -360,7 +379,12 @@ impl CompiledManifest {
                 }
                 match Rights::from_bits(cap.rights) {
                     Some(r) if !r.is_empty() && r.is_subset_of(cap.object.meaningful_rights()) => {}
-                    _ => return Err(Invalid::new(at, "a cap's rights are empty or meaningless for its kind")),
+                    _ => {
+                        return Err(Invalid::new(
+                            at,
+                            "a cap's rights are empty or meaningless for its kind",
+                        ));
+                    }
                 }
                 if cap.badge != 0 && !cap.kind().is_badgeable() {
                     return Err(Invalid::new(at, "a badge on a kind that takes none"));
@@ -414,10 +438,16 @@ impl fmt::Display for DecodeError {
             DecodeError::Truncated => f.write_str("manifest truncated"),
             DecodeError::Malformed => f.write_str("manifest malformed"),
             DecodeError::TrailingBytes(n) => write!(f, "manifest has {n} trailing bytes"),
-            DecodeError::Invalid(Invalid { program: Some(i), what }) => {
+            DecodeError::Invalid(Invalid {
+                program: Some(i),
+                what,
+            }) => {
                 write!(f, "manifest invalid: program {i}: {what}")
             }
-            DecodeError::Invalid(Invalid { program: None, what }) => write!(f, "manifest invalid: {what}"),
+            DecodeError::Invalid(Invalid {
+                program: None,
+                what,
+            }) => write!(f, "manifest invalid: {what}"),
         }
     }
 }
@@ -438,9 +468,13 @@ pub fn decode(blob: &[u8]) -> Result<CompiledManifest, DecodeError> {
     };
     let (found, rest) = postcard::take_from_bytes::<u32>(rest).map_err(postcard_error)?;
     if found != FORMAT_VERSION {
-        return Err(DecodeError::VersionMismatch { found, expected: FORMAT_VERSION });
+        return Err(DecodeError::VersionMismatch {
+            found,
+            expected: FORMAT_VERSION,
+        });
     }
-    let (manifest, rest) = postcard::take_from_bytes::<CompiledManifest>(rest).map_err(postcard_error)?;
+    let (manifest, rest) =
+        postcard::take_from_bytes::<CompiledManifest>(rest).map_err(postcard_error)?;
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes(rest.len()));
     }

@@ -17,7 +17,8 @@ use serde::Deserialize;
 
 use crate::{
     CONSOLE_SLOT, CapGrant, CompiledManifest, FIRST_CAP_SLOT, INITIAL_BACKOFF_MS, InitAuthority,
-    MAX_PERIOD_US, MAX_PRIORITY, MIN_PRIORITY, ObjectRef, PortRange, Program, RestartPolicy, SPACE_SLOTS,
+    MAX_PERIOD_US, MAX_PRIORITY, MIN_PRIORITY, ObjectRef, PortRange, Program, RestartPolicy,
+    SPACE_SLOTS,
 };
 
 /// The whole file.
@@ -102,9 +103,16 @@ const RIGHT_NAMES: [(&str, Rights); 5] = [
 
 /// `read, write` for a rights set (`none` if empty).
 fn right_list(rights: Rights) -> String {
-    let names: Vec<&str> =
-        RIGHT_NAMES.iter().filter(|(_, r)| rights.contains(*r)).map(|(name, _)| *name).collect();
-    if names.is_empty() { "none".into() } else { names.join(", ") }
+    let names: Vec<&str> = RIGHT_NAMES
+        .iter()
+        .filter(|(_, r)| rights.contains(*r))
+        .map(|(name, _)| *name)
+        .collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
 }
 
 /// Why `system.toml` was refused. `Display` is the message xtask prints.
@@ -112,36 +120,126 @@ fn right_list(rights: Rights) -> String {
 pub enum ManifestError {
     /// Not TOML, or not the expected shape (the parser's message, with line and column).
     Syntax(String),
-    UnknownProgram { program: String },
+    UnknownProgram {
+        program: String,
+    },
     InitListed,
-    DuplicateProgram { program: String },
-    PriorityOutOfRange { program: String, priority: i64 },
-    ZeroBudget { program: String },
-    BudgetOverPeriod { program: String, budget_us: u32, period_us: u32 },
-    PeriodTooLong { program: String, period_us: u32 },
-    BackoffMissing { program: String },
-    BackoffWithoutRestart { program: String },
-    BackoffTooShort { program: String, max_backoff_ms: u32 },
-    UnknownRight { program: String, right: String },
-    NoTarget { program: String, index: usize },
-    ManyTargets { program: String, index: usize },
-    UnknownObject { program: String, kind: &'static str, name: String },
-    NoRights { program: String, object: String },
-    MeaninglessRights { program: String, object: String, asked: Rights, allowed: Rights },
-    RightsNotHeld { program: String, object: String, asked: Rights, held: Rights },
-    NotHeld { program: String, object: String, held: String },
-    BackwardsPorts { owner: String, range: PortRange },
-    BadgeNotBadgeable { program: String, object: String },
-    ZeroBadge { program: String, object: String },
-    TooManyCaps { program: String, slots: u32 },
-    DuplicateCap { program: String, object: String },
-    SharedBadge { object: String, badge: u64, first: String, second: String },
-    SharedDevice { object: String, first: String, second: String },
-    UnusedObject { object: String },
-    NoReceiver { object: String },
-    TwoAuditors { first: String, second: String },
-    CpuOvercommitted { ppm: u64, cpus: u32 },
-    MemoryOvercommitted { total: u128, held: u64 },
+    DuplicateProgram {
+        program: String,
+    },
+    PriorityOutOfRange {
+        program: String,
+        priority: i64,
+    },
+    ZeroBudget {
+        program: String,
+    },
+    BudgetOverPeriod {
+        program: String,
+        budget_us: u32,
+        period_us: u32,
+    },
+    PeriodTooLong {
+        program: String,
+        period_us: u32,
+    },
+    BackoffMissing {
+        program: String,
+    },
+    BackoffWithoutRestart {
+        program: String,
+    },
+    BackoffTooShort {
+        program: String,
+        max_backoff_ms: u32,
+    },
+    UnknownRight {
+        program: String,
+        right: String,
+    },
+    NoTarget {
+        program: String,
+        index: usize,
+    },
+    ManyTargets {
+        program: String,
+        index: usize,
+    },
+    UnknownObject {
+        program: String,
+        kind: &'static str,
+        name: String,
+    },
+    NoRights {
+        program: String,
+        object: String,
+    },
+    MeaninglessRights {
+        program: String,
+        object: String,
+        asked: Rights,
+        allowed: Rights,
+    },
+    RightsNotHeld {
+        program: String,
+        object: String,
+        asked: Rights,
+        held: Rights,
+    },
+    NotHeld {
+        program: String,
+        object: String,
+        held: String,
+    },
+    BackwardsPorts {
+        owner: String,
+        range: PortRange,
+    },
+    BadgeNotBadgeable {
+        program: String,
+        object: String,
+    },
+    ZeroBadge {
+        program: String,
+        object: String,
+    },
+    TooManyCaps {
+        program: String,
+        slots: u32,
+    },
+    DuplicateCap {
+        program: String,
+        object: String,
+    },
+    SharedBadge {
+        object: String,
+        badge: u64,
+        first: String,
+        second: String,
+    },
+    SharedDevice {
+        object: String,
+        first: String,
+        second: String,
+    },
+    UnusedObject {
+        object: String,
+    },
+    NoReceiver {
+        object: String,
+    },
+    TwoAuditors {
+        first: String,
+        second: String,
+    },
+    CpuOvercommitted {
+        ppm: u64,
+        cpus: u32,
+    },
+    MemoryOvercommitted {
+        total: u128,
+        held: u64,
+    },
 }
 
 impl fmt::Display for ManifestError {
@@ -272,17 +370,28 @@ impl std::error::Error for ManifestError {}
 fn parse_rights(program: &str, names: &[String]) -> Result<Rights, ManifestError> {
     let mut rights = Rights::NONE;
     for name in names {
-        let right = RIGHT_NAMES.iter().find(|(n, _)| n == name).map(|(_, r)| *r).ok_or_else(|| {
-            ManifestError::UnknownRight { program: program.into(), right: name.clone() }
-        })?;
+        let right = RIGHT_NAMES
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| *r)
+            .ok_or_else(|| ManifestError::UnknownRight {
+                program: program.into(),
+                right: name.clone(),
+            })?;
         rights = rights.union(right);
     }
     Ok(rights)
 }
 
-fn port_range(owner: impl FnOnce() -> String, [first, last]: [u16; 2]) -> Result<PortRange, ManifestError> {
+fn port_range(
+    owner: impl FnOnce() -> String,
+    [first, last]: [u16; 2],
+) -> Result<PortRange, ManifestError> {
     if first > last {
-        return Err(ManifestError::BackwardsPorts { owner: owner(), range: PortRange { first, last } });
+        return Err(ManifestError::BackwardsPorts {
+            owner: owner(),
+            range: PortRange { first, last },
+        });
     }
     Ok(PortRange { first, last })
 }
@@ -292,7 +401,8 @@ fn port_range(owner: impl FnOnce() -> String, [first, last]: [u16; 2]) -> Result
 /// `known_programs` are the program crates that exist (`userland/<name>` with a
 /// `src/main.rs`); a manifest naming any other program is refused.
 pub fn compile(source: &str, known_programs: &[&str]) -> Result<CompiledManifest, ManifestError> {
-    let source: Source = toml::from_str(source).map_err(|e| ManifestError::Syntax(e.to_string()))?;
+    let source: Source =
+        toml::from_str(source).map_err(|e| ManifestError::Syntax(e.to_string()))?;
     let init_source = source.init;
     let init = InitAuthority {
         console_rights: parse_rights("init", &init_source.console)?.bits(),
@@ -339,7 +449,10 @@ fn compile_program(
     let priority = u8::try_from(source.priority)
         .ok()
         .filter(|p| (MIN_PRIORITY..=MAX_PRIORITY).contains(p))
-        .ok_or(ManifestError::PriorityOutOfRange { program: program(), priority: source.priority })?;
+        .ok_or(ManifestError::PriorityOutOfRange {
+            program: program(),
+            priority: source.priority,
+        })?;
     if source.budget_us == 0 {
         return Err(ManifestError::ZeroBudget { program: program() });
     }
@@ -351,14 +464,24 @@ fn compile_program(
         });
     }
     if source.period_us > MAX_PERIOD_US {
-        return Err(ManifestError::PeriodTooLong { program: program(), period_us: source.period_us });
+        return Err(ManifestError::PeriodTooLong {
+            program: program(),
+            period_us: source.period_us,
+        });
     }
     let on_crash = match (source.on_crash, source.max_backoff_ms) {
         (OnCrash::Fatal, None) => RestartPolicy::Fatal,
-        (OnCrash::Fatal, Some(_)) => return Err(ManifestError::BackoffWithoutRestart { program: program() }),
-        (OnCrash::Restart, None) => return Err(ManifestError::BackoffMissing { program: program() }),
+        (OnCrash::Fatal, Some(_)) => {
+            return Err(ManifestError::BackoffWithoutRestart { program: program() });
+        }
+        (OnCrash::Restart, None) => {
+            return Err(ManifestError::BackoffMissing { program: program() });
+        }
         (OnCrash::Restart, Some(ms)) if ms < INITIAL_BACKOFF_MS => {
-            return Err(ManifestError::BackoffTooShort { program: program(), max_backoff_ms: ms });
+            return Err(ManifestError::BackoffTooShort {
+                program: program(),
+                max_backoff_ms: ms,
+            });
         }
         (OnCrash::Restart, Some(max_backoff_ms)) => RestartPolicy::Restart { max_backoff_ms },
     };
@@ -368,9 +491,14 @@ fn compile_program(
     if !console.is_empty() {
         caps.push(grant(manifest, &name, ObjectRef::Console, console, None)?);
     }
-    let needed = u32::try_from(source.caps.len()).unwrap_or(u32::MAX).saturating_add(FIRST_CAP_SLOT);
+    let needed = u32::try_from(source.caps.len())
+        .unwrap_or(u32::MAX)
+        .saturating_add(FIRST_CAP_SLOT);
     if needed > SPACE_SLOTS {
-        return Err(ManifestError::TooManyCaps { program: program(), slots: needed });
+        return Err(ManifestError::TooManyCaps {
+            program: program(),
+            slots: needed,
+        });
     }
     for (index, cap) in source.caps.into_iter().enumerate() {
         let object = cap_target(manifest, &name, index, &cap)?;
@@ -378,9 +506,15 @@ fn compile_program(
         let mut compiled = grant(manifest, &name, object, rights, cap.badge)?;
         // FIRST_CAP_SLOT + index < SPACE_SLOTS, checked above.
         compiled.slot = FIRST_CAP_SLOT + index as u32;
-        if caps.iter().any(|c: &CapGrant| c.object == compiled.object && c.badge == compiled.badge) {
+        if caps
+            .iter()
+            .any(|c: &CapGrant| c.object == compiled.object && c.badge == compiled.badge)
+        {
             let object = manifest.object_name(object).to_string();
-            return Err(ManifestError::DuplicateCap { program: program(), object });
+            return Err(ManifestError::DuplicateCap {
+                program: program(),
+                object,
+            });
         }
         caps.push(compiled);
     }
@@ -404,18 +538,36 @@ fn cap_target(
     index: usize,
     cap: &CapSource,
 ) -> Result<ObjectRef, ManifestError> {
-    let targets = [cap.endpoint.is_some(), cap.notification.is_some(), cap.irq.is_some(), cap.io_ports.is_some()];
+    let targets = [
+        cap.endpoint.is_some(),
+        cap.notification.is_some(),
+        cap.irq.is_some(),
+        cap.io_ports.is_some(),
+    ];
     match targets.iter().filter(|t| **t).count() {
-        0 => return Err(ManifestError::NoTarget { program: program.into(), index }),
+        0 => {
+            return Err(ManifestError::NoTarget {
+                program: program.into(),
+                index,
+            });
+        }
         1 => {}
-        _ => return Err(ManifestError::ManyTargets { program: program.into(), index }),
+        _ => {
+            return Err(ManifestError::ManyTargets {
+                program: program.into(),
+                index,
+            });
+        }
     }
     let lookup = |list: &[String], kind: &'static str, name: &str| {
-        list.iter().position(|n| n == name).map(|i| i as u32).ok_or_else(|| ManifestError::UnknownObject {
-            program: program.into(),
-            kind,
-            name: name.into(),
-        })
+        list.iter()
+            .position(|n| n == name)
+            .map(|i| i as u32)
+            .ok_or_else(|| ManifestError::UnknownObject {
+                program: program.into(),
+                kind,
+                name: name.into(),
+            })
     };
     Ok(if let Some(name) = &cap.endpoint {
         ObjectRef::Endpoint(lookup(&manifest.endpoints, "endpoint", name)?)
@@ -442,11 +594,19 @@ fn grant(
     let name = || manifest.object_name(object).to_string();
     let init = &manifest.init;
     if rights.is_empty() {
-        return Err(ManifestError::NoRights { program: program.into(), object: name() });
+        return Err(ManifestError::NoRights {
+            program: program.into(),
+            object: name(),
+        });
     }
     let allowed = object.meaningful_rights();
     if !rights.is_subset_of(allowed) {
-        return Err(ManifestError::MeaninglessRights { program: program.into(), object: name(), asked: rights, allowed });
+        return Err(ManifestError::MeaninglessRights {
+            program: program.into(),
+            object: name(),
+            asked: rights,
+            allowed,
+        });
     }
     // What init holds on the object; every granted cap is derived from it, so rights only shrink.
     let held = match object {
@@ -456,7 +616,11 @@ fn grant(
         ObjectRef::Irq(line) => {
             if !init.irqs.contains(&line) {
                 let held = format!("irqs {:?}", init.irqs);
-                return Err(ManifestError::NotHeld { program: program.into(), object: name(), held });
+                return Err(ManifestError::NotHeld {
+                    program: program.into(),
+                    object: name(),
+                    held,
+                });
             }
             Rights::READ.union(Rights::WRITE)
         }
@@ -464,30 +628,55 @@ fn grant(
             if !init.io_ports.iter().any(|h| h.contains(range)) {
                 let list: Vec<String> = init.io_ports.iter().map(|r| r.to_string()).collect();
                 let held = format!("io ports [{}]", list.join(", "));
-                return Err(ManifestError::NotHeld { program: program.into(), object: name(), held });
+                return Err(ManifestError::NotHeld {
+                    program: program.into(),
+                    object: name(),
+                    held,
+                });
             }
             Rights::READ.union(Rights::WRITE)
         }
     };
     if !rights.is_subset_of(held) {
-        return Err(ManifestError::RightsNotHeld { program: program.into(), object: name(), asked: rights, held });
+        return Err(ManifestError::RightsNotHeld {
+            program: program.into(),
+            object: name(),
+            asked: rights,
+            held,
+        });
     }
     let badge = match badge {
         None => 0,
         Some(_) if !object.kind().is_badgeable() => {
-            return Err(ManifestError::BadgeNotBadgeable { program: program.into(), object: name() });
+            return Err(ManifestError::BadgeNotBadgeable {
+                program: program.into(),
+                object: name(),
+            });
         }
-        Some(0) => return Err(ManifestError::ZeroBadge { program: program.into(), object: name() }),
+        Some(0) => {
+            return Err(ManifestError::ZeroBadge {
+                program: program.into(),
+                object: name(),
+            });
+        }
         Some(badge) => badge,
     };
-    Ok(CapGrant { slot: CONSOLE_SLOT, object, rights: rights.bits(), badge })
+    Ok(CapGrant {
+        slot: CONSOLE_SLOT,
+        object,
+        rights: rights.bits(),
+        badge,
+    })
 }
 
 /// Checks across programs: exclusive devices, distinct badges, every declared object used
 /// and receivable, one auditor, and CPU and memory within what init holds.
 fn check_system(manifest: &CompiledManifest) -> Result<(), ManifestError> {
     let holders = || {
-        manifest.programs.iter().flat_map(|p| p.caps.iter().map(move |c| (p.name.as_str(), c)))
+        manifest
+            .programs
+            .iter()
+            .flat_map(|p| p.caps.iter().map(move |c| (p.name.as_str(), c)))
     };
     for (i, (first, a)) in holders().enumerate() {
         for (second, b) in holders().skip(i + 1) {
@@ -502,10 +691,19 @@ fn check_system(manifest: &CompiledManifest) -> Result<(), ManifestError> {
                 _ => false,
             };
             if device_overlap {
-                return Err(ManifestError::SharedDevice { object: object(), first, second });
+                return Err(ManifestError::SharedDevice {
+                    object: object(),
+                    first,
+                    second,
+                });
             }
             if a.object == b.object && a.badge != 0 && a.badge == b.badge {
-                return Err(ManifestError::SharedBadge { object: object(), badge: a.badge, first, second });
+                return Err(ManifestError::SharedBadge {
+                    object: object(),
+                    badge: a.badge,
+                    first,
+                    second,
+                });
             }
         }
     }
@@ -515,15 +713,22 @@ fn check_system(manifest: &CompiledManifest) -> Result<(), ManifestError> {
     for object in declared {
         let mut held = holders().filter(|(_, c)| c.object == object).peekable();
         if held.peek().is_none() {
-            return Err(ManifestError::UnusedObject { object: manifest.object_name(object).to_string() });
+            return Err(ManifestError::UnusedObject {
+                object: manifest.object_name(object).to_string(),
+            });
         }
         if !held.any(|(_, c)| c.rights().contains(Rights::READ)) {
-            return Err(ManifestError::NoReceiver { object: manifest.object_name(object).to_string() });
+            return Err(ManifestError::NoReceiver {
+                object: manifest.object_name(object).to_string(),
+            });
         }
     }
     let mut auditors = manifest.programs.iter().filter(|p| p.audit);
     if let (Some(first), Some(second)) = (auditors.next(), auditors.next()) {
-        return Err(ManifestError::TwoAuditors { first: first.name.clone(), second: second.name.clone() });
+        return Err(ManifestError::TwoAuditors {
+            first: first.name.clone(),
+            second: second.name.clone(),
+        });
     }
     // Parts per million of one CPU, each program's share rounded up.
     let ppm: u64 = manifest
@@ -532,11 +737,21 @@ fn check_system(manifest: &CompiledManifest) -> Result<(), ManifestError> {
         .map(|p| (u64::from(p.budget_us) * 1_000_000).div_ceil(u64::from(p.period_us)))
         .sum();
     if ppm > u64::from(manifest.init.cpus) * 1_000_000 {
-        return Err(ManifestError::CpuOvercommitted { ppm, cpus: manifest.init.cpus });
+        return Err(ManifestError::CpuOvercommitted {
+            ppm,
+            cpus: manifest.init.cpus,
+        });
     }
-    let total: u128 = manifest.programs.iter().map(|p| u128::from(p.memory_quota)).sum();
+    let total: u128 = manifest
+        .programs
+        .iter()
+        .map(|p| u128::from(p.memory_quota))
+        .sum();
     if total > u128::from(manifest.init.memory_quota) {
-        return Err(ManifestError::MemoryOvercommitted { total, held: manifest.init.memory_quota });
+        return Err(ManifestError::MemoryOvercommitted {
+            total,
+            held: manifest.init.memory_quota,
+        });
     }
     Ok(())
 }

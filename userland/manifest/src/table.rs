@@ -84,7 +84,12 @@ impl fmt::Display for Table<'_> {
                 writeln!(f, "    (no caps)")?;
             }
             for cap in &p.caps {
-                write!(f, "    slot {:>2}  {}  ", cap.slot, RightsColumns(cap.rights()))?;
+                write!(
+                    f,
+                    "    slot {:>2}  {}  ",
+                    cap.slot,
+                    RightsColumns(cap.rights())
+                )?;
                 write!(f, "{}", m.object_name(cap.object))?;
                 if cap.badge != 0 {
                     write!(f, "  badge {}", cap.badge)?;
@@ -112,7 +117,9 @@ impl fmt::Display for CrashColumn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             RestartPolicy::Fatal => f.pad("fatal"),
-            RestartPolicy::Restart { max_backoff_ms } => f.pad(&format!("restart (<= {max_backoff_ms} ms)")),
+            RestartPolicy::Restart { max_backoff_ms } => {
+                f.pad(&format!("restart (<= {max_backoff_ms} ms)"))
+            }
         }
     }
 }

@@ -47,22 +47,34 @@ fn program(name: &str, fields: &[(&str, &str)]) -> String {
 /// Compile `INIT` + `body` and compare with `expected`: `OK` or the exact error message.
 /// Returns the mismatch, if any, so that one run reports every failing case.
 fn check(label: &str, body: &str, expected: &str) -> Option<String> {
-    let source = if body.contains("[init]") { body.to_string() } else { format!("{INIT}{body}") };
+    let source = if body.contains("[init]") {
+        body.to_string()
+    } else {
+        format!("{INIT}{body}")
+    };
     let got = match compile(&source, KNOWN) {
         Ok(manifest) => {
             // Whatever compiles must survive the trip through the blob unchanged.
-            assert_eq!(decode(&manifest.encode()).as_ref(), Ok(&manifest), "{label}: round trip");
+            assert_eq!(
+                decode(&manifest.encode()).as_ref(),
+                Ok(&manifest),
+                "{label}: round trip"
+            );
             "OK".to_string()
         }
         Err(e) => e.to_string(),
     };
-    (got != expected).then(|| format!("case {label}:\n  expected: {expected:?}\n       got: {got:?}"))
+    (got != expected)
+        .then(|| format!("case {label}:\n  expected: {expected:?}\n       got: {got:?}"))
 }
 
 #[test]
 fn checker_messages() {
     let ep = "[endpoints.e]\n";
-    let server = program("b", &[("caps", r#"[{ endpoint = "e", rights = ["read"] }]"#)]);
+    let server = program(
+        "b",
+        &[("caps", r#"[{ endpoint = "e", rights = ["read"] }]"#)],
+    );
     let cases: Vec<(&str, String, &str)> = vec![
         ("minimal", program("a", &[]), "OK"),
         ("no programs", String::new(), "OK"),
@@ -70,7 +82,13 @@ fn checker_messages() {
             "client and server",
             format!(
                 "{ep}{server}{}",
-                program("a", &[("caps", r#"[{ endpoint = "e", rights = ["write", "grant"], badge = 7 }]"#)])
+                program(
+                    "a",
+                    &[(
+                        "caps",
+                        r#"[{ endpoint = "e", rights = ["write", "grant"], badge = 7 }]"#
+                    )]
+                )
             ),
             "OK",
         ),
@@ -94,7 +112,11 @@ fn checker_messages() {
             program("init", &[]),
             "program \"init\" is the first process, started by the kernel; it cannot be in [[programs]]",
         ),
-        ("duplicate program", format!("{}{}", program("a", &[]), program("a", &[])), "program \"a\" is listed twice"),
+        (
+            "duplicate program",
+            format!("{}{}", program("a", &[]), program("a", &[])),
+            "program \"a\" is listed twice",
+        ),
         (
             "priority too high",
             program("a", &[("priority", "31")]),
@@ -110,7 +132,11 @@ fn checker_messages() {
             program("a", &[("priority", "-1")]),
             "program \"a\": priority -1 is out of range 1..=30 (0 is the idle thread's, 31 is init's)",
         ),
-        ("zero budget", program("a", &[("budget_us", "0")]), "program \"a\": budget_us is 0; it would never run"),
+        (
+            "zero budget",
+            program("a", &[("budget_us", "0")]),
+            "program \"a\": budget_us is 0; it would never run",
+        ),
         (
             "budget over period",
             program("a", &[("budget_us", "2000")]),
@@ -161,30 +187,54 @@ fn checker_messages() {
         ),
         (
             "empty rights",
-            format!("{ep}{}", program("b", &[("caps", r#"[{ endpoint = "e", rights = [] }]"#)])),
+            format!(
+                "{ep}{}",
+                program("b", &[("caps", r#"[{ endpoint = "e", rights = [] }]"#)])
+            ),
             "program \"b\" asks for endpoint \"e\" with no rights",
         ),
         (
             "execute on an endpoint",
-            format!("{ep}{}", program("b", &[("caps", r#"[{ endpoint = "e", rights = ["read", "execute"] }]"#)])),
+            format!(
+                "{ep}{}",
+                program(
+                    "b",
+                    &[(
+                        "caps",
+                        r#"[{ endpoint = "e", rights = ["read", "execute"] }]"#
+                    )]
+                )
+            ),
             "program \"b\" asks for read, execute on endpoint \"e\", which takes only read, write, grant, grant_reply",
         ),
         (
             "grant on a notification",
             format!(
                 "[notifications.n]\n{}",
-                program("b", &[("caps", r#"[{ notification = "n", rights = ["read", "grant"] }]"#)])
+                program(
+                    "b",
+                    &[(
+                        "caps",
+                        r#"[{ notification = "n", rights = ["read", "grant"] }]"#
+                    )]
+                )
             ),
             "program \"b\" asks for read, grant on notification \"n\", which takes only read, write",
         ),
         (
             "unknown endpoint",
-            program("a", &[("caps", r#"[{ endpoint = "y", rights = ["write"] }]"#)]),
+            program(
+                "a",
+                &[("caps", r#"[{ endpoint = "y", rights = ["write"] }]"#)],
+            ),
             "unknown endpoint \"y\" referenced by program \"a\"",
         ),
         (
             "unknown notification",
-            program("a", &[("caps", r#"[{ notification = "y", rights = ["write"] }]"#)]),
+            program(
+                "a",
+                &[("caps", r#"[{ notification = "y", rights = ["write"] }]"#)],
+            ),
             "unknown notification \"y\" referenced by program \"a\"",
         ),
         (
@@ -194,7 +244,16 @@ fn checker_messages() {
         ),
         (
             "cap names two objects",
-            format!("{ep}{}", program("a", &[("caps", r#"[{ endpoint = "e", irq = 4, rights = ["read"] }]"#)])),
+            format!(
+                "{ep}{}",
+                program(
+                    "a",
+                    &[(
+                        "caps",
+                        r#"[{ endpoint = "e", irq = 4, rights = ["read"] }]"#
+                    )]
+                )
+            ),
             "program \"a\", caps[0]: names more than one object (give one of endpoint, notification, irq, io_ports)",
         ),
         (
@@ -204,32 +263,65 @@ fn checker_messages() {
         ),
         (
             "io ports init does not hold",
-            program("a", &[("caps", r#"[{ io_ports = [0x60, 0x70], rights = ["read"] }]"#)]),
+            program(
+                "a",
+                &[(
+                    "caps",
+                    r#"[{ io_ports = [0x60, 0x70], rights = ["read"] }]"#,
+                )],
+            ),
             "program \"a\" asks for io ports 0x60-0x70, which init does not hold (init holds io ports [0x60-0x64, 0x70-0x71])",
         ),
         (
             "backwards io ports",
-            program("a", &[("caps", r#"[{ io_ports = [0x64, 0x60], rights = ["read"] }]"#)]),
+            program(
+                "a",
+                &[(
+                    "caps",
+                    r#"[{ io_ports = [0x64, 0x60], rights = ["read"] }]"#,
+                )],
+            ),
             "program \"a\": io port range [0x64, 0x60] is backwards (write [first, last])",
         ),
         (
             "backwards io ports in init",
-            format!("[init]\nmemory_quota = 1\ncpus = 1\nio_ports = [[2, 1]]\n{}", program("a", &[])),
+            format!(
+                "[init]\nmemory_quota = 1\ncpus = 1\nio_ports = [[2, 1]]\n{}",
+                program("a", &[])
+            ),
             "[init]: io port range [0x2, 0x1] is backwards (write [first, last])",
         ),
         (
             "execute on io ports",
-            program("a", &[("caps", r#"[{ io_ports = [0x60, 0x60], rights = ["execute"] }]"#)]),
+            program(
+                "a",
+                &[(
+                    "caps",
+                    r#"[{ io_ports = [0x60, 0x60], rights = ["execute"] }]"#,
+                )],
+            ),
             "program \"a\" asks for execute on io ports 0x60-0x60, which takes only read, write",
         ),
         (
             "badge on an irq",
-            program("a", &[("caps", r#"[{ irq = 4, rights = ["read"], badge = 1 }]"#)]),
+            program(
+                "a",
+                &[("caps", r#"[{ irq = 4, rights = ["read"], badge = 1 }]"#)],
+            ),
             "program \"a\" puts a badge on irq 4; only endpoints and notifications take badges",
         ),
         (
             "badge zero",
-            format!("{ep}{}", program("b", &[("caps", r#"[{ endpoint = "e", rights = ["read"], badge = 0 }]"#)])),
+            format!(
+                "{ep}{}",
+                program(
+                    "b",
+                    &[(
+                        "caps",
+                        r#"[{ endpoint = "e", rights = ["read"], badge = 0 }]"#
+                    )]
+                )
+            ),
             "program \"b\" puts badge 0 on endpoint \"e\"; 0 means unbadged, so leave the badge out",
         ),
         (
@@ -238,22 +330,46 @@ fn checker_messages() {
                 "{ep}{}",
                 program(
                     "b",
-                    &[("caps", r#"[{ endpoint = "e", rights = ["read"] }, { endpoint = "e", rights = ["write"] }]"#)]
+                    &[(
+                        "caps",
+                        r#"[{ endpoint = "e", rights = ["read"] }, { endpoint = "e", rights = ["write"] }]"#
+                    )]
                 )
             ),
             "program \"b\" lists endpoint \"e\" twice with the same badge",
         ),
         (
             "too many caps",
-            program("a", &[("caps", &format!("[{}]", vec![r#"{ irq = 4, rights = ["read"] }"#; 63].join(", ")))]),
+            program(
+                "a",
+                &[(
+                    "caps",
+                    &format!(
+                        "[{}]",
+                        vec![r#"{ irq = 4, rights = ["read"] }"#; 63].join(", ")
+                    ),
+                )],
+            ),
             "program \"a\" needs 65 slots, but a process space has only 64",
         ),
         (
             "shared badge",
             format!(
                 "{ep}{server}{}{}",
-                program("a", &[("caps", r#"[{ endpoint = "e", rights = ["write"], badge = 7 }]"#)]),
-                program("c", &[("caps", r#"[{ endpoint = "e", rights = ["write"], badge = 7 }]"#)])
+                program(
+                    "a",
+                    &[(
+                        "caps",
+                        r#"[{ endpoint = "e", rights = ["write"], badge = 7 }]"#
+                    )]
+                ),
+                program(
+                    "c",
+                    &[(
+                        "caps",
+                        r#"[{ endpoint = "e", rights = ["write"], badge = 7 }]"#
+                    )]
+                )
             ),
             "badge 7 on endpoint \"e\" is given to both \"a\" and \"c\"; the receiver could not tell them apart",
         ),
@@ -262,7 +378,10 @@ fn checker_messages() {
             format!(
                 "{}{}",
                 program("a", &[("caps", r#"[{ irq = 4, rights = ["read"] }]"#)]),
-                program("b", &[("caps", r#"[{ irq = 4, rights = ["read", "write"] }]"#)])
+                program(
+                    "b",
+                    &[("caps", r#"[{ irq = 4, rights = ["read", "write"] }]"#)]
+                )
             ),
             "irq 4 is given to both \"a\" and \"b\"; a device has one driver",
         ),
@@ -270,20 +389,46 @@ fn checker_messages() {
             "overlapping io ports",
             format!(
                 "{}{}",
-                program("a", &[("caps", r#"[{ io_ports = [0x60, 0x62], rights = ["read"] }]"#)]),
-                program("b", &[("caps", r#"[{ io_ports = [0x62, 0x64], rights = ["read"] }]"#)])
+                program(
+                    "a",
+                    &[(
+                        "caps",
+                        r#"[{ io_ports = [0x60, 0x62], rights = ["read"] }]"#
+                    )]
+                ),
+                program(
+                    "b",
+                    &[(
+                        "caps",
+                        r#"[{ io_ports = [0x62, 0x64], rights = ["read"] }]"#
+                    )]
+                )
             ),
             "io ports 0x60-0x62 is given to both \"a\" and \"b\"; a device has one driver",
         ),
-        ("unused endpoint", format!("{ep}{}", program("a", &[])), "endpoint \"e\" is declared but no program holds it"),
+        (
+            "unused endpoint",
+            format!("{ep}{}", program("a", &[])),
+            "endpoint \"e\" is declared but no program holds it",
+        ),
         (
             "no receiver",
-            format!("{ep}{}", program("a", &[("caps", r#"[{ endpoint = "e", rights = ["write"] }]"#)])),
+            format!(
+                "{ep}{}",
+                program(
+                    "a",
+                    &[("caps", r#"[{ endpoint = "e", rights = ["write"] }]"#)]
+                )
+            ),
             "endpoint \"e\" has holders but none may receive on it (no program holds it with read)",
         ),
         (
             "two auditors",
-            format!("{}{}", program("a", &[("audit", "true")]), program("b", &[("audit", "true")])),
+            format!(
+                "{}{}",
+                program("a", &[("audit", "true")]),
+                program("b", &[("audit", "true")])
+            ),
             "programs \"a\" and \"b\" both ask for audit; only the test runner may hold it",
         ),
         (
@@ -297,12 +442,18 @@ fn checker_messages() {
         ),
         (
             "memory overcommitted",
-            format!("{}{}", program("a", &[("memory_quota", "600")]), program("b", &[("memory_quota", "401")])),
+            format!(
+                "{}{}",
+                program("a", &[("memory_quota", "600")]),
+                program("b", &[("memory_quota", "401")])
+            ),
             "the programs' memory quotas add up to 1001 bytes, but init holds only 1000",
         ),
     ];
-    let mismatches: Vec<String> =
-        cases.iter().filter_map(|(label, body, expected)| check(label, body, expected)).collect();
+    let mismatches: Vec<String> = cases
+        .iter()
+        .filter_map(|(label, body, expected)| check(label, body, expected))
+        .collect();
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
@@ -314,17 +465,28 @@ fn system_toml(with_echo: bool) -> CompiledManifest {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../system.toml");
     let mut source = std::fs::read_to_string(path).expect("system.toml at the repository root");
     if with_echo {
-        let begin = source.find(ECHO_BEGIN).expect("the echo example's first marker");
-        let end = source.find(ECHO_END).expect("the echo example's last marker");
+        let begin = source
+            .find(ECHO_BEGIN)
+            .expect("the echo example's first marker");
+        let end = source
+            .find(ECHO_END)
+            .expect("the echo example's last marker");
         let block: String = source[begin..end]
             .lines()
             .skip(1)
-            .map(|line| line.strip_prefix("# ").or(line.strip_prefix('#')).unwrap_or(line).to_string() + "\n")
+            .map(|line| {
+                line.strip_prefix("# ")
+                    .or(line.strip_prefix('#'))
+                    .unwrap_or(line)
+                    .to_string()
+                    + "\n"
+            })
             .collect();
         source.replace_range(begin..end, &block);
     }
     let known = ["hello", "echo-server", "echo-client", "init"];
-    compile(&source, &known).unwrap_or_else(|e| panic!("system.toml (echo example: {with_echo}): {e}"))
+    compile(&source, &known)
+        .unwrap_or_else(|e| panic!("system.toml (echo example: {with_echo}): {e}"))
 }
 
 #[test]
@@ -336,7 +498,10 @@ fn system_toml_compiles_and_round_trips() {
     assert!(manifest.endpoints.is_empty());
     let hello = manifest.program("hello").expect("hello");
     assert_eq!(hello.caps.len(), 1);
-    assert_eq!((hello.caps[0].slot, hello.caps[0].object), (CONSOLE_SLOT, ObjectRef::Console));
+    assert_eq!(
+        (hello.caps[0].slot, hello.caps[0].object),
+        (CONSOLE_SLOT, ObjectRef::Console)
+    );
     assert_eq!(hello.binary, "bin/hello");
 }
 
@@ -347,22 +512,46 @@ fn echo_example_compiles_and_round_trips() {
     assert_eq!(decode(&blob), Ok(manifest.clone()));
 
     let names: Vec<&str> = manifest.programs.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["hello", "echo-server", "echo-client"], "start order is manifest order");
+    assert_eq!(
+        names,
+        ["hello", "echo-server", "echo-client"],
+        "start order is manifest order"
+    );
     assert_eq!(manifest.endpoints, ["echo"]);
 
     // The leak-test oracle: exactly these caps, slot by slot.
     let caps = |name: &str| -> Vec<(u32, ObjectRef, abi::Rights, u64)> {
         let program = manifest.program(name).expect("program in system.toml");
-        program.caps.iter().map(|c| (c.slot, c.object, c.rights(), c.badge)).collect()
+        program
+            .caps
+            .iter()
+            .map(|c| (c.slot, c.object, c.rights(), c.badge))
+            .collect()
     };
     use abi::Rights;
     let console = (CONSOLE_SLOT, ObjectRef::Console, Rights::WRITE, 0);
     assert_eq!(caps("hello"), [console]);
-    assert_eq!(caps("echo-server"), [console, (FIRST_CAP_SLOT, ObjectRef::Endpoint(0), Rights::READ, 0)]);
-    let client = Rights::WRITE.union(Rights::GRANT).union(Rights::GRANT_REPLY);
-    assert_eq!(caps("echo-client"), [console, (FIRST_CAP_SLOT, ObjectRef::Endpoint(0), client, 7)]);
+    assert_eq!(
+        caps("echo-server"),
+        [
+            console,
+            (FIRST_CAP_SLOT, ObjectRef::Endpoint(0), Rights::READ, 0)
+        ]
+    );
+    let client = Rights::WRITE
+        .union(Rights::GRANT)
+        .union(Rights::GRANT_REPLY);
+    assert_eq!(
+        caps("echo-client"),
+        [console, (FIRST_CAP_SLOT, ObjectRef::Endpoint(0), client, 7)]
+    );
     let server = manifest.program("echo-server").expect("echo-server");
-    assert_eq!(server.on_crash, RestartPolicy::Restart { max_backoff_ms: 1000 });
+    assert_eq!(
+        server.on_crash,
+        RestartPolicy::Restart {
+            max_backoff_ms: 1000
+        }
+    );
     assert_eq!(server.binary, "bin/echo-server");
     assert!(manifest.programs.iter().all(|p| !p.audit));
 }

@@ -1,8 +1,8 @@
 //! `decode`: each kind of bad blob gets its own error, and no bytes make it panic.
 
 use manifest::{
-    CapGrant, CompiledManifest, DecodeError, FORMAT_VERSION, InitAuthority, Invalid, MAGIC, ObjectRef, PortRange,
-    Program, RestartPolicy, decode,
+    CapGrant, CompiledManifest, DecodeError, FORMAT_VERSION, InitAuthority, Invalid, MAGIC,
+    ObjectRef, PortRange, Program, RestartPolicy, decode,
 };
 use proptest::prelude::*;
 
@@ -13,7 +13,10 @@ fn sample() -> CompiledManifest {
             memory_quota: 1 << 20,
             cpus: 2,
             irqs: vec![1],
-            io_ports: vec![PortRange { first: 0x60, last: 0x64 }],
+            io_ports: vec![PortRange {
+                first: 0x60,
+                last: 0x64,
+            }],
         },
         endpoints: vec!["echo".into()],
         notifications: vec![],
@@ -24,25 +27,42 @@ fn sample() -> CompiledManifest {
             budget_us: 1000,
             period_us: 10_000,
             memory_quota: 4096,
-            on_crash: RestartPolicy::Restart { max_backoff_ms: 100 },
+            on_crash: RestartPolicy::Restart {
+                max_backoff_ms: 100,
+            },
             audit: false,
             caps: vec![
-                CapGrant { slot: 1, object: ObjectRef::Console, rights: abi::Rights::WRITE.bits(), badge: 0 },
-                CapGrant { slot: 2, object: ObjectRef::Endpoint(0), rights: abi::Rights::READ.bits(), badge: 0 },
+                CapGrant {
+                    slot: 1,
+                    object: ObjectRef::Console,
+                    rights: abi::Rights::WRITE.bits(),
+                    badge: 0,
+                },
+                CapGrant {
+                    slot: 2,
+                    object: ObjectRef::Endpoint(0),
+                    rights: abi::Rights::READ.bits(),
+                    badge: 0,
+                },
             ],
         }],
     }
 }
 
 /// What `decode` makes of `manifest` after `spoil` edits it (skipping the checker).
-fn decode_spoilt(spoil: impl FnOnce(&mut CompiledManifest)) -> Result<CompiledManifest, DecodeError> {
+fn decode_spoilt(
+    spoil: impl FnOnce(&mut CompiledManifest),
+) -> Result<CompiledManifest, DecodeError> {
     let mut manifest = sample();
     spoil(&mut manifest);
     decode(&manifest.encode())
 }
 
 fn invalid(what: &'static str) -> Result<CompiledManifest, DecodeError> {
-    Err(DecodeError::Invalid(Invalid { program: Some(0), what }))
+    Err(DecodeError::Invalid(Invalid {
+        program: Some(0),
+        what,
+    }))
 }
 
 #[test]
@@ -59,13 +79,27 @@ fn bad_blobs_say_why() {
     let mut wrong_version = Vec::from(MAGIC);
     wrong_version.push(2);
     wrong_version.extend_from_slice(&blob[5..]);
-    assert_eq!(decode(&wrong_version), Err(DecodeError::VersionMismatch { found: 2, expected: FORMAT_VERSION }));
     assert_eq!(
-        DecodeError::VersionMismatch { found: 2, expected: 1 }.to_string(),
+        decode(&wrong_version),
+        Err(DecodeError::VersionMismatch {
+            found: 2,
+            expected: FORMAT_VERSION
+        })
+    );
+    assert_eq!(
+        DecodeError::VersionMismatch {
+            found: 2,
+            expected: 1
+        }
+        .to_string(),
         "manifest format version 2, but this init reads version 1: rebuild the image"
     );
     for cut in 0..blob.len() {
-        assert_eq!(decode(&blob[..cut]), Err(DecodeError::Truncated), "cut at {cut}");
+        assert_eq!(
+            decode(&blob[..cut]),
+            Err(DecodeError::Truncated),
+            "cut at {cut}"
+        );
     }
     let mut long = blob.clone();
     long.extend_from_slice(&[0, 0]);
@@ -96,10 +130,22 @@ fn decoded_manifests_are_rechecked() {
         decode_spoilt(|m| endpoint(m).rights = 1 << 9),
         invalid("a cap's rights are empty or meaningless for its kind")
     );
-    assert_eq!(decode_spoilt(|m| console(m).badge = 3), invalid("a badge on a kind that takes none"));
-    assert_eq!(decode_spoilt(|m| endpoint(m).slot = 1), invalid("cap slots not increasing within the space"));
-    assert_eq!(decode_spoilt(|m| endpoint(m).slot = 64), invalid("cap slots not increasing within the space"));
-    assert_eq!(decode_spoilt(|m| console(m).slot = 0), invalid("cap slots not increasing within the space"));
+    assert_eq!(
+        decode_spoilt(|m| console(m).badge = 3),
+        invalid("a badge on a kind that takes none")
+    );
+    assert_eq!(
+        decode_spoilt(|m| endpoint(m).slot = 1),
+        invalid("cap slots not increasing within the space")
+    );
+    assert_eq!(
+        decode_spoilt(|m| endpoint(m).slot = 64),
+        invalid("cap slots not increasing within the space")
+    );
+    assert_eq!(
+        decode_spoilt(|m| console(m).slot = 0),
+        invalid("cap slots not increasing within the space")
+    );
     assert_eq!(
         decode_spoilt(|m| {
             console(m).object = ObjectRef::Irq(1);
@@ -107,9 +153,18 @@ fn decoded_manifests_are_rechecked() {
         }),
         invalid("the console is not in the console slot")
     );
-    assert_eq!(decode_spoilt(|m| m.programs[0].priority = 31), invalid("priority out of range"));
-    assert_eq!(decode_spoilt(|m| m.programs[0].budget_us = 0), invalid("budget or period out of range"));
-    assert_eq!(decode_spoilt(|m| m.programs[0].period_us = 999), invalid("budget or period out of range"));
+    assert_eq!(
+        decode_spoilt(|m| m.programs[0].priority = 31),
+        invalid("priority out of range")
+    );
+    assert_eq!(
+        decode_spoilt(|m| m.programs[0].budget_us = 0),
+        invalid("budget or period out of range")
+    );
+    assert_eq!(
+        decode_spoilt(|m| m.programs[0].period_us = 999),
+        invalid("budget or period out of range")
+    );
     assert_eq!(
         decode_spoilt(|m| m.programs[0].on_crash = RestartPolicy::Restart { max_backoff_ms: 1 }),
         invalid("max_backoff_ms below the initial back-off")
@@ -119,11 +174,17 @@ fn decoded_manifests_are_rechecked() {
             let again = m.programs[0].clone();
             m.programs.push(again);
         }),
-        Err(DecodeError::Invalid(Invalid { program: Some(1), what: "duplicate program name" }))
+        Err(DecodeError::Invalid(Invalid {
+            program: Some(1),
+            what: "duplicate program name"
+        }))
     );
     assert_eq!(
         decode_spoilt(|m| m.init.io_ports[0] = PortRange { first: 2, last: 1 }),
-        Err(DecodeError::Invalid(Invalid { program: None, what: "an init I/O port range is backwards" }))
+        Err(DecodeError::Invalid(Invalid {
+            program: None,
+            what: "an init I/O port range is backwards"
+        }))
     );
 }
 
