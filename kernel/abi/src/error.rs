@@ -44,11 +44,13 @@ pub enum ErrorCode {
     /// The peer went away (its object was destroyed or its reply capability deleted) while
     /// the operation was in progress.
     PeerGone = 14,
+    /// A blocking receive or wait reached its timeout with nothing to receive.
+    TimedOut = 15,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order. Used by tests and by user-space pretty-printers.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::InvalidSyscall,
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidSlot,
@@ -63,6 +65,7 @@ impl ErrorCode {
         ErrorCode::WouldBlock,
         ErrorCode::MessageTooLong,
         ErrorCode::PeerGone,
+        ErrorCode::TimedOut,
     ];
 
     /// The code as it travels in `rax`.
@@ -87,6 +90,7 @@ impl ErrorCode {
             ErrorCode::WouldBlock => "operation would block",
             ErrorCode::MessageTooLong => "message too long",
             ErrorCode::PeerGone => "peer gone",
+            ErrorCode::TimedOut => "timed out",
         }
     }
 }
@@ -127,7 +131,7 @@ mod tests {
     #[test]
     fn zero_and_unknown_numbers_are_rejected() {
         assert_eq!(ErrorCode::try_from(0), Err(0));
-        assert_eq!(ErrorCode::try_from(15), Err(15));
+        assert_eq!(ErrorCode::try_from(16), Err(16));
         assert_eq!(ErrorCode::try_from(u32::MAX), Err(u32::MAX));
     }
 
