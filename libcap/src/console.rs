@@ -31,10 +31,10 @@ impl<const N: usize> Buffered<N> {
     /// Sends what is buffered. Returns the first error any write hit, if one did.
     pub fn flush(&mut self) -> Result<(), ErrorCode> {
         let pending = self.buffer.get(..self.len).unwrap_or(&[]);
-        if !pending.is_empty() {
-            if let Err(error) = sys::console_write(self.slot, pending) {
-                self.error.get_or_insert(error);
-            }
+        if !pending.is_empty()
+            && let Err(error) = sys::console_write(self.slot, pending)
+        {
+            self.error.get_or_insert(error);
         }
         self.len = 0;
         match self.error.take() {
@@ -45,10 +45,10 @@ impl<const N: usize> Buffered<N> {
 
     fn push(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            if self.len == N {
-                if let Err(error) = self.flush() {
-                    self.error.get_or_insert(error);
-                }
+            if self.len == N
+                && let Err(error) = self.flush()
+            {
+                self.error.get_or_insert(error);
             }
             let room = N - self.len;
             let (now, rest) = bytes.split_at(room.min(bytes.len()));

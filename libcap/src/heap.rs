@@ -1,6 +1,6 @@
 //! The interim heap: `alloc` (`Vec`, `Box`, `String`) over a fixed static region.
 //!
-//! Every program gets [`raw::HEAP_SIZE`](crate::raw::HEAP_SIZE) bytes (256 KiB) of
+//! Every program gets [`HEAP_SIZE`](crate::HEAP_SIZE) bytes (256 KiB) of
 //! `.bss`, managed by `linked_list_allocator` (first fit, frees coalesce). Running out is
 //! an allocation failure, which aborts the program through the panic handler.
 //!

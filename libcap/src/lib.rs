@@ -112,7 +112,7 @@ pub use log;
 /// | slot | cap |
 /// |------|-----|
 /// | 0 | never used: the null slot, so that 0 is never a valid cap by accident |
-/// | 1 | [`CONSOLE`]: a `Console` cap (write) |
+/// | 1 | [`CONSOLE`](slots::CONSOLE): a `Console` cap (write) |
 pub mod slots {
     use abi::CapSlot;
 

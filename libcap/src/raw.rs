@@ -254,10 +254,11 @@ pub unsafe extern "C" fn memset(dest: *mut u8, c: i32, n: usize) -> *mut u8 {
 pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     let mut i = 0;
     while i < n {
+        let (pa, pb) = (a.wrapping_add(i), b.wrapping_add(i));
         // SAFETY: i < n, so a + i is within the `n` readable bytes of condition 1.
-        let x = unsafe { a.add(i).read() };
+        let x = unsafe { pa.read() };
         // SAFETY: as above, for b.
-        let y = unsafe { b.add(i).read() };
+        let y = unsafe { pb.read() };
         if x != y {
             return i32::from(x) - i32::from(y);
         }
