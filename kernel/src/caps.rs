@@ -14,6 +14,10 @@ use spin::Mutex;
 pub enum Object {
     /// The kernel console (debug output).
     Console,
+    /// An index into the scheduler's endpoint table.
+    Endpoint(u16),
+    /// An index into the scheduler's notification table.
+    Notification(u16),
 }
 
 pub const SPACES: usize = 64;
@@ -57,19 +61,76 @@ pub fn grant_console(space: SpaceId, slot: u32, rights: Rights) -> Result<(), Er
     })
 }
 
-/// Destroys a space: every cap in it goes (and with the last caps, their objects).
-pub fn destroy_space(space: SpaceId) {
-    with(|store| {
-        if let Ok(destroy) = store.decode_destroy_space(space) {
-            destroy.perform(&mut reap);
-        }
-    })
+/// Objects whose last cap went while the store was locked. They are destroyed after the
+/// lock is released, because destroying an endpoint wakes threads (the scheduler lock is
+/// always taken before the store's, never after).
+pub struct Reaped {
+    objects: [Option<Object>; SLOTS],
+    count: usize,
 }
 
-fn reap(_kind: ObjectType, object: Object) {
-    match object {
-        Object::Console => {}
+impl Reaped {
+    pub const fn new() -> Self {
+        Reaped { objects: [None; SLOTS], count: 0 }
     }
+
+    /// Destroys what was collected.
+    pub fn finish(self) {
+        for object in self.objects.iter().take(self.count).flatten() {
+            match *object {
+                Object::Console => {}
+                Object::Endpoint(index) => crate::ipc::destroy_endpoint(index),
+                Object::Notification(index) => crate::ipc::destroy_notification(index),
+            }
+        }
+    }
+}
+
+impl kcore::cap::Reaper<Object> for Reaped {
+    fn reap(&mut self, _kind: ObjectType, object: Object) {
+        // A space holds at most SLOTS caps, so one destroy reaps at most SLOTS objects.
+        if let Some(slot) = self.objects.get_mut(self.count) {
+            *slot = Some(object);
+            self.count += 1;
+        }
+    }
+}
+
+/// Destroys a space: every cap in it goes (and with the last caps, their objects).
+pub fn destroy_space(space: SpaceId) {
+    let mut reaped = Reaped::new();
+    with(|store| {
+        if let Ok(destroy) = store.decode_destroy_space(space) {
+            destroy.perform(&mut reaped);
+        }
+    });
+    reaped.finish();
+}
+
+/// Creates an endpoint or notification in `slot` of `space`, charged to its quota.
+pub fn create_object(space: SpaceId, slot: CapSlot, kind: ObjectType) -> Result<(), ErrorCode> {
+    let target = SlotRef::new(space, slot.index());
+    // Check slot and quota first, so a doomed request allocates nothing.
+    with(|store| store.decode_create(target, kind, crate::ipc::OBJECT_COST).map(|_| ()))?;
+    let object = match kind {
+        ObjectType::Endpoint => Object::Endpoint(crate::ipc::allocate_endpoint()?),
+        ObjectType::Notification => Object::Notification(crate::ipc::allocate_notification()?),
+        _ => return Err(ErrorCode::InvalidArgument),
+    };
+    let created = with(|store| store.decode_create(target, kind, crate::ipc::OBJECT_COST).map(|op| {
+        op.perform(object);
+    }));
+    if created.is_err() {
+        let mut reaped = Reaped::new();
+        kcore::cap::Reaper::reap(&mut reaped, kind, object);
+        reaped.finish();
+    }
+    created
+}
+
+/// Mints from `space`'s `from` slot into `to_space`'s `to` slot (kernel use: boot and tests).
+pub fn mint(space: SpaceId, from: u32, to_space: SpaceId, to: u32, rights: Rights, badge: Badge) -> Result<(), ErrorCode> {
+    with(|store| store.decode_mint(SlotRef::new(space, from), SlotRef::new(to_space, to), rights, badge).map(|op| op.perform()))
 }
 
 pub fn slot(space: SpaceId, slot: CapSlot) -> SlotRef {
@@ -88,8 +149,4 @@ pub fn lookup(space: SpaceId, slot: CapSlot, kind: ObjectType, rights: Rights) -
         }
         Ok((found.handle, found.badge))
     })
-}
-
-pub fn reaper() -> impl FnMut(ObjectType, Object) {
-    reap
 }

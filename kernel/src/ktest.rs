@@ -95,6 +95,11 @@ pub fn run(name: &str, clock: &RefClock) -> ! {
         "scheduling" => scheduling(),
         "fpu_isolation" => fpu_isolation(),
         "user_wx" => user_wx(),
+        "ipc_call_reply" => ipc_call_reply(),
+        "ipc_errors" => ipc_errors(),
+        "notification" => notification(),
+        "peer_gone" => peer_gone(),
+        "ipc_grant" => ipc_grant(),
         other => fail(other, format_args!("no such kernel test")),
     }
 }
@@ -267,6 +272,40 @@ use crate::vspace::{self, Perms};
 
 const USER_CODE: u64 = 0x40_0000;
 const USER_STACK_TOP: u64 = 0x7fff_0000_0000;
+const USER_IPC_BUFFER: u64 = 0x10_0000;
+const KERNEL_SPACE: kcore::cap::SpaceId = kcore::cap::SpaceId::new(0);
+
+/// A cap the next `start_blob` gives its thread: minted from the kernel space's slot
+/// `from` into the thread's slot `to`.
+#[derive(Clone, Copy)]
+struct Grant {
+    from: u32,
+    to: u32,
+    rights: abi::Rights,
+    badge: u64,
+}
+
+static NEXT_GRANTS: Mutex<([Option<Grant>; 4], usize)> = Mutex::new(([None; 4], 0));
+
+fn give(grants: &[Grant]) {
+    let mut next = NEXT_GRANTS.lock();
+    *next = ([None; 4], 0);
+    for (slot, grant) in next.0.iter_mut().zip(grants) {
+        *slot = Some(*grant);
+    }
+}
+
+fn extra_caps() -> impl Iterator<Item = Grant> {
+    let grants = core::mem::replace(&mut *NEXT_GRANTS.lock(), ([None; 4], 0));
+    grants.0.into_iter().flatten()
+}
+
+/// A new endpoint or notification in the kernel space's `slot`, for tests to hand out.
+fn kernel_object(test: &str, slot: u32, kind: abi::ObjectType) {
+    if let Err(error) = crate::caps::create_object(KERNEL_SPACE, abi::CapSlot::new(slot), kind) {
+        fail(test, format_args!("cannot create a {kind:?}: {error:?}"));
+    }
+}
 
 core::arch::global_asm!(
     r#"
@@ -423,8 +462,13 @@ fn start_blob(test: &str, name: &str, code: &[u8], argument: u64, priority: u8, 
         vspace::map(pml4, USER_CODE, code_frame, Perms::READ_EXECUTE)?;
         let stack_frame = crate::mm::allocate_frame().map_err(|_| abi::ErrorCode::OutOfResources)?;
         vspace::map(pml4, USER_STACK_TOP - 4096, stack_frame, Perms::READ_WRITE)?;
+        let buffer_frame = crate::mm::allocate_frame().map_err(|_| abi::ErrorCode::OutOfResources)?;
+        vspace::map(pml4, USER_IPC_BUFFER, buffer_frame, Perms::READ_WRITE)?;
         let space = crate::caps::create_space(64 * 1024)?;
         crate::caps::grant_console(space, 1, abi::Rights::WRITE)?;
+        for grant in extra_caps() {
+            crate::caps::mint(KERNEL_SPACE, grant.from, space, grant.to, grant.rights, abi::Badge::new(grant.badge))?;
+        }
         sched::spawn_user(name, UserStart {
             pml4,
             owns_space: true,
@@ -434,6 +478,7 @@ fn start_blob(test: &str, name: &str, code: &[u8], argument: u64, priority: u8, 
             argument,
             priority,
             budget,
+            ipc_buffer: USER_IPC_BUFFER,
         })
         .map_err(|_| abi::ErrorCode::OutOfResources)
     })();
@@ -545,4 +590,526 @@ pub fn user_wx() -> ! {
     }
     vspace::destroy(pml4, false);
     pass("user_wx")
+}
+
+// ---------------------------------------------------------------------------------------
+// IPC tests. Slot 2 holds an endpoint cap and slot 3 a notification cap, with the rights
+// and badges each test mints. Exit codes name the failed step; 0 means every step passed.
+
+core::arch::global_asm!(
+    r#"
+    .section .rodata.user_blobs, "a"
+    /* Receives on slot 2 and answers every call with word0 + 1, label = the caller's badge. */
+    .global user_echo_server_start, user_echo_server_end
+user_echo_server_start:
+    mov eax, 4
+    mov edi, 2
+    xor esi, esi
+    syscall
+1:
+    add rdx, 1
+    mov rsi, rdi
+    shl rsi, 32
+    or rsi, 1
+    mov r10, 0xdead            /* beyond the reply's length: must not reach the caller */
+    mov eax, 7
+    mov edi, 2
+    syscall
+    jmp 1b
+user_echo_server_end:
+
+    /* 100 calls through slot 2; checks the answers, its badge, zeroed extra registers,
+       then error paths. rdi at start = the badge it expects. */
+    .global user_echo_client_start, user_echo_client_end
+user_echo_client_start:
+    mov rbp, rdi
+    xor ebx, ebx
+1:
+    mov eax, 3
+    mov edi, 2
+    mov esi, 1
+    mov rdx, rbx
+    syscall
+    mov edi, 1
+    test rax, rax
+    jnz 9f
+    lea rcx, [rbx + 1]
+    mov edi, 2
+    cmp rdx, rcx
+    jne 9f
+    mov rax, rsi
+    shr rax, 32
+    mov edi, 3
+    cmp rax, rbp
+    jne 9f
+    mov edi, 4
+    test r10, r10
+    jnz 9f
+    inc rbx
+    cmp rbx, 100
+    jb 1b
+    mov eax, 6                  /* Reply with no call pending: IllegalOperation */
+    xor esi, esi
+    syscall
+    mov edi, 5
+    cmp rax, 9
+    jne 9f
+    mov eax, 5                  /* NbRecv through a write-only cap: InsufficientRights */
+    mov edi, 2
+    syscall
+    mov edi, 6
+    cmp rax, 7
+    jne 9f
+    mov eax, 4                  /* Recv on the console cap: WrongObjectType */
+    mov edi, 1
+    xor esi, esi
+    syscall
+    mov edi, 7
+    cmp rax, 6
+    jne 9f
+    xor edi, edi
+9:
+    mov eax, 20
+    syscall
+    ud2
+user_echo_client_end:
+
+    /* Non-blocking forms, timeouts, notifications, object creation and cap operations. */
+    .global user_ipc_errors_start, user_ipc_errors_end
+user_ipc_errors_start:
+    mov eax, 5                  /* 1: NbRecv, no sender: WouldBlock */
+    mov edi, 2
+    syscall
+    mov edi, 1
+    cmp rax, 12
+    jne 9f
+    mov eax, 2                  /* 2: NbSend, no receiver: WouldBlock */
+    mov edi, 2
+    xor esi, esi
+    syscall
+    mov edi, 2
+    cmp rax, 12
+    jne 9f
+    mov eax, 4                  /* 3: Recv with a 3-tick timeout: TimedOut */
+    mov edi, 2
+    mov esi, 3
+    syscall
+    mov edi, 3
+    cmp rax, 15
+    jne 9f
+    mov eax, 9                  /* 4: Wait with a 3-tick timeout: TimedOut */
+    mov edi, 3
+    mov esi, 3
+    syscall
+    mov edi, 4
+    cmp rax, 15
+    jne 9f
+    mov eax, 8                  /* 5: Signal through an unbadged cap */
+    mov edi, 3
+    syscall
+    mov edi, 5
+    test rax, rax
+    jnz 9f
+    mov eax, 10                 /* 6, 7: Poll takes the word: 1 */
+    mov edi, 3
+    syscall
+    mov rcx, rdi
+    mov edi, 6
+    test rax, rax
+    jnz 9f
+    mov edi, 7
+    cmp rcx, 1
+    jne 9f
+    mov eax, 10                 /* 8: and leaves 0 */
+    mov edi, 3
+    syscall
+    mov rcx, rdi
+    mov edi, 8
+    test rcx, rcx
+    jnz 9f
+    mov eax, 1                  /* 9: reserved bits in the info word: InvalidArgument */
+    mov edi, 2
+    mov esi, 0x2000
+    syscall
+    mov edi, 9
+    cmp rax, 2
+    jne 9f
+    mov eax, 1                  /* 10: 481 words: MessageTooLong */
+    mov edi, 2
+    mov esi, 481
+    syscall
+    mov edi, 10
+    cmp rax, 13
+    jne 9f
+    mov eax, 18                 /* 11: ObjectCreate(Endpoint, slot 5) */
+    mov edi, 4
+    mov esi, 5
+    syscall
+    mov edi, 11
+    test rax, rax
+    jnz 9f
+    mov eax, 18                 /* 12: again into slot 5: SlotOccupied */
+    mov edi, 4
+    mov esi, 5
+    syscall
+    mov edi, 12
+    cmp rax, 5
+    jne 9f
+    mov eax, 18                 /* 13: a kind that cannot be created this way: InvalidArgument */
+    mov edi, 3
+    mov esi, 6
+    syscall
+    mov edi, 13
+    cmp rax, 2
+    jne 9f
+    mov eax, 12                 /* 14-16: identify slot 5: Endpoint, all rights */
+    mov edi, 5
+    syscall
+    mov edi, 14
+    test rax, rax
+    jnz 9f
+    mov edi, 15
+    cmp rdx, 4
+    jne 9f
+    mov edi, 16
+    cmp r10, 31
+    jne 9f
+    mov eax, 14                 /* 17: mint 5 -> 6, Read only, badge 77 */
+    mov edi, 5
+    mov esi, 6
+    mov edx, 1
+    mov r10d, 77
+    syscall
+    mov edi, 17
+    test rax, rax
+    jnz 9f
+    mov eax, 14                 /* 18: re-badge 6 -> 7: BadgeAlreadySet */
+    mov edi, 6
+    mov esi, 7
+    mov edx, 1
+    mov r10d, 78
+    syscall
+    mov edi, 18
+    cmp rax, 8
+    jne 9f
+    mov eax, 14                 /* 19: mint 6 -> 7 asking for Write: gets Read & Write = none */
+    mov edi, 6
+    mov esi, 7
+    mov edx, 2
+    xor r10d, r10d
+    syscall
+    mov edi, 19
+    test rax, rax
+    jnz 9f
+    mov eax, 12                 /* 20, 21: identify 7: no rights, badge 77 kept */
+    mov edi, 7
+    syscall
+    mov edi, 20
+    test r10, r10
+    jnz 9f
+    mov edi, 21
+    cmp r8, 77
+    jne 9f
+    mov eax, 17                 /* 22: revoke 5 */
+    mov edi, 5
+    syscall
+    mov edi, 22
+    test rax, rax
+    jnz 9f
+    mov eax, 12                 /* 23: slot 6 is empty now */
+    mov edi, 6
+    syscall
+    mov edi, 23
+    cmp rax, 4
+    jne 9f
+    mov eax, 12                 /* 24: and so is slot 7 (a grandchild) */
+    mov edi, 7
+    syscall
+    mov edi, 24
+    cmp rax, 4
+    jne 9f
+    mov eax, 16                 /* 25: delete 5, the last cap: the endpoint is destroyed */
+    mov edi, 5
+    syscall
+    mov edi, 25
+    test rax, rax
+    jnz 9f
+    mov eax, 16                 /* 26: delete 5 again: EmptySlot */
+    mov edi, 5
+    syscall
+    mov edi, 26
+    cmp rax, 4
+    jne 9f
+    mov eax, 15                 /* 27: move console 1 -> 8 */
+    mov edi, 1
+    mov esi, 8
+    syscall
+    mov edi, 27
+    test rax, rax
+    jnz 9f
+    mov eax, 19                 /* 28: slot 1 is empty after the move */
+    mov edi, 1
+    lea rsi, [rip]
+    mov edx, 1
+    syscall
+    mov edi, 28
+    cmp rax, 4
+    jne 9f
+    mov eax, 14                 /* 29: mint the console with a badge: InvalidArgument */
+    mov edi, 8
+    mov esi, 9
+    mov edx, 2
+    mov r10d, 1
+    syscall
+    mov edi, 29
+    cmp rax, 2
+    jne 9f
+    mov eax, 13                 /* 30: copy onto itself: SlotOccupied */
+    mov edi, 8
+    mov esi, 8
+    syscall
+    mov edi, 30
+    cmp rax, 5
+    jne 9f
+    xor edi, edi
+9:
+    mov eax, 20
+    syscall
+    ud2
+user_ipc_errors_end:
+
+    /* Waits on slot 3 and exits with the word it got (1000 on an error). */
+    .global user_waiter_start, user_waiter_end
+user_waiter_start:
+    mov eax, 9
+    mov edi, 3
+    xor esi, esi
+    syscall
+    test rax, rax
+    jz 1f
+    mov edi, 1000
+1:
+    mov eax, 20
+    syscall
+    ud2
+user_waiter_end:
+
+    /* Signals slot 3 and exits with the error code. */
+    .global user_signaller_start, user_signaller_end
+user_signaller_start:
+    mov eax, 8
+    mov edi, 3
+    syscall
+    mov rdi, rax
+    mov eax, 20
+    syscall
+    ud2
+user_signaller_end:
+
+    /* Receives one message on slot 2 and exits without replying. */
+    .global user_receive_once_start, user_receive_once_end
+user_receive_once_start:
+    mov eax, 4
+    mov edi, 2
+    xor esi, esi
+    syscall
+    xor edi, edi
+    mov eax, 20
+    syscall
+    ud2
+user_receive_once_end:
+
+    /* Calls slot 2 once and exits with the error code. */
+    .global user_call_once_start, user_call_once_end
+user_call_once_start:
+    mov eax, 3
+    mov edi, 2
+    xor esi, esi
+    syscall
+    mov rdi, rax
+    mov eax, 20
+    syscall
+    ud2
+user_call_once_end:
+
+    /* Sends its console cap (slot 1) and a 20-word message (words 8..20 = 3 * index in
+       the IPC buffer) through slot 2; exits with the error code. */
+    .global user_grant_sender_start, user_grant_sender_end
+user_grant_sender_start:
+    mov ecx, 8
+1:
+    lea rax, [rcx + rcx * 2]
+    mov [0x100000 + rcx * 8], rax
+    inc ecx
+    cmp ecx, 20
+    jb 1b
+    mov qword ptr [0x100000 + 3840], 1
+    mov eax, 1
+    mov edi, 2
+    mov esi, 0x414              /* length 20, one cap */
+    syscall
+    mov rdi, rax
+    mov eax, 20
+    syscall
+    ud2
+user_grant_sender_end:
+
+    /* Receives into slot 5 through slot 2; checks one cap arrived, the length and word 19,
+       then writes through the received console cap. Exit code: the failed step. */
+    .global user_grant_receiver_start, user_grant_receiver_end
+user_grant_receiver_start:
+    mov qword ptr [0x100000 + 3872], 5
+    mov eax, 4
+    mov edi, 2
+    xor esi, esi
+    syscall
+    mov edi, 1
+    test rax, rax
+    jnz 9f
+    mov rax, rsi
+    shr rax, 10
+    and eax, 7
+    mov edi, 2
+    cmp eax, 1
+    jne 9f
+    mov eax, esi
+    and eax, 0x3ff
+    mov edi, 3
+    cmp eax, 20
+    jne 9f
+    mov edi, 4
+    cmp qword ptr [0x100000 + 19 * 8], 57
+    jne 9f
+    mov eax, 19
+    mov edi, 5
+    lea rsi, [rip + 2f]
+    mov edx, 19
+    syscall
+    mov edi, 5
+    test rax, rax
+    jnz 9f
+    xor edi, edi
+9:
+    mov eax, 20
+    syscall
+    ud2
+2:
+    .ascii "granted cap works!\n"
+user_grant_receiver_end:
+"#
+);
+
+unsafe extern "C" {
+    static user_echo_server_start: u8;
+    static user_echo_server_end: u8;
+    static user_echo_client_start: u8;
+    static user_echo_client_end: u8;
+    static user_ipc_errors_start: u8;
+    static user_ipc_errors_end: u8;
+    static user_waiter_start: u8;
+    static user_waiter_end: u8;
+    static user_signaller_start: u8;
+    static user_signaller_end: u8;
+    static user_receive_once_start: u8;
+    static user_receive_once_end: u8;
+    static user_call_once_start: u8;
+    static user_call_once_end: u8;
+    static user_grant_sender_start: u8;
+    static user_grant_sender_end: u8;
+    static user_grant_receiver_start: u8;
+    static user_grant_receiver_end: u8;
+}
+
+const R: abi::Rights = abi::Rights::READ;
+const W: abi::Rights = abi::Rights::WRITE;
+
+/// Call and reply between two address spaces; each client sees its own badge; reply
+/// registers beyond the length are zeroed; reply with none pending, receive through a
+/// write-only cap and receive on a non-endpoint are refused.
+pub fn ipc_call_reply() -> ! {
+    const TEST: &str = "ipc_call_reply";
+    kernel_object(TEST, 10, abi::ObjectType::Endpoint);
+    give(&[Grant { from: 10, to: 2, rights: R, badge: 0 }]);
+    let server = start_blob(TEST, "echo-server", blob(&raw const user_echo_server_start, &raw const user_echo_server_end), 0, 12, None);
+    let client = blob(&raw const user_echo_client_start, &raw const user_echo_client_end);
+    give(&[Grant { from: 10, to: 2, rights: W, badge: 7 }]);
+    let a = start_blob(TEST, "client-7", client, 7, 10, None);
+    give(&[Grant { from: 10, to: 2, rights: W, badge: 9 }]);
+    let b = start_blob(TEST, "client-9", client, 9, 10, None);
+    expect_exit(TEST, a, Exit::Code(0));
+    expect_exit(TEST, b, Exit::Code(0));
+    let _ = server;
+    pass(TEST)
+}
+
+/// Non-blocking forms, timeouts, notification signal/poll, object creation and every cap
+/// operation's main error paths, from user space.
+pub fn ipc_errors() -> ! {
+    const TEST: &str = "ipc_errors";
+    kernel_object(TEST, 10, abi::ObjectType::Endpoint);
+    kernel_object(TEST, 11, abi::ObjectType::Notification);
+    give(&[Grant { from: 10, to: 2, rights: R.union(W), badge: 0 }, Grant { from: 11, to: 3, rights: R.union(W), badge: 0 }]);
+    let id = start_blob(TEST, "errors", blob(&raw const user_ipc_errors_start, &raw const user_ipc_errors_end), 0, 10, None);
+    match sched::join(id) {
+        Some(Exit::Code(0)) => pass(TEST),
+        other => fail(TEST, format_args!("step failed (exit code = step): {other:?}")),
+    }
+}
+
+/// A badged signal wakes a waiter in another address space with the badge bits.
+pub fn notification() -> ! {
+    const TEST: &str = "notification";
+    kernel_object(TEST, 11, abi::ObjectType::Notification);
+    give(&[Grant { from: 11, to: 3, rights: R, badge: 0 }]);
+    let waiter = start_blob(TEST, "waiter", blob(&raw const user_waiter_start, &raw const user_waiter_end), 0, 10, None);
+    sched::sleep_ticks(2); // the waiter blocks first
+    give(&[Grant { from: 11, to: 3, rights: W, badge: 0x5 }]);
+    let signaller = start_blob(TEST, "signaller", blob(&raw const user_signaller_start, &raw const user_signaller_end), 0, 10, None);
+    expect_exit(TEST, signaller, Exit::Code(0));
+    expect_exit(TEST, waiter, Exit::Code(0x5));
+    pass(TEST)
+}
+
+/// A server that dies holding a call answers it with PeerGone; so does a destroyed endpoint.
+pub fn peer_gone() -> ! {
+    const TEST: &str = "peer_gone";
+    kernel_object(TEST, 10, abi::ObjectType::Endpoint);
+    give(&[Grant { from: 10, to: 2, rights: R, badge: 0 }]);
+    let server = start_blob(TEST, "dies", blob(&raw const user_receive_once_start, &raw const user_receive_once_end), 0, 10, None);
+    give(&[Grant { from: 10, to: 2, rights: W, badge: 0 }]);
+    let caller = start_blob(TEST, "caller", blob(&raw const user_call_once_start, &raw const user_call_once_end), 0, 10, None);
+    expect_exit(TEST, server, Exit::Code(0));
+    expect_exit(TEST, caller, Exit::Code(abi::ErrorCode::PeerGone as u64));
+    // A caller queued on an endpoint whose last cap goes away.
+    kernel_object(TEST, 12, abi::ObjectType::Endpoint);
+    give(&[Grant { from: 12, to: 2, rights: W, badge: 0 }]);
+    let queued = start_blob(TEST, "queued", blob(&raw const user_call_once_start, &raw const user_call_once_end), 0, 10, None);
+    sched::sleep_ticks(2);
+    let revoked = crate::caps::with(|store| store.decode_revoke(kcore::cap::SlotRef::new(KERNEL_SPACE, 12)).map(|op| op.perform()));
+    let mut reaped = crate::caps::Reaped::new();
+    let deleted = crate::caps::with(|store| store.decode_delete(kcore::cap::SlotRef::new(KERNEL_SPACE, 12)).map(|op| op.perform(&mut reaped)));
+    reaped.finish();
+    if revoked.is_err() || deleted.is_err() {
+        fail(TEST, format_args!("revoke {revoked:?}, delete {deleted:?}"));
+    }
+    expect_exit(TEST, queued, Exit::Code(abi::ErrorCode::PeerGone as u64));
+    pass(TEST)
+}
+
+/// Caps travel only with Grant: without it the send fails; with it the receiver gets a
+/// working console cap in the slot it named, plus a 20-word message through the buffers.
+pub fn ipc_grant() -> ! {
+    const TEST: &str = "ipc_grant";
+    kernel_object(TEST, 10, abi::ObjectType::Endpoint);
+    give(&[Grant { from: 10, to: 2, rights: R, badge: 0 }]);
+    let receiver = start_blob(TEST, "receiver", blob(&raw const user_grant_receiver_start, &raw const user_grant_receiver_end), 0, 10, None);
+    let sender = blob(&raw const user_grant_sender_start, &raw const user_grant_sender_end);
+    give(&[Grant { from: 10, to: 2, rights: W, badge: 0 }]);
+    let without = start_blob(TEST, "no-grant", sender, 0, 10, None);
+    expect_exit(TEST, without, Exit::Code(abi::ErrorCode::InsufficientRights as u64));
+    give(&[Grant { from: 10, to: 2, rights: W.union(abi::Rights::GRANT), badge: 0 }]);
+    let with = start_blob(TEST, "grant", sender, 0, 10, None);
+    expect_exit(TEST, with, Exit::Code(0));
+    expect_exit(TEST, receiver, Exit::Code(0));
+    pass(TEST)
 }

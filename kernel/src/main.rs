@@ -20,6 +20,7 @@
 mod arch;
 mod caps;
 mod console;
+mod ipc;
 #[cfg(feature = "ktest")]
 mod ktest;
 mod mm;

@@ -22,7 +22,9 @@ use crate::thread::{BlockedOn, Budget, Exit, MAX_THREADS, PRIORITIES, State, Thr
 pub const SLICE_TICKS: u32 = 5;
 
 pub struct Scheduler {
-    threads: [Thread; MAX_THREADS],
+    pub(crate) threads: [Thread; MAX_THREADS],
+    pub(crate) endpoints: [crate::ipc::Endpoint; crate::ipc::MAX_ENDPOINTS],
+    pub(crate) notifications: [crate::ipc::Notification; crate::ipc::MAX_NOTIFICATIONS],
     heads: [Option<ThreadId>; PRIORITIES],
     tails: [Option<ThreadId>; PRIORITIES],
     current: ThreadId,
@@ -33,6 +35,8 @@ pub struct Scheduler {
 
 static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
     threads: [Thread::EMPTY; MAX_THREADS],
+    endpoints: [crate::ipc::Endpoint::DEAD; crate::ipc::MAX_ENDPOINTS],
+    notifications: [crate::ipc::Notification::DEAD; crate::ipc::MAX_NOTIFICATIONS],
     heads: [None; PRIORITIES],
     tails: [None; PRIORITIES],
     current: ThreadId::IDLE,
@@ -49,12 +53,16 @@ pub enum SpawnError {
 }
 
 impl Scheduler {
-    fn thread(&mut self, id: ThreadId) -> &mut Thread {
+    pub(crate) fn current(&self) -> ThreadId {
+        self.current
+    }
+
+    pub(crate) fn thread(&mut self, id: ThreadId) -> &mut Thread {
         // Thread ids are only made from indices below MAX_THREADS.
         &mut self.threads[id.index() % MAX_THREADS]
     }
 
-    fn enqueue(&mut self, id: ThreadId) {
+    pub(crate) fn enqueue(&mut self, id: ThreadId) {
         let priority = usize::from(self.thread(id).priority) % PRIORITIES;
         let thread = self.thread(id);
         thread.state = State::Ready;
@@ -95,6 +103,11 @@ pub fn init(kernel_pml4: u64, xsave: bool) {
     idle.set_name("idle");
 }
 
+/// Runs `f` on the scheduler state (threads, endpoints, notifications).
+pub fn with_sched<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
+    f(&mut SCHED.lock())
+}
+
 pub fn current() -> ThreadId {
     SCHED.lock().current
 }
@@ -125,6 +138,8 @@ pub struct UserStart {
     pub argument: u64,
     pub priority: u8,
     pub budget: Option<Budget>,
+    /// User address of the IPC buffer page (0: none).
+    pub ipc_buffer: u64,
 }
 
 /// A new user thread, ready to run.
@@ -174,6 +189,7 @@ pub fn spawn_user(name: &str, start: UserStart) -> Result<ThreadId, SpawnError> 
         priority: start.priority,
         budget: start.budget,
         period_start: ticks,
+        ipc_buffer: start.ipc_buffer,
         ..Thread::EMPTY
     };
     thread.set_name(name);
@@ -310,6 +326,10 @@ pub fn on_tick() {
                 sched.enqueue(id);
                 continue;
             }
+            if thread.state == State::Blocked && thread.deadline.is_some_and(|due| due <= now) {
+                crate::ipc::time_out(&mut sched, id);
+                continue;
+            }
             let Some(budget) = thread.budget else { continue };
             if now - thread.period_start >= u64::from(budget.period_ticks.max(1)) {
                 thread.period_start = now;
@@ -353,6 +373,7 @@ pub fn exit_current(exit: Exit) -> ! {
                 sched.enqueue(id);
             }
         }
+        crate::ipc::forget_thread(&mut sched, current);
         space
     };
     if owns && space != 0 {
@@ -444,6 +465,10 @@ pub fn sleep_ticks(ticks: u64) {
         me.blocked_on = BlockedOn::Tick(due);
     }
     schedule();
+}
+
+pub(crate) fn ticks_locked(sched: &Scheduler) -> u64 {
+    sched.ticks
 }
 
 pub fn ticks() -> u64 {

@@ -31,20 +31,92 @@ pub struct Reply {
     pub words: [u64; 4],
 }
 
+/// Note on aliasing: `frame` is the current thread's trap frame at the top of its kernel
+/// stack. IPC handlers may block; while this thread waits, the thread that completes its
+/// operation writes the outcome into this same frame (through `ipc::frame_of`). The
+/// handler then returns without touching the frame again.
 pub fn dispatch(frame: &mut TrapFrame) {
     let args = Args { a0: frame.rdi, a1: frame.rsi, a2: frame.rdx, a3: frame.r10, a4: frame.r8, a5: frame.r9 };
     let result = match Sysno::try_from(frame.rax) {
-        Ok(number) => handle(number, args),
+        Ok(number) => match number {
+            Sysno::Send
+            | Sysno::NbSend
+            | Sysno::Call
+            | Sysno::Recv
+            | Sysno::NbRecv
+            | Sysno::Reply
+            | Sysno::ReplyRecv
+            | Sysno::Wait
+            | Sysno::Poll => ipc(number, args, frame).map(|()| None),
+            _ => handle(number, args).map(Some),
+        },
         Err(_) => Err(ErrorCode::InvalidSyscall),
     };
     match result {
-        Ok(reply) => {
+        Ok(Some(reply)) => {
             frame.rax = 0;
             [frame.rdx, frame.r10, frame.r8, frame.r9] = reply.words;
         }
+        Ok(None) => {} // the IPC path wrote the outcome into the frame
         Err(code) => frame.rax = u64::from(code as u32),
     }
     frame.rflags = sanitize_user_flags(frame.rflags);
+}
+
+fn endpoint_cap(slot: u64, rights: Rights) -> Result<crate::ipc::EndpointCap, ErrorCode> {
+    let space = my_space()?;
+    let found = caps::with(|store| store.lookup(caps::slot(space, slot_arg(slot)?)))?;
+    let caps::Object::Endpoint(index) = found.handle else { return Err(ErrorCode::WrongObjectType) };
+    if !rights.is_subset_of(found.rights) {
+        return Err(ErrorCode::InsufficientRights);
+    }
+    Ok(crate::ipc::EndpointCap {
+        index,
+        badge: found.badge.value(),
+        grant: found.rights.contains(Rights::GRANT),
+        grant_reply: found.rights.contains(Rights::GRANT_REPLY),
+    })
+}
+
+fn notification_cap(slot: u64, rights: Rights) -> Result<(u16, u64), ErrorCode> {
+    let space = my_space()?;
+    match caps::lookup(space, slot_arg(slot)?, ObjectType::Notification, rights)? {
+        (caps::Object::Notification(index), badge) => Ok((index, badge.value())),
+        _ => Err(ErrorCode::WrongObjectType),
+    }
+}
+
+/// The operations that may block: their outcome lands in `frame`.
+fn ipc(number: Sysno, args: Args, frame: &mut TrapFrame) -> Result<(), ErrorCode> {
+    use crate::ipc;
+    match number {
+        Sysno::Send | Sysno::NbSend => ipc::send(frame, endpoint_cap(args.a0, Rights::WRITE)?, false, number == Sysno::Send),
+        Sysno::Call => ipc::send(frame, endpoint_cap(args.a0, Rights::WRITE)?, true, true),
+        Sysno::Recv => ipc::receive(frame, endpoint_cap(args.a0, Rights::READ)?.index, true, args.a1),
+        Sysno::NbRecv => ipc::receive(frame, endpoint_cap(args.a0, Rights::READ)?.index, false, 0),
+        Sysno::Reply => {
+            ipc::reply(frame)?;
+            frame.rax = 0;
+            Ok(())
+        }
+        Sysno::ReplyRecv => {
+            // Decode the receive first, so a bad endpoint cap leaves the reply pending.
+            let index = endpoint_cap(args.a0, Rights::READ)?.index;
+            // As in seL4, a failed reply (no caller, or the caller died) does not stop the
+            // receive: the server goes back to serving.
+            let _ = ipc::reply(frame);
+            ipc::receive(frame, index, true, 0)
+        }
+        Sysno::Wait => {
+            let (index, _) = notification_cap(args.a0, Rights::READ)?;
+            ipc::wait(frame, index, true, args.a1)
+        }
+        Sysno::Poll => {
+            let (index, _) = notification_cap(args.a0, Rights::READ)?;
+            ipc::wait(frame, index, false, 0)
+        }
+        _ => Err(ErrorCode::InvalidSyscall),
+    }
 }
 
 fn handle(number: Sysno, args: Args) -> Result<Reply, ErrorCode> {
@@ -61,7 +133,17 @@ fn handle(number: Sysno, args: Args) -> Result<Reply, ErrorCode> {
         Sysno::CapMove => cap_move(args),
         Sysno::CapDelete => cap_delete(args),
         Sysno::CapRevoke => cap_revoke(args),
-        // IPC, notifications and object creation come with the IPC objects.
+        Sysno::Signal => {
+            let (index, badge) = notification_cap(args.a0, Rights::WRITE)?;
+            crate::ipc::signal(index, badge);
+            Ok(Reply::default())
+        }
+        Sysno::ObjectCreate => {
+            let kind = ObjectType::try_from(args.a0).map_err(|_| ErrorCode::InvalidArgument)?;
+            caps::create_object(my_space()?, slot_arg(args.a1)?, kind)?;
+            Ok(Reply::default())
+        }
+        // Routed to `ipc` by `dispatch`.
         Sysno::Send
         | Sysno::NbSend
         | Sysno::Call
@@ -69,10 +151,8 @@ fn handle(number: Sysno, args: Args) -> Result<Reply, ErrorCode> {
         | Sysno::NbRecv
         | Sysno::Reply
         | Sysno::ReplyRecv
-        | Sysno::Signal
         | Sysno::Wait
-        | Sysno::Poll
-        | Sysno::ObjectCreate => Err(ErrorCode::InvalidSyscall),
+        | Sysno::Poll => Err(ErrorCode::InvalidSyscall),
     }
 }
 
@@ -149,7 +229,9 @@ fn cap_move(args: Args) -> Result<Reply, ErrorCode> {
 fn cap_delete(args: Args) -> Result<Reply, ErrorCode> {
     let space = my_space()?;
     let slot = caps::slot(space, slot_arg(args.a0)?);
-    caps::with(|store| store.decode_delete(slot).map(|op| op.perform(&mut caps::reaper())))?;
+    let mut reaped = caps::Reaped::new();
+    caps::with(|store| store.decode_delete(slot).map(|op| op.perform(&mut reaped)))?;
+    reaped.finish();
     Ok(Reply::default())
 }
 

@@ -39,6 +39,14 @@ pub enum BlockedOn {
     Exit(ThreadId),
     /// The timer tick with this number.
     Tick(u64),
+    /// Queued on an endpoint to send (or call): the badge and rights of the cap it used.
+    Send { endpoint: u16, badge: u64, grant: bool, call: bool, grant_reply: bool },
+    /// Queued on an endpoint to receive.
+    Receive { endpoint: u16 },
+    /// Called a server and waits for its reply.
+    Reply { server: ThreadId },
+    /// Waiting on a notification.
+    Notification { notification: u16 },
 }
 
 /// How a thread ended.
@@ -84,6 +92,16 @@ pub struct Thread {
     pub period_start: u64,
     /// Total timer ticks this thread was running when they fired.
     pub ticks_run: u64,
+    /// User address of this thread's IPC buffer (one page); 0 if it has none.
+    pub ipc_buffer: u64,
+    /// The caller waiting for this thread's reply (the implicit one-shot reply cap).
+    pub reply_to: Option<ThreadId>,
+    /// Whether that caller's cap allowed caps in the reply.
+    pub reply_grant: bool,
+    /// Next thread in the endpoint or notification queue this thread waits in.
+    pub next_waiting: Option<ThreadId>,
+    /// The tick at which a blocking receive or wait gives up.
+    pub deadline: Option<u64>,
 }
 
 impl Thread {
@@ -104,6 +122,11 @@ impl Thread {
         used_ticks: 0,
         period_start: 0,
         ticks_run: 0,
+        ipc_buffer: 0,
+        reply_to: None,
+        reply_grant: false,
+        next_waiting: None,
+        deadline: None,
     };
 
     pub fn name(&self) -> &str {

@@ -46,12 +46,18 @@ const KERNEL_TESTS: &[(&str, &str)] = &[
     ("scheduling", "equal priorities share the CPU round robin; a 2/10-tick budget holds a higher-priority spinner to its share"),
     ("fpu_isolation", "xmm/ymm registers survive 200 context switches per thread (XSAVE per thread)"),
     ("user_wx", "user mappings that are writable and executable, or in the kernel half, are refused"),
+    ("ipc_call_reply", "call/reply across address spaces: badges per client, extra registers zeroed, reply without a caller and wrong rights refused"),
+    ("ipc_errors", "non-blocking forms, timeouts, signal/poll, object creation, identify/mint/copy/move/delete/revoke error paths"),
+    ("notification", "a badged signal wakes a waiter in another address space with the badge bits"),
+    ("peer_gone", "a caller gets PeerGone when the server dies holding its call or the endpoint is destroyed"),
+    ("ipc_grant", "caps travel only with Grant, land where the receiver said and work; 20-word messages via IPC buffers"),
 ];
 
 /// Text a test's serial output must also contain.
 fn expected_output(name: &str) -> Option<&'static str> {
     match name {
         "user_hello" => Some("hello from ring 3"),
+        "ipc_grant" => Some("granted cap works!"),
         _ => None,
     }
 }

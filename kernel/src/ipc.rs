@@ -1,0 +1,499 @@
+//! IPC objects: endpoints (synchronous messages) and notifications (asynchronous signals).
+//!
+//! # Endpoints
+//! A message is a label, up to [`abi::msg::MAX_MESSAGE_WORDS`] words and up to
+//! [`abi::msg::MAX_CAPS`] caps. The first [`abi::msg::REGISTER_WORDS`] words travel in
+//! registers (the sender's `rdx r10 r8 r9 r12..r15` land in the receiver's); the rest are
+//! copied between the two threads' IPC buffers. Caps travel only if the sender's endpoint
+//! cap has Grant; the sender names them in its buffer's send-cap area, the receiver names
+//! the empty slots they land in in its receive-cap area, and each arrives as a copy derived
+//! from the sender's (so the sender's revoke reaches it).
+//!
+//! The receiver learns the badge of the cap the sender used (`rdi`) and the message info
+//! (`rsi`). A `Call` leaves the caller waiting for a reply; the receiver holds the one-shot
+//! right to answer it (the implicit reply cap, seL4's non-MCS model): `Reply` consumes it,
+//! a second `Reply` finds none. If either side of a pending call dies, the other side gets
+//! `PeerGone` instead of waiting forever.
+//!
+//! # Notifications
+//! A word of bits. `Signal` ORs in the badge of the signalling cap (1 if unbadged) and
+//! wakes one waiter, which receives and clears the word; `Wait` blocks until the word is
+//! non-zero; `Poll` takes the word without blocking. IRQs will arrive this way.
+
+use abi::ipc_buffer;
+use abi::msg::{MessageInfo, REGISTER_WORDS};
+use abi::ErrorCode;
+use kcore::cap::SlotRef;
+
+use crate::arch::x86_64::idt::TrapFrame;
+use crate::sched::{self, Scheduler};
+use crate::thread::{BlockedOn, State, ThreadId, MAX_THREADS};
+
+pub const MAX_ENDPOINTS: usize = 256;
+pub const MAX_NOTIFICATIONS: usize = 256;
+/// What an endpoint or a notification costs its creator's quota, in bytes.
+pub const OBJECT_COST: u64 = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiting {
+    Nobody,
+    Senders,
+    Receivers,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Endpoint {
+    live: bool,
+    waiting: Waiting,
+    head: Option<ThreadId>,
+    tail: Option<ThreadId>,
+}
+
+impl Endpoint {
+    pub const DEAD: Endpoint = Endpoint { live: false, waiting: Waiting::Nobody, head: None, tail: None };
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Notification {
+    live: bool,
+    word: u64,
+    head: Option<ThreadId>,
+    tail: Option<ThreadId>,
+}
+
+impl Notification {
+    pub const DEAD: Notification = Notification { live: false, word: 0, head: None, tail: None };
+}
+
+/// The trap frame at the top of a thread's kernel stack: its user registers while it is
+/// in the kernel or not running.
+fn frame_of(sched: &mut Scheduler, id: ThreadId) -> &'static mut TrapFrame {
+    let top = sched.thread(id).kernel_stack_top;
+    let pointer = (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame;
+    // SAFETY: every user thread's kernel stack holds its trap frame at the top from spawn
+    // on; the thread is blocked or is the caller (whose frame is this one), so nothing
+    // else touches it while the kernel, single-threaded with interrupts off, edits it.
+    unsafe { &mut *pointer }
+}
+
+// ----- allocation ----------------------------------------------------------------------
+
+pub fn allocate_endpoint() -> Result<u16, ErrorCode> {
+    sched::with_sched(|sched| {
+        let index = sched.endpoints.iter().position(|e| !e.live).ok_or(ErrorCode::OutOfResources)?;
+        sched.endpoints[index] = Endpoint { live: true, ..Endpoint::DEAD };
+        Ok(index as u16)
+    })
+}
+
+pub fn allocate_notification() -> Result<u16, ErrorCode> {
+    sched::with_sched(|sched| {
+        let index = sched.notifications.iter().position(|n| !n.live).ok_or(ErrorCode::OutOfResources)?;
+        sched.notifications[index] = Notification { live: true, ..Notification::DEAD };
+        Ok(index as u16)
+    })
+}
+
+/// The endpoint's last cap is gone: everyone queued on it learns `PeerGone`.
+pub fn destroy_endpoint(index: u16) {
+    sched::with_sched(|sched| {
+        while let Some(id) = pop_endpoint(sched, index) {
+            fail_waiter(sched, id, ErrorCode::PeerGone);
+        }
+        if let Some(endpoint) = sched.endpoints.get_mut(usize::from(index)) {
+            *endpoint = Endpoint::DEAD;
+        }
+    });
+}
+
+pub fn destroy_notification(index: u16) {
+    sched::with_sched(|sched| {
+        while let Some(id) = pop_notification(sched, index) {
+            fail_waiter(sched, id, ErrorCode::PeerGone);
+        }
+        if let Some(notification) = sched.notifications.get_mut(usize::from(index)) {
+            *notification = Notification::DEAD;
+        }
+    });
+}
+
+fn fail_waiter(sched: &mut Scheduler, id: ThreadId, code: ErrorCode) {
+    frame_of(sched, id).rax = u64::from(code.as_u32());
+    let thread = sched.thread(id);
+    thread.blocked_on = BlockedOn::Nothing;
+    thread.deadline = None;
+    sched.enqueue(id);
+}
+
+// ----- queues --------------------------------------------------------------------------
+
+fn push_endpoint(sched: &mut Scheduler, index: u16, id: ThreadId, waiting: Waiting) {
+    sched.thread(id).next_waiting = None;
+    let tail = sched.endpoints[usize::from(index)].tail;
+    match tail {
+        Some(tail) => sched.thread(tail).next_waiting = Some(id),
+        None => sched.endpoints[usize::from(index)].head = Some(id),
+    }
+    let endpoint = &mut sched.endpoints[usize::from(index)];
+    endpoint.tail = Some(id);
+    endpoint.waiting = waiting;
+}
+
+fn pop_endpoint(sched: &mut Scheduler, index: u16) -> Option<ThreadId> {
+    let head = sched.endpoints.get(usize::from(index))?.head?;
+    let next = sched.thread(head).next_waiting.take();
+    let endpoint = &mut sched.endpoints[usize::from(index)];
+    endpoint.head = next;
+    if next.is_none() {
+        endpoint.tail = None;
+        endpoint.waiting = Waiting::Nobody;
+    }
+    Some(head)
+}
+
+fn push_notification(sched: &mut Scheduler, index: u16, id: ThreadId) {
+    sched.thread(id).next_waiting = None;
+    match sched.notifications[usize::from(index)].tail {
+        Some(tail) => sched.thread(tail).next_waiting = Some(id),
+        None => sched.notifications[usize::from(index)].head = Some(id),
+    }
+    sched.notifications[usize::from(index)].tail = Some(id);
+}
+
+fn pop_notification(sched: &mut Scheduler, index: u16) -> Option<ThreadId> {
+    let head = sched.notifications.get(usize::from(index))?.head?;
+    let next = sched.thread(head).next_waiting.take();
+    let notification = &mut sched.notifications[usize::from(index)];
+    notification.head = next;
+    if next.is_none() {
+        notification.tail = None;
+    }
+    Some(head)
+}
+
+/// Takes `id` out of whatever endpoint or notification queue it waits in.
+fn unlink(sched: &mut Scheduler, id: ThreadId) {
+    let (head, is_endpoint, index) = match sched.thread(id).blocked_on {
+        BlockedOn::Send { endpoint, .. } | BlockedOn::Receive { endpoint } => {
+            (sched.endpoints[usize::from(endpoint)].head, true, endpoint)
+        }
+        BlockedOn::Notification { notification } => (sched.notifications[usize::from(notification)].head, false, notification),
+        _ => return,
+    };
+    // Rebuild the queue without `id` (queues are short; this runs only on timeouts and deaths).
+    let mut kept: [Option<ThreadId>; MAX_THREADS] = [None; MAX_THREADS];
+    let mut count = 0;
+    let mut cursor = head;
+    while let Some(current) = cursor {
+        cursor = sched.thread(current).next_waiting.take();
+        if current != id && count < MAX_THREADS {
+            kept[count] = Some(current);
+            count += 1;
+        }
+    }
+    if is_endpoint {
+        let waiting = sched.endpoints[usize::from(index)].waiting;
+        sched.endpoints[usize::from(index)] = Endpoint { live: true, ..Endpoint::DEAD };
+        for waiter in kept.iter().take(count).flatten() {
+            push_endpoint(sched, index, *waiter, waiting);
+        }
+    } else {
+        let word = sched.notifications[usize::from(index)].word;
+        sched.notifications[usize::from(index)] = Notification { live: true, word, ..Notification::DEAD };
+        for waiter in kept.iter().take(count).flatten() {
+            push_notification(sched, index, *waiter);
+        }
+    }
+}
+
+/// A blocked receive or wait reached its deadline.
+pub fn time_out(sched: &mut Scheduler, id: ThreadId) {
+    unlink(sched, id);
+    fail_waiter(sched, id, ErrorCode::TimedOut);
+}
+
+/// Thread `id` is dying: leave every queue, and release whoever waits on it for a reply
+/// (or whom it owes one).
+pub fn forget_thread(sched: &mut Scheduler, id: ThreadId) {
+    unlink(sched, id);
+    if let Some(caller) = sched.thread(id).reply_to.take() {
+        if sched.thread(caller).blocked_on == (BlockedOn::Reply { server: id }) {
+            fail_waiter(sched, caller, ErrorCode::PeerGone);
+        }
+    }
+    for index in 1..MAX_THREADS {
+        let other = ThreadId(index as u16);
+        if sched.thread(other).reply_to == Some(id) {
+            sched.thread(other).reply_to = None;
+        }
+        if sched.thread(other).state == State::Blocked && sched.thread(other).blocked_on == (BlockedOn::Reply { server: id }) {
+            fail_waiter(sched, other, ErrorCode::PeerGone);
+        }
+    }
+}
+
+// ----- message transfer ----------------------------------------------------------------
+
+/// What the sender's cap allowed, and which message.
+#[derive(Clone, Copy)]
+struct Sender {
+    id: ThreadId,
+    badge: u64,
+    grant: bool,
+    info: MessageInfo,
+}
+
+/// Checks a message before anything happens: its info word, that long messages have an
+/// IPC buffer, that caps need Grant and name occupied slots.
+fn decode_message(sched: &mut Scheduler, id: ThreadId, info_word: u64, grant: bool) -> Result<MessageInfo, ErrorCode> {
+    let info = MessageInfo::decode(info_word)?;
+    let thread = *sched.thread(id);
+    if (info.length() > REGISTER_WORDS || info.caps() > 0) && thread.ipc_buffer == 0 {
+        return Err(ErrorCode::MessageTooLong);
+    }
+    if info.caps() > 0 {
+        if !grant {
+            return Err(ErrorCode::InsufficientRights);
+        }
+        let space = thread.cspace.ok_or(ErrorCode::IllegalOperation)?;
+        for index in 0..info.caps() {
+            let slot = read_buffer_word(thread.pml4, thread.ipc_buffer, ipc_buffer::SEND_CAPS_OFFSET + index * 8)?;
+            let slot = u32::try_from(slot).map_err(|_| ErrorCode::InvalidSlot)?;
+            crate::caps::with(|store| store.identify(SlotRef::new(space, slot)))?;
+        }
+    }
+    Ok(info)
+}
+
+fn read_buffer_word(pml4: u64, buffer: u64, offset: usize) -> Result<u64, ErrorCode> {
+    let mut word = [0u8; 8];
+    crate::vspace::copy_from_user(pml4, buffer + offset as u64, &mut word)?;
+    Ok(u64::from_le_bytes(word))
+}
+
+/// A message as the receiver gets it: the values for its `rdx r10 r8 r9 r12..r15`, `rdi`
+/// (badge) and `rsi` (info as delivered).
+#[derive(Clone, Copy)]
+struct Delivery {
+    registers: [u64; REGISTER_WORDS],
+    badge: u64,
+    info: u64,
+}
+
+impl Delivery {
+    fn apply(self, frame: &mut TrapFrame) {
+        [frame.rdx, frame.r10, frame.r8, frame.r9, frame.r12, frame.r13, frame.r14, frame.r15] = self.registers;
+        frame.rax = 0;
+        frame.rdi = self.badge;
+        frame.rsi = self.info;
+    }
+}
+
+fn message_registers(frame: &TrapFrame) -> [u64; REGISTER_WORDS] {
+    [frame.rdx, frame.r10, frame.r8, frame.r9, frame.r12, frame.r13, frame.r14, frame.r15]
+}
+
+/// Moves the message from `sender` (whose message registers are `registers`) to
+/// `receiver`: buffer words and caps now, registers in the returned [`Delivery`], which
+/// the caller applies to the receiver's frame.
+fn transfer(sched: &mut Scheduler, sender: Sender, registers: [u64; REGISTER_WORDS], receiver: ThreadId) -> Delivery {
+    let source = *sched.thread(sender.id);
+    let target = *sched.thread(receiver);
+    let mut length = sender.info.length();
+    if length > REGISTER_WORDS {
+        if target.ipc_buffer == 0 {
+            length = REGISTER_WORDS; // the receiver has nowhere to put the rest
+        } else {
+            let mut words = [0u8; ipc_buffer::MSG_WORDS * 8];
+            let bytes = &mut words[REGISTER_WORDS * 8..length * 8];
+            let offset = (ipc_buffer::MSG_OFFSET + REGISTER_WORDS * 8) as u64;
+            let copied = crate::vspace::copy_from_user(source.pml4, source.ipc_buffer + offset, bytes)
+                .and_then(|()| crate::vspace::copy_to_user(target.pml4, target.ipc_buffer + offset, bytes));
+            if copied.is_err() {
+                length = REGISTER_WORDS;
+            }
+        }
+    }
+    let mut caps = 0;
+    if sender.info.caps() > 0 && target.ipc_buffer != 0 {
+        if let (Some(from_space), Some(to_space)) = (source.cspace, target.cspace) {
+            for index in 0..sender.info.caps() {
+                let offset = index * 8;
+                let Ok(from_slot) = read_buffer_word(source.pml4, source.ipc_buffer, ipc_buffer::SEND_CAPS_OFFSET + offset) else { break };
+                let Ok(to_slot) = read_buffer_word(target.pml4, target.ipc_buffer, ipc_buffer::RECV_CAPS_OFFSET + offset) else { break };
+                let (Ok(from_slot), Ok(to_slot)) = (u32::try_from(from_slot), u32::try_from(to_slot)) else { break };
+                let copied = crate::caps::with(|store| {
+                    store.decode_copy(SlotRef::new(from_space, from_slot), SlotRef::new(to_space, to_slot)).map(|op| op.perform())
+                });
+                if copied.is_err() {
+                    break;
+                }
+                caps += 1;
+            }
+        }
+    }
+    let delivered = MessageInfo::new(sender.info.label(), length, caps).unwrap_or(sender.info);
+    // Registers beyond the message's length are zeroed: the sender's other register
+    // contents are none of the receiver's business.
+    let mut registers = registers;
+    for (index, register) in registers.iter_mut().enumerate() {
+        if index >= sender.info.length() {
+            *register = 0;
+        }
+    }
+    Delivery { registers, badge: sender.badge, info: delivered.encode() }
+}
+
+// ----- endpoint operations (called with the caller's frame) ------------------------------
+
+/// The cap the caller named: endpoint index, badge, and what its rights allow.
+#[derive(Clone, Copy)]
+pub struct EndpointCap {
+    pub index: u16,
+    pub badge: u64,
+    pub grant: bool,
+    pub grant_reply: bool,
+}
+
+/// Send or Call. Returns with the caller's frame already holding the outcome.
+pub fn send(frame: &mut TrapFrame, cap: EndpointCap, call: bool, blocking: bool) -> Result<(), ErrorCode> {
+    let outcome = sched::with_sched(|sched| {
+        let me = sched.current();
+        let info = decode_message(sched, me, frame.rsi, cap.grant)?;
+        let endpoint = sched.endpoints[usize::from(cap.index)];
+        if endpoint.waiting == Waiting::Receivers {
+            let receiver = pop_endpoint(sched, cap.index).ok_or(ErrorCode::PeerGone)?;
+            let thread = sched.thread(receiver);
+            thread.blocked_on = BlockedOn::Nothing;
+            thread.deadline = None;
+            let delivery = transfer(sched, Sender { id: me, badge: cap.badge, grant: cap.grant, info }, message_registers(frame), receiver);
+            delivery.apply(frame_of(sched, receiver));
+            sched.enqueue(receiver);
+            if call {
+                sched.thread(receiver).reply_to = Some(me);
+                sched.thread(receiver).reply_grant = cap.grant_reply;
+                let thread = sched.thread(me);
+                thread.state = State::Blocked;
+                thread.blocked_on = BlockedOn::Reply { server: receiver };
+                return Ok(true);
+            }
+            frame.rax = 0;
+            return Ok(true);
+        }
+        if !blocking {
+            return Err(ErrorCode::WouldBlock);
+        }
+        let thread = sched.thread(me);
+        thread.state = State::Blocked;
+        thread.blocked_on = BlockedOn::Send { endpoint: cap.index, badge: cap.badge, grant: cap.grant, call, grant_reply: cap.grant_reply };
+        push_endpoint(sched, cap.index, me, Waiting::Senders);
+        Ok(true)
+    })?;
+    if outcome {
+        sched::schedule();
+    }
+    Ok(())
+}
+
+/// Receive, blocking (with an optional timeout in ticks) or not.
+pub fn receive(frame: &mut TrapFrame, index: u16, blocking: bool, timeout_ticks: u64) -> Result<(), ErrorCode> {
+    let block = sched::with_sched(|sched| {
+        let me = sched.current();
+        if sched.endpoints[usize::from(index)].waiting == Waiting::Senders {
+            let sender = pop_endpoint(sched, index).ok_or(ErrorCode::PeerGone)?;
+            let BlockedOn::Send { badge, grant, call, grant_reply, .. } = sched.thread(sender).blocked_on else {
+                return Err(ErrorCode::PeerGone);
+            };
+            let sender_frame = frame_of(sched, sender);
+            let (info_word, registers) = (sender_frame.rsi, message_registers(sender_frame));
+            // Checked when it was queued; a cap deleted since then simply does not travel.
+            let info = MessageInfo::decode(info_word).map_err(|_| ErrorCode::PeerGone)?;
+            transfer(sched, Sender { id: sender, badge, grant, info }, registers, me).apply(frame);
+            if call {
+                sched.thread(sender).blocked_on = BlockedOn::Reply { server: me };
+                sched.thread(me).reply_to = Some(sender);
+                sched.thread(me).reply_grant = grant_reply;
+            } else {
+                frame_of(sched, sender).rax = 0;
+                sched.thread(sender).blocked_on = BlockedOn::Nothing;
+                sched.enqueue(sender);
+            }
+            return Ok(false);
+        }
+        if !blocking {
+            return Err(ErrorCode::WouldBlock);
+        }
+        let now = sched::ticks_locked(sched);
+        let thread = sched.thread(me);
+        thread.state = State::Blocked;
+        thread.blocked_on = BlockedOn::Receive { endpoint: index };
+        thread.deadline = (timeout_ticks > 0).then(|| now + timeout_ticks);
+        push_endpoint(sched, index, me, Waiting::Receivers);
+        Ok(true)
+    })?;
+    if block {
+        sched::schedule();
+    }
+    Ok(())
+}
+
+/// Answers the pending call with the message in the caller's registers.
+pub fn reply(frame: &mut TrapFrame) -> Result<(), ErrorCode> {
+    sched::with_sched(|sched| {
+        let me = sched.current();
+        let caller = sched.thread(me).reply_to.ok_or(ErrorCode::IllegalOperation)?;
+        let grant = sched.thread(me).reply_grant;
+        let info = decode_message(sched, me, frame.rsi, grant)?;
+        sched.thread(me).reply_to = None;
+        if sched.thread(caller).blocked_on != (BlockedOn::Reply { server: me }) {
+            return Err(ErrorCode::PeerGone);
+        }
+        let delivery = transfer(sched, Sender { id: me, badge: 0, grant, info }, message_registers(frame), caller);
+        delivery.apply(frame_of(sched, caller));
+        sched.thread(caller).blocked_on = BlockedOn::Nothing;
+        sched.enqueue(caller);
+        Ok(())
+    })
+}
+
+// ----- notification operations ---------------------------------------------------------
+
+pub fn signal(index: u16, badge: u64) {
+    sched::with_sched(|sched| {
+        let bits = if badge == 0 { 1 } else { badge };
+        sched.notifications[usize::from(index)].word |= bits;
+        if let Some(waiter) = pop_notification(sched, index) {
+            let word = core::mem::take(&mut sched.notifications[usize::from(index)].word);
+            let frame = frame_of(sched, waiter);
+            frame.rax = 0;
+            frame.rdi = word;
+            let thread = sched.thread(waiter);
+            thread.blocked_on = BlockedOn::Nothing;
+            thread.deadline = None;
+            sched.enqueue(waiter);
+        }
+    });
+}
+
+pub fn wait(frame: &mut TrapFrame, index: u16, blocking: bool, timeout_ticks: u64) -> Result<(), ErrorCode> {
+    let block = sched::with_sched(|sched| {
+        let word = core::mem::take(&mut sched.notifications[usize::from(index)].word);
+        if word != 0 || !blocking {
+            frame.rax = 0;
+            frame.rdi = word;
+            return false;
+        }
+        let now = sched::ticks_locked(sched);
+        let me = sched.current();
+        let thread = sched.thread(me);
+        thread.state = State::Blocked;
+        thread.blocked_on = BlockedOn::Notification { notification: index };
+        thread.deadline = (timeout_ticks > 0).then(|| now + timeout_ticks);
+        push_notification(sched, index, me);
+        true
+    });
+    if block {
+        sched::schedule();
+    }
+    Ok(())
+}
