@@ -54,6 +54,26 @@ pub const MESSAGE_REGISTERS: [Reg; crate::msg::REGISTER_WORDS] =
 /// The value of `rax` on return from a syscall that succeeded.
 pub const SUCCESS: u64 = 0;
 
+/// "No slot" where a syscall takes an optional slot.
+pub const NO_SLOT: u64 = u64::MAX;
+
+/// Permission bits of a `Map` (readable is implied).
+pub mod map_perms {
+    pub const WRITE: u64 = 1 << 0;
+    pub const EXECUTE: u64 = 1 << 1;
+    pub const ALL: u64 = WRITE | EXECUTE;
+}
+pub use map_perms as MapPerms;
+
+/// Labels of the messages the kernel sends to a thread's fault endpoint when it ends.
+/// Words: a fault carries [vector, error code, faulting address, RIP]; an exit [code];
+/// a kill nothing. The badge is that of the fault-endpoint cap given in `ThreadConfigure`.
+pub mod fault_label {
+    pub const FAULT: u32 = 1;
+    pub const EXIT: u32 = 2;
+    pub const KILLED: u32 = 3;
+}
+
 /// The most bytes one `ConsoleWrite` takes.
 pub const CONSOLE_WRITE_MAX: usize = 4096;
 
@@ -120,11 +140,30 @@ pub enum Sysno {
     ConsoleWrite = 19,
     /// End the calling thread: `rdi` = exit code, reported to its fault/exit endpoint.
     ThreadExit = 20,
+    /// Map a frame: `rdi` = address-space cap (Write), `rsi` = frame cap (Read; plus Write
+    /// or Execute for such a mapping), `rdx` = user address (page aligned, lower half),
+    /// `r10` = [`MapPerms`] bits. Writable and executable together is refused.
+    Map = 21,
+    /// Unmap: `rdi` = address-space cap (Write), `rsi` = user address.
+    Unmap = 22,
+    /// Start a created thread: `rdi` = thread cap (Write), `rsi` = address-space cap,
+    /// `rdx` = cspace cap, `r10` = entry, `r8` = stack pointer, `r9` = IPC buffer address
+    /// (0: none). The thread starts with every register zero but `rsp` and `rip`.
+    ThreadStart = 23,
+    /// Configure a thread before or after start: `rdi` = thread cap (Write), `rsi` =
+    /// priority (at most the caller's), `rdx` = budget µs, `r10` = period µs (both 0: no
+    /// budget), `r8` = fault endpoint slot in the caller's space ([`NO_SLOT`]: none).
+    ThreadConfigure = 24,
+    /// Mint into another space: `rdi` = source slot, `rsi` = cspace cap (Write), `rdx` =
+    /// destination slot there, `r10` = rights, `r8` = badge (0: keep).
+    CapGive = 25,
+    /// Stop a thread for good: `rdi` = thread cap (Write). Its fault endpoint hears of it.
+    ThreadKill = 26,
 }
 
 impl Sysno {
     /// Every syscall, in numeric order.
-    pub const ALL: [Sysno; 20] = [
+    pub const ALL: [Sysno; 26] = [
         Sysno::Send,
         Sysno::NbSend,
         Sysno::Call,
@@ -145,6 +184,12 @@ impl Sysno {
         Sysno::ObjectCreate,
         Sysno::ConsoleWrite,
         Sysno::ThreadExit,
+        Sysno::Map,
+        Sysno::Unmap,
+        Sysno::ThreadStart,
+        Sysno::ThreadConfigure,
+        Sysno::CapGive,
+        Sysno::ThreadKill,
     ];
 
     /// The number as it travels in `rax`.
@@ -175,7 +220,7 @@ mod tests {
             assert_eq!(Sysno::try_from(s.as_u64()), Ok(*s));
         }
         assert_eq!(Sysno::try_from(0), Err(0));
-        assert_eq!(Sysno::try_from(21), Err(21));
+        assert_eq!(Sysno::try_from(27), Err(27));
         assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
     }
 
