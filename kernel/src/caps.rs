@@ -18,7 +18,21 @@ pub enum Object {
     Endpoint(u16),
     /// An index into the scheduler's notification table.
     Notification(u16),
+    /// An index into the frame table.
+    Frame(u32),
+    /// An index into the address-space table.
+    AddressSpace(u16),
+    /// A thread slot.
+    Thread(u16),
+    /// A capability space.
+    CSpace(u16),
 }
+
+/// Kernel memory a capability space costs beyond the quota it is given.
+pub const CSPACE_COST: u64 = 4096;
+/// Kernel memory a thread costs (FPU state and bookkeeping; its kernel stack belongs to
+/// its slot).
+pub const THREAD_COST: u64 = 2 * 4096;
 
 pub const SPACES: usize = 64;
 pub const SLOTS: usize = 128;
@@ -81,6 +95,10 @@ impl Reaped {
                 Object::Console => {}
                 Object::Endpoint(index) => crate::ipc::destroy_endpoint(index),
                 Object::Notification(index) => crate::ipc::destroy_notification(index),
+                Object::Frame(index) => crate::frame::destroy(index),
+                Object::AddressSpace(index) => crate::vspace::destroy_object(index),
+                Object::Thread(index) => crate::sched::release(crate::thread::ThreadId(index)),
+                Object::CSpace(index) => destroy_space(SpaceId::new(index)),
             }
         }
     }
@@ -107,17 +125,56 @@ pub fn destroy_space(space: SpaceId) {
     reaped.finish();
 }
 
-/// Creates an endpoint or notification in `slot` of `space`, charged to its quota.
-pub fn create_object(space: SpaceId, slot: CapSlot, kind: ObjectType) -> Result<(), ErrorCode> {
+/// Creates an object of `kind` in `slot` of `space`, charged to its quota. `argument` is
+/// the quota of a new capability space; other kinds ignore it.
+pub fn create_object(space: SpaceId, slot: CapSlot, kind: ObjectType, argument: u64) -> Result<(), ErrorCode> {
     let target = SlotRef::new(space, slot.index());
+    if kind == ObjectType::CSpace {
+        return with(|store| {
+            store.decode_create(target, kind, 0)?;
+            let child = store.decode_create_space(space, argument, CSPACE_COST)?.perform();
+            match store.decode_create(target, kind, 0) {
+                Ok(create) => {
+                    create.perform(Object::CSpace(child.index()));
+                    Ok(())
+                }
+                // Unreachable (checked above under the same lock), but never leak a space.
+                Err(error) => {
+                    if let Ok(destroy) = store.decode_destroy_space(child) {
+                        destroy.perform(&mut Reaped::new());
+                    }
+                    Err(error)
+                }
+            }
+        });
+    }
+    let cost = match kind {
+        ObjectType::Endpoint | ObjectType::Notification => crate::ipc::OBJECT_COST,
+        ObjectType::Frame => crate::frame::FRAME_COST,
+        ObjectType::AddressSpace => crate::vspace::SPACE_COST,
+        ObjectType::Thread => THREAD_COST,
+        _ => return Err(ErrorCode::InvalidArgument),
+    };
     // Check slot and quota first, so a doomed request allocates nothing.
-    with(|store| store.decode_create(target, kind, crate::ipc::OBJECT_COST).map(|_| ()))?;
+    with(|store| store.decode_create(target, kind, cost).map(|_| ()))?;
     let object = match kind {
         ObjectType::Endpoint => Object::Endpoint(crate::ipc::allocate_endpoint()?),
         ObjectType::Notification => Object::Notification(crate::ipc::allocate_notification()?),
+        ObjectType::Frame => Object::Frame(crate::frame::create()?),
+        ObjectType::AddressSpace => {
+            let pml4 = crate::vspace::create()?;
+            match crate::vspace::register(pml4, false) {
+                Ok(index) => Object::AddressSpace(index),
+                Err(error) => {
+                    crate::vspace::destroy(pml4, false);
+                    return Err(error);
+                }
+            }
+        }
+        ObjectType::Thread => Object::Thread(crate::sched::create_thread()?.0),
         _ => return Err(ErrorCode::InvalidArgument),
     };
-    let created = with(|store| store.decode_create(target, kind, crate::ipc::OBJECT_COST).map(|op| {
+    let created = with(|store| store.decode_create(target, kind, cost).map(|op| {
         op.perform(object);
     }));
     if created.is_err() {
@@ -126,6 +183,14 @@ pub fn create_object(space: SpaceId, slot: CapSlot, kind: ObjectType) -> Result<
         reaped.finish();
     }
     created
+}
+
+/// Installs an existing kernel object in `space`'s `slot` with all rights (boot only:
+/// init's caps to its own space and address space).
+pub fn install(space: SpaceId, slot: u32, kind: ObjectType, object: Object) -> Result<(), ErrorCode> {
+    with(|store| store.decode_create(SlotRef::new(space, slot), kind, 0).map(|op| {
+        op.perform(object);
+    }))
 }
 
 /// Mints from `space`'s `from` slot into `to_space`'s `to` slot (kernel use: boot and tests).

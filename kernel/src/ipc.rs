@@ -118,11 +118,53 @@ pub fn destroy_notification(index: u16) {
 }
 
 fn fail_waiter(sched: &mut Scheduler, id: ThreadId, code: ErrorCode) {
-    frame_of(sched, id).rax = u64::from(code.as_u32());
     let thread = sched.thread(id);
     thread.blocked_on = BlockedOn::Nothing;
     thread.deadline = None;
+    if thread.dying {
+        // A dead thread's report that nobody will receive: it just stays dead.
+        thread.dying = false;
+        return;
+    }
+    frame_of(sched, id).rax = u64::from(code.as_u32());
     sched.enqueue(id);
+}
+
+/// Thread `id` ended: tell its fault endpoint, as a message from the thread itself. If no
+/// supervisor is waiting, the dead thread waits in the endpoint's send queue, so the news
+/// is never lost and costs no kernel memory beyond the thread's own slot.
+pub fn report_end(sched: &mut Scheduler, id: ThreadId, endpoint: u16, badge: u64, exit: crate::thread::Exit) {
+    use abi::syscall::fault_label;
+    use crate::thread::Exit;
+    if !sched.endpoints.get(usize::from(endpoint)).is_some_and(|e| e.live) {
+        return;
+    }
+    let (label, words, length) = match exit {
+        Exit::Fault { vector, error_code, address, rip } => (fault_label::FAULT, [vector, error_code, address, rip], 4),
+        Exit::Code(code) => (fault_label::EXIT, [code, 0, 0, 0], 1),
+        Exit::Killed => (fault_label::KILLED, [0; 4], 0),
+    };
+    let Ok(info) = MessageInfo::new(label, length, 0) else { return };
+    let mut registers = [0u64; REGISTER_WORDS];
+    registers[..4].copy_from_slice(&words);
+    if sched.endpoints[usize::from(endpoint)].waiting == Waiting::Receivers {
+        if let Some(receiver) = pop_endpoint(sched, endpoint) {
+            let delivery = transfer(sched, Sender { id, badge, grant: false, info }, registers, receiver);
+            delivery.apply(frame_of(sched, receiver));
+            let thread = sched.thread(receiver);
+            thread.blocked_on = BlockedOn::Nothing;
+            thread.deadline = None;
+            sched.enqueue(receiver);
+            return;
+        }
+    }
+    let frame = frame_of(sched, id);
+    [frame.rdx, frame.r10, frame.r8, frame.r9, frame.r12, frame.r13, frame.r14, frame.r15] = registers;
+    frame.rsi = info.encode();
+    let thread = sched.thread(id);
+    thread.dying = true;
+    thread.blocked_on = BlockedOn::Send { endpoint, badge, grant: false, call: false, grant_reply: false };
+    push_endpoint(sched, endpoint, id, Waiting::Senders);
 }
 
 // ----- queues --------------------------------------------------------------------------
@@ -413,6 +455,11 @@ pub fn receive(frame: &mut TrapFrame, index: u16, blocking: bool, timeout_ticks:
                 sched.thread(sender).blocked_on = BlockedOn::Reply { server: me };
                 sched.thread(me).reply_to = Some(sender);
                 sched.thread(me).reply_grant = grant_reply;
+            } else if sched.thread(sender).dying {
+                // A fault or exit report: the thread stays dead.
+                let thread = sched.thread(sender);
+                thread.dying = false;
+                thread.blocked_on = BlockedOn::Nothing;
             } else {
                 frame_of(sched, sender).rax = 0;
                 sched.thread(sender).blocked_on = BlockedOn::Nothing;

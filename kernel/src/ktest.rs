@@ -100,6 +100,7 @@ pub fn run(name: &str, clock: &RefClock) -> ! {
         "notification" => notification(),
         "peer_gone" => peer_gone(),
         "ipc_grant" => ipc_grant(),
+        "aslr" => aslr(),
         other => fail(other, format_args!("no such kernel test")),
     }
 }
@@ -302,7 +303,7 @@ fn extra_caps() -> impl Iterator<Item = Grant> {
 
 /// A new endpoint or notification in the kernel space's `slot`, for tests to hand out.
 fn kernel_object(test: &str, slot: u32, kind: abi::ObjectType) {
-    if let Err(error) = crate::caps::create_object(KERNEL_SPACE, abi::CapSlot::new(slot), kind) {
+    if let Err(error) = crate::caps::create_object(KERNEL_SPACE, abi::CapSlot::new(slot), kind, 0) {
         fail(test, format_args!("cannot create a {kind:?}: {error:?}"));
     }
 }
@@ -476,6 +477,7 @@ fn start_blob(test: &str, name: &str, code: &[u8], argument: u64, priority: u8, 
             entry: USER_CODE,
             stack: USER_STACK_TOP,
             argument,
+            argument2: 0,
             priority,
             budget,
             ipc_buffer: USER_IPC_BUFFER,
@@ -755,8 +757,8 @@ user_ipc_errors_start:
     mov edi, 12
     cmp rax, 5
     jne 9f
-    mov eax, 18                 /* 13: a kind that cannot be created this way: InvalidArgument */
-    mov edi, 3
+    mov eax, 18                 /* 13: a kind that cannot be created (Untyped): InvalidArgument */
+    mov edi, 7
     mov esi, 6
     syscall
     mov edi, 13
@@ -1111,5 +1113,56 @@ pub fn ipc_grant() -> ! {
     let with = start_blob(TEST, "grant", sender, 0, 10, None);
     expect_exit(TEST, with, Exit::Code(0));
     expect_exit(TEST, receiver, Exit::Code(0));
+    pass(TEST)
+}
+
+/// `bin/hello` (a real Rust program on libcap) loaded six times by the ELF loader: each
+/// copy at a different random base and stack, each runs and exits 0.
+pub fn aslr() -> ! {
+    const TEST: &str = "aslr";
+    let Some(initrd) = crate::BOOT_INFO.get().and_then(|info| info.modules().first().copied()) else {
+        fail(TEST, format_args!("no initrd"));
+    };
+    let bytes = crate::module_bytes(initrd.range);
+    let Ok(Some(image)) = kcore::ustar::Archive::find(bytes, "bin/hello") else {
+        fail(TEST, format_args!("bin/hello is not in the initrd"));
+    };
+    let mut bases = [0u64; 6];
+    let mut stacks = [0u64; 6];
+    for index in 0..bases.len() {
+        let loaded = crate::process::load(image).unwrap_or_else(|error| fail(TEST, format_args!("load: {error:?}")));
+        bases[index] = loaded.base;
+        stacks[index] = loaded.stack_top;
+        let space = crate::caps::create_space(1 << 20).unwrap_or_else(|error| fail(TEST, format_args!("{error:?}")));
+        if let Err(error) = crate::caps::grant_console(space, 1, abi::Rights::WRITE) {
+            fail(TEST, format_args!("{error:?}"));
+        }
+        let id = sched::spawn_user("hello", UserStart {
+            pml4: loaded.pml4,
+            owns_space: true,
+            cspace: Some(space),
+            entry: loaded.entry,
+            stack: loaded.stack_top,
+            argument: 0,
+            argument2: 0,
+            priority: 10,
+            budget: None,
+            ipc_buffer: loaded.ipc_buffer,
+        })
+        .unwrap_or_else(|error| fail(TEST, format_args!("{error:?}")));
+        expect_exit(TEST, id, Exit::Code(0));
+    }
+    println!("ktest: aslr: image bases {bases:#x?}");
+    println!("ktest: aslr: stack tops {stacks:#x?}");
+    for (i, a) in bases.iter().enumerate() {
+        if a % 4096 != 0 || stacks[i] % 4096 != 0 {
+            fail(TEST, format_args!("unaligned base or stack"));
+        }
+        for b in bases.iter().skip(i + 1) {
+            if a == b {
+                fail(TEST, format_args!("two loads share base {a:#x}"));
+            }
+        }
+    }
     pass(TEST)
 }

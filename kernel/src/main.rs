@@ -20,10 +20,12 @@
 mod arch;
 mod caps;
 mod console;
+mod frame;
 mod ipc;
 #[cfg(feature = "ktest")]
 mod ktest;
 mod mm;
+mod process;
 mod sched;
 mod syscall;
 mod thread;
@@ -174,9 +176,23 @@ extern "C" fn kernel_main() -> ! {
     log::info!("boot complete in {}.{:03} ms (entry to here)", micros / 1000, micros % 1000);
 
     #[cfg(feature = "ktest")]
-    if kcore::cmdline::value(info.cmdline.as_str(), "ktest").is_some() {
+    let testing = kcore::cmdline::value(info.cmdline.as_str(), "ktest").is_some();
+    #[cfg(not(feature = "ktest"))]
+    let testing = false;
+    #[cfg(feature = "ktest")]
+    if testing {
         if let Err(error) = sched::spawn_kernel("ktest", ktest::thread_main, 31) {
             fatal(format_args!("cannot start the test thread: {error:?}"));
+        }
+    }
+    if !testing {
+        match info.modules().first() {
+            Some(initrd) => {
+                if let Err(error) = process::start_init(initrd.range) {
+                    log::error!("cannot start init: {error:?}; the system has nothing to run");
+                }
+            }
+            None => log::error!("no initrd: there is no init to start"),
         }
     }
 

@@ -136,6 +136,7 @@ pub struct UserStart {
     pub entry: u64,
     pub stack: u64,
     pub argument: u64,
+    pub argument2: u64,
     pub priority: u8,
     pub budget: Option<Budget>,
     /// User address of the IPC buffer page (0: none).
@@ -164,7 +165,7 @@ pub fn spawn_user(name: &str, start: UserStart) -> Result<ThreadId, SpawnError> 
     let top = thread.kernel_stack_top;
     let frame_address = top - core::mem::size_of::<TrapFrame>() as u64;
     let frame = TrapFrame {
-        rax: 0, rbx: 0, rcx: 0, rdx: 0, rsi: 0, rdi: start.argument, rbp: 0,
+        rax: 0, rbx: 0, rcx: 0, rdx: 0, rsi: start.argument2, rdi: start.argument, rbp: 0,
         r8: 0, r9: 0, r10: 0, r11: 0, r12: 0, r13: 0, r14: 0, r15: 0,
         vector: 0, error_code: 0,
         rip: start.entry,
@@ -190,6 +191,7 @@ pub fn spawn_user(name: &str, start: UserStart) -> Result<ThreadId, SpawnError> 
         budget: start.budget,
         period_start: ticks,
         ipc_buffer: start.ipc_buffer,
+        owns_cspace: true,
         ..Thread::EMPTY
     };
     thread.set_name(name);
@@ -359,38 +361,259 @@ pub fn on_tick() {
 
 /// Ends the current thread with `exit`, waking whoever waits for it. Never returns.
 pub fn exit_current(exit: Exit) -> ! {
-    let (space, owns) = {
-        let mut sched = SCHED.lock();
-        let current = sched.current;
-        let thread = sched.thread(current);
-        thread.state = State::Dead;
-        thread.exit = Some(exit);
-        let space = (thread.pml4, thread.owns_space);
-        for index in 1..MAX_THREADS {
-            let id = ThreadId(index as u16);
-            if sched.thread(id).state == State::Blocked && sched.thread(id).blocked_on == BlockedOn::Exit(current) {
-                sched.thread(id).blocked_on = BlockedOn::Nothing;
-                sched.enqueue(id);
-            }
-        }
-        crate::ipc::forget_thread(&mut sched, current);
-        space
-    };
-    if owns && space != 0 {
-        // Leave the dying space before freeing it: the kernel half is the same everywhere.
-        let kernel_pml4 = SCHED.lock().kernel_pml4;
-        let frame = x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(kernel_pml4));
-        // SAFETY: the kernel's own tables map everything the kernel uses.
-        unsafe { x86_64::registers::control::Cr3::write(frame, x86_64::registers::control::Cr3Flags::empty()) };
-        crate::vspace::destroy(space, true);
-        with_current(|thread| thread.pml4 = 0);
-    }
-    if let Some(cspace) = with_current(|thread| thread.cspace.take()) {
-        crate::caps::destroy_space(cspace);
-    }
+    let current = current();
+    let kernel_pml4 = SCHED.lock().kernel_pml4;
+    // Leave the dying space first: the kernel half is the same everywhere.
+    let frame = x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(kernel_pml4));
+    // SAFETY: the kernel's own tables map everything the kernel uses.
+    unsafe { x86_64::registers::control::Cr3::write(frame, x86_64::registers::control::Cr3Flags::empty()) };
+    end_thread(current, exit);
     schedule();
     // A dead thread is never scheduled again.
     crate::arch::x86_64::halt_forever()
+}
+
+/// Ends thread `id` (the caller, or one that is not running): it leaves every queue, its
+/// own space and cspace go, waiters and its fault endpoint hear of it.
+fn end_thread(id: ThreadId, exit: Exit) {
+    let (pml4, owns_space, cspace) = {
+        let mut sched = SCHED.lock();
+        remove_ready(&mut sched, id);
+        crate::ipc::forget_thread(&mut sched, id);
+        let thread = sched.thread(id);
+        thread.state = State::Dead;
+        thread.exit = Some(exit);
+        thread.blocked_on = BlockedOn::Nothing;
+        thread.deadline = None;
+        let owned = (thread.pml4, thread.owns_space, if thread.owns_cspace { thread.cspace.take() } else { None });
+        thread.cspace = None;
+        if owned.1 {
+            thread.pml4 = 0;
+        }
+        for index in 1..MAX_THREADS {
+            let waiter = ThreadId(index as u16);
+            if sched.thread(waiter).state == State::Blocked && sched.thread(waiter).blocked_on == BlockedOn::Exit(id) {
+                sched.thread(waiter).blocked_on = BlockedOn::Nothing;
+                sched.enqueue(waiter);
+            }
+        }
+        if let Some((endpoint, badge)) = sched.thread(id).fault_endpoint {
+            crate::ipc::report_end(&mut sched, id, endpoint, badge, exit);
+        }
+        owned
+    };
+    if owns_space && pml4 != 0 && !crate::vspace::is_object(pml4) {
+        crate::vspace::destroy(pml4, true);
+    }
+    if let Some(cspace) = cspace {
+        crate::caps::destroy_space(cspace);
+    }
+}
+
+fn remove_ready(sched: &mut Scheduler, id: ThreadId) {
+    if sched.thread(id).state != State::Ready {
+        return;
+    }
+    let priority = usize::from(sched.thread(id).priority) % PRIORITIES;
+    let mut kept: [Option<ThreadId>; MAX_THREADS] = [None; MAX_THREADS];
+    let mut count = 0;
+    let mut cursor = sched.heads[priority];
+    while let Some(current) = cursor {
+        cursor = sched.thread(current).next_ready.take();
+        if current != id && count < MAX_THREADS {
+            kept[count] = Some(current);
+            count += 1;
+        }
+    }
+    sched.heads[priority] = None;
+    sched.tails[priority] = None;
+    for waiting in kept.iter().take(count).flatten() {
+        sched.enqueue(*waiting);
+    }
+}
+
+/// `ObjectCreate(Thread)`: a thread slot, not started.
+pub fn create_thread() -> Result<ThreadId, abi::ErrorCode> {
+    let fpu_frame = mm::allocate_frame().map_err(|_| abi::ErrorCode::OutOfResources)?;
+    let mut sched = SCHED.lock();
+    let id = match free_slot(&mut sched) {
+        Ok(id) => id,
+        Err(_) => {
+            drop(sched);
+            let _ = mm::free_frame(fpu_frame);
+            return Err(abi::ErrorCode::OutOfResources);
+        }
+    };
+    // SAFETY: a fresh zeroed frame in the direct map, owned by this thread from now on.
+    unsafe { context::init_fpu_area(mm::phys_to_virt(fpu_frame) as *mut u8) };
+    let me = sched.current;
+    let priority = sched.thread(me).priority;
+    let thread = sched.thread(id);
+    let top = thread.kernel_stack_top;
+    *thread = Thread { state: State::Inactive, kernel_stack_top: top, fpu_frame, priority, ..Thread::EMPTY };
+    thread.set_name("thread");
+    Ok(id)
+}
+
+/// `ThreadStart`: gives an inactive thread its spaces and registers and makes it ready.
+pub fn start_thread(id: ThreadId, pml4: u64, cspace: kcore::cap::SpaceId, entry: u64, stack: u64, ipc_buffer: u64) -> Result<(), abi::ErrorCode> {
+    let mut sched = SCHED.lock();
+    if id.index() >= MAX_THREADS || sched.thread(id).state != State::Inactive {
+        return Err(abi::ErrorCode::IllegalOperation);
+    }
+    let ticks = sched.ticks;
+    let thread = sched.thread(id);
+    let frame_address = thread.kernel_stack_top - core::mem::size_of::<TrapFrame>() as u64;
+    let frame = TrapFrame {
+        rax: 0, rbx: 0, rcx: 0, rdx: 0, rsi: 0, rdi: 0, rbp: 0,
+        r8: 0, r9: 0, r10: 0, r11: 0, r12: 0, r13: 0, r14: 0, r15: 0,
+        vector: 0, error_code: 0,
+        rip: entry,
+        cs: gdt::USER_CODE_SELECTOR,
+        rflags: syscall::sanitize_user_flags(0),
+        rsp: stack,
+        ss: gdt::USER_DATA_SELECTOR,
+    };
+    // SAFETY: an inactive thread's kernel stack is mapped and unused.
+    unsafe { core::ptr::write(frame_address as *mut TrapFrame, frame) };
+    // SAFETY: as above, for the seven words below the frame.
+    thread.saved_rsp = unsafe { context::prepare_stack(frame_address, trap_return as usize as u64) };
+    thread.pml4 = pml4;
+    thread.owns_space = false;
+    thread.cspace = Some(cspace);
+    thread.owns_cspace = false;
+    thread.ipc_buffer = ipc_buffer;
+    thread.period_start = ticks;
+    sched.enqueue(id);
+    Ok(())
+}
+
+/// `ThreadConfigure`: priority (at most the caller's), budget, fault endpoint.
+pub fn configure(id: ThreadId, priority: u64, budget_micros: u64, period_micros: u64, fault: Option<(u16, u64)>) -> Result<(), abi::ErrorCode> {
+    let tick = crate::arch::x86_64::apic::tick_micros().max(1);
+    let mut sched = SCHED.lock();
+    if id.index() >= MAX_THREADS || matches!(sched.thread(id).state, State::Free | State::Dead) {
+        return Err(abi::ErrorCode::IllegalOperation);
+    }
+    let me = sched.current;
+    let mine = u64::from(sched.thread(me).priority);
+    if priority >= PRIORITIES as u64 {
+        return Err(abi::ErrorCode::InvalidArgument);
+    }
+    if priority > mine {
+        return Err(abi::ErrorCode::InsufficientRights);
+    }
+    let budget = match (budget_micros, period_micros) {
+        (0, 0) => None,
+        (budget, period) if budget == 0 || budget > period || period > 10_000_000 => return Err(abi::ErrorCode::InvalidArgument),
+        (budget, period) => Some(Budget {
+            budget_ticks: budget.div_ceil(tick).max(1) as u32,
+            period_ticks: period.div_ceil(tick).max(1) as u32,
+        }),
+    };
+    let was_ready = sched.thread(id).state == State::Ready;
+    if was_ready {
+        remove_ready(&mut sched, id);
+    }
+    let thread = sched.thread(id);
+    thread.priority = priority as u8;
+    thread.budget = budget;
+    thread.used_ticks = 0;
+    thread.fault_endpoint = fault;
+    if was_ready {
+        sched.enqueue(id);
+    }
+    Ok(())
+}
+
+/// Names a thread (for logs and fault reports).
+pub fn set_name(id: ThreadId, name: &str) {
+    let mut sched = SCHED.lock();
+    if id.index() < MAX_THREADS {
+        sched.thread(id).set_name(name);
+    }
+}
+
+/// Stops thread `id` for good. Killing oneself does not return.
+pub fn kill(id: ThreadId) -> Result<(), abi::ErrorCode> {
+    let state = {
+        let mut sched = SCHED.lock();
+        if id.index() >= MAX_THREADS || id == ThreadId::IDLE {
+            return Err(abi::ErrorCode::InvalidArgument);
+        }
+        sched.thread(id).state
+    };
+    match state {
+        State::Free | State::Dead => Ok(()),
+        _ if id == current() => exit_current(Exit::Killed),
+        State::Inactive => {
+            let mut sched = SCHED.lock();
+            let thread = sched.thread(id);
+            thread.state = State::Dead;
+            thread.exit = Some(Exit::Killed);
+            Ok(())
+        }
+        _ => {
+            end_thread(id, Exit::Killed);
+            Ok(())
+        }
+    }
+}
+
+/// Kills every thread running in `pml4` but the caller; true if the caller runs there.
+pub fn kill_threads_in(pml4: u64) -> bool {
+    let me = current();
+    let mut current_dies = false;
+    for index in 1..MAX_THREADS {
+        let id = ThreadId(index as u16);
+        let (state, root) = {
+            let mut sched = SCHED.lock();
+            let thread = sched.thread(id);
+            (thread.state, thread.pml4)
+        };
+        if root != pml4 || matches!(state, State::Free | State::Dead) {
+            continue;
+        }
+        if id == me {
+            current_dies = true;
+            let kernel_pml4 = SCHED.lock().kernel_pml4;
+            let frame = x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(kernel_pml4));
+            // SAFETY: the kernel's tables map all the kernel uses; the caller's own space is
+            // about to be freed, so it must not stay loaded.
+            unsafe { x86_64::registers::control::Cr3::write(frame, x86_64::registers::control::Cr3Flags::empty()) };
+            continue;
+        }
+        let _ = kill(id);
+    }
+    if current_dies {
+        with_current(|thread| thread.pml4 = 0);
+    }
+    current_dies
+}
+
+/// The thread object's last cap is gone: stop it and free its slot.
+pub fn release(id: ThreadId) {
+    if id == current() {
+        // Deleting one's own last thread cap: the thread ends; the slot is freed by
+        // whoever reaps dead threads next (see `reap_dead`).
+        exit_current(Exit::Killed);
+    }
+    let _ = kill(id);
+    let mut sched = SCHED.lock();
+    if id.index() >= MAX_THREADS {
+        return;
+    }
+    crate::ipc::forget_thread(&mut sched, id);
+    let thread = sched.thread(id);
+    if thread.state == State::Dead {
+        let fpu = core::mem::take(&mut thread.fpu_frame);
+        thread.state = State::Free;
+        thread.dying = false;
+        drop(sched);
+        if fpu != 0 {
+            let _ = mm::free_frame(fpu);
+        }
+    }
 }
 
 /// A CPU exception in user mode: it stops only the faulting thread.
@@ -423,7 +646,9 @@ pub fn join(id: ThreadId) -> Option<Exit> {
             match sched.thread(id).state {
                 State::Free => return None,
                 State::Dead => {
+                    crate::ipc::forget_thread(&mut sched, id);
                     let thread = sched.thread(id);
+                    thread.dying = false;
                     let exit = thread.exit.take();
                     let fpu = thread.fpu_frame;
                     thread.fpu_frame = 0;

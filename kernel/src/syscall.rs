@@ -140,7 +140,17 @@ fn handle(number: Sysno, args: Args) -> Result<Reply, ErrorCode> {
         }
         Sysno::ObjectCreate => {
             let kind = ObjectType::try_from(args.a0).map_err(|_| ErrorCode::InvalidArgument)?;
-            caps::create_object(my_space()?, slot_arg(args.a1)?, kind)?;
+            caps::create_object(my_space()?, slot_arg(args.a1)?, kind, args.a2)?;
+            Ok(Reply::default())
+        }
+        Sysno::Map => map(args),
+        Sysno::Unmap => unmap(args),
+        Sysno::ThreadStart => thread_start(args),
+        Sysno::ThreadConfigure => thread_configure(args),
+        Sysno::CapGive => cap_give(args),
+        Sysno::ThreadKill => {
+            let id = thread_cap(args.a0)?;
+            crate::sched::kill(id)?;
             Ok(Reply::default())
         }
         // Routed to `ipc` by `dispatch`.
@@ -239,5 +249,97 @@ fn cap_revoke(args: Args) -> Result<Reply, ErrorCode> {
     let space = my_space()?;
     let slot = caps::slot(space, slot_arg(args.a0)?);
     caps::with(|store| store.decode_revoke(slot).map(|op| op.perform()))?;
+    Ok(Reply::default())
+}
+
+fn address_space_cap(slot: u64) -> Result<(u16, u64), ErrorCode> {
+    match caps::lookup(my_space()?, slot_arg(slot)?, ObjectType::AddressSpace, Rights::WRITE)? {
+        (caps::Object::AddressSpace(index), _) => Ok((index, crate::vspace::root(index).ok_or(ErrorCode::PeerGone)?)),
+        _ => Err(ErrorCode::WrongObjectType),
+    }
+}
+
+fn thread_cap(slot: u64) -> Result<crate::thread::ThreadId, ErrorCode> {
+    match caps::lookup(my_space()?, slot_arg(slot)?, ObjectType::Thread, Rights::WRITE)? {
+        (caps::Object::Thread(index), _) => Ok(crate::thread::ThreadId(index)),
+        _ => Err(ErrorCode::WrongObjectType),
+    }
+}
+
+fn cspace_cap(slot: u64) -> Result<kcore::cap::SpaceId, ErrorCode> {
+    match caps::lookup(my_space()?, slot_arg(slot)?, ObjectType::CSpace, Rights::WRITE)? {
+        (caps::Object::CSpace(index), _) => Ok(kcore::cap::SpaceId::new(index)),
+        _ => Err(ErrorCode::WrongObjectType),
+    }
+}
+
+/// `Map`: the frame cap's rights bound the mapping's; never writable and executable.
+fn map(args: Args) -> Result<Reply, ErrorCode> {
+    use abi::syscall::map_perms;
+    let (space_index, pml4) = address_space_cap(args.a0)?;
+    if args.a3 & !map_perms::ALL != 0 || args.a3 == map_perms::ALL {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    let perms = crate::vspace::Perms { write: args.a3 & map_perms::WRITE != 0, execute: args.a3 & map_perms::EXECUTE != 0 };
+    let mut needed = Rights::READ;
+    if perms.write {
+        needed = needed.union(Rights::WRITE);
+    }
+    if perms.execute {
+        needed = needed.union(Rights::EXECUTE);
+    }
+    let frame = match caps::lookup(my_space()?, slot_arg(args.a1)?, ObjectType::Frame, needed)? {
+        (caps::Object::Frame(index), _) => index,
+        _ => return Err(ErrorCode::WrongObjectType),
+    };
+    let phys = crate::frame::phys(frame).ok_or(ErrorCode::PeerGone)?;
+    if args.a2 % 4096 != 0 || args.a2 >= crate::vspace::USER_END {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    crate::frame::add_mapping(frame, space_index, args.a2)?;
+    if let Err(error) = crate::vspace::map(pml4, args.a2, phys, perms) {
+        crate::frame::remove_mapping(space_index, args.a2);
+        return Err(error);
+    }
+    Ok(Reply::default())
+}
+
+fn unmap(args: Args) -> Result<Reply, ErrorCode> {
+    let (space_index, pml4) = address_space_cap(args.a0)?;
+    crate::vspace::unmap(pml4, args.a1)?;
+    crate::frame::remove_mapping(space_index, args.a1);
+    Ok(Reply::default())
+}
+
+fn thread_start(args: Args) -> Result<Reply, ErrorCode> {
+    let id = thread_cap(args.a0)?;
+    let (_, pml4) = address_space_cap(args.a1)?;
+    let cspace = cspace_cap(args.a2)?;
+    if args.a3 >= crate::vspace::USER_END || args.a4 >= crate::vspace::USER_END || args.a5 >= crate::vspace::USER_END {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    crate::sched::start_thread(id, pml4, cspace, args.a3, args.a4, args.a5)?;
+    Ok(Reply::default())
+}
+
+fn thread_configure(args: Args) -> Result<Reply, ErrorCode> {
+    let id = thread_cap(args.a0)?;
+    let fault = if args.a4 == abi::syscall::NO_SLOT {
+        None
+    } else {
+        let cap = endpoint_cap(args.a4, Rights::WRITE)?;
+        Some((cap.index, cap.badge))
+    };
+    crate::sched::configure(id, args.a1, args.a2, args.a3, fault)?;
+    Ok(Reply::default())
+}
+
+fn cap_give(args: Args) -> Result<Reply, ErrorCode> {
+    let space = my_space()?;
+    let target = cspace_cap(args.a1)?;
+    let rights = u32::try_from(args.a3).ok().and_then(Rights::from_bits).ok_or(ErrorCode::InvalidArgument)?;
+    let from = caps::slot(space, slot_arg(args.a0)?);
+    let to = caps::slot(target, slot_arg(args.a2)?);
+    caps::with(|store| store.decode_mint(from, to, rights, Badge::new(args.a4)).map(|op| op.perform()))?;
     Ok(Reply::default())
 }

@@ -22,6 +22,8 @@ impl ThreadId {
 pub enum State {
     /// The slot holds no thread.
     Free,
+    /// Created by `ObjectCreate(Thread)`, not started yet.
+    Inactive,
     Ready,
     Running,
     /// Waiting for an event (see [`Thread::blocked_on`]).
@@ -102,6 +104,13 @@ pub struct Thread {
     pub next_waiting: Option<ThreadId>,
     /// The tick at which a blocking receive or wait gives up.
     pub deadline: Option<u64>,
+    /// Whether the capability space dies with this thread (kernel-made threads) or belongs
+    /// to a CSpace object (threads started by user space).
+    pub owns_cspace: bool,
+    /// Where its end is reported: (endpoint index, badge).
+    pub fault_endpoint: Option<(u16, u64)>,
+    /// Dead, but still queued on its fault endpoint to deliver the news.
+    pub dying: bool,
 }
 
 impl Thread {
@@ -127,6 +136,9 @@ impl Thread {
         reply_grant: false,
         next_waiting: None,
         deadline: None,
+        owns_cspace: false,
+        fault_endpoint: None,
+        dying: false,
     };
 
     pub fn name(&self) -> &str {

@@ -127,6 +127,14 @@ pub fn translate(pml4: u64, virt: u64, write: bool) -> Option<u64> {
     None
 }
 
+/// The physical address behind user address `virt`, whatever the page's permissions
+/// (the loader writes read-only pages it has just mapped).
+pub fn translate_any(pml4: u64, virt: u64) -> Option<u64> {
+    let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
+    let frame = x86_64::structures::paging::mapper::Translate::translate_addr(&mapper(pml4), page.start_address())?;
+    Some(frame.as_u64() + (virt & (PAGE - 1)))
+}
+
 /// Copies `buffer.len()` bytes from user address `address` in `pml4`.
 pub fn copy_from_user(pml4: u64, address: u64, buffer: &mut [u8]) -> Result<(), ErrorCode> {
     let mut done = 0usize;
@@ -163,6 +171,73 @@ pub fn copy_to_user(pml4: u64, address: u64, data: &[u8]) -> Result<(), ErrorCod
         done += chunk;
     }
     Ok(())
+}
+
+/// Removes the mapping at user address `virt`, returning the frame it mapped.
+pub fn unmap(pml4: u64, virt: u64) -> Result<u64, ErrorCode> {
+    if virt % PAGE != 0 || virt >= USER_END {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
+    match mapper(pml4).unmap(page) {
+        Ok((frame, flush)) => {
+            flush.flush();
+            Ok(frame.start_address().as_u64())
+        }
+        Err(_) => Err(ErrorCode::InvalidArgument),
+    }
+}
+
+// ----- address-space objects -------------------------------------------------------------
+
+pub const MAX_SPACES: usize = 64;
+/// What an address space costs its creator's quota: its root and a few tables.
+pub const SPACE_COST: u64 = 4 * 4096;
+
+/// Address-space objects: (root, whether the pages mapped in it belong to it). Pages of a
+/// space built by the kernel (init's image) belong to the space; pages user space maps
+/// belong to their frame caps.
+static SPACES: spin::Mutex<[(u64, bool); MAX_SPACES]> = spin::Mutex::new([(0, false); MAX_SPACES]);
+
+/// Registers `pml4` as an address-space object; returns its index.
+pub fn register(pml4: u64, owns_pages: bool) -> Result<u16, ErrorCode> {
+    let mut spaces = SPACES.lock();
+    let index = spaces.iter().position(|&(root, _)| root == 0).ok_or(ErrorCode::OutOfResources)?;
+    spaces[index] = (pml4, owns_pages);
+    Ok(index as u16)
+}
+
+pub fn root(index: u16) -> Option<u64> {
+    SPACES.lock().get(usize::from(index)).map(|&(root, _)| root).filter(|&root| root != 0)
+}
+
+/// Whether `pml4` is the root of an address-space object (so its threads do not own it).
+pub fn is_object(pml4: u64) -> bool {
+    pml4 != 0 && SPACES.lock().iter().any(|&(root, _)| root == pml4)
+}
+
+/// Unmaps `address` in space object `index` (a frame is being destroyed).
+pub fn unmap_object(index: u16, address: u64) {
+    if let Some(pml4) = root(index) {
+        let _ = unmap(pml4, address);
+    }
+}
+
+/// The space object's last cap is gone: stop its threads, free its tables (the frames it
+/// mapped belong to their frame caps and stay).
+pub fn destroy_object(index: u16) {
+    let Some((pml4, owns_pages)) = SPACES.lock().get(usize::from(index)).copied().filter(|&(root, _)| root != 0) else {
+        return;
+    };
+    let current_dies = crate::sched::kill_threads_in(pml4);
+    crate::frame::forget_space(index);
+    if let Some(slot) = SPACES.lock().get_mut(usize::from(index)) {
+        *slot = (0, false);
+    }
+    destroy(pml4, owns_pages);
+    if current_dies {
+        crate::sched::exit_current(crate::thread::Exit::Killed);
+    }
 }
 
 /// Frees the lower half: every user page-table frame and, when `free_pages`, every mapped

@@ -51,6 +51,7 @@ const KERNEL_TESTS: &[(&str, &str)] = &[
     ("notification", "a badged signal wakes a waiter in another address space with the badge bits"),
     ("peer_gone", "a caller gets PeerGone when the server dies holding its call or the endpoint is destroyed"),
     ("ipc_grant", "caps travel only with Grant, land where the receiver said and work; 20-word messages via IPC buffers"),
+    ("aslr", "bin/hello (Rust, libcap) loaded six times from the initrd: six different random bases and stacks, each runs and exits 0"),
 ];
 
 /// Text a test's serial output must also contain.
@@ -58,6 +59,7 @@ fn expected_output(name: &str) -> Option<&'static str> {
     match name {
         "user_hello" => Some("hello from ring 3"),
         "ipc_grant" => Some("granted cap works!"),
+        "aslr" => Some("hello from user space"),
         _ => None,
     }
 }

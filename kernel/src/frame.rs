@@ -1,0 +1,91 @@
+//! Frame objects: pages of RAM that user space holds by capability and maps.
+//!
+//! A frame cap keeps its page alive; each mapping of it is recorded (up to
+//! [`MAX_MAPPINGS`] per frame), so that when the frame's last cap goes every mapping is
+//! removed before the page is freed, and no address space can keep a page that nobody
+//! pays for. Pages are zeroed when allocated, so no process sees another's data.
+
+use abi::ErrorCode;
+use spin::Mutex;
+
+use crate::mm;
+
+pub const MAX_FRAMES: usize = 16384;
+pub const MAX_MAPPINGS: usize = 2;
+/// What a frame costs its creator's quota.
+pub const FRAME_COST: u64 = 4096;
+
+#[derive(Clone, Copy, Debug)]
+struct Mapping {
+    space: u16,
+    address: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    phys: u64,
+    mappings: [Option<Mapping>; MAX_MAPPINGS],
+}
+
+static FRAMES: Mutex<[Option<Entry>; MAX_FRAMES]> = Mutex::new([None; MAX_FRAMES]);
+
+/// A fresh zeroed page, registered as a frame object. Returns its index.
+pub fn create() -> Result<u32, ErrorCode> {
+    let mut frames = FRAMES.lock();
+    let index = frames.iter().position(Option::is_none).ok_or(ErrorCode::OutOfResources)?;
+    let phys = mm::allocate_frame().map_err(|_| ErrorCode::OutOfResources)?;
+    frames[index] = Some(Entry { phys, mappings: [None; MAX_MAPPINGS] });
+    Ok(index as u32)
+}
+
+pub fn phys(index: u32) -> Option<u64> {
+    FRAMES.lock().get(index as usize).copied().flatten().map(|entry| entry.phys)
+}
+
+/// Records that frame `index` is mapped at `address` in address space `space`.
+pub fn add_mapping(index: u32, space: u16, address: u64) -> Result<(), ErrorCode> {
+    let mut frames = FRAMES.lock();
+    let entry = frames.get_mut(index as usize).and_then(Option::as_mut).ok_or(ErrorCode::InvalidArgument)?;
+    let free = entry.mappings.iter_mut().find(|m| m.is_none()).ok_or(ErrorCode::OutOfResources)?;
+    *free = Some(Mapping { space, address });
+    Ok(())
+}
+
+/// Forgets the mapping of whatever frame is at `address` in `space`.
+pub fn remove_mapping(space: u16, address: u64) {
+    let mut frames = FRAMES.lock();
+    for entry in frames.iter_mut().flatten() {
+        for mapping in entry.mappings.iter_mut() {
+            if matches!(mapping, Some(m) if m.space == space && m.address == address) {
+                *mapping = None;
+            }
+        }
+    }
+}
+
+/// Forgets every mapping into `space` (it is being destroyed).
+pub fn forget_space(space: u16) {
+    let mut frames = FRAMES.lock();
+    for entry in frames.iter_mut().flatten() {
+        for mapping in entry.mappings.iter_mut() {
+            if matches!(mapping, Some(m) if m.space == space) {
+                *mapping = None;
+            }
+        }
+    }
+}
+
+/// The frame's last cap is gone: unmap it everywhere, then free the page.
+pub fn destroy(index: u32) {
+    let entry = FRAMES.lock().get_mut(index as usize).and_then(Option::take);
+    let Some(entry) = entry else { return };
+    for mapping in entry.mappings.iter().flatten() {
+        crate::vspace::unmap_object(mapping.space, mapping.address);
+    }
+    let _ = mm::free_frame(entry.phys);
+}
+
+/// Live frame objects (for the consistency checks of tests).
+pub fn live() -> usize {
+    FRAMES.lock().iter().flatten().count()
+}
