@@ -101,6 +101,7 @@ pub fn run(name: &str, clock: &RefClock) -> ! {
         "peer_gone" => peer_gone(),
         "ipc_grant" => ipc_grant(),
         "aslr" => aslr(),
+        "process_objects" => process_objects(),
         other => fail(other, format_args!("no such kernel test")),
     }
 }
@@ -1163,6 +1164,235 @@ pub fn aslr() -> ! {
                 fail(TEST, format_args!("two loads share base {a:#x}"));
             }
         }
+    }
+    pass(TEST)
+}
+
+core::arch::global_asm!(
+    r#"
+    .section .rodata.user_blobs, "a"
+    /* Builds a process from capabilities: frame, address space, cspace, thread, endpoint;
+       checks the error paths; starts the thread on a zeroed code page, which faults at 0;
+       receives the fault report on the endpoint; tears everything down. */
+    .global user_process_start, user_process_end
+user_process_start:
+    mov eax, 18                 /* 1: Frame -> 10 */
+    mov edi, 8
+    mov esi, 10
+    xor edx, edx
+    syscall
+    mov edi, 1
+    test rax, rax
+    jnz 9f
+    mov eax, 18                 /* 2: AddressSpace -> 11 */
+    mov edi, 2
+    mov esi, 11
+    syscall
+    mov edi, 2
+    test rax, rax
+    jnz 9f
+    mov eax, 18                 /* 3: CSpace with a 4 KiB quota -> 12 */
+    mov edi, 1
+    mov esi, 12
+    mov edx, 4096
+    syscall
+    mov edi, 3
+    test rax, rax
+    jnz 9f
+    mov eax, 18                 /* 4: Thread -> 13 */
+    mov edi, 3
+    mov esi, 13
+    syscall
+    mov edi, 4
+    test rax, rax
+    jnz 9f
+    mov eax, 18                 /* 5: Endpoint -> 14 */
+    mov edi, 4
+    mov esi, 14
+    syscall
+    mov edi, 5
+    test rax, rax
+    jnz 9f
+    mov eax, 18                 /* 6: a CSpace with a 1 TiB quota: OutOfQuota */
+    mov edi, 1
+    mov esi, 16
+    mov rdx, 0x10000000000
+    syscall
+    mov edi, 6
+    cmp rax, 10
+    jne 9f
+    mov eax, 21                 /* 7: map writable and executable: InvalidArgument */
+    mov edi, 11
+    mov esi, 10
+    mov edx, 0x400000
+    mov r10d, 3
+    syscall
+    mov edi, 7
+    cmp rax, 2
+    jne 9f
+    mov eax, 14                 /* 8: mint a read-only frame cap 10 -> 15 */
+    mov edi, 10
+    mov esi, 15
+    mov edx, 1
+    xor r10d, r10d
+    syscall
+    mov edi, 8
+    test rax, rax
+    jnz 9f
+    mov eax, 21                 /* 9: map it writable: InsufficientRights */
+    mov edi, 11
+    mov esi, 15
+    mov edx, 0x600000
+    mov r10d, 1
+    syscall
+    mov edi, 9
+    cmp rax, 7
+    jne 9f
+    mov eax, 21                 /* 10: map into the kernel half: InvalidArgument */
+    mov edi, 11
+    mov esi, 10
+    mov rdx, 0xffff800000000000
+    xor r10d, r10d
+    syscall
+    mov edi, 10
+    cmp rax, 2
+    jne 9f
+    mov eax, 21                 /* 11: map the frame executable at 0x400000 */
+    mov edi, 11
+    mov esi, 10
+    mov edx, 0x400000
+    mov r10d, 2
+    syscall
+    mov edi, 11
+    test rax, rax
+    jnz 9f
+    mov eax, 21                 /* 12: map over it again: SlotOccupied */
+    mov edi, 11
+    mov esi, 10
+    mov edx, 0x400000
+    mov r10d, 2
+    syscall
+    mov edi, 12
+    cmp rax, 5
+    jne 9f
+    mov eax, 24                 /* 13: a priority above ours: InsufficientRights */
+    mov edi, 13
+    mov esi, 20
+    xor edx, edx
+    xor r10d, r10d
+    mov r8, -1
+    syscall
+    mov edi, 13
+    cmp rax, 7
+    jne 9f
+    mov eax, 24                 /* 14: priority 5, faults reported to endpoint 14 */
+    mov edi, 13
+    mov esi, 5
+    xor edx, edx
+    xor r10d, r10d
+    mov r8d, 14
+    syscall
+    mov edi, 14
+    test rax, rax
+    jnz 9f
+    mov eax, 23                 /* 15: start it at 0x400000 */
+    mov edi, 13
+    mov esi, 11
+    mov edx, 12
+    mov r10d, 0x400000
+    mov r8d, 0x500000
+    xor r9d, r9d
+    syscall
+    mov edi, 15
+    test rax, rax
+    jnz 9f
+    mov eax, 23                 /* 16: start it again: IllegalOperation */
+    mov edi, 13
+    mov esi, 11
+    mov edx, 12
+    mov r10d, 0x400000
+    mov r8d, 0x500000
+    xor r9d, r9d
+    syscall
+    mov edi, 16
+    cmp rax, 9
+    jne 9f
+    mov eax, 4                  /* 17-20: the fault report: label 1, #PF (14) at 0 */
+    mov edi, 14
+    mov esi, 100
+    syscall
+    mov edi, 17
+    test rax, rax
+    jnz 9f
+    shr rsi, 32
+    mov edi, 18
+    cmp rsi, 1
+    jne 9f
+    mov edi, 19
+    cmp rdx, 14
+    jne 9f
+    mov edi, 20
+    test r8, r8
+    jnz 9f
+    mov eax, 26                 /* 21: kill the dead thread: fine */
+    mov edi, 13
+    syscall
+    mov edi, 21
+    test rax, rax
+    jnz 9f
+    mov eax, 16                 /* 22-25: delete thread, address space, both frame caps */
+    mov edi, 13
+    syscall
+    mov edi, 22
+    test rax, rax
+    jnz 9f
+    mov eax, 16
+    mov edi, 11
+    syscall
+    mov edi, 23
+    test rax, rax
+    jnz 9f
+    mov eax, 16
+    mov edi, 10
+    syscall
+    mov edi, 24
+    test rax, rax
+    jnz 9f
+    mov eax, 16
+    mov edi, 15
+    syscall
+    mov edi, 25
+    test rax, rax
+    jnz 9f
+    xor edi, edi
+9:
+    mov eax, 20
+    syscall
+    ud2
+user_process_end:
+"#
+);
+
+unsafe extern "C" {
+    static user_process_start: u8;
+    static user_process_end: u8;
+}
+
+/// A user thread builds a process from capabilities, sees every error path, gets the
+/// child's fault as a message on the fault endpoint, and tears it down; afterwards the
+/// frame table and free memory are back where they started.
+pub fn process_objects() -> ! {
+    const TEST: &str = "process_objects";
+    let frames_before = crate::frame::live();
+    let code = blob(&raw const user_process_start, &raw const user_process_end);
+    let id = start_blob(TEST, "builder", code, 0, 10, None);
+    match sched::join(id) {
+        Some(Exit::Code(0)) => {}
+        other => fail(TEST, format_args!("step failed (exit code = step): {other:?}")),
+    }
+    let frames_after = crate::frame::live();
+    if frames_after != frames_before {
+        fail(TEST, format_args!("frame objects leaked: {frames_before} before, {frames_after} after"));
     }
     pass(TEST)
 }

@@ -296,6 +296,9 @@ fn map(args: Args) -> Result<Reply, ErrorCode> {
     if args.a2 % 4096 != 0 || args.a2 >= crate::vspace::USER_END {
         return Err(ErrorCode::InvalidArgument);
     }
+    if crate::vspace::translate_any(pml4, args.a2).is_some() {
+        return Err(ErrorCode::SlotOccupied);
+    }
     crate::frame::add_mapping(frame, space_index, args.a2)?;
     if let Err(error) = crate::vspace::map(pml4, args.a2, phys, perms) {
         crate::frame::remove_mapping(space_index, args.a2);

@@ -51,6 +51,7 @@ const KERNEL_TESTS: &[(&str, &str)] = &[
     ("notification", "a badged signal wakes a waiter in another address space with the badge bits"),
     ("peer_gone", "a caller gets PeerGone when the server dies holding its call or the endpoint is destroyed"),
     ("ipc_grant", "caps travel only with Grant, land where the receiver said and work; 20-word messages via IPC buffers"),
+    ("process_objects", "a process built from frame/address-space/cspace/thread caps: W^X, rights, quota and priority checks; its fault arrives as a message; teardown frees every frame"),
     ("aslr", "bin/hello (Rust, libcap) loaded six times from the initrd: six different random bases and stacks, each runs and exits 0"),
 ];
 
