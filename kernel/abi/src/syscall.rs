@@ -159,11 +159,23 @@ pub enum Sysno {
     CapGive = 25,
     /// Stop a thread for good: `rdi` = thread cap (Write). Its fault endpoint hears of it.
     ThreadKill = 26,
+    /// Read an I/O port: `rdi` = I/O-port-range cap (Read), `rsi` = port, `rdx` = width in
+    /// bytes (1, 2 or 4). The value comes back in `rdx`.
+    IoPortRead = 27,
+    /// Write an I/O port: `rdi` = I/O-port-range cap (Write), `rsi` = port, `rdx` = width,
+    /// `r10` = value.
+    IoPortWrite = 28,
+    /// Deliver an IRQ line as a notification: `rdi` = IRQ-handler cap (Write), `rsi` =
+    /// notification cap (Write; its badge is the bit pattern signalled). Unmasks the line.
+    IrqSetNotification = 29,
+    /// The driver has handled the interrupt: `rdi` = IRQ-handler cap (Write). Unmasks the
+    /// line, which the kernel masks each time it signals.
+    IrqAck = 30,
 }
 
 impl Sysno {
     /// Every syscall, in numeric order.
-    pub const ALL: [Sysno; 26] = [
+    pub const ALL: [Sysno; 30] = [
         Sysno::Send,
         Sysno::NbSend,
         Sysno::Call,
@@ -190,6 +202,10 @@ impl Sysno {
         Sysno::ThreadConfigure,
         Sysno::CapGive,
         Sysno::ThreadKill,
+        Sysno::IoPortRead,
+        Sysno::IoPortWrite,
+        Sysno::IrqSetNotification,
+        Sysno::IrqAck,
     ];
 
     /// The number as it travels in `rax`.
@@ -220,7 +236,7 @@ mod tests {
             assert_eq!(Sysno::try_from(s.as_u64()), Ok(*s));
         }
         assert_eq!(Sysno::try_from(0), Err(0));
-        assert_eq!(Sysno::try_from(27), Err(27));
+        assert_eq!(Sysno::try_from(31), Err(31));
         assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
     }
 
