@@ -26,6 +26,10 @@ pub enum Object {
     Thread(u16),
     /// A capability space.
     CSpace(u16),
+    /// An ISA interrupt line.
+    Irq(u8),
+    /// The I/O ports `first..=last`.
+    IoPorts(u16, u16),
 }
 
 /// Kernel memory a capability space costs beyond the quota it is given.
@@ -99,6 +103,8 @@ impl Reaped {
                 Object::AddressSpace(index) => crate::vspace::destroy_object(index),
                 Object::Thread(index) => crate::sched::release(crate::thread::ThreadId(index)),
                 Object::CSpace(index) => destroy_space(SpaceId::new(index)),
+                Object::Irq(line) => crate::irq::release(line),
+                Object::IoPorts(..) => {}
             }
         }
     }

@@ -102,6 +102,7 @@ pub fn run(name: &str, clock: &RefClock) -> ! {
         "ipc_grant" => ipc_grant(),
         "aslr" => aslr(),
         "process_objects" => process_objects(),
+        "user_driver" => user_driver(),
         other => fail(other, format_args!("no such kernel test")),
     }
 }
@@ -288,6 +289,7 @@ struct Grant {
 }
 
 static NEXT_GRANTS: Mutex<([Option<Grant>; 4], usize)> = Mutex::new(([None; 4], 0));
+
 
 fn give(grants: &[Grant]) {
     let mut next = NEXT_GRANTS.lock();
@@ -1395,4 +1397,164 @@ pub fn process_objects() -> ! {
         fail(TEST, format_args!("frame objects leaked: {frames_before} before, {frames_after} after"));
     }
     pass(TEST)
+}
+
+core::arch::global_asm!(
+    r#"
+    .section .rodata.user_blobs, "a"
+    /* A user-space RTC driver: slot 2 = IRQ 8, slot 3 = notification, slot 4 = ports
+       0x70-0x71. Turns on the periodic interrupt, takes three through the notification,
+       turns it off, then checks the port-range error paths. */
+    .global user_rtc_driver_start, user_rtc_driver_end
+user_rtc_driver_start:
+    mov eax, 29                 /* 1: bind IRQ 8 to the notification */
+    mov edi, 2
+    mov esi, 3
+    syscall
+    mov edi, 1
+    test rax, rax
+    jnz 9f
+    mov eax, 28                 /* 2: select register B */
+    mov edi, 4
+    mov esi, 0x70
+    mov edx, 1
+    mov r10d, 0x8b
+    syscall
+    mov edi, 2
+    test rax, rax
+    jnz 9f
+    mov eax, 27                 /* 3: read it */
+    mov edi, 4
+    mov esi, 0x71
+    mov edx, 1
+    syscall
+    mov edi, 3
+    test rax, rax
+    jnz 9f
+    mov rbx, rdx
+    mov eax, 28
+    mov edi, 4
+    mov esi, 0x70
+    mov edx, 1
+    mov r10d, 0x8b
+    syscall
+    mov r10, rbx                /* 4: set PIE (periodic interrupt enable) */
+    or r10, 0x40
+    mov eax, 28
+    mov edi, 4
+    mov esi, 0x71
+    mov edx, 1
+    syscall
+    mov edi, 4
+    test rax, rax
+    jnz 9f
+    mov ebp, 3
+1:
+    mov eax, 28                 /* read register C: acknowledges the RTC */
+    mov edi, 4
+    mov esi, 0x70
+    mov edx, 1
+    mov r10d, 0x0c
+    syscall
+    mov eax, 27
+    mov edi, 4
+    mov esi, 0x71
+    mov edx, 1
+    syscall
+    mov eax, 9                  /* 5, 6: wait (1 s at most) for the interrupt: word 1 */
+    mov edi, 3
+    mov esi, 100
+    syscall
+    mov rcx, rdi
+    mov edi, 5
+    test rax, rax
+    jnz 9f
+    mov edi, 6
+    cmp rcx, 1
+    jne 9f
+    mov eax, 30                 /* 7: acknowledge the line */
+    mov edi, 2
+    syscall
+    mov edi, 7
+    test rax, rax
+    jnz 9f
+    dec ebp
+    jnz 1b
+    mov eax, 28                 /* turn PIE off again */
+    mov edi, 4
+    mov esi, 0x70
+    mov edx, 1
+    mov r10d, 0x8b
+    syscall
+    mov r10, rbx
+    mov eax, 28
+    mov edi, 4
+    mov esi, 0x71
+    mov edx, 1
+    syscall
+    mov eax, 27                 /* 8: a port outside the range: InsufficientRights */
+    mov edi, 4
+    mov esi, 0x80
+    mov edx, 1
+    syscall
+    mov edi, 8
+    cmp rax, 7
+    jne 9f
+    mov eax, 27                 /* 9: width 3: InvalidArgument */
+    mov edi, 4
+    mov esi, 0x70
+    mov edx, 3
+    syscall
+    mov edi, 9
+    cmp rax, 2
+    jne 9f
+    mov eax, 27                 /* 10: 0x71 as a 16-bit port runs past the range */
+    mov edi, 4
+    mov esi, 0x71
+    mov edx, 2
+    syscall
+    mov edi, 10
+    cmp rax, 7
+    jne 9f
+    mov eax, 30                 /* 11: IrqAck on the console cap: WrongObjectType */
+    mov edi, 1
+    syscall
+    mov edi, 11
+    cmp rax, 6
+    jne 9f
+    xor edi, edi
+9:
+    mov eax, 20
+    syscall
+    ud2
+user_rtc_driver_end:
+"#
+);
+
+unsafe extern "C" {
+    static user_rtc_driver_start: u8;
+    static user_rtc_driver_end: u8;
+}
+
+/// A user-space driver: the RTC's periodic interrupt arrives three times as notifications
+/// through an IRQ-handler cap, the device is programmed through an I/O-port cap, and
+/// ports outside the cap's range are refused.
+pub fn user_driver() -> ! {
+    const TEST: &str = "user_driver";
+    kernel_object(TEST, 11, abi::ObjectType::Notification);
+    let installed = crate::caps::install(KERNEL_SPACE, 20, abi::ObjectType::IrqHandler, crate::caps::Object::Irq(8))
+        .and_then(|()| crate::caps::install(KERNEL_SPACE, 21, abi::ObjectType::IoPortRange, crate::caps::Object::IoPorts(0x70, 0x71)));
+    if let Err(error) = installed {
+        fail(TEST, format_args!("cannot make the device caps: {error:?}"));
+    }
+    give(&[
+        Grant { from: 20, to: 2, rights: W, badge: 0 },
+        Grant { from: 11, to: 3, rights: R.union(W), badge: 0 },
+        Grant { from: 21, to: 4, rights: R.union(W), badge: 0 },
+    ]);
+    let id = start_blob(TEST, "rtc-driver", blob(&raw const user_rtc_driver_start, &raw const user_rtc_driver_end), 0, 10, None);
+    match sched::join(id) {
+        Some(Exit::Code(0)) => pass(TEST),
+        other => fail(TEST, format_args!("step failed (exit code = step): {other:?}")),
+    }
 }

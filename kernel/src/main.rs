@@ -22,6 +22,7 @@ mod caps;
 mod console;
 mod frame;
 mod ipc;
+mod irq;
 #[cfg(feature = "ktest")]
 mod ktest;
 mod mm;
@@ -156,6 +157,7 @@ extern "C" fn kernel_main() -> ! {
         lapic_per_ms
     );
     apic::start_timer(lapic_per_ms, TIMER_PERIOD_MICROS);
+    irq::init(&platform);
     arch_impl::syscall::init();
     if let Err(error) = caps::init() {
         fatal(format_args!("cannot create the boot capability space: {error:?}"));

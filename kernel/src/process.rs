@@ -30,6 +30,19 @@ const PAGE: u64 = 4096;
 pub const INIT_CONSOLE_SLOT: u32 = 1;
 pub const INIT_CSPACE_SLOT: u32 = 2;
 pub const INIT_ADDRESS_SPACE_SLOT: u32 = 3;
+/// Device authority init receives, at fixed high slots (libcap's `slots` names them): ISA
+/// IRQ lines and I/O port ranges the kernel does not use itself. The kernel keeps IRQ 0
+/// (PIT), 2 (cascade), 4 and ports 0x3f8-0x3ff (its COM1 console), the PICs, the PIT and
+/// the debug-exit port.
+pub const INIT_DEVICE_CAPS: &[(u32, Object)] = &[
+    (100, Object::Irq(1)),
+    (101, Object::Irq(3)),
+    (102, Object::Irq(8)),
+    (103, Object::Irq(12)),
+    (110, Object::IoPorts(0x60, 0x64)),
+    (111, Object::IoPorts(0x70, 0x71)),
+    (112, Object::IoPorts(0x2f8, 0x2ff)),
+];
 
 #[derive(Debug)]
 pub enum LoadError {
@@ -161,6 +174,10 @@ pub fn start_init(initrd: kcore::memmap::PhysRange) -> Result<ThreadId, LoadErro
     caps::install(space, INIT_CSPACE_SLOT, ObjectType::CSpace, Object::CSpace(space.index()))?;
     let address_space = vspace::register(loaded.pml4, true)?;
     caps::install(space, INIT_ADDRESS_SPACE_SLOT, ObjectType::AddressSpace, Object::AddressSpace(address_space))?;
+    for &(slot, object) in INIT_DEVICE_CAPS {
+        let kind = if matches!(object, Object::Irq(_)) { ObjectType::IrqHandler } else { ObjectType::IoPortRange };
+        caps::install(space, slot, kind, object)?;
+    }
     let (_, hardware) = random_u64();
     log::info!(
         "init: image at {:#x}, stack top {:#x}, initrd at {:#x} ({} bytes), quota {} MiB; ASLR entropy from {}",

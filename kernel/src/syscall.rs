@@ -148,6 +148,26 @@ fn handle(number: Sysno, args: Args) -> Result<Reply, ErrorCode> {
         Sysno::ThreadStart => thread_start(args),
         Sysno::ThreadConfigure => thread_configure(args),
         Sysno::CapGive => cap_give(args),
+        Sysno::IoPortRead => {
+            let (first, last) = io_ports_cap(args.a0, Rights::READ)?;
+            let value = crate::irq::port_read(first, last, args.a1, args.a2)?;
+            Ok(Reply { words: [value, 0, 0, 0] })
+        }
+        Sysno::IoPortWrite => {
+            let (first, last) = io_ports_cap(args.a0, Rights::WRITE)?;
+            crate::irq::port_write(first, last, args.a1, args.a2, args.a3)?;
+            Ok(Reply::default())
+        }
+        Sysno::IrqSetNotification => {
+            let line = irq_cap(args.a0)?;
+            let (notification, badge) = notification_cap(args.a1, Rights::WRITE)?;
+            crate::irq::set_notification(line, notification, badge)?;
+            Ok(Reply::default())
+        }
+        Sysno::IrqAck => {
+            crate::irq::ack(irq_cap(args.a0)?)?;
+            Ok(Reply::default())
+        }
         Sysno::ThreadKill => {
             let id = thread_cap(args.a0)?;
             crate::sched::kill(id)?;
@@ -345,4 +365,18 @@ fn cap_give(args: Args) -> Result<Reply, ErrorCode> {
     let to = caps::slot(target, slot_arg(args.a2)?);
     caps::with(|store| store.decode_mint(from, to, rights, Badge::new(args.a4)).map(|op| op.perform()))?;
     Ok(Reply::default())
+}
+
+fn io_ports_cap(slot: u64, rights: Rights) -> Result<(u16, u16), ErrorCode> {
+    match caps::lookup(my_space()?, slot_arg(slot)?, ObjectType::IoPortRange, rights)? {
+        (caps::Object::IoPorts(first, last), _) => Ok((first, last)),
+        _ => Err(ErrorCode::WrongObjectType),
+    }
+}
+
+fn irq_cap(slot: u64) -> Result<u8, ErrorCode> {
+    match caps::lookup(my_space()?, slot_arg(slot)?, ObjectType::IrqHandler, Rights::WRITE)? {
+        (caps::Object::Irq(line), _) => Ok(line),
+        _ => Err(ErrorCode::WrongObjectType),
+    }
 }

@@ -52,6 +52,7 @@ const KERNEL_TESTS: &[(&str, &str)] = &[
     ("peer_gone", "a caller gets PeerGone when the server dies holding its call or the endpoint is destroyed"),
     ("ipc_grant", "caps travel only with Grant, land where the receiver said and work; 20-word messages via IPC buffers"),
     ("process_objects", "a process built from frame/address-space/cspace/thread caps: W^X, rights, quota and priority checks; its fault arrives as a message; teardown frees every frame"),
+    ("user_driver", "a user-space RTC driver: IRQ 8 arrives as notifications via an IRQ-handler cap, ports via an I/O-port cap, out-of-range ports refused"),
     ("aslr", "bin/hello (Rust, libcap) loaded six times from the initrd: six different random bases and stacks, each runs and exits 0"),
 ];
 

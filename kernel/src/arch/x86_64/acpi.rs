@@ -45,6 +45,8 @@ pub struct Platform {
     pub io_apics: [IoApic; MAX_IO_APICS],
     pub io_apic_count: usize,
     pub interrupt_overrides: u32,
+    /// ISA IRQ → (global system interrupt, MPS INTI flags), for the lines with an override.
+    pub overrides: [Option<(u8, u32, u16)>; 16],
     pub legacy_pics: bool,
     /// Physical base of the HPET registers.
     pub hpet: Option<u64>,
@@ -91,7 +93,12 @@ pub fn discover(rsdp: Option<u64>) -> Result<Platform, AcpiFailure> {
                     platform.io_apic_count += 1;
                 }
             }
-            MadtEntry::InterruptSourceOverride(_) => platform.interrupt_overrides += 1,
+            MadtEntry::InterruptSourceOverride(over) => {
+                if let Some(slot) = platform.overrides.get_mut(platform.interrupt_overrides as usize) {
+                    *slot = Some((over.irq, over.global_system_interrupt, over.flags));
+                }
+                platform.interrupt_overrides += 1;
+            }
             MadtEntry::LocalApicAddressOverride(over) => platform.local_apic = over.local_apic_address,
             _ => {}
         }

@@ -92,6 +92,15 @@ pub fn on_timer() {
     write(EOI, 0);
 }
 
+/// This CPU's local APIC id.
+pub fn id() -> u8 {
+    (read(0x20) >> 24) as u8
+}
+
+pub fn end_of_interrupt() {
+    write(EOI, 0);
+}
+
 pub fn ticks() -> u64 {
     TICKS.load(Ordering::Relaxed)
 }

@@ -129,6 +129,22 @@ stubs! {
     security = 30, error_code;
     reserved_31 = 31;
     timer = 32;
+    irq0 = 0x30;
+    irq1 = 0x31;
+    irq2 = 0x32;
+    irq3 = 0x33;
+    irq4 = 0x34;
+    irq5 = 0x35;
+    irq6 = 0x36;
+    irq7 = 0x37;
+    irq8 = 0x38;
+    irq9 = 0x39;
+    irq10 = 0x3a;
+    irq11 = 0x3b;
+    irq12 = 0x3c;
+    irq13 = 0x3d;
+    irq14 = 0x3e;
+    irq15 = 0x3f;
     spurious = 255;
 }
 
@@ -213,6 +229,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             crate::sched::on_tick();
         }
         v if v == u64::from(SPURIOUS_VECTOR) => {} // no EOI for spurious interrupts
+        0x30..=0x3f => crate::irq::handle((frame.vector - 0x30) as usize),
         _ => {}
     }
 }
