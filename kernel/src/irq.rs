@@ -94,27 +94,28 @@ pub fn release(irq: u8) {
 /// Reads `port` (`width` bytes) if it lies in `[first, last]`.
 pub fn port_read(first: u16, last: u16, port: u64, width: u64) -> Result<u64, ErrorCode> {
     let port = check_port(first, last, port, width)?;
-    // SAFETY: the caller holds a cap to this port range (checked by the dispatcher), and
-    // the kernel hands out ranges only for ports it does not use itself.
-    let value = unsafe {
-        match width {
-            1 => u64::from(Port::<u8>::new(port).read()),
-            2 => u64::from(Port::<u16>::new(port).read()),
-            _ => u64::from(Port::<u32>::new(port).read()),
-        }
+    // SAFETY (all three arms): the caller holds a cap to this port range (checked by the
+    // dispatcher), and the kernel hands out ranges only for ports it does not use itself.
+    let value = match width {
+        // SAFETY: see above.
+        1 => u64::from(unsafe { Port::<u8>::new(port).read() }),
+        // SAFETY: see above.
+        2 => u64::from(unsafe { Port::<u16>::new(port).read() }),
+        // SAFETY: see above.
+        _ => u64::from(unsafe { Port::<u32>::new(port).read() }),
     };
     Ok(value)
 }
 
 pub fn port_write(first: u16, last: u16, port: u64, width: u64, value: u64) -> Result<(), ErrorCode> {
     let port = check_port(first, last, port, width)?;
-    // SAFETY: as in `port_read`.
-    unsafe {
-        match width {
-            1 => Port::<u8>::new(port).write(value as u8),
-            2 => Port::<u16>::new(port).write(value as u16),
-            _ => Port::<u32>::new(port).write(value as u32),
-        }
+    match width {
+        // SAFETY: as in `port_read`.
+        1 => unsafe { Port::<u8>::new(port).write(value as u8) },
+        // SAFETY: as in `port_read`.
+        2 => unsafe { Port::<u16>::new(port).write(value as u16) },
+        // SAFETY: as in `port_read`.
+        _ => unsafe { Port::<u32>::new(port).write(value as u32) },
     }
     Ok(())
 }

@@ -145,7 +145,7 @@ pub fn copy_from_user(pml4: u64, address: u64, buffer: &mut [u8]) -> Result<(), 
         let source = mm::phys_to_virt(phys) as *const u8;
         // SAFETY: `phys..phys+chunk` lies inside one user-readable page (checked above) of
         // RAM in the direct map; `buffer[done..done+chunk]` is in bounds.
-        unsafe { core::ptr::copy_nonoverlapping(source, buffer.as_mut_ptr().add(done), chunk) };
+        unsafe { core::ptr::copy_nonoverlapping(source, buffer[done..done + chunk].as_mut_ptr(), chunk) };
         done += chunk;
     }
     Ok(())
@@ -167,7 +167,7 @@ pub fn copy_to_user(pml4: u64, address: u64, data: &[u8]) -> Result<(), ErrorCod
         let chunk = ((PAGE - (virt % PAGE)) as usize).min(data.len() - done);
         let target = mm::phys_to_virt(phys) as *mut u8;
         // SAFETY: as in `copy_from_user`, for a user-writable page.
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr().add(done), target, chunk) };
+        unsafe { core::ptr::copy_nonoverlapping(data[done..done + chunk].as_ptr(), target, chunk) };
         done += chunk;
     }
     Ok(())

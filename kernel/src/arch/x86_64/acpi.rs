@@ -18,10 +18,11 @@ struct DirectMap;
 impl AcpiHandler for DirectMap {
     unsafe fn map_physical_region<T>(&self, physical_address: usize, size: usize) -> PhysicalMapping<Self, T> {
         let virt = mm::phys_to_virt(physical_address as u64) as *mut T;
-        // SAFETY: the direct map is never null; the pointer is the direct-map image of the
-        // region the crate asked for, which stays mapped for the kernel's lifetime, so
-        // "unmapping" is a no-op.
-        unsafe { PhysicalMapping::new(physical_address, NonNull::new_unchecked(virt), size, size, *self) }
+        // The direct map lies in the upper half: never null.
+        let pointer = NonNull::new(virt).unwrap_or(NonNull::dangling());
+        // SAFETY: the pointer is the direct-map image of the region the crate asked for,
+        // which stays mapped for the kernel's lifetime, so "unmapping" is a no-op.
+        unsafe { PhysicalMapping::new(physical_address, pointer, size, size, *self) }
     }
 
     fn unmap_physical_region<T>(_region: &PhysicalMapping<Self, T>) {}

@@ -91,5 +91,5 @@ pub unsafe fn init_fpu_area(area: *mut u8) {
     // SAFETY: condition 1: offsets 0 (FCW) and 24 (MXCSR) lie in the legacy region.
     unsafe { core::ptr::write_unaligned(area as *mut u16, 0x037f) };
     // SAFETY: as above.
-    unsafe { core::ptr::write_unaligned(area.add(24) as *mut u32, 0x1f80) };
+    unsafe { core::ptr::write_unaligned(area.wrapping_add(24) as *mut u32, 0x1f80) };
 }

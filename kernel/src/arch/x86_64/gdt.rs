@@ -82,9 +82,11 @@ pub fn init() -> Result<(), paging::PagingError> {
 /// Sets the stack the CPU uses for interrupts and exceptions taken in ring 3.
 pub fn set_interrupt_stack(top: u64) {
     let tss = &raw mut TSS;
+    // SAFETY: `tss` points to the static TSS; taking a field's address reads nothing.
+    let rsp0 = unsafe { &raw mut (*tss).privilege_stack_table[0] };
     // SAFETY: raw-pointer write to the static TSS; the CPU reads RSP0 only when it takes
     // an interrupt from ring 3, which cannot happen while the kernel runs (interrupts off).
-    unsafe { core::ptr::write_unaligned(&raw mut (*tss).privilege_stack_table[0], VirtAddr::new(top)) };
+    unsafe { core::ptr::write_unaligned(rsp0, VirtAddr::new(top)) };
 }
 
 pub fn selectors() -> Option<&'static Selectors> {

@@ -150,32 +150,37 @@ stubs! {
 
 static IDT: Once<InterruptDescriptorTable> = Once::new();
 
+/// Points an IDT entry at one of this module's stubs.
+fn install<F>(
+    entry: &mut x86_64::structures::idt::Entry<F>,
+    stub: VirtAddr,
+) -> &mut x86_64::structures::idt::EntryOptions {
+    // SAFETY: only called by `init` with the address of a stub from `STUBS`: a naked
+    // function that saves all registers, calls the dispatcher with a correct frame and
+    // returns with iretq, pushing a zero error code exactly where the CPU pushes none.
+    unsafe { entry.set_handler_addr(stub) }
+}
+
 pub fn init() {
     let idt = IDT.call_once(|| {
         let mut idt = InterruptDescriptorTable::new();
         for &(vector, stub) in STUBS {
             let address = VirtAddr::new(stub as usize as u64);
-            // SAFETY: every stub is a naked function that saves all registers, calls the
-            // dispatcher with a correct frame and returns with iretq, so it is a valid
-            // handler for its vector (it pushes a zero error code exactly where the CPU
-            // does not push one).
-            let options = unsafe {
-                match vector {
-                    8 => idt.double_fault.set_handler_addr(address),
-                    10 => idt.invalid_tss.set_handler_addr(address),
-                    11 => idt.segment_not_present.set_handler_addr(address),
-                    12 => idt.stack_segment_fault.set_handler_addr(address),
-                    13 => idt.general_protection_fault.set_handler_addr(address),
-                    14 => idt.page_fault.set_handler_addr(address),
-                    17 => idt.alignment_check.set_handler_addr(address),
-                    18 => idt.machine_check.set_handler_addr(address),
-                    21 => idt.cp_protection_exception.set_handler_addr(address),
-                    29 => idt.vmm_communication_exception.set_handler_addr(address),
-                    30 => idt.security_exception.set_handler_addr(address),
-                    // The crate keeps the architecturally reserved entries private.
-                    15 | 22..=27 | 31 => continue,
-                    _ => idt[vector].set_handler_addr(address),
-                }
+            let options = match vector {
+                8 => install(&mut idt.double_fault, address),
+                10 => install(&mut idt.invalid_tss, address),
+                11 => install(&mut idt.segment_not_present, address),
+                12 => install(&mut idt.stack_segment_fault, address),
+                13 => install(&mut idt.general_protection_fault, address),
+                14 => install(&mut idt.page_fault, address),
+                17 => install(&mut idt.alignment_check, address),
+                18 => install(&mut idt.machine_check, address),
+                21 => install(&mut idt.cp_protection_exception, address),
+                29 => install(&mut idt.vmm_communication_exception, address),
+                30 => install(&mut idt.security_exception, address),
+                // The crate keeps the architecturally reserved entries private.
+                15 | 22..=27 | 31 => continue,
+                _ => install(&mut idt[vector], address),
             };
             let stack = match vector {
                 8 => Some(gdt::DOUBLE_FAULT_IST),
