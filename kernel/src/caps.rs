@@ -120,15 +120,47 @@ impl kcore::cap::Reaper<Object> for Reaped {
     }
 }
 
+/// Spaces waiting to be destroyed, and whether a `destroy_space` is already draining them.
+static PENDING_SPACES: Mutex<([u16; SPACES], usize)> = Mutex::new(([0; SPACES], 0));
+static DRAINING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 /// Destroys a space: every cap in it goes (and with the last caps, their objects).
+///
+/// Iterative, not recursive: destroying a space can reap the last cap of another space
+/// (a chain of spaces holding each other's caps, as long as user space likes), and each
+/// level would otherwise take kernel stack. Nested destructions queue up instead and the
+/// outermost call drains the queue.
 pub fn destroy_space(space: SpaceId) {
-    let mut reaped = Reaped::new();
-    with(|store| {
-        if let Ok(destroy) = store.decode_destroy_space(space) {
-            destroy.perform(&mut reaped);
+    {
+        let mut pending = PENDING_SPACES.lock();
+        let (queue, count) = &mut *pending;
+        if *count < SPACES && !queue[..*count].contains(&space.index()) {
+            queue[*count] = space.index();
+            *count += 1;
         }
-    });
-    reaped.finish();
+    }
+    if DRAINING.swap(true, core::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    loop {
+        let next = {
+            let mut pending = PENDING_SPACES.lock();
+            let (queue, count) = &mut *pending;
+            if *count == 0 {
+                break;
+            }
+            *count -= 1;
+            queue[*count]
+        };
+        let mut reaped = Reaped::new();
+        with(|store| {
+            if let Ok(destroy) = store.decode_destroy_space(SpaceId::new(next)) {
+                destroy.perform(&mut reaped);
+            }
+        });
+        reaped.finish();
+    }
+    DRAINING.store(false, core::sync::atomic::Ordering::Relaxed);
 }
 
 /// Creates an object of `kind` in `slot` of `space`, charged to its quota. `argument` is

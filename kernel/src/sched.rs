@@ -120,8 +120,19 @@ pub fn with_current<R>(f: impl FnOnce(&mut Thread) -> R) -> R {
 }
 
 fn free_slot(sched: &mut Scheduler) -> Result<ThreadId, SpawnError> {
-    let index = (1..MAX_THREADS).find(|&index| sched.threads[index].state == State::Free).ok_or(SpawnError::NoFreeThread)?;
+    let current = sched.current;
+    let reusable = |thread: &Thread| {
+        thread.state == State::Free || (thread.state == State::Dead && thread.orphaned && !thread.dying)
+    };
+    let index = (1..MAX_THREADS)
+        .find(|&index| index != current.index() && reusable(&sched.threads[index]))
+        .ok_or(SpawnError::NoFreeThread)?;
     let id = ThreadId(index as u16);
+    let stale_fpu = core::mem::take(&mut sched.thread(id).fpu_frame);
+    if stale_fpu != 0 {
+        // An orphaned dead thread's state: nothing will restore it again.
+        let _ = mm::free_frame(stale_fpu);
+    }
     if sched.thread(id).kernel_stack_top == 0 {
         let (_, top) = paging::allocate_stack(KERNEL_STACK_PAGES).map_err(|_| SpawnError::OutOfMemory)?;
         sched.thread(id).kernel_stack_top = top;
@@ -594,9 +605,13 @@ pub fn kill_threads_in(pml4: u64) -> bool {
 /// The thread object's last cap is gone: stop it and free its slot.
 pub fn release(id: ThreadId) {
     if id == current() {
-        // Deleting one's own last thread cap: the thread ends; the slot is freed by
-        // whoever reaps dead threads next (see `reap_dead`).
-        exit_current(Exit::Killed);
+        // Deleting one's own last thread cap: the thread ends when its syscall has finished
+        // cleaning up (its slot then stays dead until reused).
+        with_current(|thread| {
+            thread.doomed = true;
+            thread.orphaned = true;
+        });
+        return;
     }
     let _ = kill(id);
     let mut sched = SCHED.lock();

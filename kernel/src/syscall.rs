@@ -61,6 +61,9 @@ pub fn dispatch(frame: &mut TrapFrame) {
         Err(code) => frame.rax = u64::from(code as u32),
     }
     frame.rflags = sanitize_user_flags(frame.rflags);
+    if sched::with_current(|thread| thread.doomed) {
+        sched::exit_current(Exit::Killed);
+    }
 }
 
 fn endpoint_cap(slot: u64, rights: Rights) -> Result<crate::ipc::EndpointCap, ErrorCode> {

@@ -236,7 +236,7 @@ pub fn destroy_object(index: u16) {
     }
     destroy(pml4, owns_pages);
     if current_dies {
-        crate::sched::exit_current(crate::thread::Exit::Killed);
+        crate::sched::with_current(|thread| thread.doomed = true);
     }
 }
 
