@@ -1155,8 +1155,8 @@ pub fn aslr() -> ! {
         .unwrap_or_else(|error| fail(TEST, format_args!("{error:?}")));
         expect_exit(TEST, id, Exit::Code(0));
     }
-    println!("ktest: aslr: image bases {bases:#x?}");
-    println!("ktest: aslr: stack tops {stacks:#x?}");
+    println!("ktest: aslr: image bases {bases:x?}");
+    println!("ktest: aslr: stack tops {stacks:x?}");
     for (i, a) in bases.iter().enumerate() {
         if a % 4096 != 0 || stacks[i] % 4096 != 0 {
             fail(TEST, format_args!("unaligned base or stack"));

@@ -154,7 +154,7 @@ fn count(summary: &str, word: &str) -> usize {
 fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
     let selected: Vec<_> = KERNEL_TESTS.iter().filter(|(name, _)| name.contains(filter)).collect();
     let iso_selected = ["iso_bios", "iso_uefi"].iter().any(|name| name.contains(filter));
-    if selected.is_empty() && !iso_selected {
+    if selected.is_empty() && !iso_selected && !"aslr_across_boots".contains(filter) {
         return Ok(());
     }
     println!("== kernel tests in QEMU ({accel:?})");
@@ -165,8 +165,35 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
         let boot = Boot::Direct { kernel: &kernel, initrd: &initrd, cmdline: &cmdline };
         check(tally, name, what, qemu::command(&boot, accel), Duration::from_secs(60))?;
     }
+    if "aslr_across_boots".contains(filter) {
+        aslr_across_boots(&kernel, &initrd, accel, tally)?;
+    }
     if iso_selected {
         iso_tests(filter, &kernel, &initrd, accel, tally)?;
+    }
+    Ok(())
+}
+
+/// Two boots load `bin/hello` at different bases: the randomness is not fixed per build.
+fn aslr_across_boots(kernel: &Path, initrd: &Path, accel: Accel, tally: &mut Tally) -> Result<()> {
+    let what = "two boots place the same program at different random bases";
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        let boot = Boot::Direct { kernel, initrd, cmdline: "ktest=aslr quiet" };
+        let outcome = qemu::run_captured(qemu::command(&boot, accel), Duration::from_secs(60))?;
+        let line = outcome.serial.lines().find(|line| line.starts_with("ktest: aslr: image bases")).map(str::to_owned);
+        lines.push(line);
+    }
+    match (&lines[0], &lines[1]) {
+        (Some(first), Some(second)) if first != second => {
+            tally.passed += 1;
+            println!("test qemu::aslr_across_boots ... ok — {what}");
+        }
+        other => {
+            tally.failed += 1;
+            tally.failures.push("qemu::aslr_across_boots".into());
+            println!("test qemu::aslr_across_boots ... FAILED — {what}: {other:?}");
+        }
     }
     Ok(())
 }
