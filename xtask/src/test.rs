@@ -99,11 +99,12 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// `cargo test` over the host-testable crates, counting libtest's result lines.
+/// `cargo test` over the default members (the host-testable crates; not the kernel, the
+/// user programs or the candle comparison), counting libtest's result lines.
 fn host_tests(filter: &str, tally: &mut Tally) -> Result<()> {
     println!("== host tests (cargo test)");
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.current_dir(build::workspace_root()).args(["test", "--workspace"]).stdout(Stdio::piped());
+    command.current_dir(build::workspace_root()).args(["test"]).stdout(Stdio::piped());
     if !filter.is_empty() {
         command.args(["--", filter]);
     }
