@@ -169,7 +169,8 @@ pub fn create_object(space: SpaceId, slot: CapSlot, kind: ObjectType, argument: 
     let target = SlotRef::new(space, slot.index());
     if kind == ObjectType::CSpace {
         return with(|store| {
-            store.decode_create(target, kind, 0)?;
+            // Only the checks: the slot must be empty before a space is made for it.
+            drop(store.decode_create(target, kind, 0)?);
             let child = store.decode_create_space(space, argument, CSPACE_COST)?.perform();
             match store.decode_create(target, kind, 0) {
                 Ok(create) => {

@@ -24,6 +24,8 @@ mod frame;
 mod ipc;
 mod irq;
 #[cfg(feature = "ktest")]
+mod kbench;
+#[cfg(feature = "ktest")]
 mod ktest;
 mod mm;
 mod process;

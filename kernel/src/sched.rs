@@ -189,7 +189,7 @@ pub fn spawn_user(name: &str, start: UserStart) -> Result<ThreadId, SpawnError> 
     // nothing else uses the stack.
     unsafe { core::ptr::write(frame_address as *mut TrapFrame, frame) };
     // SAFETY: as above, for the seven words below the frame.
-    let saved_rsp = unsafe { context::prepare_stack(frame_address, trap_return as usize as u64) };
+    let saved_rsp = unsafe { context::prepare_stack(frame_address, trap_return as *const () as u64) };
     *thread = Thread {
         state: State::Free,
         kernel_stack_top: top,
@@ -211,6 +211,7 @@ pub fn spawn_user(name: &str, start: UserStart) -> Result<ThreadId, SpawnError> 
 }
 
 /// A new kernel thread running `entry`, ready to run.
+#[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
 pub fn spawn_kernel(name: &str, entry: extern "C" fn() -> !, priority: u8) -> Result<ThreadId, SpawnError> {
     let mut sched = SCHED.lock();
     let id = free_slot(&mut sched)?;
@@ -488,7 +489,7 @@ pub fn start_thread(id: ThreadId, pml4: u64, cspace: kcore::cap::SpaceId, entry:
     // SAFETY: an inactive thread's kernel stack is mapped and unused.
     unsafe { core::ptr::write(frame_address as *mut TrapFrame, frame) };
     // SAFETY: as above, for the seven words below the frame.
-    thread.saved_rsp = unsafe { context::prepare_stack(frame_address, trap_return as usize as u64) };
+    thread.saved_rsp = unsafe { context::prepare_stack(frame_address, trap_return as *const () as u64) };
     thread.pml4 = pml4;
     thread.owns_space = false;
     thread.cspace = Some(cspace);
@@ -538,6 +539,7 @@ pub fn configure(id: ThreadId, priority: u64, budget_micros: u64, period_micros:
 }
 
 /// Names a thread (for logs and fault reports).
+#[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
 pub fn set_name(id: ThreadId, name: &str) {
     let mut sched = SCHED.lock();
     if id.index() < MAX_THREADS {
@@ -650,6 +652,7 @@ pub fn user_exception(frame: &mut TrapFrame, cr2: u64) {
 
 /// Blocks until thread `id` is dead, then frees its slot and returns how it ended.
 /// `None` if `id` names no thread.
+#[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
 pub fn join(id: ThreadId) -> Option<Exit> {
     loop {
         {
@@ -686,6 +689,7 @@ pub fn join(id: ThreadId) -> Option<Exit> {
 }
 
 /// How many timer ticks thread `id` has been charged with.
+#[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
 pub fn ticks_run(id: ThreadId) -> u64 {
     let mut sched = SCHED.lock();
     if id.index() >= MAX_THREADS {
@@ -695,6 +699,7 @@ pub fn ticks_run(id: ThreadId) -> u64 {
 }
 
 /// Blocks the current thread for `ticks` timer ticks.
+#[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
 pub fn sleep_ticks(ticks: u64) {
     {
         let mut sched = SCHED.lock();
@@ -711,15 +716,8 @@ pub(crate) fn ticks_locked(sched: &Scheduler) -> u64 {
     sched.ticks
 }
 
+#[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
 pub fn ticks() -> u64 {
     SCHED.lock().ticks
 }
 
-/// The idle loop: halt until an interrupt, forever.
-pub fn idle() -> ! {
-    loop {
-        crate::arch::x86_64::wait_for_interrupt();
-        x86_64::instructions::interrupts::disable();
-        schedule();
-    }
-}

@@ -23,7 +23,6 @@ pub struct BootHandoff {
     pub entry_tsc: u64,
 }
 
-pub const MULTIBOOT2_MAGIC: u32 = 0x36d7_6289;
 
 global_asm!(
     r#"

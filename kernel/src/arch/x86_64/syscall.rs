@@ -70,7 +70,7 @@ pub fn init() {
     let selectors = gdt::selectors().expect("gdt::init runs before syscall::init");
     Star::write(selectors.user_code, selectors.user_data, selectors.kernel_code, selectors.kernel_data)
         .expect("the GDT orders its selectors the way SYSRET expects");
-    LStar::write(VirtAddr::new(syscall_entry as usize as u64));
+    LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
     SFMask::write(
         RFlags::INTERRUPT_FLAG
             | RFlags::TRAP_FLAG
