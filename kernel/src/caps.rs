@@ -30,6 +30,8 @@ pub enum Object {
     Irq(u8),
     /// The I/O ports `first..=last`.
     IoPorts(u16, u16),
+    /// The authority-audit right.
+    Audit,
 }
 
 /// Kernel memory a capability space costs beyond the quota it is given.
@@ -104,7 +106,7 @@ impl Reaped {
                 Object::Thread(index) => crate::sched::release(crate::thread::ThreadId(index)),
                 Object::CSpace(index) => destroy_space(SpaceId::new(index)),
                 Object::Irq(line) => crate::irq::release(line),
-                Object::IoPorts(..) => {}
+                Object::IoPorts(..) | Object::Audit => {}
             }
         }
     }

@@ -103,6 +103,7 @@ pub fn run(name: &str, clock: &RefClock) -> ! {
         "aslr" => aslr(),
         "process_objects" => process_objects(),
         "user_driver" => user_driver(),
+        "audit" => audit(),
         "bench" => crate::kbench::run(),
         other => fail(other, format_args!("no such kernel test")),
     }
@@ -1554,6 +1555,84 @@ pub fn user_driver() -> ! {
         Grant { from: 21, to: 4, rights: R.union(W), badge: 0 },
     ]);
     let id = start_blob(TEST, "rtc-driver", blob(&raw const user_rtc_driver_start, &raw const user_rtc_driver_end), 0, 10, None);
+    match sched::join(id) {
+        Some(Exit::Code(0)) => pass(TEST),
+        other => fail(TEST, format_args!("step failed (exit code = step): {other:?}")),
+    }
+}
+
+core::arch::global_asm!(
+    r#"
+    .section .rodata.user_blobs, "a"
+    /* Slot 2 = audit cap. Reads the kernel space's slot 0 (the console object), checks
+       the bounds, and that the console cap cannot be used for auditing. */
+    .global user_audit_start, user_audit_end
+user_audit_start:
+    mov eax, 31                 /* 1, 2: the kernel space's slot 0 is the console */
+    mov edi, 2
+    xor esi, esi
+    xor edx, edx
+    syscall
+    mov edi, 1
+    test rax, rax
+    jnz 9f
+    mov edi, 2
+    cmp rdx, 12
+    jne 9f
+    mov eax, 31                 /* 3: space 64 does not exist: InvalidSlot */
+    mov edi, 2
+    mov esi, 64
+    xor edx, edx
+    syscall
+    mov edi, 3
+    cmp rax, 3
+    jne 9f
+    mov eax, 31                 /* 4: slot 200: InvalidSlot */
+    mov edi, 2
+    xor esi, esi
+    mov edx, 200
+    syscall
+    mov edi, 4
+    cmp rax, 3
+    jne 9f
+    mov eax, 32                 /* 5: thread 64: InvalidArgument */
+    mov edi, 2
+    mov esi, 64
+    syscall
+    mov edi, 5
+    cmp rax, 2
+    jne 9f
+    mov eax, 31                 /* 6: auditing through the console cap: WrongObjectType */
+    mov edi, 1
+    xor esi, esi
+    xor edx, edx
+    syscall
+    mov edi, 6
+    cmp rax, 6
+    jne 9f
+    xor edi, edi
+9:
+    mov eax, 20
+    syscall
+    ud2
+user_audit_end:
+"#
+);
+
+unsafe extern "C" {
+    static user_audit_start: u8;
+    static user_audit_end: u8;
+}
+
+/// The authority-audit queries read any space's slots through an audit cap, and only
+/// through one.
+pub fn audit() -> ! {
+    const TEST: &str = "audit";
+    if let Err(error) = crate::caps::install(KERNEL_SPACE, 22, abi::ObjectType::Audit, crate::caps::Object::Audit) {
+        fail(TEST, format_args!("{error:?}"));
+    }
+    give(&[Grant { from: 22, to: 2, rights: R, badge: 0 }]);
+    let id = start_blob(TEST, "auditor", blob(&raw const user_audit_start, &raw const user_audit_end), 0, 10, None);
     match sched::join(id) {
         Some(Exit::Code(0)) => pass(TEST),
         other => fail(TEST, format_args!("step failed (exit code = step): {other:?}")),

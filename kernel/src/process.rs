@@ -42,6 +42,8 @@ pub const INIT_DEVICE_CAPS: &[(u32, Object)] = &[
     (110, Object::IoPorts(0x60, 0x64)),
     (111, Object::IoPorts(0x70, 0x71)),
     (112, Object::IoPorts(0x2f8, 0x2ff)),
+    // The authority audit, for init to pass to the test runner only (see system.toml).
+    (120, Object::Audit),
 ];
 
 #[derive(Debug)]
@@ -175,7 +177,11 @@ pub fn start_init(initrd: kcore::memmap::PhysRange) -> Result<ThreadId, LoadErro
     let address_space = vspace::register(loaded.pml4, true)?;
     caps::install(space, INIT_ADDRESS_SPACE_SLOT, ObjectType::AddressSpace, Object::AddressSpace(address_space))?;
     for &(slot, object) in INIT_DEVICE_CAPS {
-        let kind = if matches!(object, Object::Irq(_)) { ObjectType::IrqHandler } else { ObjectType::IoPortRange };
+        let kind = match object {
+            Object::Irq(_) => ObjectType::IrqHandler,
+            Object::Audit => ObjectType::Audit,
+            _ => ObjectType::IoPortRange,
+        };
         caps::install(space, slot, kind, object)?;
     }
     let (_, hardware) = random_u64();

@@ -538,6 +538,24 @@ pub fn configure(id: ThreadId, priority: u64, budget_micros: u64, period_micros:
     Ok(())
 }
 
+/// For the authority audit: thread `index`'s capability space (index + 1, or 0) and state.
+pub fn audit_thread(index: u64) -> Option<(u64, u64)> {
+    let index = usize::try_from(index).ok().filter(|&index| index < MAX_THREADS)?;
+    let mut sched = SCHED.lock();
+    let thread = sched.thread(ThreadId(index as u16));
+    let state = match thread.state {
+        State::Free => 0,
+        State::Inactive => 1,
+        State::Ready => 2,
+        State::Running => 3,
+        State::Blocked => 4,
+        State::Throttled => 5,
+        State::Dead => 6,
+    };
+    let space = if matches!(thread.state, State::Free | State::Dead) { 0 } else { thread.cspace.map_or(0, |s| u64::from(s.index()) + 1) };
+    Some((space, state))
+}
+
 /// Names a thread (for logs and fault reports).
 #[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
 pub fn set_name(id: ThreadId, name: &str) {

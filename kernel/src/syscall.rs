@@ -171,6 +171,28 @@ fn handle(number: Sysno, args: Args) -> Result<Reply, ErrorCode> {
             crate::irq::ack(irq_cap(args.a0)?)?;
             Ok(Reply::default())
         }
+        Sysno::AuditCap => {
+            audit_cap(args.a0)?;
+            let space = u16::try_from(args.a1).map_err(|_| ErrorCode::InvalidSlot)?;
+            if usize::from(space) >= caps::SPACES {
+                return Err(ErrorCode::InvalidSlot);
+            }
+            let slot = kcore::cap::SlotRef::new(kcore::cap::SpaceId::new(space), slot_arg(args.a2)?.index());
+            let found = caps::with(|store| store.lookup(slot))?;
+            Ok(Reply {
+                words: [
+                    u64::from(found.kind.as_u32()),
+                    u64::from(found.rights.bits()),
+                    found.badge.value(),
+                    u64::from(found.object.index()),
+                ],
+            })
+        }
+        Sysno::AuditThread => {
+            audit_cap(args.a0)?;
+            let (space, state) = sched::audit_thread(args.a1).ok_or(ErrorCode::InvalidArgument)?;
+            Ok(Reply { words: [space, state, 0, 0] })
+        }
         Sysno::ThreadKill => {
             let id = thread_cap(args.a0)?;
             crate::sched::kill(id)?;
@@ -382,4 +404,8 @@ fn irq_cap(slot: u64) -> Result<u8, ErrorCode> {
         (caps::Object::Irq(line), _) => Ok(line),
         _ => Err(ErrorCode::WrongObjectType),
     }
+}
+
+fn audit_cap(slot: u64) -> Result<(), ErrorCode> {
+    caps::lookup(my_space()?, slot_arg(slot)?, ObjectType::Audit, Rights::READ).map(|_| ())
 }

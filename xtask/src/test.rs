@@ -53,6 +53,7 @@ const KERNEL_TESTS: &[(&str, &str)] = &[
     ("ipc_grant", "caps travel only with Grant, land where the receiver said and work; 20-word messages via IPC buffers"),
     ("process_objects", "a process built from frame/address-space/cspace/thread caps: W^X, rights, quota and priority checks; its fault arrives as a message; teardown frees every frame"),
     ("user_driver", "a user-space RTC driver: IRQ 8 arrives as notifications via an IRQ-handler cap, ports via an I/O-port cap, out-of-range ports refused"),
+    ("audit", "the authority-audit queries read any space's caps through an audit cap, bounds-checked, and through nothing else"),
     ("aslr", "bin/hello (Rust, libcap) loaded six times from the initrd: six different random bases and stacks, each runs and exits 0"),
 ];
 

@@ -90,11 +90,14 @@ pub enum ObjectType {
     SchedBudget = 11,
     /// The right to write to the kernel console (debug output before a console server).
     Console = 12,
+    /// The right to read every capability space and thread (the authority audit of the
+    /// capability-leak suite). The manifest gives it to the test runner only.
+    Audit = 13,
 }
 
 impl ObjectType {
     /// Every kind, in numeric order.
-    pub const ALL: [ObjectType; 12] = [
+    pub const ALL: [ObjectType; 13] = [
         ObjectType::CSpace,
         ObjectType::AddressSpace,
         ObjectType::Thread,
@@ -107,6 +110,7 @@ impl ObjectType {
         ObjectType::IoPortRange,
         ObjectType::SchedBudget,
         ObjectType::Console,
+        ObjectType::Audit,
     ];
 
     /// True for the kinds whose caps can carry a badge (endpoints and notifications).
@@ -157,7 +161,7 @@ mod tests {
             assert_eq!(ObjectType::try_from(u64::from(t.as_u32())), Ok(*t));
         }
         assert_eq!(ObjectType::try_from(0u64), Err(0));
-        assert_eq!(ObjectType::try_from(13u64), Err(13));
+        assert_eq!(ObjectType::try_from(14u64), Err(14));
         assert_eq!(ObjectType::try_from(u64::MAX), Err(u64::MAX));
     }
 

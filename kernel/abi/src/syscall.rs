@@ -171,11 +171,21 @@ pub enum Sysno {
     /// The driver has handled the interrupt: `rdi` = IRQ-handler cap (Write). Unmasks the
     /// line, which the kernel masks each time it signals.
     IrqAck = 30,
+    /// Authority audit: `rdi` = audit cap (Read), `rsi` = capability-space index, `rdx` =
+    /// slot. Returns kind in `rdx`, rights in `r10`, badge in `r8`, and in `r9` the kernel
+    /// object's identity (equal for caps to the same object). `InvalidSlot` past the last
+    /// space or slot, `EmptySlot` for an empty slot or a space that does not exist.
+    AuditCap = 31,
+    /// Authority audit of threads: `rdi` = audit cap (Read), `rsi` = thread index. Returns
+    /// in `rdx` the capability-space index + 1 of a live thread (0: no space), in `r10` its
+    /// state (0 free, 1 inactive, 2 ready, 3 running, 4 blocked, 5 throttled, 6 dead).
+    /// `InvalidArgument` past the last thread.
+    AuditThread = 32,
 }
 
 impl Sysno {
     /// Every syscall, in numeric order.
-    pub const ALL: [Sysno; 30] = [
+    pub const ALL: [Sysno; 32] = [
         Sysno::Send,
         Sysno::NbSend,
         Sysno::Call,
@@ -206,6 +216,8 @@ impl Sysno {
         Sysno::IoPortWrite,
         Sysno::IrqSetNotification,
         Sysno::IrqAck,
+        Sysno::AuditCap,
+        Sysno::AuditThread,
     ];
 
     /// The number as it travels in `rax`.
@@ -236,7 +248,7 @@ mod tests {
             assert_eq!(Sysno::try_from(s.as_u64()), Ok(*s));
         }
         assert_eq!(Sysno::try_from(0), Err(0));
-        assert_eq!(Sysno::try_from(31), Err(31));
+        assert_eq!(Sysno::try_from(33), Err(33));
         assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
     }
 
