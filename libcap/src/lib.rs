@@ -28,6 +28,8 @@
 //!   [`sys::thread_exit`], the cap operations, IPC, notifications, yield).
 //! - [`console`], [`print!`], [`println!`]: output to the console cap.
 //! - [`logger`]: a `log` backend over the console; [`log`] is re-exported.
+//! - [`process`]: building processes: create objects, map frames, give caps, configure,
+//!   start and kill threads; [`loader`]: load a static-PIE ELF into a new address space.
 //! - [`heap`]: `alloc` works (`extern crate alloc;`) over a 256 KiB static heap.
 //! - [`slots`]: the initial authority convention, which slots hold what at start.
 //! - The ABI crate, re-exported as [`abi`] and its main types at the root.
@@ -80,8 +82,9 @@
 //!   (never writable and executable), `.bss` zeroed, `R_X86_64_RELATIVE` relocations applied.
 //! - `rip` = base + `e_entry` (libcap's `_start`); `rsp` = the top of a mapped, writable,
 //!   non-executable stack (16-byte aligned, as on Linux; `_start` re-aligns anyway).
-//! - `rdi` = 0 (reserved for a start-info pointer); other general registers are
-//!   don't-care (zero them so nothing leaks from the kernel).
+//! - `rdi`, `rsi`: the start arguments ([`rt::start_args`]): for init, the address and
+//!   length of the read-only initrd ([`rt::initrd`]); 0 for every program started with
+//!   `ThreadStart`, which zeroes all registers but `rsp` and `rip`.
 //! - `rflags` with DF clear (the SysV ABI assumes it) and IF set; x87/SSE in their reset
 //!   state (`FNINIT` control word 0x37F, `MXCSR` = 0x1F80), with `CR0.EM` clear and
 //!   `CR4.OSFXSR`/`OSXMMEXCPT` set, and FPU/SSE state saved and restored per thread.
@@ -91,12 +94,17 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+// The loader keeps a growing list of frame keepers.
+extern crate alloc;
+
 #[allow(unsafe_code)]
 mod raw;
 
 pub mod console;
 pub mod heap;
+pub mod loader;
 pub mod logger;
+pub mod process;
 pub mod rt;
 pub mod sys;
 

@@ -10,11 +10,16 @@
 //!   precompiled `compiler_builtins` for this target leaves them out (its `mem` feature is
 //!   only on for libc-less targets and cannot be switched on without `-Zbuild-std`), so the
 //!   link fails without them.
-//! - `rust_eh_personality`: the precompiled `core` for this target is built with unwinding
-//!   and names the personality routine in its unwind tables; with `panic = "abort"` it is
-//!   never called, but the symbol must exist.
+//! - `rust_eh_personality` and `_Unwind_Resume`: the precompiled `core` and `alloc` for this
+//!   target are built with unwinding and name these in their unwind tables and landing pads;
+//!   with `panic = "abort"` neither is ever called, but the symbols must exist.
 //! - [`take_heap_memory`]: hands out the static heap region exactly once.
 //! - The program's `main`, as defined by [`crate::entry!`], declared here.
+//! - [`start_args`] and [`initrd`]: the two words the kernel passes at entry, and the
+//!   read-only initrd they describe (init only).
+//! - [`cycle_counter`]: `rdtsc`, as entropy for the program loader.
+//! - [`with_scratch_page`]: map a frame at a reserved address of this process, fill it
+//!   through a `&mut [u8; 4096]`, unmap it. The loader's only way to write a child's memory.
 //!
 //! # Why `syscall` is a safe function
 //!
@@ -31,9 +36,9 @@
 
 use core::arch::{asm, naked_asm};
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use abi::Sysno;
+use abi::{CapSlot, ErrorCode, Sysno};
 
 /// The registers of one syscall, other than `rax` (number in, result out).
 ///
@@ -102,21 +107,143 @@ pub fn thread_exit(code: u64) -> ! {
 /// The ELF entry point.
 ///
 /// Entry state (what the kernel provides): `rsp` points into a mapped, writable stack; `rdi`
-/// is reserved for a future start-info pointer (the kernel passes 0 today). `_start` clears
-/// `rbp` (so frame walkers stop here), aligns `rsp` down to 16 bytes (so the `call` below
-/// leaves `rsp + 8` 16-byte aligned in [`crate::rt::start`], as the SysV ABI requires) and
-/// calls [`crate::rt::start`] with `rdi` untouched. `rt::start` never returns; `ud2` is
-/// there in case it ever does.
+/// and `rsi` are the start arguments (see [`start_args`]). `_start` clears `rbp` (so frame
+/// walkers stop here), aligns `rsp` down to 16 bytes (so the `call` below leaves `rsp + 8`
+/// 16-byte aligned in [`entry`], as the SysV ABI requires) and calls [`entry`] with `rdi`
+/// and `rsi` untouched: they are its two arguments. `entry` never returns; `ud2` is there in
+/// case it ever does.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub extern "C" fn _start() -> ! {
     naked_asm!(
         "xor ebp, ebp",
         "and rsp, -16",
-        "call {start}",
+        "call {entry}",
         "ud2",
-        start = sym crate::rt::start,
+        entry = sym entry,
     )
+}
+
+// Written once, by `entry`, before any other Rust code of the program runs; only read after.
+static START_ARG0: AtomicU64 = AtomicU64::new(0);
+static START_ARG1: AtomicU64 = AtomicU64::new(0);
+
+/// Records the entry values of `rdi` and `rsi`, then runs the program ([`crate::rt::start`]).
+/// Private to this module, so nothing else can change what [`initrd`] trusts.
+extern "C" fn entry(arg0: u64, arg1: u64) -> ! {
+    START_ARG0.store(arg0, Ordering::Relaxed);
+    START_ARG1.store(arg1, Ordering::Relaxed);
+    crate::rt::start()
+}
+
+/// The values of `rdi` and `rsi` at entry.
+///
+/// The kernel starts init with (address, length) of the initrd, mapped read-only in init's
+/// space. Every thread started with `ThreadStart` begins with all registers zero, so for
+/// every other program both words are 0.
+pub fn start_args() -> (u64, u64) {
+    (START_ARG0.load(Ordering::Relaxed), START_ARG1.load(Ordering::Relaxed))
+}
+
+/// The initrd, if the kernel passed one at entry (init only); `None` for every other program.
+pub fn initrd() -> Option<&'static [u8]> {
+    let (address, length) = start_args();
+    if address == 0 || length == 0 || length > isize::MAX as u64 {
+        return None;
+    }
+    // Lower half only: a kernel address here would be a kernel bug, not something to read.
+    if address.checked_add(length)? > LOWER_HALF_END {
+        return None;
+    }
+    let start = address as *const u8;
+    // SAFETY: non-zero start arguments come only from the kernel, and only to init (threads
+    // started by ThreadStart get zeros; `entry` is the only writer of the words). The
+    // kernel's contract for them: `length` bytes at `address` are mapped readable for the
+    // life of the process, and no mapping in any space can write them (the kernel maps the
+    // initrd read-only and hands out no frame cap to it), so an immutable `'static` slice
+    // is never changed under us. The range is checked non-null, within isize::MAX and in
+    // the lower half above; `u8` has no alignment.
+    Some(unsafe { core::slice::from_raw_parts(start, length as usize) })
+}
+
+/// The end of the user half of the address space (exclusive).
+const LOWER_HALF_END: u64 = 0x0000_8000_0000_0000;
+
+/// The CPU's time-stamp counter: a cheap, always-changing number, used as entropy for the
+/// load addresses of programs. Not a secure random source.
+pub fn cycle_counter() -> u64 {
+    // SAFETY: RDTSC only reads the counter; the kernel leaves CR4.TSD clear, so it is
+    // allowed in user mode (with TSD set it would raise #GP: a fault, not memory unsafety).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Size of a page and of a frame.
+pub const PAGE_SIZE: usize = 4096;
+
+/// The address in this process's own space where [`with_scratch_page`] maps a frame: the
+/// middle of the last TiB of the lower half (127.5 TiB). It is reserved: nothing else in
+/// the process maps anything there. The kernel places init's image and initrd below 64 TiB
+/// and its stack and IPC buffer below 127 TiB (kernel/src/process.rs), and the loader
+/// places children's likewise (`crate::loader`).
+pub const SCRATCH_PAGE: u64 = 0x0000_7f80_0000_0000;
+
+static SCRATCH_BUSY: AtomicBool = AtomicBool::new(false);
+
+/// Maps the frame in `frame` writable at [`SCRATCH_PAGE`] in `own_space`, lets `fill` write
+/// it through a `&mut [u8; 4096]`, then unmaps it.
+///
+/// `own_space` must name this process's own address space (for init: slot 3, the kernel's
+/// contract). This is how a loader fills a child's pages: it cannot form a slice from an
+/// address in safe Rust, and its own heap cannot be mapped elsewhere.
+///
+/// Errors: `IllegalOperation` if called again from inside `fill`; the kernel's error if the
+/// `Map` fails (for example a frame cap without `WRITE`); after `fill`, the kernel's error
+/// if the `Unmap` fails (then the scratch page stays mapped, with no reference to it, and
+/// every later call fails at the `Map`).
+pub fn with_scratch_page<R>(
+    own_space: CapSlot,
+    frame: CapSlot,
+    fill: impl FnOnce(&mut [u8; PAGE_SIZE]) -> R,
+) -> Result<R, ErrorCode> {
+    if SCRATCH_BUSY.swap(true, Ordering::Acquire) {
+        return Err(ErrorCode::IllegalOperation);
+    }
+    let result = map_fill_unmap(own_space, frame, fill);
+    SCRATCH_BUSY.store(false, Ordering::Release);
+    result
+}
+
+fn map_fill_unmap<R>(
+    own_space: CapSlot,
+    frame: CapSlot,
+    fill: impl FnOnce(&mut [u8; PAGE_SIZE]) -> R,
+) -> Result<R, ErrorCode> {
+    let mut map = Registers {
+        rdi: u64::from(own_space.index()),
+        rsi: u64::from(frame.index()),
+        rdx: SCRATCH_PAGE,
+        r10: abi::syscall::map_perms::WRITE,
+        ..Registers::default()
+    };
+    crate::sys::check(syscall(Sysno::Map, &mut map))?;
+    let page = SCRATCH_PAGE as *mut [u8; PAGE_SIZE];
+    // SAFETY: the `Map` above succeeded, so 4096 bytes at SCRATCH_PAGE (page aligned, so
+    // aligned for `[u8; N]`) are mapped readable and writable in the space `own_space`
+    // names, which is this process's own (the caller's obligation, see the doc; were it
+    // another space, the scratch page here would be unmapped, as nothing else maps into it,
+    // and the first access would fault the thread rather than touch other memory). The
+    // frame is fresh to this mapping: SCRATCH_BUSY lets one call at a time get here, and
+    // the reference does not outlive `fill` (no lifetime lets it escape the closure call),
+    // so it is the only Rust reference to these bytes. Another mapping of the same frame,
+    // if any, is not reachable from safe Rust (no safe code dereferences an address).
+    let result = fill(unsafe { &mut *page });
+    let mut unmap = Registers {
+        rdi: u64::from(own_space.index()),
+        rsi: SCRATCH_PAGE,
+        ..Registers::default()
+    };
+    crate::sys::check(syscall(Sysno::Unmap, &mut unmap))?;
+    Ok(result)
 }
 
 unsafe extern "Rust" {
@@ -156,6 +283,15 @@ pub fn take_heap_memory() -> Option<&'static mut [MaybeUninit<u8>]> {
 /// unwinds, so nothing calls it.
 #[unsafe(no_mangle)]
 extern "C" fn rust_eh_personality() {}
+
+/// The unwinder's resume routine, named by the landing pads of the precompiled `alloc`
+/// (for example in `alloc::fmt::format`, which `format!` uses). With `panic = "abort"`
+/// nothing unwinds, so no landing pad runs and nothing calls it; should one ever run, the
+/// thread ends as a panic does.
+#[unsafe(no_mangle)]
+extern "C" fn _Unwind_Resume() -> ! {
+    thread_exit(crate::rt::PANIC_EXIT_CODE)
+}
 
 // The memory routines. They are written with `rep movsb`/`rep stosb` and plain loops that
 // LLVM does not turn back into calls to themselves (checked with objdump when they were

@@ -1,7 +1,7 @@
 //! The runtime: from `_start` to the program's `main` and back out through `ThreadExit`.
 //!
 //! ```text
-//! kernel ──► _start (raw.rs: clear rbp, align rsp, call)
+//! kernel ──► _start (raw.rs: clear rbp, align rsp, save rdi/rsi: start_args)
 //!              └─► rt::start: heap::init, then the program's main (via entry!)
 //!                    └─► Termination::exit_code ──► ThreadExit(code)
 //! ```
@@ -84,9 +84,22 @@ impl Termination for Result<(), ErrorCode> {
     }
 }
 
-/// Called by `_start` with the entry value of `rdi` (reserved; 0 today). Sets up the heap,
-/// runs `main`, exits with its code.
-pub(crate) extern "C" fn start(_start_info: u64) -> ! {
+/// The values of `rdi` and `rsi` when the program started, saved by `_start`.
+///
+/// init gets (address, length) of the initrd, mapped read-only (use [`initrd`] to read it);
+/// every program started with `ThreadStart` gets `(0, 0)`.
+pub fn start_args() -> (u64, u64) {
+    raw::start_args()
+}
+
+/// The initrd (a ustar archive), if the kernel passed one at entry: init only.
+pub fn initrd() -> Option<&'static [u8]> {
+    raw::initrd()
+}
+
+/// Called by `_start` once it has saved the start arguments. Sets up the heap, runs `main`,
+/// exits with its code.
+pub(crate) fn start() -> ! {
     heap::init();
     let code = raw::program_main();
     raw::thread_exit(code)

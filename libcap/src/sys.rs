@@ -14,7 +14,7 @@ use abi::{Badge, CapSlot, ErrorCode, MessageInfo, ObjectType, Rights, Sysno};
 
 use crate::raw::{self, Registers};
 
-fn check(rax: u64) -> Result<(), ErrorCode> {
+pub(crate) fn check(rax: u64) -> Result<(), ErrorCode> {
     if rax == abi::syscall::SUCCESS {
         return Ok(());
     }
@@ -132,12 +132,15 @@ pub fn cap_revoke(cap: CapSlot) -> Result<(), ErrorCode> {
 /// Creates an object of kind `object_type` (with `size` bytes for frames and untyped, else
 /// 0), charged to the caller's quota, and places a cap with all rights in the empty slot
 /// `dest`.
+///
+/// Registers as the kernel decodes them (kernel/src/syscall.rs): `rdi` the kind, `rsi` the
+/// slot, `rdx` the size argument (for a CSpace: its quota in bytes).
 pub fn object_create(dest: CapSlot, object_type: ObjectType, size: u64) -> Result<(), ErrorCode> {
     invoke(
         Sysno::ObjectCreate,
         Registers {
-            rdi: slot(dest),
-            rsi: u64::from(object_type.as_u32()),
+            rdi: u64::from(object_type.as_u32()),
+            rsi: slot(dest),
             rdx: size,
             ..Registers::default()
         },
@@ -245,6 +248,12 @@ pub fn call(endpoint: CapSlot, message: &Message) -> Result<Message, ErrorCode> 
 /// Waits for a message on the endpoint in `endpoint`.
 pub fn recv(endpoint: CapSlot) -> Result<Received, ErrorCode> {
     invoke(Sysno::Recv, Registers { rdi: slot(endpoint), ..Registers::default() })
+        .map(|regs| received(&regs))
+}
+
+/// As [`recv`], but `TimedOut` after `ticks` timer ticks with no message (0: wait forever).
+pub fn recv_timeout(endpoint: CapSlot, ticks: u64) -> Result<Received, ErrorCode> {
+    invoke(Sysno::Recv, Registers { rdi: slot(endpoint), rsi: ticks, ..Registers::default() })
         .map(|regs| received(&regs))
 }
 

@@ -1,8 +1,27 @@
-//! init: a placeholder first process.
+//! init: the first process. Starts every program of the boot manifest with exactly the caps
+//! the manifest lists, then supervises them.
 //!
-//! It checks its initial authority (slot 1 is a `Console` cap, see `libcap::slots`),
-//! exercises the `log` backend and the heap, and exits with code 0. The boot-manifest work
-//! replaces it with the real first process, which starts the servers.
+//! The kernel starts init seL4-root-task style: the whole initrd mapped read-only (its
+//! address and length are the start arguments, see `libcap::rt::initrd`), slot 1 the
+//! console, slot 2 init's own capability space, slot 3 its own address space, every other
+//! slot free, most of free memory as its quota, priority 31. Everything else in the system
+//! is built from that here:
+//!
+//! 1. read `etc/system.bin` from the initrd, `manifest::decode` it, print its table;
+//! 2. create the endpoints and notifications it names (init keeps the all-rights originals),
+//!    a fault endpoint on which init hears of every program's end, and a private endpoint
+//!    nobody sends to, whose receive timeout is init's sleep;
+//! 3. per program, in manifest order: a capability space (its quota), an address space and
+//!    a thread; load `bin/<name>` (`libcap::loader`); give it each manifest cap at its slot
+//!    with the manifest's rights and badge; configure priority, budget and the fault
+//!    endpoint (badged program index + 1, so a message names its program); start it;
+//! 4. forever: receive on the fault endpoint, log the end with its cause, and apply the
+//!    program's `on_crash` policy. A clean exit (code 0) is not a crash; any other exit
+//!    code, a fault or a kill is.
+//!
+//! A program that ends is torn down by deleting init's caps to its objects: its thread,
+//! capability space (and so every cap it held), address space and the keepers of its frames.
+//! A restart builds a fresh incarnation from scratch.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -10,22 +29,372 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
+use core::fmt;
 
-use libcap::log::{LevelFilter, info};
-use libcap::{ErrorCode, ObjectType, slots, sys};
+use kcore::ustar::Archive;
+use libcap::abi::syscall::fault_label;
+use libcap::loader::{self, LoadError};
+use libcap::process::{self, Budget, NewObject, SlotAllocator, ThreadConfig};
+use libcap::sys::{self, Received};
+use libcap::{Badge, CapSlot, ErrorCode, ObjectType, Rights, println, rt, slots};
+use manifest::{CompiledManifest, ObjectRef, Program, RestartPolicy};
 
 libcap::entry!(main);
 
+/// init's own capability space (the kernel's contract).
+const OWN_CSPACE: CapSlot = CapSlot::new(2);
+/// init's own address space (the kernel's contract); used only for the loader's scratch page.
+const OWN_SPACE: CapSlot = CapSlot::new(3);
+/// init's first free slot.
+const FIRST_FREE: CapSlot = CapSlot::new(4);
+/// init's free slots end here: the kernel puts the device caps it does not use itself at
+/// slots 100 and up (kernel/src/process.rs, `INIT_DEVICE_CAPS`).
+const FIRST_DEVICE_SLOT: u32 = 100;
+/// Where the kernel puts init's interrupt-handler caps, by ISA line (`INIT_DEVICE_CAPS`).
+const IRQ_SLOTS: [(u32, CapSlot); 4] =
+    [(1, CapSlot::new(100)), (3, CapSlot::new(101)), (8, CapSlot::new(102)), (12, CapSlot::new(103))];
+/// Length of a timer tick, which receive timeouts count in.
+const TICK_MS: u32 = 10;
+/// Where the compiled manifest is in the initrd.
+const MANIFEST_PATH: &str = "etc/system.bin";
+
 fn main() -> Result<(), ErrorCode> {
-    // Only fails if a logger is already set, which nothing else does.
-    let _ = libcap::logger::init(LevelFilter::Info);
-    let console = sys::cap_identify(slots::CONSOLE)?;
-    info!("console cap: {console:?}");
-    if console.object_type != ObjectType::Console {
-        return Err(ErrorCode::WrongObjectType);
+    check_initial_authority()?;
+    let Some(initrd) = rt::initrd() else {
+        println!("init: the kernel passed no initrd");
+        return Err(ErrorCode::InvalidArgument);
+    };
+    let manifest = match Archive::find(initrd, MANIFEST_PATH) {
+        Ok(Some(blob)) => manifest::decode(blob).map_err(|error| {
+            println!("init: {MANIFEST_PATH}: {error}");
+            ErrorCode::InvalidArgument
+        })?,
+        Ok(None) => {
+            println!("init: no {MANIFEST_PATH} in the initrd");
+            return Err(ErrorCode::InvalidArgument);
+        }
+        Err(error) => {
+            println!("init: the initrd is not a readable archive: {error:?}");
+            return Err(ErrorCode::InvalidArgument);
+        }
+    };
+    libcap::print!("{}", manifest.table());
+
+    let mut slots = SlotAllocator::new(FIRST_FREE, FIRST_DEVICE_SLOT);
+    let objects = Objects::create(&manifest, &mut slots)?;
+    let mut supervisor = Supervisor { initrd, objects, slots, children: Vec::new() };
+    for program in &manifest.programs {
+        supervisor.children.push(Child { program, backoff_ms: manifest::INITIAL_BACKOFF_MS, running: None });
     }
-    let squares: Vec<u64> = (1..=100).map(|k| k * k).collect();
-    let (used, free) = libcap::heap::usage();
-    info!("heap: sum of 100 squares = {}, {used} bytes used, {free} free", squares.iter().sum::<u64>());
+    for index in 0..supervisor.children.len() {
+        supervisor.start(index);
+    }
+    supervisor.supervise()
+}
+
+/// Slots 1 to 3 hold what the kernel promised; anything else means init and kernel disagree.
+fn check_initial_authority() -> Result<(), ErrorCode> {
+    for (slot, expected) in [
+        (slots::CONSOLE, ObjectType::Console),
+        (OWN_CSPACE, ObjectType::CSpace),
+        (OWN_SPACE, ObjectType::AddressSpace),
+    ] {
+        let found = sys::cap_identify(slot)?.object_type;
+        if found != expected {
+            println!("init: slot {} holds {found:?}, expected {expected:?}", slot.index());
+            return Err(ErrorCode::WrongObjectType);
+        }
+    }
     Ok(())
+}
+
+/// The objects init creates at boot, by the manifest's indices.
+struct Objects {
+    endpoints: Vec<CapSlot>,
+    notifications: Vec<CapSlot>,
+    /// Every program's thread reports its end here, through a cap badged with its index + 1.
+    fault: CapSlot,
+    /// Nobody holds a cap to send on this: receiving on it with a timeout is a sleep.
+    sleep: CapSlot,
+}
+
+impl Objects {
+    fn create(manifest: &CompiledManifest, slots: &mut SlotAllocator) -> Result<Objects, ErrorCode> {
+        let mut new = |object| -> Result<CapSlot, ErrorCode> {
+            let slot = slots.take()?;
+            process::create(slot, object)?;
+            Ok(slot)
+        };
+        let endpoints = manifest.endpoints.iter().map(|_| new(NewObject::Endpoint)).collect::<Result<_, _>>()?;
+        let notifications =
+            manifest.notifications.iter().map(|_| new(NewObject::Notification)).collect::<Result<_, _>>()?;
+        Ok(Objects { endpoints, notifications, fault: new(NewObject::Endpoint)?, sleep: new(NewObject::Endpoint)? })
+    }
+
+    /// init's slot holding `object`, if init holds it.
+    fn source(&self, object: ObjectRef) -> Option<CapSlot> {
+        match object {
+            ObjectRef::Console => Some(slots::CONSOLE),
+            ObjectRef::Endpoint(i) => self.endpoints.get(i as usize).copied(),
+            ObjectRef::Notification(i) => self.notifications.get(i as usize).copied(),
+            ObjectRef::Irq(line) => IRQ_SLOTS.iter().find(|(l, _)| *l == line).map(|&(_, slot)| slot),
+            // init's port caps cover whole device ranges and CapGive cannot narrow a range,
+            // so handing out a manifest's exact range needs a kernel call that does not exist.
+            ObjectRef::IoPorts(_) => None,
+        }
+    }
+}
+
+/// One program of the manifest and its current incarnation, if one runs.
+struct Child<'m> {
+    program: &'m Program,
+    /// The delay before the next restart.
+    backoff_ms: u32,
+    running: Option<Incarnation>,
+}
+
+/// What init holds of a running program: tearing it down is deleting these.
+struct Incarnation {
+    cspace: CapSlot,
+    space: CapSlot,
+    thread: CapSlot,
+    /// init's badged cap to the fault endpoint, named in the thread's configuration.
+    fault: CapSlot,
+    image: loader::Image,
+}
+
+/// Why a program could not be started.
+enum StartError {
+    NotInInitrd,
+    Load(LoadError),
+    NotHeld(ObjectRef),
+    Kernel { step: &'static str, code: ErrorCode },
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::NotInInitrd => f.write_str("its binary is not in the initrd"),
+            StartError::Load(error) => write!(f, "loading it: {error}"),
+            StartError::NotHeld(object) => write!(f, "init holds no {object:?} to give it"),
+            StartError::Kernel { step, code } => write!(f, "{step}: {}", code.as_str()),
+        }
+    }
+}
+
+/// Attaches what init was doing to a kernel error.
+fn at(step: &'static str) -> impl Fn(ErrorCode) -> StartError {
+    move |code| StartError::Kernel { step, code }
+}
+
+/// How a program ended, decoded from the kernel's message on the fault endpoint.
+#[derive(Clone, Copy, Debug)]
+enum End {
+    Exited(u64),
+    Faulted { vector: u64, error: u64, address: u64, rip: u64 },
+    Killed,
+    Unknown(u32),
+}
+
+impl End {
+    fn decode(received: &Received) -> End {
+        let word = |i: usize| received.message.words().get(i).copied().unwrap_or(0);
+        match received.message.label() {
+            fault_label::EXIT => End::Exited(word(0)),
+            fault_label::FAULT => End::Faulted { vector: word(0), error: word(1), address: word(2), rip: word(3) },
+            fault_label::KILLED => End::Killed,
+            other => End::Unknown(other),
+        }
+    }
+
+    fn is_crash(self) -> bool {
+        !matches!(self, End::Exited(0))
+    }
+}
+
+/// The architectural name of an exception vector.
+fn vector_name(vector: u64) -> &'static str {
+    match vector {
+        0 => "divide error",
+        3 => "breakpoint",
+        6 => "invalid opcode",
+        13 => "general protection fault",
+        14 => "page fault",
+        16 | 19 => "floating-point exception",
+        17 => "alignment check",
+        _ => "exception",
+    }
+}
+
+struct Supervisor<'m> {
+    initrd: &'static [u8],
+    objects: Objects,
+    slots: SlotAllocator,
+    children: Vec<Child<'m>>,
+}
+
+impl Supervisor<'_> {
+    /// Starts the program at `index`, reporting (not returning) a failure: one program that
+    /// cannot start does not stop the others.
+    fn start(&mut self, index: usize) {
+        let Some(program) = self.children.get(index).map(|child| child.program) else { return };
+        match self.spawn(index, program) {
+            Ok(incarnation) => {
+                println!(
+                    "init: started {} (image at {:#x}, {} pages)",
+                    program.name,
+                    incarnation.image.base,
+                    incarnation.image.frames.count()
+                );
+                if let Some(child) = self.children.get_mut(index) {
+                    child.running = Some(incarnation);
+                }
+            }
+            Err(error) => println!("init: cannot start {}: {error}", program.name),
+        }
+    }
+
+    /// Builds and starts a fresh incarnation of `program`; on failure, frees what it built.
+    fn spawn(&mut self, index: usize, program: &Program) -> Result<Incarnation, StartError> {
+        let mut made = Vec::new();
+        let result = self.build(index, program, &mut made);
+        if result.is_err() {
+            for slot in made.into_iter().rev() {
+                let _ = self.slots.delete(slot);
+            }
+        }
+        result
+    }
+
+    /// The steps of [`Supervisor::spawn`]; every slot it fills is pushed to `made` first.
+    fn build(&mut self, index: usize, program: &Program, made: &mut Vec<CapSlot>) -> Result<Incarnation, StartError> {
+        let mut new = |slots: &mut SlotAllocator, object, step| -> Result<CapSlot, StartError> {
+            let slot = slots.take().map_err(at(step))?;
+            made.push(slot);
+            process::create(slot, object).map_err(at(step))?;
+            Ok(slot)
+        };
+        let cspace = new(&mut self.slots, NewObject::CSpace { quota: program.memory_quota }, "creating its cspace")?;
+        let space = new(&mut self.slots, NewObject::AddressSpace, "creating its address space")?;
+        let thread = new(&mut self.slots, NewObject::Thread, "creating its thread")?;
+
+        let binary = match Archive::find(self.initrd, &program.binary) {
+            Ok(Some(binary)) => binary,
+            _ => return Err(StartError::NotInInitrd),
+        };
+        let image = loader::load(binary, space, OWN_SPACE, &mut self.slots).map_err(StartError::Load)?;
+        // From here on, a failure must also free the image's frames.
+        let finish = |this: &mut Self, made: &mut Vec<CapSlot>| -> Result<CapSlot, StartError> {
+            for grant in &program.caps {
+                let source = this.objects.source(grant.object).ok_or(StartError::NotHeld(grant.object))?;
+                process::cap_give(source, cspace, grant.slot(), grant.rights(), grant.badge())
+                    .map_err(at("giving it a cap"))?;
+            }
+            let fault = this.slots.take().map_err(at("minting its fault cap"))?;
+            made.push(fault);
+            let badge = Badge::new(index as u64 + 1);
+            sys::cap_mint(this.objects.fault, fault, Rights::WRITE, badge).map_err(at("minting its fault cap"))?;
+            let config = ThreadConfig {
+                priority: program.priority,
+                budget: Some(Budget { budget_us: program.budget_us, period_us: program.period_us }),
+                fault_endpoint: Some(fault),
+            };
+            process::thread_configure(thread, config).map_err(at("configuring its thread"))?;
+            Ok(fault)
+        };
+        let fault = match finish(self, made) {
+            Ok(fault) => fault,
+            Err(error) => {
+                let _ = image.frames.release(&mut self.slots);
+                return Err(error);
+            }
+        };
+        let incarnation = Incarnation { cspace, space, thread, fault, image };
+        if let Err(code) = process::thread_start(thread, space, cspace, incarnation.image.start) {
+            made.clear(); // teardown frees them all
+            self.teardown(incarnation);
+            return Err(at("starting its thread")(code));
+        }
+        Ok(incarnation)
+    }
+
+    /// Deletes everything init holds of an incarnation; the kernel frees the objects.
+    fn teardown(&mut self, incarnation: Incarnation) {
+        let Incarnation { cspace, space, thread, fault, image } = incarnation;
+        // The thread first, so nothing runs in a space that is going away.
+        for slot in [thread, cspace, space, fault] {
+            if let Err(code) = self.slots.delete(slot) {
+                println!("init: deleting slot {}: {}", slot.index(), code.as_str());
+            }
+        }
+        if let Err(code) = image.frames.release(&mut self.slots) {
+            println!("init: freeing frames: {}", code.as_str());
+        }
+    }
+
+    /// Receives end messages forever and applies each program's policy.
+    fn supervise(&mut self) -> ! {
+        loop {
+            if self.children.iter().all(|child| child.running.is_none()) {
+                println!("init: no program is running; waiting");
+            }
+            let received = match sys::recv(self.objects.fault) {
+                Ok(received) => received,
+                Err(code) => {
+                    println!("init: receiving on the fault endpoint: {}; stopping", code.as_str());
+                    sys::thread_exit(1);
+                }
+            };
+            let index = received.badge.value().checked_sub(1).map(|i| i as usize);
+            match index.filter(|&i| i < self.children.len()) {
+                Some(index) => self.on_end(index, End::decode(&received)),
+                None => println!("init: end message with unknown badge {}", received.badge.value()),
+            }
+        }
+    }
+
+    fn on_end(&mut self, index: usize, end: End) {
+        let Some(child) = self.children.get_mut(index) else { return };
+        let name = child.program.name.as_str();
+        let base = child.running.as_ref().map_or(0, |running| running.image.base);
+        match end {
+            End::Exited(code) => println!("init: {name} exited (code {code})"),
+            End::Faulted { vector, error, address, rip } => println!(
+                "init: {name} faulted: {} (vector {vector}, error {error:#x}), address {address:#x}, rip {rip:#x} (image + {:#x})",
+                vector_name(vector),
+                rip.wrapping_sub(base)
+            ),
+            End::Killed => println!("init: {name} was killed"),
+            End::Unknown(label) => println!("init: {name}: end message with unknown label {label}"),
+        }
+        let policy = child.program.on_crash;
+        let delay_ms = child.backoff_ms;
+        if let Some(incarnation) = child.running.take() {
+            self.teardown(incarnation);
+        }
+        if !end.is_crash() {
+            return;
+        }
+        match policy {
+            RestartPolicy::Fatal => println!("init: {name} crashed, fatal"),
+            RestartPolicy::Restart { max_backoff_ms } => {
+                println!("init: {name} crashed; restarting in {delay_ms} ms");
+                self.sleep_ms(delay_ms);
+                if let Some(child) = self.children.get_mut(index) {
+                    child.backoff_ms = delay_ms.saturating_mul(2).min(max_backoff_ms);
+                }
+                self.start(index);
+            }
+        }
+    }
+
+    /// Sleeps by receiving, with a timeout, on an endpoint nobody can send to. End messages
+    /// of other programs wait in the fault endpoint's queue meanwhile.
+    fn sleep_ms(&self, ms: u32) {
+        let ticks = ms.div_ceil(TICK_MS).max(1);
+        match sys::recv_timeout(self.objects.sleep, u64::from(ticks)) {
+            Err(ErrorCode::TimedOut) => {}
+            other => println!("init: sleep ended early: {other:?}"),
+        }
+    }
 }
