@@ -100,6 +100,10 @@ extern crate alloc;
 #[allow(unsafe_code)]
 mod raw;
 
+// Benchmark support: rdtsc/rdtscp (two documented unsafe blocks) and IPC with a raw info word.
+#[allow(unsafe_code)]
+pub mod bench;
+
 pub mod console;
 pub mod heap;
 pub mod loader;

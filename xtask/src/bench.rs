@@ -4,12 +4,16 @@ use crate::bench_ai;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// What to benchmark.
-    what: What,
+    /// What to benchmark; without it, ours and the Linux peer side by side (`all`).
+    what: Option<What>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum What {
+    /// Our kernel (ktest=bench in QEMU) and the Linux peer in the same run, side by side.
+    All,
+    /// Our kernel only: IPC, syscalls, notifications, yield, map/unmap, boot (ktest=bench).
+    Ours,
     /// The inference engine (all-MiniLM-L6-v2) against candle, host, one thread.
     Ai,
     /// The Linux peer: Debian's kernel in the same QEMU (null syscall, pipe and futex IPC).
@@ -17,7 +21,9 @@ enum What {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    match args.what {
+    match args.what.unwrap_or(What::All) {
+        What::All => crate::bench_kernel::run_all(),
+        What::Ours => crate::bench_kernel::run_ours_only(),
         What::Ai => bench_ai::run(),
         What::Linux => crate::bench_linux::run(),
     }

@@ -58,6 +58,12 @@ pub fn kernel(release: bool, flavour: Flavour) -> Result<PathBuf> {
 /// [`crate::userland::build`]); the boot manifest and signed models join it as they are
 /// written.
 pub fn initrd() -> Result<PathBuf> {
+    initrd_with(false)
+}
+
+/// As [`initrd`], with the user programs built in release mode if `release_programs`
+/// (the benchmark's initrd, written to `initrd-release.tar`).
+pub fn initrd_with(release_programs: bool) -> Result<PathBuf> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let commit = Command::new("git")
         .current_dir(workspace_root())
@@ -69,7 +75,7 @@ pub fn initrd() -> Result<PathBuf> {
         .unwrap_or_else(|| "unknown".into());
     files.push(("etc/version".into(), format!("Democratizing AI OS, commit {commit}\n").into_bytes()));
     files.push(("etc/system.bin".into(), crate::manifest::compile().context("the boot manifest")?));
-    for (name, path) in crate::userland::build(false)? {
+    for (name, path) in crate::userland::build(release_programs)? {
         files.push((name, std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?));
     }
 
@@ -84,7 +90,7 @@ pub fn initrd() -> Result<PathBuf> {
         builder.append(&header, data.as_slice()).context("writing the initrd")?;
     }
     let bytes = builder.into_inner().context("finishing the initrd")?;
-    let path = target_dir().join("initrd.tar");
+    let path = target_dir().join(if release_programs { "initrd-release.tar" } else { "initrd.tar" });
     std::fs::create_dir_all(target_dir())?;
     std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)

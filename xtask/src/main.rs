@@ -14,6 +14,7 @@ mod userland;
 mod sign_model;
 mod bench;
 mod bench_ai;
+mod bench_kernel;
 mod bench_linux;
 
 use clap::{Parser, Subcommand};
