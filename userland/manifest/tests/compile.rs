@@ -457,45 +457,22 @@ fn checker_messages() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
-const ECHO_BEGIN: &str = "# --- echo example: uncomment when";
-const ECHO_END: &str = "# --- end of echo example ---";
-
-/// system.toml as it is, or with the commented-out echo example switched on.
-fn system_toml(with_echo: bool) -> CompiledManifest {
+/// system.toml as it is (with the echo example, since userland/echo-server and
+/// userland/echo-client exist).
+fn system_toml() -> CompiledManifest {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../system.toml");
-    let mut source = std::fs::read_to_string(path).expect("system.toml at the repository root");
-    if with_echo {
-        let begin = source
-            .find(ECHO_BEGIN)
-            .expect("the echo example's first marker");
-        let end = source
-            .find(ECHO_END)
-            .expect("the echo example's last marker");
-        let block: String = source[begin..end]
-            .lines()
-            .skip(1)
-            .map(|line| {
-                line.strip_prefix("# ")
-                    .or(line.strip_prefix('#'))
-                    .unwrap_or(line)
-                    .to_string()
-                    + "\n"
-            })
-            .collect();
-        source.replace_range(begin..end, &block);
-    }
+    let source = std::fs::read_to_string(path).expect("system.toml at the repository root");
     let known = ["hello", "echo-server", "echo-client", "init"];
-    compile(&source, &known)
-        .unwrap_or_else(|e| panic!("system.toml (echo example: {with_echo}): {e}"))
+    compile(&source, &known).unwrap_or_else(|e| panic!("system.toml: {e}"))
 }
 
 #[test]
 fn system_toml_compiles_and_round_trips() {
-    let manifest = system_toml(false);
+    let manifest = system_toml();
     assert_eq!(decode(&manifest.encode()), Ok(manifest.clone()));
     let names: Vec<&str> = manifest.programs.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["hello"]);
-    assert!(manifest.endpoints.is_empty());
+    assert_eq!(names, ["hello", "echo-server", "echo-client"]);
+    assert_eq!(manifest.endpoints, ["echo"]);
     let hello = manifest.program("hello").expect("hello");
     assert_eq!(hello.caps.len(), 1);
     assert_eq!(
@@ -507,7 +484,7 @@ fn system_toml_compiles_and_round_trips() {
 
 #[test]
 fn echo_example_compiles_and_round_trips() {
-    let manifest = system_toml(true);
+    let manifest = system_toml();
     let blob = manifest.encode();
     assert_eq!(decode(&blob), Ok(manifest.clone()));
 
@@ -558,7 +535,7 @@ fn echo_example_compiles_and_round_trips() {
 
 #[test]
 fn boot_table_lists_every_process_and_cap() {
-    let table = system_toml(true).table().to_string();
+    let table = system_toml().table().to_string();
     let expected = "\
 boot manifest: 3 processes, 1 endpoints, 0 notifications
 init holds: console -W---, memory quota 16777216 bytes, 2 cpus, irqs [1 3 12], io ports [0x60-0x60 0x64-0x64 0x2f8-0x2ff]
