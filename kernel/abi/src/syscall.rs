@@ -90,24 +90,31 @@ pub enum Sysno {
     Send = 1,
     /// As [`Sysno::Send`], but fail with `WouldBlock` instead of waiting.
     NbSend = 2,
-    /// Send, then wait for the reply. `rdi` endpoint slot (needs `WRITE` and `GRANT_REPLY`),
-    /// `rsi` info. Returns the reply as a receive does (`rdi` is 0: replies carry no badge).
+    /// Send, then wait for the reply. `rdi` endpoint slot (needs `WRITE`; caps in the reply
+    /// need `GRANT_REPLY`), `rsi` info. Returns the reply as a receive does (`rdi` is 0:
+    /// replies carry no badge). `PeerGone` if the server dies before replying.
     Call = 3,
-    /// Wait for a message on an endpoint. `rdi` endpoint slot (needs `READ`).
+    /// Wait for a message on an endpoint. `rdi` endpoint slot (needs `READ`), `rsi`
+    /// timeout in timer ticks (0: wait forever; `TimedOut` when it passes).
     /// Returns `rdi` the sender's badge, `rsi` info, message words. If the sender used
-    /// [`Sysno::Call`], a reply cap is placed in the IPC buffer's `REPLY_SLOT`.
+    /// [`Sysno::Call`], the receiver now owes it a reply (an implicit, one-shot reply
+    /// right held by the receiving thread until it replies or receives again).
     Recv = 4,
     /// As [`Sysno::Recv`], but fail with `WouldBlock` if no sender is waiting.
     NbRecv = 5,
-    /// Answer a call. `rdi` reply slot (consumed), `rsi` info, message words.
+    /// Answer the call this thread received last. `rsi` info, message words (`rdi` is
+    /// ignored). `IllegalOperation` if no call is pending (a second reply), `PeerGone` if
+    /// the caller died.
     Reply = 6,
-    /// Reply through the cap in the IPC buffer's `REPLY_SLOT`, then receive on `rdi`.
+    /// Reply to the pending call if there is one (a failed reply does not stop the
+    /// receive), then receive on `rdi` (no timeout).
     ReplyRecv = 7,
     /// OR the cap's badge into a notification's signal word. `rdi` notification slot
     /// (needs `WRITE`).
     Signal = 8,
     /// Wait until a notification's signal word is non-zero, take and clear it.
-    /// `rdi` notification slot (needs `READ`). Returns `rdi` the signal word.
+    /// `rdi` notification slot (needs `READ`), `rsi` timeout in ticks (0: forever).
+    /// Returns `rdi` the signal word.
     Wait = 9,
     /// As [`Sysno::Wait`], but return a zero signal word instead of blocking.
     Poll = 10,
@@ -132,8 +139,10 @@ pub enum Sysno {
     /// Delete every cap derived from the cap in `rdi`, in every capability space.
     CapRevoke = 17,
     /// Create a kernel object, charged to the caller's kernel-memory quota.
-    /// `rdi` empty destination slot, `rsi` [`crate::ObjectType`], `rdx` size in bytes for
-    /// sized kinds (frames, untyped), else 0. The new cap has [`crate::Rights::ALL`].
+    /// `rdi` [`crate::ObjectType`] (endpoint, notification, frame (one 4 KiB page),
+    /// address space, thread, cspace), `rsi` empty destination slot, `rdx` the new
+    /// cspace's quota in bytes (other kinds ignore it). The new cap has
+    /// [`crate::Rights::ALL`].
     ObjectCreate = 18,
     /// Write bytes to the console: `rdi` = console cap slot, `rsi` = user pointer,
     /// `rdx` = length (at most [`CONSOLE_WRITE_MAX`]).
