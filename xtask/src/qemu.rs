@@ -111,3 +111,50 @@ pub fn run_captured(mut qemu: Command, timeout: Duration) -> Result<Outcome> {
 pub fn ovmf_available() -> bool {
     PathBuf::from(setup::OVMF_CODE).exists()
 }
+
+/// Runs QEMU until its serial output contains every one of `wanted` (then stops it) or
+/// `timeout` passes. For boots that do not end by themselves, such as a full system.
+pub fn run_until(mut qemu: Command, wanted: &[&str], timeout: Duration) -> Result<(bool, Outcome)> {
+    use std::sync::{Arc, Mutex};
+    qemu.args(["-serial", "stdio", "-monitor", "none"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+    let started = Instant::now();
+    let mut child = qemu.spawn().context("starting qemu-system-x86_64")?;
+    let mut stdout = child.stdout.take().context("qemu stdout")?;
+    let serial = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&serial);
+    let reader = std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(read) = stdout.read(&mut chunk) {
+            if read == 0 {
+                break;
+            }
+            if let Ok(mut buffer) = sink.lock() {
+                buffer.extend_from_slice(&chunk[..read]);
+            }
+        }
+    });
+    let found = |buffer: &[u8]| {
+        let text = String::from_utf8_lossy(buffer);
+        wanted.iter().all(|want| text.contains(want))
+    };
+    let (matched, status) = loop {
+        if serial.lock().map(|buffer| found(&buffer)).unwrap_or(false) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break (true, None);
+        }
+        if let Some(status) = child.try_wait()? {
+            break (false, status.code());
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break (false, None);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = reader.join();
+    let text = serial.lock().map(|buffer| String::from_utf8_lossy(&buffer).into_owned()).unwrap_or_default();
+    let matched = matched || found(text.as_bytes());
+    Ok((matched, Outcome { status, serial: text, elapsed: started.elapsed() }))
+}
