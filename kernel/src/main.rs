@@ -26,6 +26,8 @@ mod irq;
 #[cfg(feature = "ktest")]
 mod kbench;
 #[cfg(feature = "ktest")]
+mod kfuzz;
+#[cfg(feature = "ktest")]
 mod ktest;
 mod mm;
 mod process;

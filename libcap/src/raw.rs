@@ -62,6 +62,13 @@ pub struct Registers {
 /// returns `rax` (0 on success, else an [`abi::ErrorCode`] number).
 #[inline]
 pub fn syscall(sysno: Sysno, regs: &mut Registers) -> u64 {
+    syscall_number(sysno.as_u64(), regs)
+}
+
+/// As [`syscall`], with any value in `rax`, valid syscall number or not (for the fuzzer
+/// and ABI tests; the kernel answers an unknown number with `InvalidSyscall`).
+#[inline]
+pub fn syscall_number(number: u64, regs: &mut Registers) -> u64 {
     let rax: u64;
     // SAFETY: see the module docs: all registers the kernel may change are operands or
     // clobbers, the kernel uses no user stack (`nostack`), and it writes no memory this
@@ -69,7 +76,7 @@ pub fn syscall(sysno: Sysno, regs: &mut Registers) -> u64 {
     unsafe {
         asm!(
             "syscall",
-            inlateout("rax") sysno.as_u64() => rax,
+            inlateout("rax") number => rax,
             inout("rdi") regs.rdi,
             inout("rsi") regs.rsi,
             inout("rdx") regs.rdx,

@@ -291,3 +291,16 @@ pub fn poll(notification: CapSlot) -> Result<u64, ErrorCode> {
     invoke(Sysno::Poll, Registers { rdi: slot(notification), ..Registers::default() })
         .map(|regs| regs.rdi)
 }
+
+// ---- Raw ----------------------------------------------------------------------------
+
+/// Any value in `rax` with any values in `rdi rsi rdx r10 r8 r9 r12 r13 r14 r15` (in that
+/// order); returns `rax` and those registers as the kernel left them. For the syscall
+/// fuzzer and ABI tests: no typing, no checks. Safe for the reason [`crate`]'s raw layer
+/// gives (the kernel writes no memory but the IPC buffer); `ThreadExit` does not return.
+pub fn syscall_raw(number: u64, registers: [u64; 10]) -> (u64, [u64; 10]) {
+    let [rdi, rsi, rdx, r10, r8, r9, r12, r13, r14, r15] = registers;
+    let mut regs = Registers { rdi, rsi, rdx, r10, r8, r9, r12, r13, r14, r15 };
+    let rax = raw::syscall_number(number, &mut regs);
+    (rax, [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9, regs.r12, regs.r13, regs.r14, regs.r15])
+}

@@ -4,6 +4,7 @@
 //! its argument struct; this file only dispatches.
 
 mod build;
+mod fuzz;
 mod manifest;
 mod models;
 mod qemu;
@@ -40,6 +41,8 @@ enum Command {
     Bench(bench::Args),
     /// Check system.toml, the boot manifest, and print the process/capability table init prints.
     Manifest(manifest::Args),
+    /// Syscall-fuzzer campaigns in QEMU: `--calls N --seed S --campaigns K`; prints failing seeds.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,5 +53,6 @@ fn main() -> anyhow::Result<()> {
         Command::SignModel(args) => sign_model::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Manifest(args) => manifest::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     }
 }
