@@ -256,3 +256,17 @@ pub fn lookup(space: SpaceId, slot: CapSlot, kind: ObjectType, rights: Rights) -
         Ok((found.handle, found.badge))
     })
 }
+
+/// A cap to a capability space may be placed only in a strict ancestor (in the quota tree)
+/// of the space it names, so no space can ever hold the only cap to itself, directly or
+/// through a ring of spaces, and live forever. `IllegalOperation` otherwise.
+pub fn check_placement(store: &Store, source: SlotRef, destination: SpaceId) -> Result<(), ErrorCode> {
+    if let Ok(found) = store.lookup(source) {
+        if let Object::CSpace(index) = found.handle {
+            if !store.is_strict_ancestor(destination, SpaceId::new(index)) {
+                return Err(ErrorCode::IllegalOperation);
+            }
+        }
+    }
+    Ok(())
+}

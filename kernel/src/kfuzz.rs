@@ -219,15 +219,12 @@ pub fn run() -> ! {
     if let Err(why) = check_consistency() {
         fail(&run, format_args!("inconsistent after teardown: {why}"));
     }
+    // The kernel refuses to place a cspace cap anywhere but in a strict quota ancestor of
+    // the space it names (`caps::check_placement`), so no space can keep itself alive; a
+    // space left over now is a leak and fails the run.
     let cycles = reclaim_space_cycles(&before);
     if cycles > 0 {
-        println!(
-            "kfuzz: FIXME known leak: {cycles} capability space(s) that only caps inside such spaces name (a cycle, e.g. a \
-             space holding the last cap to itself) outlived every thread; reclaimed by the harness before the census"
-        );
-        if let Err(why) = check_consistency() {
-            fail(&run, format_args!("inconsistent after reclaiming space cycles: {why}"));
-        }
+        fail(&run, format_args!("{cycles} capability space(s) kept alive only by caps inside such spaces (a cycle)"));
     }
     let after = Census::take();
     if let Err(()) = before.compare(&after) {
@@ -338,13 +335,11 @@ fn watch(run: &Run, id: ThreadId, what: &str, limit: Option<u64>) -> Option<Exit
     }
 }
 
-/// FIXME(kernel): a capability space that holds the last cap to itself (directly or through
-/// other spaces) is never destroyed: deleting a space re-parents its child spaces instead of
-/// destroying them, and nothing else can reach the cycle. Reproduction (seed 0x1, calls
-/// 37517/37533): `ObjectCreate(CSpace, A, 0)`, `CapGive(A, A, 10, rights, 0)`,
-/// `CapDelete(A)`. Until the kernel fixes it, the harness destroys such spaces itself (only
-/// spaces that were not live before the run and that no cap outside the leaked set names,
-/// so a leak of any other kind still fails the census) and says so. Returns how many.
+/// Finds (and destroys, so the census can still report everything else) capability spaces
+/// that outlived the run because only caps inside such spaces name them: the leak the
+/// fuzzer found (seed 0x1: `ObjectCreate(CSpace, A, 0)`, `CapGive(A, A, 10, ..)`,
+/// `CapDelete(A)`), which `caps::check_placement` now prevents. Only spaces that were not
+/// live before the run and that no cap outside the set names count. Returns how many.
 fn reclaim_space_cycles(before: &Census) -> usize {
     let leaked = |index: usize| {
         (1..64).contains(&index) && before.live_spaces & (1 << index) == 0 && caps::with(|store| store.quota(SpaceId::new(index as u16))).is_some()

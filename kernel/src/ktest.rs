@@ -1204,6 +1204,26 @@ user_process_start:
     mov edi, 3
     test rax, rax
     jnz 9f
+    mov eax, 25                 /* 26: give the cspace a cap to itself: IllegalOperation */
+    mov edi, 12
+    mov esi, 12
+    mov edx, 5
+    mov r10d, 31
+    xor r8d, r8d
+    syscall
+    mov edi, 26
+    cmp rax, 9
+    jne 9f
+    mov eax, 13                 /* 27: copy it within our own space: fine (we are its parent) */
+    mov edi, 12
+    mov esi, 17
+    syscall
+    mov edi, 27
+    test rax, rax
+    jnz 9f
+    mov eax, 16
+    mov edi, 17
+    syscall
     mov eax, 18                 /* 4: Thread -> 13 */
     mov edi, 3
     mov esi, 13

@@ -263,7 +263,10 @@ fn two_slots(args: Args) -> Result<(SlotRef, SlotRef), ErrorCode> {
 
 fn cap_copy(args: Args) -> Result<Reply, ErrorCode> {
     let (src, dst) = two_slots(args)?;
-    caps::with(|store| store.decode_copy(src, dst).map(|op| op.perform()))?;
+    caps::with(|store| {
+        caps::check_placement(store, src, dst.space)?;
+        store.decode_copy(src, dst).map(|op| op.perform())
+    })?;
     Ok(Reply::default())
 }
 
@@ -271,13 +274,19 @@ fn cap_mint(args: Args) -> Result<Reply, ErrorCode> {
     let (src, dst) = two_slots(args)?;
     let rights = u32::try_from(args.a2).ok().and_then(Rights::from_bits).ok_or(ErrorCode::InvalidArgument)?;
     let badge = Badge::new(args.a3);
-    caps::with(|store| store.decode_mint(src, dst, rights, badge).map(|op| op.perform()))?;
+    caps::with(|store| {
+        caps::check_placement(store, src, dst.space)?;
+        store.decode_mint(src, dst, rights, badge).map(|op| op.perform())
+    })?;
     Ok(Reply::default())
 }
 
 fn cap_move(args: Args) -> Result<Reply, ErrorCode> {
     let (src, dst) = two_slots(args)?;
-    caps::with(|store| store.decode_move(src, dst).map(|op| op.perform()))?;
+    caps::with(|store| {
+        caps::check_placement(store, src, dst.space)?;
+        store.decode_move(src, dst).map(|op| op.perform())
+    })?;
     Ok(Reply::default())
 }
 
@@ -388,7 +397,10 @@ fn cap_give(args: Args) -> Result<Reply, ErrorCode> {
     let rights = u32::try_from(args.a3).ok().and_then(Rights::from_bits).ok_or(ErrorCode::InvalidArgument)?;
     let from = caps::slot(space, slot_arg(args.a0)?);
     let to = caps::slot(target, slot_arg(args.a2)?);
-    caps::with(|store| store.decode_mint(from, to, rights, Badge::new(args.a4)).map(|op| op.perform()))?;
+    caps::with(|store| {
+        caps::check_placement(store, from, target)?;
+        store.decode_mint(from, to, rights, Badge::new(args.a4)).map(|op| op.perform())
+    })?;
     Ok(Reply::default())
 }
 

@@ -358,6 +358,25 @@ impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
         self.spaces.get(usize::from(space.0)).filter(|s| s.live).map(|s| s.quota)
     }
 
+    /// Whether `ancestor` is a strict ancestor of `space` in the quota tree (its parent,
+    /// its parent's parent, ...). Both must be live.
+    ///
+    /// The kernel lets a cap to space `S` live only in a strict ancestor of `S`: then no
+    /// space can hold, directly or through others, the only cap to itself, which would
+    /// keep it and everything in it alive forever (a leak the syscall fuzzer found).
+    pub fn is_strict_ancestor(&self, ancestor: SpaceId, space: SpaceId) -> bool {
+        let mut cursor = self.spaces.get(usize::from(space.0)).filter(|s| s.live).and_then(|s| s.parent);
+        // The tree has at most SPACES levels; the bound keeps a corrupted tree from looping.
+        for _ in 0..SPACES {
+            match cursor {
+                Some(parent) if parent == ancestor => return true,
+                Some(parent) => cursor = self.spaces.get(usize::from(parent.0)).filter(|s| s.live).and_then(|s| s.parent),
+                None => return false,
+            }
+        }
+        false
+    }
+
     /// Number of caps naming `object` (0 if it is not live).
     pub fn refs(&self, object: ObjectId) -> u32 {
         self.object(object).map_or(0, |o| o.refs)

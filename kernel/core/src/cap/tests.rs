@@ -791,3 +791,18 @@ proptest! {
 }
 
 
+
+#[test]
+fn strict_ancestors_follow_the_quota_tree() {
+    let mut store: CapStore<u32, 8, 8, 16> = CapStore::new();
+    let root = SpaceId::new(0);
+    store.create_root_space(root, 1 << 20).unwrap();
+    let child = store.decode_create_space(root, 4096, 0).unwrap().perform();
+    let grandchild = store.decode_create_space(child, 1024, 0).unwrap().perform();
+    assert!(store.is_strict_ancestor(root, child));
+    assert!(store.is_strict_ancestor(root, grandchild));
+    assert!(store.is_strict_ancestor(child, grandchild));
+    assert!(!store.is_strict_ancestor(child, child), "a space is not its own ancestor");
+    assert!(!store.is_strict_ancestor(grandchild, child));
+    assert!(!store.is_strict_ancestor(child, root));
+}
