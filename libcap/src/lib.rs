@@ -106,6 +106,7 @@ pub mod bench;
 
 pub mod console;
 pub mod heap;
+pub mod ipc;
 pub mod loader;
 pub mod logger;
 pub mod process;

@@ -263,12 +263,14 @@ pub fn nb_recv(endpoint: CapSlot) -> Result<Received, ErrorCode> {
         .map(|regs| received(&regs))
 }
 
-/// Answers a call through the reply cap in `reply` (consumed).
+/// Answers the call this thread received last (the kernel's implicit one-shot reply; the
+/// `reply` slot is ignored and kept only for source compatibility). `IllegalOperation` if
+/// no call is pending, `PeerGone` if the caller died.
 pub fn reply(reply: CapSlot, message: &Message) -> Result<(), ErrorCode> {
     send_with(Sysno::Reply, reply, message).map(drop)
 }
 
-/// Replies with `message` through the IPC buffer's reply slot, then waits on `endpoint`.
+/// Replies with `message` to the pending call (if any), then waits on `endpoint`.
 pub fn reply_recv(endpoint: CapSlot, message: &Message) -> Result<Received, ErrorCode> {
     send_with(Sysno::ReplyRecv, endpoint, message).map(|regs| received(&regs))
 }

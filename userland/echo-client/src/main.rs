@@ -1,35 +1,40 @@
-//! echo-client: the example client. Calls the echo service three times, checks that each
-//! answer is what it sent, and prints it.
+//! echo-client: the example client. Asks the echo service who it is, then calls it three
+//! times, checks that each answer is what it sent, and prints it.
 //!
 //! Its authority (system.toml): the console (slot 1) and call on `echo` (slot 2), a cap
-//! init minted with badge 7. The client cannot change that badge; it can only read it
-//! (`CapIdentify`), which is how it learns the identity the server sees.
+//! init minted with badge 7. The client cannot change that badge; the server sees it with
+//! every request, which is how the client learns the identity the server knows it by.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
-use libcap::sys::{self, Message};
+use echo_api::{LABEL, Reply, Request};
 use libcap::{CapSlot, ErrorCode, println};
 
 libcap::entry!(main);
 
 /// Call on the echo endpoint (manifest: the first `caps` entry).
 const ECHO: CapSlot = CapSlot::new(2);
-/// The protocol has one request, "echo this", with any words.
-const LABEL_ECHO: u32 = 1;
 
 fn main() -> Result<(), ErrorCode> {
-    let me = sys::cap_identify(ECHO)?.badge.value();
-    println!("echo-client: I am client {me} (the badge on my echo cap)");
-    for round in 1..=3u64 {
-        let request = Message::new(LABEL_ECHO, &[round, round * round, 0xec40])?;
-        let answer = sys::call(ECHO, &request)?;
-        println!("echo-client: round {round}: reply {:?}", answer.words());
-        if answer.label() != LABEL_ECHO || answer.words() != request.words() {
-            println!("echo-client: the reply is not what I sent");
-            return Err(ErrorCode::InvalidArgument);
+    let me = match libcap::ipc::call(ECHO, LABEL, &Request::WhoAmI)? {
+        Reply::You { badge } => badge,
+        other => return unexpected(other),
+    };
+    println!("echo-client: I am client {me} (the badge the server sees on my calls)");
+    for round in 1..=3u32 {
+        let values = [u64::from(round), u64::from(round * round), 0xec40];
+        let reply: Reply = libcap::ipc::call(ECHO, LABEL, &Request::Echo { round, values })?;
+        println!("echo-client: round {round}: reply {reply:?}");
+        if reply != (Reply::Echo { round, values }) {
+            return unexpected(reply);
         }
     }
     println!("echo-client: done");
     Ok(())
+}
+
+fn unexpected(reply: Reply) -> Result<(), ErrorCode> {
+    println!("echo-client: unexpected reply {reply:?}");
+    Err(ErrorCode::InvalidArgument)
 }

@@ -1,18 +1,16 @@
-//! echo-server: the example service. Answers every message on the `echo` endpoint with the
-//! same label and words, and logs who called, by badge.
+//! echo-server: the example service. Answers every request on the `echo` endpoint
+//! (`echo-api`) and logs who called, by badge.
 //!
 //! Its authority (system.toml): the console (slot 1) and receive on `echo` (slot 2). It
 //! cannot tell its clients apart by anything they send, only by the badge init stamped on
-//! each client's cap: that is the point of badges.
-//!
-//! The loop is the classic server shape: one `Recv` to get the first request, then
-//! `ReplyRecv` forever, which answers the caller and waits for the next in one syscall.
+//! each client's cap: that is the point of badges. `libcap::ipc::serve` runs the classic
+//! server loop (one receive, then reply-and-receive forever) and decodes the typed requests.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
-use libcap::sys::{self, Received};
-use libcap::{CapSlot, ErrorCode, println};
+use echo_api::{Reply, Request};
+use libcap::{Badge, CapSlot, ErrorCode, println};
 
 libcap::entry!(main);
 
@@ -21,20 +19,15 @@ const ECHO: CapSlot = CapSlot::new(2);
 
 fn main() -> Result<(), ErrorCode> {
     println!("echo-server: serving");
-    let mut request = sys::recv(ECHO)?;
-    loop {
-        log_request(&request);
-        // The answer is the request itself; the kernel routes it to the caller waiting in
-        // `Call`, whoever that is.
-        request = sys::reply_recv(ECHO, &request.message)?;
-    }
+    let error = libcap::ipc::serve(ECHO, handle);
+    // `serve` only returns if the endpoint itself fails.
+    Err(error)
 }
 
-fn log_request(request: &Received) {
-    println!(
-        "echo-server: client {} sent label {} words {:?}",
-        request.badge.value(),
-        request.message.label(),
-        request.message.words()
-    );
+fn handle(badge: Badge, _label: u32, request: Request) -> Reply {
+    println!("echo-server: client {} sent {request:?}", badge.value());
+    match request {
+        Request::Echo { round, values } => Reply::Echo { round, values },
+        Request::WhoAmI => Reply::You { badge: badge.value() },
+    }
 }
