@@ -289,17 +289,21 @@ struct Sender {
 /// IPC buffer, that caps need Grant and name occupied slots.
 fn decode_message(sched: &mut Scheduler, id: ThreadId, info_word: u64, grant: bool) -> Result<MessageInfo, ErrorCode> {
     let info = MessageInfo::decode(info_word)?;
-    let thread = *sched.thread(id);
-    if (info.length() > REGISTER_WORDS || info.caps() > 0) && thread.ipc_buffer == 0 {
+    if info.length() <= REGISTER_WORDS && info.caps() == 0 {
+        return Ok(info); // the fast path: registers only, nothing else to check
+    }
+    let thread = sched.thread(id);
+    let (ipc_buffer, pml4, cspace) = (thread.ipc_buffer, thread.pml4, thread.cspace);
+    if ipc_buffer == 0 {
         return Err(ErrorCode::MessageTooLong);
     }
     if info.caps() > 0 {
         if !grant {
             return Err(ErrorCode::InsufficientRights);
         }
-        let space = thread.cspace.ok_or(ErrorCode::IllegalOperation)?;
+        let space = cspace.ok_or(ErrorCode::IllegalOperation)?;
         for index in 0..info.caps() {
-            let slot = read_buffer_word(thread.pml4, thread.ipc_buffer, ipc_buffer::SEND_CAPS_OFFSET + index * 8)?;
+            let slot = read_buffer_word(pml4, ipc_buffer, ipc_buffer::SEND_CAPS_OFFSET + index * 8)?;
             let slot = u32::try_from(slot).map_err(|_| ErrorCode::InvalidSlot)?;
             crate::caps::with(|store| store.identify(SlotRef::new(space, slot)))?;
         }
@@ -311,6 +315,14 @@ fn read_buffer_word(pml4: u64, buffer: u64, offset: usize) -> Result<u64, ErrorC
     let mut word = [0u8; 8];
     crate::vspace::copy_from_user(pml4, buffer + offset as u64, &mut word)?;
     Ok(u64::from_le_bytes(word))
+}
+
+/// What the slow path of a transfer needs to know about each side.
+#[derive(Clone, Copy)]
+struct Party {
+    pml4: u64,
+    ipc_buffer: u64,
+    cspace: Option<kcore::cap::SpaceId>,
 }
 
 /// A message as the receiver gets it: the values for its `rdx r10 r8 r9 r12..r15`, `rdi`
@@ -339,9 +351,19 @@ fn message_registers(frame: &TrapFrame) -> [u64; REGISTER_WORDS] {
 /// `receiver`: buffer words and caps now, registers in the returned [`Delivery`], which
 /// the caller applies to the receiver's frame.
 fn transfer(sched: &mut Scheduler, sender: Sender, registers: [u64; REGISTER_WORDS], receiver: ThreadId) -> Delivery {
-    let source = *sched.thread(sender.id);
-    let target = *sched.thread(receiver);
     let mut length = sender.info.length();
+    if length <= REGISTER_WORDS && sender.info.caps() == 0 {
+        // The fast path: registers only.
+        let mut registers = registers;
+        for register in registers.iter_mut().skip(length) {
+            *register = 0;
+        }
+        let info = MessageInfo::new(sender.info.label(), length, 0).unwrap_or(sender.info);
+        return Delivery { registers, badge: sender.badge, info: info.encode() };
+    }
+    let view = |thread: &crate::thread::Thread| Party { pml4: thread.pml4, ipc_buffer: thread.ipc_buffer, cspace: thread.cspace };
+    let source = view(sched.thread(sender.id));
+    let target = view(sched.thread(receiver));
     if length > REGISTER_WORDS {
         if target.ipc_buffer == 0 {
             length = REGISTER_WORDS; // the receiver has nowhere to put the rest

@@ -18,6 +18,21 @@ use crate::arch::x86_64::{gdt, paging, syscall};
 use crate::mm;
 use crate::thread::{BlockedOn, Budget, Exit, MAX_THREADS, PRIORITIES, State, Thread, ThreadId, KERNEL_STACK_PAGES};
 
+/// The running thread's capability space index (`NO_CSPACE`: none), kept beside the
+/// scheduler so that every syscall's cap lookup takes one lock, not two.
+static CURRENT_CSPACE: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(NO_CSPACE);
+const NO_CSPACE: u32 = u32::MAX;
+
+/// The running thread's capability space.
+pub fn current_cspace() -> Option<kcore::cap::SpaceId> {
+    let index = CURRENT_CSPACE.load(core::sync::atomic::Ordering::Relaxed);
+    u16::try_from(index).ok().map(kcore::cap::SpaceId::new)
+}
+
+fn set_current_cspace(space: Option<kcore::cap::SpaceId>) {
+    CURRENT_CSPACE.store(space.map_or(NO_CSPACE, |s| u32::from(s.index())), core::sync::atomic::Ordering::Relaxed);
+}
+
 /// Timer ticks a thread runs before others of its priority get a turn.
 pub const SLICE_TICKS: u32 = 5;
 
@@ -268,6 +283,7 @@ pub fn schedule() {
         let old_fpu = sched.thread(current).fpu_frame;
         let save = &raw mut sched.thread(current).saved_rsp;
         let thread = sched.thread(next);
+        set_current_cspace(thread.cspace);
         let pml4 = if thread.pml4 != 0 { thread.pml4 } else { kernel_pml4 };
         (save, thread.saved_rsp, thread.kernel_stack_top, pml4, old_fpu, thread.fpu_frame)
     };
@@ -396,6 +412,7 @@ fn end_thread(id: ThreadId, exit: Exit) {
         let mut sched = SCHED.lock();
         remove_ready(&mut sched, id);
         crate::ipc::forget_thread(&mut sched, id);
+        let is_current = id == sched.current;
         let thread = sched.thread(id);
         thread.state = State::Dead;
         thread.exit = Some(exit);
@@ -403,6 +420,9 @@ fn end_thread(id: ThreadId, exit: Exit) {
         thread.deadline = None;
         let owned = (thread.pml4, thread.owns_space, if thread.owns_cspace { thread.cspace.take() } else { None });
         thread.cspace = None;
+        if is_current {
+            set_current_cspace(None);
+        }
         if owned.1 {
             thread.pml4 = 0;
         }

@@ -217,7 +217,7 @@ fn slot_arg(value: u64) -> Result<CapSlot, ErrorCode> {
 
 /// The caller's capability space; kernel threads have none.
 fn my_space() -> Result<kcore::cap::SpaceId, ErrorCode> {
-    sched::with_current(|thread| thread.cspace).ok_or(ErrorCode::IllegalOperation)
+    sched::current_cspace().ok_or(ErrorCode::IllegalOperation)
 }
 
 fn console_write(args: Args) -> Result<Reply, ErrorCode> {
