@@ -10,7 +10,8 @@ use spin::Mutex;
 
 use crate::mm;
 
-pub const MAX_FRAMES: usize = 16384;
+/// One less than 2^14: a frame's index + 1 must fit a page-table entry's software bits.
+pub const MAX_FRAMES: usize = crate::vspace::MAX_TAG as usize;
 pub const MAX_MAPPINGS: usize = 2;
 /// What a frame costs its creator's quota.
 pub const FRAME_COST: u64 = 4096;
@@ -51,10 +52,10 @@ pub fn add_mapping(index: u32, space: u16, address: u64) -> Result<(), ErrorCode
     Ok(())
 }
 
-/// Forgets the mapping of whatever frame is at `address` in `space`.
-pub fn remove_mapping(space: u16, address: u64) {
+/// Forgets frame `index`'s mapping at `address` in `space` (constant time).
+pub fn remove_mapping_of(index: u32, space: u16, address: u64) {
     let mut frames = FRAMES.lock();
-    for entry in frames.iter_mut().flatten() {
+    if let Some(entry) = frames.get_mut(index as usize).and_then(Option::as_mut) {
         for mapping in entry.mappings.iter_mut() {
             if matches!(mapping, Some(m) if m.space == space && m.address == address) {
                 *mapping = None;

@@ -354,8 +354,10 @@ fn map(args: Args) -> Result<Reply, ErrorCode> {
         return Err(ErrorCode::SlotOccupied);
     }
     crate::frame::add_mapping(frame, space_index, args.a2)?;
-    if let Err(error) = crate::vspace::map(pml4, args.a2, phys, perms) {
-        crate::frame::remove_mapping(space_index, args.a2);
+    // The tag (index + 1) fits: frame indices are below MAX_FRAMES = MAX_TAG.
+    let tag = (frame + 1) as u16;
+    if let Err(error) = crate::vspace::map_tagged(pml4, args.a2, phys, perms, tag) {
+        crate::frame::remove_mapping_of(frame, space_index, args.a2);
         return Err(error);
     }
     Ok(Reply::default())
@@ -363,8 +365,10 @@ fn map(args: Args) -> Result<Reply, ErrorCode> {
 
 fn unmap(args: Args) -> Result<Reply, ErrorCode> {
     let (space_index, pml4) = address_space_cap(args.a0)?;
-    crate::vspace::unmap(pml4, args.a1)?;
-    crate::frame::remove_mapping(space_index, args.a1);
+    let (_, tag) = crate::vspace::unmap(pml4, args.a1)?;
+    if tag != 0 {
+        crate::frame::remove_mapping_of(u32::from(tag) - 1, space_index, args.a1);
+    }
     Ok(Reply::default())
 }
 

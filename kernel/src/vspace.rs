@@ -71,15 +71,35 @@ pub fn create() -> Result<u64, ErrorCode> {
     Ok(pml4)
 }
 
+/// Frame-object tags fit in the 14 bits x86 leaves to software in a page-table entry
+/// (bits 9-11 and 52-62): tag = frame index + 1, 0 = not a frame object.
+pub const MAX_TAG: u16 = (1 << 14) - 1;
+
+fn tag_flags(tag: u16) -> Flags {
+    let tag = u64::from(tag & MAX_TAG);
+    Flags::from_bits_truncate(((tag & 0b111) << 9) | ((tag >> 3) << 52))
+}
+
+fn tag_of(flags: Flags) -> u16 {
+    let bits = flags.bits();
+    (((bits >> 9) & 0b111) | (((bits >> 52) & 0x7ff) << 3)) as u16
+}
+
 /// Maps one page of `phys` at user address `virt`. Never writable and executable.
 pub fn map(pml4: u64, virt: u64, phys: u64, perms: Perms) -> Result<(), ErrorCode> {
+    map_tagged(pml4, virt, phys, perms, 0)
+}
+
+/// As [`map`], remembering `tag` in the entry's software bits, so that unmapping finds the
+/// frame object in constant time.
+pub fn map_tagged(pml4: u64, virt: u64, phys: u64, perms: Perms, tag: u16) -> Result<(), ErrorCode> {
     if perms.write && perms.execute {
         return Err(ErrorCode::InvalidArgument);
     }
     if virt % PAGE != 0 || phys % PAGE != 0 || virt >= USER_END {
         return Err(ErrorCode::InvalidArgument);
     }
-    let mut flags = Flags::PRESENT | Flags::USER_ACCESSIBLE;
+    let mut flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | tag_flags(tag);
     if perms.write {
         flags |= Flags::WRITABLE;
     }
@@ -173,16 +193,22 @@ pub fn copy_to_user(pml4: u64, address: u64, data: &[u8]) -> Result<(), ErrorCod
     Ok(())
 }
 
-/// Removes the mapping at user address `virt`, returning the frame it mapped.
-pub fn unmap(pml4: u64, virt: u64) -> Result<u64, ErrorCode> {
+/// Removes the mapping at user address `virt`, returning the frame it mapped and its tag.
+pub fn unmap(pml4: u64, virt: u64) -> Result<(u64, u16), ErrorCode> {
+    use x86_64::structures::paging::mapper::{Translate, TranslateResult};
     if virt % PAGE != 0 || virt >= USER_END {
         return Err(ErrorCode::InvalidArgument);
     }
+    let mut mapper = mapper(pml4);
+    let tag = match mapper.translate(VirtAddr::new(virt)) {
+        TranslateResult::Mapped { flags, .. } => tag_of(flags),
+        _ => return Err(ErrorCode::InvalidArgument),
+    };
     let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
-    match mapper(pml4).unmap(page) {
+    match mapper.unmap(page) {
         Ok((frame, flush)) => {
             flush.flush();
-            Ok(frame.start_address().as_u64())
+            Ok((frame.start_address().as_u64(), tag))
         }
         Err(_) => Err(ErrorCode::InvalidArgument),
     }
@@ -253,7 +279,9 @@ pub fn destroy(pml4: u64, free_pages: bool) {
             if level > 1 {
                 free_level(child, level - 1, free_pages);
                 let _ = mm::free_frame(child);
-            } else if free_pages {
+            } else if free_pages && tag_of(entry.flags()) == 0 {
+                // Tagged pages belong to frame objects, which free them (after unmapping
+                // them everywhere) when their last cap goes.
                 let _ = mm::free_frame(child);
             }
         }
