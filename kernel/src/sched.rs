@@ -46,7 +46,6 @@ pub struct Scheduler {
     ready: u32,
     current: ThreadId,
     ticks: u64,
-    slice_left: u32,
     kernel_pml4: u64,
 }
 
@@ -59,7 +58,6 @@ static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
     ready: 0,
     current: ThreadId::IDLE,
     ticks: 0,
-    slice_left: SLICE_TICKS,
     kernel_pml4: 0,
 });
 
@@ -252,7 +250,7 @@ pub fn yield_now() {
         if current != ThreadId::IDLE && sched.thread(current).state == State::Running {
             sched.enqueue(current);
         }
-        sched.slice_left = SLICE_TICKS;
+        sched.thread(current).slice_used = 0;
     }
     schedule();
 }
@@ -261,7 +259,7 @@ pub fn yield_now() {
 /// it belongs (ready queue, blocked, dead); if it is still `Running` it keeps the CPU
 /// unless a higher-priority thread is ready.
 pub fn schedule() {
-    let (save, resume, next_top, next_pml4, old_fpu, new_fpu) = {
+    let switch = {
         let mut sched = SCHED.lock();
         let current = sched.current;
         if sched.thread(current).state == State::Running {
@@ -274,19 +272,45 @@ pub fn schedule() {
         }
         let next = sched.dequeue_highest().unwrap_or(ThreadId::IDLE);
         sched.thread(next).state = State::Running;
-        if next == current {
-            return;
-        }
-        sched.current = next;
-        sched.slice_left = SLICE_TICKS;
-        let kernel_pml4 = sched.kernel_pml4;
-        let old_fpu = sched.thread(current).fpu_frame;
-        let save = &raw mut sched.thread(current).saved_rsp;
-        let thread = sched.thread(next);
-        set_current_cspace(thread.cspace);
-        let pml4 = if thread.pml4 != 0 { thread.pml4 } else { kernel_pml4 };
-        (save, thread.saved_rsp, thread.kernel_stack_top, pml4, old_fpu, thread.fpu_frame)
+        sched.prepare_switch(next)
     };
+    if let Some(switch) = switch {
+        perform_switch(switch);
+    }
+}
+
+/// What a context switch needs, gathered under the scheduler lock and used after it.
+struct Switch {
+    save: *mut u64,
+    resume: u64,
+    next_top: u64,
+    next_pml4: u64,
+    old_fpu: u64,
+    new_fpu: u64,
+}
+
+impl Scheduler {
+    /// Makes `next` (already marked running, not queued) the current thread. The caller
+    /// has put the outgoing thread where it belongs. `None` if `next` is the current one.
+    fn prepare_switch(&mut self, next: ThreadId) -> Option<Switch> {
+        let current = self.current;
+        if next == current {
+            return None;
+        }
+        self.current = next;
+        let kernel_pml4 = self.kernel_pml4;
+        let old_fpu = self.thread(current).fpu_frame;
+        let save = &raw mut self.thread(current).saved_rsp;
+        let thread = self.thread(next);
+        set_current_cspace(thread.cspace);
+        let next_pml4 = if thread.pml4 != 0 { thread.pml4 } else { kernel_pml4 };
+        Some(Switch { save, resume: thread.saved_rsp, next_top: thread.kernel_stack_top, next_pml4, old_fpu, new_fpu: thread.fpu_frame })
+    }
+}
+
+/// Switches to the thread `prepare_switch` chose. Call without the scheduler lock held.
+fn perform_switch(switch: Switch) {
+    let Switch { save, resume, next_top, next_pml4, old_fpu, new_fpu } = switch;
     if next_top != 0 {
         gdt::set_interrupt_stack(next_top);
         syscall::set_kernel_stack(next_top);
@@ -378,9 +402,12 @@ pub fn on_tick() {
             sched.thread(current).state = State::Running;
             reschedule = false;
         }
-        sched.slice_left = sched.slice_left.saturating_sub(1);
-        if sched.slice_left == 0 && current != ThreadId::IDLE && sched.thread(current).state == State::Running {
-            sched.slice_left = SLICE_TICKS;
+        // The slice belongs to the thread, not the CPU: direct IPC switches (the fast path)
+        // do not reset it, so two threads calling each other cannot starve their peers.
+        let thread = sched.thread(current);
+        thread.slice_used = thread.slice_used.saturating_add(1);
+        if thread.slice_used >= SLICE_TICKS && current != ThreadId::IDLE && thread.state == State::Running {
+            thread.slice_used = 0;
             sched.enqueue(current);
             reschedule = true;
         }

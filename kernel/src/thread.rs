@@ -116,6 +116,8 @@ pub struct Thread {
     pub doomed: bool,
     /// Its thread object is gone; once dead and switched away from, the slot is free.
     pub orphaned: bool,
+    /// Timer ticks of its current time slice used so far.
+    pub slice_used: u32,
 }
 
 impl Thread {
@@ -146,6 +148,7 @@ impl Thread {
         dying: false,
         doomed: false,
         orphaned: false,
+        slice_used: 0,
     };
 
     pub fn name(&self) -> &str {

@@ -55,6 +55,7 @@ const KERNEL_TESTS: &[(&str, &str)] = &[
     ("user_driver", "a user-space RTC driver: IRQ 8 arrives as notifications via an IRQ-handler cap, ports via an I/O-port cap, out-of-range ports refused"),
     ("audit", "the authority-audit queries read any space's caps through an audit cap, bounds-checked, and through nothing else"),
     ("fuzz", "syscall fuzzer: 100,000 seeded random syscalls (seed 0x5eed0005) beside working echo and ping processes; no panic or hang; cap store, threads and object tables consistent; every object, space and frame returned"),
+    ("suite", "capability-leak and isolation suite (userland/leak-suite, tests/README.md): per-operation cases with stable IDs, hostile puppet processes, an authority audit against system.toml after boot and after every case, a kernel-memory census after every case; each case counts on its own"),
     ("aslr", "bin/hello (Rust, libcap) loaded six times from the initrd: six different random bases and stacks, each runs and exits 0"),
 ];
 
@@ -157,7 +158,8 @@ fn count(summary: &str, word: &str) -> usize {
 fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
     let selected: Vec<_> = KERNEL_TESTS.iter().filter(|(name, _)| name.contains(filter)).collect();
     let iso_selected = ["iso_bios", "iso_uefi"].iter().any(|name| name.contains(filter));
-    if selected.is_empty() && !iso_selected && !"aslr_across_boots".contains(filter) && !"system".contains(filter) {
+    let manifests_selected = MANIFEST_TESTS.iter().any(|test| test.name.contains(filter));
+    if selected.is_empty() && !iso_selected && !"aslr_across_boots".contains(filter) && !"system".contains(filter) && !manifests_selected {
         return Ok(());
     }
     println!("== kernel tests in QEMU ({accel:?})");
@@ -173,6 +175,9 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
     }
     if "aslr_across_boots".contains(filter) {
         aslr_across_boots(&kernel, &initrd, accel, tally)?;
+    }
+    for test in MANIFEST_TESTS.iter().filter(|test| test.name.contains(filter)) {
+        manifest_test(test, &kernel, accel, tally)?;
     }
     if iso_selected {
         iso_tests(filter, &kernel, &initrd, accel, tally)?;
@@ -202,6 +207,60 @@ fn system_boot(kernel: &Path, initrd: &Path, accel: Accel, tally: &mut Tally) ->
         tally.failures.push("qemu::system".into());
         println!("test qemu::system ... FAILED — {what}");
         println!("---- serial log of qemu::system ----\n{}\n---- end of serial log ----", outcome.serial.trim_end());
+    }
+    Ok(())
+}
+
+/// A whole-system test with its own boot manifest: init boots `manifest` (packed into an
+/// initrd of its own as `etc/system.bin`) and the test passes when every `wanted` line has
+/// appeared on the serial console, in any order, and none of `FAILURE_MARKS`.
+struct ManifestTest {
+    name: &'static str,
+    manifest: &'static str,
+    /// The kernel command line (`ktest=NAME` to run a kernel-side harness around init).
+    cmdline: &'static str,
+    what: &'static str,
+    wanted: &'static [&'static str],
+}
+
+/// Text that fails any manifest test as soon as the run ends.
+const FAILURE_MARKS: [&str; 4] = ["FAILED", "FATAL", "KERNEL EXCEPTION", "KTEST FAIL"];
+
+const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
+    name: "memory",
+    manifest: "tests/manifests/memory.toml",
+    cmdline: "quiet",
+    what: "memory server: per-client quotas from badges, unsupported placement refused, zeroed reuse, read-only and read-write shared pages, free revokes and unmaps everywhere, a write through a read-only mapping faults and is reported",
+    wanted: &[
+        "memory: serving",
+        "memory-test: quota enforced: 8 of 8 pages, the 9th refused (OverQuota), the other client unaffected",
+        "memory-test: placement the kernel cannot promise (contiguous, below 4 GiB) refused: Unsupported",
+        "memory-test: reuse is zeroed",
+        "memory-test: read-only share: the peer cannot map it writable, and reads what we write",
+        "memory-test: read-write share: we read what the peer wrote",
+        "memory-peer: my cap to the shared page is revoked; reading it at 0x600000000000 (must fault)",
+        "init: memory-peer faulted: page fault (vector 14, error 0x4), address 0x600000000000",
+        "memory-test: revoke unmapped the page in the peer (it faulted; PeerGone here)",
+        "memory: 0 pages in use in 0 regions",
+        "memory-test: writing through a read-only mapping at 0x600000002000 (must fault)",
+        "init: memory-test faulted: page fault (vector 14, error 0x7), address 0x600000002000",
+    ],
+}];
+
+fn manifest_test(test: &ManifestTest, kernel: &Path, accel: Accel, tally: &mut Tally) -> Result<()> {
+    let initrd = build::initrd_for(&build::workspace_root().join(test.manifest), test.name)?;
+    let boot = Boot::Direct { kernel, initrd: &initrd, cmdline: test.cmdline };
+    let (matched, outcome) = qemu::run_until(qemu::command(&boot, accel), test.wanted, Duration::from_secs(300))?;
+    let name = test.name;
+    if matched && !FAILURE_MARKS.iter().any(|mark| outcome.serial.contains(mark)) {
+        tally.passed += 1;
+        println!("test qemu::{name} ... ok ({:.2} s) — {}", outcome.elapsed.as_secs_f64(), test.what);
+    } else {
+        tally.failed += 1;
+        tally.failures.push(format!("qemu::{name}"));
+        let missing: Vec<&str> = test.wanted.iter().copied().filter(|line| !outcome.serial.contains(line)).collect();
+        println!("test qemu::{name} ... FAILED — {}; missing: {missing:?}", test.what);
+        println!("---- serial log of qemu::{name} ----\n{}\n---- end of serial log ----", outcome.serial.trim_end());
     }
     Ok(())
 }
@@ -253,7 +312,11 @@ fn iso_tests(filter: &str, kernel: &Path, initrd: &Path, accel: Accel, tally: &m
 }
 
 fn check(tally: &mut Tally, name: &str, what: &str, qemu: Command, timeout: Duration) -> Result<()> {
+    let timeout = if name == "suite" { SUITE_TIMEOUT } else { timeout };
     let outcome = qemu::run_captured(qemu, timeout)?;
+    if name == "suite" {
+        count_cases(tally, &outcome.serial);
+    }
     // The kernel test name is `boot` for the image tests.
     let kernel_name = if name.starts_with("iso_") { "boot" } else { name };
     let passed = outcome.status == Some(abi::qemu_exit::SUCCESS_STATUS)
@@ -273,4 +336,33 @@ fn check(tally: &mut Tally, name: &str, what: &str, qemu: Command, timeout: Dura
     println!("test qemu::{name} ... FAILED ({why}) — {what}");
     println!("---- serial log of qemu::{name} ----\n{}\n---- end of serial log ----", outcome.serial.trim_end());
     Ok(())
+}
+
+/// The leak suite runs its cases in one boot; it needs longer than one kernel test.
+const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Counts the leak suite's cases one by one: `CASE PASS <id>` and `CASE FAIL <id>: why`
+/// lines of its serial log (userland/leak-suite). Its summary line says how many cases
+/// ran; fewer case lines than that (a crash part-way) is a failure of its own.
+fn count_cases(tally: &mut Tally, serial: &str) {
+    let mut seen = 0;
+    for line in serial.lines() {
+        if let Some(id) = line.strip_prefix("CASE PASS ") {
+            tally.passed += 1;
+            seen += 1;
+            println!("test suite::{} ... ok", id.trim());
+        } else if let Some(rest) = line.strip_prefix("CASE FAIL ") {
+            tally.failed += 1;
+            seen += 1;
+            let id = rest.split(':').next().unwrap_or(rest).trim();
+            println!("test suite::{id} ... FAILED: {}", rest.get(id.len() + 1..).unwrap_or("").trim());
+            tally.failures.push(format!("suite::{id}"));
+        }
+    }
+    let summary = serial.lines().find_map(|line| line.strip_prefix("leak-suite: ").filter(|rest| rest.ends_with(" failed")));
+    let announced = summary.map(|rest| count(rest.replace(',', ";").as_str(), " passed") + count(rest.replace(',', ";").as_str(), " failed"));
+    if announced != Some(seen) {
+        tally.failed += 1;
+        tally.failures.push(format!("suite: {seen} case lines, but the summary says {announced:?}"));
+    }
 }
