@@ -31,6 +31,9 @@
 //! - [`process`]: building processes: create objects, map frames, give caps, configure,
 //!   start and kill threads; [`loader`]: load a static-PIE ELF into a new address space.
 //! - [`heap`]: `alloc` works (`extern crate alloc;`) over a 256 KiB static heap.
+//! - [`window`]: reading and writing memory mapped into the process's window, and
+//!   [`sys::call_with_caps`] / [`sys::reply_recv_with_caps`] for caps in messages (through
+//!   the IPC buffer, which both loaders place at the entry stack top + 4 KiB).
 //! - [`slots`]: the initial authority convention, which slots hold what at start.
 //! - The ABI crate, re-exported as [`abi`] and its main types at the root.
 //! - A panic handler: prints `panic: <message>` to the console cap and exits with
@@ -135,6 +138,14 @@ pub mod slots {
     pub const CONSOLE: CapSlot = CapSlot::new(1);
     /// The first slot the program may use freely.
     pub const FIRST_FREE: CapSlot = CapSlot::new(2);
+}
+
+/// Memory mapped into this process's own window (frames from the memory server, shared
+/// regions), read and written only by copying: [`window::read`], [`window::write`]. A
+/// program maps there itself, with a cap to its own address space
+/// ([`process::map`]); nothing else is ever placed in the window.
+pub mod window {
+    pub use crate::raw::{WINDOW_HIGH, WINDOW_LOW, window_read as read, window_write as write};
 }
 
 /// Size of the interim static heap, in bytes.

@@ -124,6 +124,7 @@ pub fn thread_exit(code: u64) -> ! {
 pub extern "C" fn _start() -> ! {
     naked_asm!(
         "xor ebp, ebp",
+        "mov rdx, rsp",
         "and rsp, -16",
         "call {entry}",
         "ud2",
@@ -134,12 +135,15 @@ pub extern "C" fn _start() -> ! {
 // Written once, by `entry`, before any other Rust code of the program runs; only read after.
 static START_ARG0: AtomicU64 = AtomicU64::new(0);
 static START_ARG1: AtomicU64 = AtomicU64::new(0);
+static START_STACK: AtomicU64 = AtomicU64::new(0);
 
-/// Records the entry values of `rdi` and `rsi`, then runs the program ([`crate::rt::start`]).
-/// Private to this module, so nothing else can change what [`initrd`] trusts.
-extern "C" fn entry(arg0: u64, arg1: u64) -> ! {
+/// Records the entry values of `rdi`, `rsi` and `rsp` (passed in `rdx` by `_start`), then
+/// runs the program ([`crate::rt::start`]). Private to this module, so nothing else can
+/// change what [`initrd`] and [`ipc_buffer`] trust.
+extern "C" fn entry(arg0: u64, arg1: u64, stack_top: u64) -> ! {
     START_ARG0.store(arg0, Ordering::Relaxed);
     START_ARG1.store(arg1, Ordering::Relaxed);
+    START_STACK.store(stack_top, Ordering::Relaxed);
     crate::rt::start()
 }
 
@@ -171,6 +175,85 @@ pub fn initrd() -> Option<&'static [u8]> {
     // is never changed under us. The range is checked non-null, within isize::MAX and in
     // the lower half above; `u8` has no alignment.
     Some(unsafe { core::slice::from_raw_parts(start, length as usize) })
+}
+
+/// The address of this thread's IPC buffer: by the convention both loaders keep (the
+/// kernel's for init, `crate::loader` for everything init starts), the page above the gap
+/// page above the stack, that is the entry `rsp` + 4096. `None` if the entry `rsp` was not
+/// page aligned (then the program was not started by either loader and the convention
+/// says nothing).
+pub fn ipc_buffer() -> Option<u64> {
+    let top = START_STACK.load(Ordering::Relaxed);
+    (top != 0 && top % PAGE_SIZE as u64 == 0 && top < LOWER_HALF_END - PAGE_SIZE as u64).then(|| top + PAGE_SIZE as u64)
+}
+
+/// Writes word `index` (a byte offset divided by 8) of this thread's IPC buffer.
+/// `InvalidArgument` past the buffer's end, `IllegalOperation` without a known buffer.
+pub fn ipc_buffer_write(index: usize, value: u64) -> Result<(), ErrorCode> {
+    let word = ipc_buffer_word(index)?;
+    // SAFETY: `ipc_buffer_word` gives an 8-aligned address inside the IPC buffer page,
+    // which the loader mapped read-write for the life of the thread (the convention in
+    // `ipc_buffer`). No Rust reference to the buffer exists anywhere (libcap forms none, and
+    // safe code cannot), and the kernel writes it only during a syscall of this thread, so a
+    // volatile write here races with nothing. Were the convention broken, the address would
+    // be unmapped or read-only (nothing else is placed there) and the write would fault the
+    // thread, not change other memory.
+    unsafe { core::ptr::write_volatile(word, value) };
+    Ok(())
+}
+
+fn ipc_buffer_word(index: usize) -> Result<*mut u64, ErrorCode> {
+    let base = ipc_buffer().ok_or(ErrorCode::IllegalOperation)?;
+    if index >= abi::ipc_buffer::SIZE / abi::ipc_buffer::WORD {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    Ok((base + (index * abi::ipc_buffer::WORD) as u64) as *mut u64)
+}
+
+/// The window of this process's own address space where it maps memory it was given (a
+/// memory server's frames, shared regions): [`WINDOW_LOW`] .. [`WINDOW_HIGH`], 96 TiB to
+/// 112 TiB. Reserved like [`SCRATCH_PAGE`]: `crate::loader` places images below 64 TiB and
+/// stacks from 112 TiB, and Rust code never forms a reference into the window, so what is
+/// mapped there is reached only through [`window_read`] and [`window_write`]. (The kernel
+/// places init's stack anywhere in 64..127 TiB, so init does not use the window.)
+pub const WINDOW_LOW: u64 = 0x0000_6000_0000_0000;
+/// The end (exclusive) of the window.
+pub const WINDOW_HIGH: u64 = 0x0000_7000_0000_0000;
+
+fn window_range(address: u64, length: usize) -> Result<(), ErrorCode> {
+    let end = address.checked_add(length as u64).ok_or(ErrorCode::InvalidArgument)?;
+    if address < WINDOW_LOW || end > WINDOW_HIGH {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    Ok(())
+}
+
+/// Copies `into.len()` bytes from `address` in the window. `InvalidArgument` if the range
+/// is not inside the window. An unmapped page faults the thread (its supervisor hears of
+/// it), as any bad access does.
+pub fn window_read(address: u64, into: &mut [u8]) -> Result<(), ErrorCode> {
+    window_range(address, into.len())?;
+    for (offset, byte) in into.iter_mut().enumerate() {
+        // SAFETY: the address is inside the window (checked above), where no Rust object
+        // lives and no reference is ever formed (see WINDOW_LOW), so a volatile read can
+        // alias nothing the compiler reasons about; another process writing the same shared
+        // frame meanwhile changes only the bytes read. If the page is not mapped, or not
+        // readable, the access faults the thread: it stops, and no wrong value is used.
+        *byte = unsafe { core::ptr::read_volatile((address + offset as u64) as *const u8) };
+    }
+    Ok(())
+}
+
+/// Copies `from` to `address` in the window (errors and faults as [`window_read`]; a
+/// read-only mapping faults on the first byte).
+pub fn window_write(address: u64, from: &[u8]) -> Result<(), ErrorCode> {
+    window_range(address, from.len())?;
+    for (offset, byte) in from.iter().enumerate() {
+        // SAFETY: as in `window_read`: inside the window, which holds no Rust object and no
+        // reference; a missing or read-only mapping faults the thread.
+        unsafe { core::ptr::write_volatile((address + offset as u64) as *mut u8, *byte) };
+    }
+    Ok(())
 }
 
 /// The end of the user half of the address space (exclusive).

@@ -153,8 +153,9 @@ pub fn object_create(dest: CapSlot, object_type: ObjectType, size: u64) -> Resul
 /// A message that fits in registers: a label and up to [`REGISTER_WORDS`] words.
 ///
 /// # Invariants
-/// `info.length() <= REGISTER_WORDS`, `info.caps() == 0`, and `words[info.length()..]`
-/// are zero. Private fields; [`Message::new`] checks.
+/// `info.length() <= REGISTER_WORDS`, `info.caps() <= MAX_CAPS` (0 unless made by
+/// [`Message::with_caps`] or received with caps), and `words[info.length()..]` are zero.
+/// Private fields; the constructors check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Message {
     info: MessageInfo,
@@ -172,6 +173,13 @@ impl Message {
         let mut all = [0; REGISTER_WORDS];
         all.get_mut(..words.len()).ok_or(ErrorCode::MessageTooLong)?.copy_from_slice(words);
         Ok(Message { info, words: all })
+    }
+
+    /// As [`Message::new`], announcing `caps` caps to transfer (their slots go in the IPC
+    /// buffer: see [`call_with_caps`] and [`reply_recv_with_caps`]).
+    pub fn with_caps(label: u32, words: &[u64], caps: usize) -> Result<Message, ErrorCode> {
+        let message = Message::new(label, words)?;
+        Ok(Message { info: MessageInfo::new(label, words.len(), caps)?, ..message })
     }
 
     /// The protocol label.
@@ -273,6 +281,43 @@ pub fn reply(reply: CapSlot, message: &Message) -> Result<(), ErrorCode> {
 /// Replies with `message` to the pending call (if any), then waits on `endpoint`.
 pub fn reply_recv(endpoint: CapSlot, message: &Message) -> Result<Received, ErrorCode> {
     send_with(Sysno::ReplyRecv, endpoint, message).map(|regs| received(&regs))
+}
+
+// ---- Caps in messages (through the IPC buffer) ---------------------------------------
+
+/// Writes `send` as the slots of the caps the next message carries and `receive` as the
+/// empty slots where caps of the next message received land (`abi::ipc_buffer`).
+/// `MessageTooLong` for more than [`abi::msg::MAX_CAPS`] of either; `IllegalOperation` if
+/// this thread's IPC buffer is unknown (see [`crate::raw`]'s `ipc_buffer`).
+pub fn set_transfer_slots(send: &[CapSlot], receive: &[CapSlot]) -> Result<(), ErrorCode> {
+    use abi::ipc_buffer::{CAP_SLOTS, RECV_CAPS_OFFSET, SEND_CAPS_OFFSET, WORD};
+    if send.len() > CAP_SLOTS || receive.len() > CAP_SLOTS {
+        return Err(ErrorCode::MessageTooLong);
+    }
+    for (offset, slots) in [(SEND_CAPS_OFFSET, send), (RECV_CAPS_OFFSET, receive)] {
+        for (index, slot) in slots.iter().enumerate() {
+            raw::ipc_buffer_write(offset / WORD + index, u64::from(slot.index()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Calls with `message` carrying the caps in `send` (needs `GRANT` on the endpoint cap; the
+/// receiver gets copies, derived from them); caps in the reply land in `receive` (needs
+/// `GRANT_REPLY`). The reply's [`Message::info`] says how many arrived.
+pub fn call_with_caps(endpoint: CapSlot, message: &Message, send: &[CapSlot], receive: &[CapSlot]) -> Result<Message, ErrorCode> {
+    set_transfer_slots(send, receive)?;
+    let message = Message { info: MessageInfo::new(message.label(), message.info.length(), send.len())?, ..*message };
+    call(endpoint, &message)
+}
+
+/// Replies with `message` carrying the caps in `send` (the caller's cap needs
+/// `GRANT_REPLY`), then receives on `endpoint`; caps in the message received land in
+/// `receive`.
+pub fn reply_recv_with_caps(endpoint: CapSlot, message: &Message, send: &[CapSlot], receive: &[CapSlot]) -> Result<Received, ErrorCode> {
+    set_transfer_slots(send, receive)?;
+    let message = Message { info: MessageInfo::new(message.label(), message.info.length(), send.len())?, ..*message };
+    reply_recv(endpoint, &message)
 }
 
 // ---- Notifications ------------------------------------------------------------------

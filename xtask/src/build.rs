@@ -64,6 +64,20 @@ pub fn initrd() -> Result<PathBuf> {
 /// As [`initrd`], with the user programs built in release mode if `release_programs`
 /// (the benchmark's initrd, written to `initrd-release.tar`).
 pub fn initrd_with(release_programs: bool) -> Result<PathBuf> {
+    let manifest = crate::manifest::compile().context("the boot manifest")?;
+    let name = if release_programs { "initrd-release.tar" } else { "initrd.tar" };
+    pack_initrd(release_programs, manifest, name)
+}
+
+/// An initrd like [`initrd`] whose `etc/system.bin` is compiled from `manifest` (a test's
+/// manifest, e.g. `tests/manifests/memory.toml`), written to `<target>/initrd-<name>.tar`.
+/// init reads `etc/system.bin` whatever it is: a test boots its own system this way.
+pub fn initrd_for(manifest: &Path, name: &str) -> Result<PathBuf> {
+    let blob = crate::manifest::compile_file(manifest).with_context(|| format!("the {name} test's manifest"))?;
+    pack_initrd(false, blob, &format!("initrd-{name}.tar"))
+}
+
+fn pack_initrd(release_programs: bool, manifest: Vec<u8>, name: &str) -> Result<PathBuf> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let commit = Command::new("git")
         .current_dir(workspace_root())
@@ -74,7 +88,7 @@ pub fn initrd_with(release_programs: bool) -> Result<PathBuf> {
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into());
     files.push(("etc/version".into(), format!("Democratizing AI OS, commit {commit}\n").into_bytes()));
-    files.push(("etc/system.bin".into(), crate::manifest::compile().context("the boot manifest")?));
+    files.push(("etc/system.bin".into(), manifest));
     for (name, path) in crate::userland::build(release_programs)? {
         files.push((name, std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?));
     }
@@ -90,7 +104,7 @@ pub fn initrd_with(release_programs: bool) -> Result<PathBuf> {
         builder.append(&header, data.as_slice()).context("writing the initrd")?;
     }
     let bytes = builder.into_inner().context("finishing the initrd")?;
-    let path = target_dir().join(if release_programs { "initrd-release.tar" } else { "initrd.tar" });
+    let path = target_dir().join(name);
     std::fs::create_dir_all(target_dir())?;
     std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)

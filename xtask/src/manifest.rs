@@ -39,6 +39,15 @@ pub fn compile() -> Result<Vec<u8>> {
     Ok(check()?.encode())
 }
 
+/// Check and compile another manifest (a test's, under `tests/manifests/`).
+pub fn compile_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    let source = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let known = programs()?;
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    let manifest = ::manifest::compile(&source, &known).map_err(|e| anyhow!("{} is refused: {e}", path.display()))?;
+    Ok(manifest.encode())
+}
+
 fn path() -> PathBuf {
     workspace_root().join("system.toml")
 }
@@ -52,17 +61,18 @@ fn check() -> Result<::manifest::CompiledManifest> {
     ::manifest::compile(&source, &known).map_err(|e| anyhow!("{} is refused: {e}", path.display()))
 }
 
-/// The names `userland/<name>` with a Cargo.toml and a src/main.rs, sorted.
+/// The names `userland/<name>` and `servers/<name>` with a Cargo.toml and a src/main.rs, sorted.
 fn programs() -> Result<Vec<String>> {
-    let dir = workspace_root().join("userland");
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
-        let path = entry?.path();
-        let is_program = path.join("Cargo.toml").is_file() && path.join("src/main.rs").is_file();
-        if let Some(name) = path.file_name().and_then(|n| n.to_str())
-            && is_program
-        {
-            names.push(name.to_string());
+    for dir in crate::userland::PROGRAM_DIRS.iter().map(|dir| workspace_root().join(dir)) {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+            let path = entry?.path();
+            let is_program = path.join("Cargo.toml").is_file() && path.join("src/main.rs").is_file();
+            if let Some(name) = path.file_name().and_then(|n| n.to_str())
+                && is_program
+            {
+                names.push(name.to_string());
+            }
         }
     }
     names.sort();

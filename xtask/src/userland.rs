@@ -47,20 +47,24 @@ pub fn user_target_dir() -> PathBuf {
     target_dir().join("user")
 }
 
-/// The user programs: names of the directories `userland/<name>` whose `Cargo.toml`
+/// Where program crates live: example and system programs, and the servers.
+pub const PROGRAM_DIRS: [&str; 2] = ["userland", "servers"];
+
+/// The user programs: names of the directories `userland/<name>` or `servers/<name>` whose `Cargo.toml`
 /// declares a `[[bin]]` and depends on libcap. (Other crates there, such as host-side
 /// libraries, are not programs.) Sorted, so the initrd is reproducible.
 pub fn programs() -> Result<Vec<String>> {
-    let dir = workspace_root().join("userland");
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
-        let entry = entry?;
-        let manifest = entry.path().join("Cargo.toml");
-        let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
-        let is_program = text.lines().any(|line| line.trim() == "[[bin]]")
-            && text.lines().any(|line| line.trim_start().starts_with("libcap"));
-        if is_program {
-            names.push(entry.file_name().to_string_lossy().into_owned());
+    for dir in PROGRAM_DIRS.iter().map(|dir| workspace_root().join(dir)) {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+            let entry = entry?;
+            let manifest = entry.path().join("Cargo.toml");
+            let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
+            let is_program = text.lines().any(|line| line.trim() == "[[bin]]")
+                && text.lines().any(|line| line.trim_start().starts_with("libcap"));
+            if is_program {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
         }
     }
     names.sort();

@@ -141,6 +141,8 @@ impl Objects {
             // init's port caps cover whole device ranges and CapGive cannot narrow a range,
             // so handing out a manifest's exact range needs a kernel call that does not exist.
             ObjectRef::IoPorts(_) => None,
+            // Per incarnation: `Supervisor::build` gives it.
+            ObjectRef::OwnAddressSpace => None,
         }
     }
 }
@@ -286,7 +288,11 @@ impl Supervisor<'_> {
         // From here on, a failure must also free the image's frames.
         let finish = |this: &mut Self, made: &mut Vec<CapSlot>| -> Result<CapSlot, StartError> {
             for grant in &program.caps {
-                let source = this.objects.source(grant.object).ok_or(StartError::NotHeld(grant.object))?;
+                let source = match grant.object {
+                    // Made for this incarnation, not at boot.
+                    ObjectRef::OwnAddressSpace => space,
+                    object => this.objects.source(object).ok_or(StartError::NotHeld(object))?,
+                };
                 process::cap_give(source, cspace, grant.slot(), grant.rights(), grant.badge())
                     .map_err(at("giving it a cap"))?;
             }

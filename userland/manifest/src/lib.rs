@@ -62,7 +62,7 @@ pub use table::Table;
 /// The first bytes of every compiled manifest.
 pub const MAGIC: [u8; 4] = *b"DAIM";
 /// The compiled format's version; bump it on any change to the encoded types.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Slot 0 is never filled.
 pub const NULL_SLOT: u32 = 0;
@@ -201,6 +201,10 @@ pub enum ObjectRef {
     Irq(u32),
     /// This range of I/O ports.
     IoPorts(PortRange),
+    /// The process's own address space (`Map`/`Unmap` with write): what a memory-server
+    /// client needs to map the frames it is given. Made per incarnation, so init gives it
+    /// from the incarnation it builds rather than from a boot object.
+    OwnAddressSpace,
 }
 
 impl ObjectRef {
@@ -212,6 +216,7 @@ impl ObjectRef {
             ObjectRef::Notification(_) => ObjectType::Notification,
             ObjectRef::Irq(_) => ObjectType::IrqHandler,
             ObjectRef::IoPorts(_) => ObjectType::IoPortRange,
+            ObjectRef::OwnAddressSpace => ObjectType::AddressSpace,
         }
     }
 
@@ -226,6 +231,8 @@ impl ObjectRef {
             ObjectRef::Notification(_) | ObjectRef::Irq(_) | ObjectRef::IoPorts(_) => {
                 Rights::READ.union(Rights::WRITE)
             }
+            // `Map` and `Unmap` need write; nothing on an address space takes read.
+            ObjectRef::OwnAddressSpace => Rights::WRITE,
         }
     }
 }
@@ -283,6 +290,7 @@ impl fmt::Display for ObjectName<'_> {
             }
             ObjectRef::Irq(line) => write!(f, "irq {line}"),
             ObjectRef::IoPorts(range) => write!(f, "io ports {range}"),
+            ObjectRef::OwnAddressSpace => f.write_str("its own address space"),
         }
     }
 }
@@ -372,7 +380,7 @@ impl CompiledManifest {
                     ObjectRef::Endpoint(e) => (e as usize) < self.endpoints.len(),
                     ObjectRef::Notification(n) => (n as usize) < self.notifications.len(),
                     ObjectRef::IoPorts(r) => r.first <= r.last,
-                    ObjectRef::Console | ObjectRef::Irq(_) => true,
+                    ObjectRef::Console | ObjectRef::Irq(_) | ObjectRef::OwnAddressSpace => true,
                 };
                 if !in_range {
                     return Err(Invalid::new(at, "a cap names an undeclared object"));

@@ -88,6 +88,8 @@ struct CapSource {
     notification: Option<String>,
     irq: Option<u32>,
     io_ports: Option<[u16; 2]>,
+    /// Only `"own"`: the process's own address space.
+    address_space: Option<String>,
     rights: Vec<String>,
     badge: Option<u64>,
 }
@@ -287,11 +289,11 @@ impl fmt::Display for ManifestError {
             ),
             E::NoTarget { program, index } => write!(
                 f,
-                "program \"{program}\", caps[{index}]: names no object (give one of endpoint, notification, irq, io_ports)"
+                "program \"{program}\", caps[{index}]: names no object (give one of endpoint, notification, irq, io_ports, address_space)"
             ),
             E::ManyTargets { program, index } => write!(
                 f,
-                "program \"{program}\", caps[{index}]: names more than one object (give one of endpoint, notification, irq, io_ports)"
+                "program \"{program}\", caps[{index}]: names more than one object (give one of endpoint, notification, irq, io_ports, address_space)"
             ),
             E::UnknownObject { program, kind, name } => {
                 write!(f, "unknown {kind} \"{name}\" referenced by program \"{program}\"")
@@ -543,6 +545,7 @@ fn cap_target(
         cap.notification.is_some(),
         cap.irq.is_some(),
         cap.io_ports.is_some(),
+        cap.address_space.is_some(),
     ];
     match targets.iter().filter(|t| **t).count() {
         0 => {
@@ -577,6 +580,15 @@ fn cap_target(
         ObjectRef::Irq(line)
     } else if let Some(range) = cap.io_ports {
         ObjectRef::IoPorts(port_range(|| format!("program \"{program}\""), range)?)
+    } else if let Some(name) = &cap.address_space {
+        if name != "own" {
+            return Err(ManifestError::UnknownObject {
+                program: program.into(),
+                kind: "address space",
+                name: name.clone(),
+            });
+        }
+        ObjectRef::OwnAddressSpace
     } else {
         unreachable!("exactly one target was counted above")
     })
@@ -610,8 +622,11 @@ fn grant(
     }
     // What init holds on the object; every granted cap is derived from it, so rights only shrink.
     let held = match object {
-        // init creates endpoints and notifications itself, with every right.
-        ObjectRef::Endpoint(_) | ObjectRef::Notification(_) => Rights::ALL,
+        // init creates endpoints and notifications itself, with every right, and each
+        // incarnation's address space.
+        ObjectRef::Endpoint(_) | ObjectRef::Notification(_) | ObjectRef::OwnAddressSpace => {
+            Rights::ALL
+        }
         ObjectRef::Console => init.console(),
         ObjectRef::Irq(line) => {
             if !init.irqs.contains(&line) {

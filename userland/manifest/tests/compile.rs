@@ -238,9 +238,19 @@ fn checker_messages() {
             "unknown notification \"y\" referenced by program \"a\"",
         ),
         (
+            "address space other than its own",
+            program("a", &[("caps", r#"[{ address_space = "b", rights = ["write"] }]"#)]),
+            "unknown address space \"b\" referenced by program \"a\"",
+        ),
+        (
+            "own address space with read",
+            program("a", &[("caps", r#"[{ address_space = "own", rights = ["read", "write"] }]"#)]),
+            "program \"a\" asks for read, write on its own address space, which takes only write",
+        ),
+        (
             "cap names nothing",
             program("a", &[("caps", r#"[{ rights = ["write"] }]"#)]),
-            "program \"a\", caps[0]: names no object (give one of endpoint, notification, irq, io_ports)",
+            "program \"a\", caps[0]: names no object (give one of endpoint, notification, irq, io_ports, address_space)",
         ),
         (
             "cap names two objects",
@@ -254,7 +264,7 @@ fn checker_messages() {
                     )]
                 )
             ),
-            "program \"a\", caps[0]: names more than one object (give one of endpoint, notification, irq, io_ports)",
+            "program \"a\", caps[0]: names more than one object (give one of endpoint, notification, irq, io_ports, address_space)",
         ),
         (
             "irq init does not hold",

@@ -77,12 +77,12 @@ fn bad_blobs_say_why() {
     assert_eq!(decode(b"DA"), Err(DecodeError::Truncated));
     assert_eq!(decode(b"ELF\x7f...."), Err(DecodeError::BadMagic));
     let mut wrong_version = Vec::from(MAGIC);
-    wrong_version.push(2);
+    wrong_version.push(FORMAT_VERSION as u8 + 1);
     wrong_version.extend_from_slice(&blob[5..]);
     assert_eq!(
         decode(&wrong_version),
         Err(DecodeError::VersionMismatch {
-            found: 2,
+            found: FORMAT_VERSION + 1,
             expected: FORMAT_VERSION
         })
     );
