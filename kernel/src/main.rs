@@ -28,6 +28,8 @@ mod kbench;
 #[cfg(feature = "ktest")]
 mod kfuzz;
 #[cfg(feature = "ktest")]
+mod klifecycle;
+#[cfg(feature = "ktest")]
 mod ktest;
 mod mm;
 mod process;

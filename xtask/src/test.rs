@@ -245,6 +245,12 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
         "memory-test: writing through a read-only mapping at 0x600000002000 (must fault)",
         "init: memory-test faulted: page fault (vector 14, error 0x7), address 0x600000002000",
     ],
+}, ManifestTest {
+    name: "lifecycle",
+    manifest: "tests/manifests/lifecycle.toml",
+    cmdline: "ktest=lifecycle quiet",
+    what: "1,000 processes built and torn down by init (each with its thread, an endpoint, a notification, a thread object, a frame and a memory-server page mapped and freed); then init and the memory server are stopped and every kernel object, space, thread slot and physical frame is back (kernel census)",
+    wanted: &["lifecycle-child: incarnation 1000: done", "KTEST PASS lifecycle"],
 }];
 
 fn manifest_test(test: &ManifestTest, kernel: &Path, accel: Accel, tally: &mut Tally) -> Result<()> {

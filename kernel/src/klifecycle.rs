@@ -1,0 +1,166 @@
+//! `ktest=lifecycle`: the 1,000-process churn test (issue 4), with an exact census.
+//!
+//! Takes a census of what the kernel holds, boots init as the kernel always does (from the
+//! test's own initrd: tests/manifests/lifecycle.toml), and lets the real system run: init
+//! builds `lifecycle-child` with its user-space loader, the child creates an endpoint, a
+//! notification, a thread and a frame of its own, maps a page from the memory server and
+//! frees it, and ends; init tears it down and restarts it, 1,000 times (the child counts by
+//! the memory server's region numbers and exits cleanly the 1,000th time). When every user
+//! thread has been blocked for [`QUIET_TICKS`], the harness stops init and the memory
+//! server, destroys init's capability space (which holds, directly or through its
+//! children's spaces, everything the system made) and takes the census again: every
+//! capability object, capability space, address space, frame object, thread slot and
+//! physical frame must be back, with only the allowance `kfuzz` also itemises (kernel
+//! stacks of thread slots used for the first time, and the page tables that map them).
+//!
+//! The verdict is `KTEST PASS lifecycle`; xtask also checks that the child's 1,000th
+//! incarnation said so (`lifecycle-child: incarnation 1000: done`).
+
+use kcore::cap::SpaceId;
+
+use crate::arch::x86_64::exit_qemu;
+use crate::caps;
+use crate::println;
+use crate::sched;
+use crate::thread::{KERNEL_STACK_PAGES, MAX_THREADS, State, ThreadId};
+
+const TEST: &str = "lifecycle";
+/// Every user thread blocked this long (10 ms ticks) means the churn is over.
+const QUIET_TICKS: u64 = 100;
+/// The churn must be over by then (10 ms ticks): 300 s, for TCG.
+const LIMIT_TICKS: u64 = 30_000;
+
+fn fail(why: core::fmt::Arguments) -> ! {
+    println!("KTEST FAIL {TEST}: {why}");
+    exit_qemu(abi::qemu_exit::FAILURE)
+}
+
+pub fn run() -> ! {
+    let before = Census::take();
+    let Some(initrd) = crate::BOOT_INFO.get().and_then(|info| info.modules().first().copied()) else {
+        fail(format_args!("no initrd"));
+    };
+    let started = sched::ticks();
+    let init = crate::process::start_init(initrd.range).unwrap_or_else(|error| fail(format_args!("cannot start init: {error:?}")));
+    let Some(init_space) = sched::with_sched(|s| s.thread(init).cspace) else {
+        fail(format_args!("init has no capability space"));
+    };
+
+    // Wait for the churn to end: no user thread has run for QUIET_TICKS.
+    let mut quiet = 0;
+    while quiet < QUIET_TICKS {
+        if sched::ticks() - started > LIMIT_TICKS {
+            fail(format_args!("the churn did not end within {LIMIT_TICKS} ticks"));
+        }
+        sched::sleep_ticks(1);
+        quiet = if user_threads_busy() { 0 } else { quiet + 1 };
+    }
+    println!("klifecycle: the system is quiet after {} ticks; tearing it down", sched::ticks() - started);
+
+    // init first, so that nothing reacts to the others' ends; its space holds the rest.
+    let _ = sched::kill(init);
+    let _ = sched::join(init);
+    caps::destroy_space(init_space);
+    for index in 1..MAX_THREADS {
+        let id = ThreadId(index as u16);
+        let user = sched::with_sched(|s| s.thread(id).cspace.is_some() && s.thread(id).state != State::Free);
+        if user {
+            println!("klifecycle: NOTE: thread {index} outlived its capability space; stopping it");
+            let _ = sched::kill(id);
+            let _ = sched::join(id);
+        }
+    }
+    let after = Census::take();
+    match before.compare(&after) {
+        Ok(()) => {
+            println!("klifecycle: every object, space, thread slot and frame the run used came back");
+            println!("KTEST PASS {TEST}");
+            exit_qemu(abi::qemu_exit::SUCCESS)
+        }
+        Err(()) => fail(format_args!("resources not returned (see the census lines above)")),
+    }
+}
+
+/// True if some user thread is ready or running (not blocked, dead or free).
+fn user_threads_busy() -> bool {
+    sched::with_sched(|s| {
+        (1..MAX_THREADS).any(|index| {
+            let thread = s.thread(ThreadId(index as u16));
+            thread.cspace.is_some() && matches!(thread.state, State::Ready | State::Running | State::Throttled)
+        })
+    })
+}
+
+/// Counts of what the kernel holds (as `kfuzz`'s census, which is private to it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Census {
+    cap_objects: usize,
+    cspaces: usize,
+    frame_objects: usize,
+    address_spaces: usize,
+    used_thread_slots: usize,
+    free_frames: u64,
+    slots_with_stacks: usize,
+}
+
+impl Census {
+    fn take() -> Census {
+        let (cap_objects, cspaces) = caps::with(|store| {
+            let live = (0..caps::SPACES).filter(|&index| store.quota(SpaceId::new(index as u16)).is_some()).count();
+            (store.live_objects(), live)
+        });
+        let (used_thread_slots, slots_with_stacks) = sched::with_sched(|s| {
+            let mut counts = (0, 0);
+            for index in 1..MAX_THREADS {
+                let thread = s.thread(ThreadId(index as u16));
+                if thread.state != State::Free {
+                    counts.0 += 1;
+                }
+                if thread.kernel_stack_top != 0 {
+                    counts.1 += 1;
+                }
+            }
+            counts
+        });
+        Census {
+            cap_objects,
+            cspaces,
+            frame_objects: crate::frame::live(),
+            address_spaces: (0..crate::vspace::MAX_SPACES as u16).filter(|&index| crate::vspace::root(index).is_some()).count(),
+            used_thread_slots,
+            free_frames: crate::mm::frame_stats().0,
+            slots_with_stacks,
+        }
+    }
+
+    fn compare(&self, after: &Census) -> Result<(), ()> {
+        println!("klifecycle: census before {self:?}");
+        println!("klifecycle: census after  {after:?}");
+        let mut ok = true;
+        let mut same = |what: &str, before: u64, now: u64| {
+            if before != now {
+                println!("klifecycle: LEAK: {what}: {before} before, {now} after");
+                ok = false;
+            }
+        };
+        same("capability objects", self.cap_objects as u64, after.cap_objects as u64);
+        same("capability spaces", self.cspaces as u64, after.cspaces as u64);
+        same("frame objects", self.frame_objects as u64, after.frame_objects as u64);
+        same("address-space objects", self.address_spaces as u64, after.address_spaces as u64);
+        same("used thread slots", self.used_thread_slots as u64, after.used_thread_slots as u64);
+        // Kept on purpose: the kernel stack of every thread slot used for the first time, and
+        // the page tables mapping them (one per 16 slots, plus one).
+        let new_stacks = after.slots_with_stacks.saturating_sub(self.slots_with_stacks) as u64;
+        let stack_frames = new_stacks * KERNEL_STACK_PAGES;
+        let tables = new_stacks.div_ceil(16) + 1;
+        let used = self.free_frames.saturating_sub(after.free_frames);
+        println!(
+            "klifecycle: physical frames: {used} fewer free: {stack_frames} are the kernel stacks of {new_stacks} newly used thread slots, up to {tables} their page tables"
+        );
+        if used > stack_frames + tables {
+            println!("klifecycle: LEAK: {} physical frames unexplained", used - stack_frames);
+            ok = false;
+        }
+        if ok { Ok(()) } else { Err(()) }
+    }
+}
