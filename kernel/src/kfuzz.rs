@@ -513,7 +513,7 @@ fn any_cap_names(object: Object) -> bool {
 
 /// Counts of what the kernel holds, to compare before and after a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Census {
+pub(crate) struct Census {
     cap_objects: usize,
     cspaces: usize,
     /// Which capability spaces are live, bit per space index (the store has 64).
@@ -530,7 +530,7 @@ struct Census {
 }
 
 impl Census {
-    fn take() -> Census {
+    pub(crate) fn take() -> Census {
         let (cap_objects, live_spaces, kernel_quota_used) = caps::with(|store| {
             let mut live = 0u64;
             for index in 0..caps::SPACES.min(64) {
@@ -573,7 +573,7 @@ impl Census {
 
     /// Prints both censuses and every difference; `Err` if anything did not come back
     /// beyond the itemised allowance.
-    fn compare(&self, after: &Census) -> Result<(), ()> {
+    pub(crate) fn compare(&self, after: &Census) -> Result<(), ()> {
         println!("kfuzz: census before {self:x?}");
         println!("kfuzz: census after  {after:x?}");
         let mut ok = true;

@@ -104,6 +104,7 @@ pub fn run(name: &str, clock: &RefClock) -> ! {
         "process_objects" => process_objects(),
         "user_driver" => user_driver(),
         "fuzz" => crate::kfuzz::run(),
+        "suite" => crate::ksuite::run(),
         "lifecycle" => crate::klifecycle::run(),
         "audit" => audit(),
         "bench" => crate::kbench::run(),

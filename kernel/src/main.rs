@@ -28,6 +28,8 @@ mod kbench;
 #[cfg(feature = "ktest")]
 mod kfuzz;
 #[cfg(feature = "ktest")]
+mod ksuite;
+#[cfg(feature = "ktest")]
 mod klifecycle;
 #[cfg(feature = "ktest")]
 mod ktest;

@@ -1,0 +1,346 @@
+//! The authority audit of the booted system against the manifest oracle.
+//!
+//! The harness booted the real system (init from the initrd, which started the programs of
+//! `system.toml`) and waited until it settled; the suite then took its reference snapshot of
+//! every capability space and thread (`World::reference`). These cases check that snapshot
+//! against `etc/system.bin` decoded from the same initrd, and against what the kernel and
+//! the harness are documented to hand out:
+//!
+//! - the kernel's own space: the console root and what the harness shares with the suite;
+//! - init: the kernel's boot contract at fixed slots (`kernel/src/process.rs`), and
+//!   otherwise only objects of kinds it can create itself;
+//! - each program's space: *exactly* its manifest entry ([`manifest::Program::caps`]): same
+//!   slots, kinds, rights and badges, nothing else; caps to the same manifest object name the
+//!   same kernel object, which init holds with all rights;
+//! - frame keepers (the loader's spaces holding program pages): frames only, no thread;
+//! - the suite: exactly what the harness gave it.
+//!
+//! Spaces are told apart by what they hold (init: the audit cap in slot 120; programs: a
+//! running thread), since the audit numbers spaces but does not name them; every space but
+//! the kernel's and the suite's must be accounted for by one of init's cspace caps.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use libcap::{ObjectType, Rights};
+use manifest::{CompiledManifest, ObjectRef, Program};
+
+use crate::audit::{Snapshot, SpaceCaps};
+use crate::world::{Case, Fail, Outcome, World};
+use crate::{ensure, fail};
+
+pub const CASES: &[Case] = &[
+    Case { id: "AUDIT-BOOT-001", what: "the manifest oracle decodes from etc/system.bin in the initrd init booted from", run: manifest_decodes },
+    Case { id: "AUDIT-BOOT-002", what: "the kernel's own space holds the console root and the harness's shared objects, nothing else", run: kernel_space },
+    Case { id: "AUDIT-BOOT-003", what: "the suite's space holds exactly what the harness gave it", run: suite_space },
+    Case { id: "AUDIT-BOOT-004", what: "init holds the kernel's boot contract at its fixed slots, and otherwise only objects it can create", run: init_space },
+    Case { id: "AUDIT-BOOT-005", what: "each running program holds exactly its manifest entry: slots, kinds, rights, badges", run: programs_match },
+    Case { id: "AUDIT-BOOT-006", what: "object identity: console caps name the kernel's console; each manifest object is one kernel object init holds with all rights", run: object_identity },
+    Case { id: "AUDIT-BOOT-007", what: "every other space is a frame keeper (frames only, no thread), and init holds a cspace cap for each program and keeper", run: keepers },
+    Case { id: "AUDIT-BOOT-008", what: "every live thread runs in init's, a program's (one each) or the suite's space, or is a kernel thread", run: threads },
+    Case { id: "AUDIT-BOOT-009", what: "the audit cap and device caps are held only where the kernel contract and the manifest put them", run: sensitive_caps },
+];
+
+/// init's slots, by the kernel's boot contract (`kernel/src/process.rs`).
+const INIT_CONSOLE: u32 = 1;
+const INIT_CSPACE: u32 = 2;
+const INIT_ADDRESS_SPACE: u32 = 3;
+const INIT_IRQS: [(u32, u32); 4] = [(100, 1), (101, 3), (102, 8), (103, 12)];
+const INIT_PORTS: [u32; 3] = [110, 111, 112];
+const INIT_AUDIT: u32 = 120;
+/// The harness's slots in the kernel's space (`kernel/src/ksuite.rs`).
+const KERNEL_CONSOLE: u32 = 0;
+const HARNESS_CODE: [u32; 4] = [60, 61, 62, 63];
+const HARNESS_NOTIFICATIONS: [u32; 2] = [64, 65];
+const HARNESS_AUDIT: u32 = 66;
+
+fn bits(rights: Rights) -> u64 {
+    u64::from(rights.bits())
+}
+
+fn kind(kind: ObjectType) -> u64 {
+    u64::from(kind.as_u32())
+}
+
+fn manifest(world: &World) -> Result<&CompiledManifest, Fail> {
+    match &world.manifest {
+        Ok(manifest) => Ok(manifest),
+        Err(why) => fail!("no manifest oracle: {why}"),
+    }
+}
+
+/// The spaces of the booted system, told apart.
+struct Roles<'s> {
+    kernel: &'s SpaceCaps,
+    init: &'s SpaceCaps,
+    own: &'s SpaceCaps,
+    /// Spaces with a running thread, other than init's and ours.
+    programs: Vec<&'s SpaceCaps>,
+    /// The rest.
+    others: Vec<&'s SpaceCaps>,
+}
+
+fn roles(world: &World) -> Result<Roles<'_>, Fail> {
+    let snapshot = &world.reference;
+    let Some(kernel) = snapshot.space(0) else { fail!("the kernel's space 0 is not live") };
+    let Some(own) = snapshot.space(world.own_space) else { fail!("our own space is not live") };
+    let inits: Vec<&SpaceCaps> = snapshot
+        .spaces
+        .iter()
+        .filter(|s| s.index != world.own_space && s.index != 0)
+        .filter(|s| s.caps.iter().any(|(slot, cap)| *slot == INIT_AUDIT && cap.is(ObjectType::Audit)))
+        .collect();
+    let [init] = inits.as_slice() else { fail!("expected one space holding init's audit cap, found {}", inits.len()) };
+    let mut programs = Vec::new();
+    let mut others = Vec::new();
+    for space in &snapshot.spaces {
+        if [0, world.own_space, init.index].contains(&space.index) {
+            continue;
+        }
+        if snapshot.threads_in(space.index) > 0 {
+            programs.push(space);
+        } else {
+            others.push(space);
+        }
+    }
+    Ok(Roles { kernel, init, own, programs, others })
+}
+
+/// Exactly these caps, no others, in this space.
+fn expect_exact(what: &str, space: &SpaceCaps, want: &[(u32, u64, u64, u64)]) -> Outcome {
+    let mut problems = Vec::new();
+    for &(slot, kind, rights, badge) in want {
+        match space.caps.iter().find(|(s, _)| *s == slot) {
+            Some((_, cap)) if cap.kind == kind && cap.rights == rights && cap.badge == badge => {}
+            other => problems.push(format!("slot {slot}: want kind {kind} rights {rights:#x} badge {badge:#x}, found {:?}", other.map(|(_, c)| c.describe()))),
+        }
+    }
+    for (slot, cap) in &space.caps {
+        if !want.iter().any(|w| w.0 == *slot) {
+            problems.push(format!("slot {slot}: unexpected {}", cap.describe()));
+        }
+    }
+    ensure!(problems.is_empty(), "{what} (space {}): {}", space.index, problems.join("; "));
+    Ok(())
+}
+
+fn manifest_decodes(world: &mut World) -> Outcome {
+    let manifest = manifest(world)?;
+    ensure!(!manifest.programs.is_empty(), "the manifest starts no program");
+    Ok(())
+}
+
+fn kernel_space(world: &mut World) -> Outcome {
+    let roles = roles(world)?;
+    let all = bits(Rights::ALL);
+    let mut want = Vec::from([(KERNEL_CONSOLE, kind(ObjectType::Console), all, 0), (HARNESS_AUDIT, kind(ObjectType::Audit), all, 0)]);
+    want.extend(HARNESS_CODE.iter().map(|&slot| (slot, kind(ObjectType::Frame), all, 0)));
+    want.extend(HARNESS_NOTIFICATIONS.iter().map(|&slot| (slot, kind(ObjectType::Notification), all, 0)));
+    expect_exact("the kernel's space", roles.kernel, &want)
+}
+
+fn suite_space(world: &mut World) -> Outcome {
+    let roles = roles(world)?;
+    let rx = bits(Rights::READ.union(Rights::EXECUTE));
+    let r = bits(Rights::READ);
+    let mut want = Vec::from([
+        (1, kind(ObjectType::Console), bits(Rights::WRITE), 0),
+        (2, kind(ObjectType::Audit), r, 0),
+        (7, kind(ObjectType::Notification), r, 0),
+        (8, kind(ObjectType::Notification), r, 0),
+    ]);
+    want.extend((3..=6).map(|slot| (slot, kind(ObjectType::Frame), rx, 0)));
+    expect_exact("the suite's space", roles.own, &want)
+}
+
+fn init_space(world: &mut World) -> Outcome {
+    let roles = roles(world)?;
+    let all = bits(Rights::ALL);
+    let mut fixed = Vec::from([
+        (INIT_CONSOLE, kind(ObjectType::Console), all, 0),
+        (INIT_CSPACE, kind(ObjectType::CSpace), all, 0),
+        (INIT_ADDRESS_SPACE, kind(ObjectType::AddressSpace), all, 0),
+        (INIT_AUDIT, kind(ObjectType::Audit), all, 0),
+    ]);
+    fixed.extend(INIT_IRQS.iter().map(|&(slot, _)| (slot, kind(ObjectType::IrqHandler), all, 0)));
+    fixed.extend(INIT_PORTS.iter().map(|&slot| (slot, kind(ObjectType::IoPortRange), all, 0)));
+    let mut problems = Vec::new();
+    for &(slot, kind, rights, badge) in &fixed {
+        match roles.init.caps.iter().find(|(s, _)| *s == slot) {
+            Some((_, cap)) if cap.kind == kind && cap.rights == rights && cap.badge == badge => {}
+            other => problems.push(format!("slot {slot}: want kind {kind}, found {:?}", other.map(|(_, c)| c.describe()))),
+        }
+    }
+    let creatable = [ObjectType::Endpoint, ObjectType::Notification, ObjectType::Frame, ObjectType::AddressSpace, ObjectType::Thread, ObjectType::CSpace];
+    for (slot, cap) in &roles.init.caps {
+        if fixed.iter().any(|f| f.0 == *slot) {
+            continue;
+        }
+        if !creatable.iter().any(|&k| cap.is(k)) {
+            problems.push(format!("slot {slot}: {} is not a kind init creates", cap.describe()));
+        }
+    }
+    ensure!(problems.is_empty(), "init (space {}): {}", roles.init.index, problems.join("; "));
+    Ok(())
+}
+
+/// What a program's space must hold, slot by slot: (kind, rights, badge).
+fn expected_caps(program: &Program) -> Vec<(u32, u64, u64, u64)> {
+    let mut want: Vec<(u32, u64, u64, u64)> =
+        program.caps.iter().map(|grant| (grant.slot, kind(grant.kind()), u64::from(grant.rights), grant.badge)).collect();
+    if program.audit {
+        // The test runner's audit cap, read-only, in the slot after its last cap (init).
+        let next = want.iter().map(|w| w.0 + 1).max().unwrap_or(manifest::FIRST_CAP_SLOT).max(manifest::FIRST_CAP_SLOT);
+        want.push((next, kind(ObjectType::Audit), bits(Rights::READ), 0));
+    }
+    want
+}
+
+fn matches(space: &SpaceCaps, want: &[(u32, u64, u64, u64)]) -> bool {
+    space.caps.len() == want.len()
+        && want.iter().all(|&(slot, kind, rights, badge)| {
+            space.caps.iter().any(|(s, cap)| *s == slot && cap.kind == kind && cap.rights == rights && cap.badge == badge)
+        })
+}
+
+/// Which manifest program each program space is (its index in `manifest.programs`).
+fn assign<'s>(world: &World, roles: &Roles<'s>) -> Result<Vec<(&'s SpaceCaps, usize)>, Fail> {
+    let manifest = manifest(world)?;
+    let mut assigned: Vec<(&SpaceCaps, usize)> = Vec::new();
+    let mut problems = Vec::new();
+    for space in &roles.programs {
+        let candidates: Vec<usize> = manifest
+            .programs
+            .iter()
+            .enumerate()
+            .filter(|(index, program)| matches(space, &expected_caps(program)) && !assigned.iter().any(|(_, i)| i == index))
+            .map(|(index, _)| index)
+            .collect();
+        match candidates.first() {
+            Some(&index) => assigned.push((space, index)),
+            None => problems.push(format!(
+                "space {} matches no manifest program: {}",
+                space.index,
+                space.caps.iter().map(|(slot, cap)| format!("{slot}: {}", cap.describe())).collect::<Vec<String>>().join(", ")
+            )),
+        }
+    }
+    ensure!(problems.is_empty(), "{}", problems.join("; "));
+    Ok(assigned)
+}
+
+fn programs_match(world: &mut World) -> Outcome {
+    let roles = roles(world)?;
+    let assigned = assign(world, &roles)?;
+    let manifest = manifest(world)?;
+    let names: Vec<&str> = assigned.iter().map(|(_, index)| manifest.programs[*index].name.as_str()).collect();
+    libcap::println!("leak-suite: running programs, each holding exactly its manifest entry: {names:?}");
+    Ok(())
+}
+
+fn object_identity(world: &mut World) -> Outcome {
+    let roles = roles(world)?;
+    let assigned = assign(world, &roles)?;
+    let manifest = manifest(world)?;
+    let Some(console) = world.reference.cap(0, KERNEL_CONSOLE) else { fail!("no console root") };
+    for (slot, cap) in world.reference.all_of(ObjectType::Console).iter().map(|(s, slot, c)| ((*s, *slot), *c)) {
+        ensure!(cap.object == console.object, "the console cap at {slot:?} names object {}, not the console", cap.object);
+    }
+    // Manifest object -> kernel object, from every program holding a cap to it.
+    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+    for (space, index) in &assigned {
+        for grant in &manifest.programs[*index].caps {
+            let Some(cap) = space.caps.iter().find(|(s, _)| *s == grant.slot).map(|(_, c)| *c) else { continue };
+            let name = match grant.object {
+                ObjectRef::Endpoint(i) => format!("endpoint {i}"),
+                ObjectRef::Notification(i) => format!("notification {i}"),
+                ObjectRef::Irq(line) => {
+                    let slot = INIT_IRQS.iter().find(|(_, l)| *l == line).map(|(s, _)| *s);
+                    let held = slot.and_then(|s| roles.init.caps.iter().find(|(x, _)| *x == s)).map(|(_, c)| c.object);
+                    ensure!(held == Some(cap.object), "irq {line} in space {} is not init's handler", space.index);
+                    continue;
+                }
+                _ => continue,
+            };
+            if let Some(&object) = seen.get(&name) {
+                ensure!(object == cap.object, "{name}: programs hold caps to two different objects");
+            }
+            seen.insert(name, cap.object);
+        }
+    }
+    let mut objects: Vec<u64> = seen.values().copied().collect();
+    objects.sort_unstable();
+    objects.dedup();
+    ensure!(objects.len() == seen.len(), "two manifest objects are one kernel object: {seen:?}");
+    for (name, object) in &seen {
+        let held = roles.init.caps.iter().any(|(_, cap)| cap.object == *object && cap.rights == bits(Rights::ALL) && cap.badge == 0);
+        ensure!(held, "init holds no all-rights original of {name} (object {object})");
+    }
+    Ok(())
+}
+
+fn keepers(world: &mut World) -> Outcome {
+    let roles = roles(world)?;
+    for space in &roles.others {
+        let foreign: Vec<String> =
+            space.caps.iter().filter(|(_, cap)| !cap.is(ObjectType::Frame)).map(|(slot, cap)| format!("{slot}: {}", cap.describe())).collect();
+        ensure!(foreign.is_empty(), "space {} has no thread and holds more than frames: {}", space.index, foreign.join(", "));
+    }
+    let init_cspaces = roles.init.caps.iter().filter(|(slot, cap)| *slot != INIT_CSPACE && cap.is(ObjectType::CSpace)).count();
+    let accounted = roles.programs.len() + roles.others.len();
+    ensure!(init_cspaces == accounted, "init holds {init_cspaces} cspace caps, but {accounted} program and keeper spaces are live");
+    Ok(())
+}
+
+fn threads(world: &mut World) -> Outcome {
+    let roles = roles(world)?;
+    let snapshot: &Snapshot = &world.reference;
+    for thread in &snapshot.threads {
+        let Some(space) = thread.space else { continue };
+        let known = space == roles.init.index || space == world.own_space || roles.programs.iter().any(|p| p.index == space);
+        ensure!(known, "thread {} runs in space {space}, which is no process's", thread.index);
+    }
+    for space in roles.programs.iter().chain([&roles.init, &roles.own]) {
+        let count = snapshot.threads_in(space.index);
+        ensure!(count == 1, "space {} has {count} threads", space.index);
+    }
+    Ok(())
+}
+
+fn sensitive_caps(world: &mut World) -> Outcome {
+    let roles = roles(world)?;
+    let assigned = assign(world, &roles)?;
+    let manifest = manifest(world)?;
+    let audits: Vec<(u16, u32)> = world.reference.all_of(ObjectType::Audit).iter().map(|(s, slot, _)| (*s, *slot)).collect();
+    let mut allowed = Vec::from([(0, HARNESS_AUDIT), (roles.init.index, INIT_AUDIT), (world.own_space, 2)]);
+    for (space, index) in &assigned {
+        if manifest.programs[*index].audit {
+            allowed.extend(expected_caps(&manifest.programs[*index]).iter().filter(|w| w.1 == kind(ObjectType::Audit)).map(|w| (space.index, w.0)));
+        }
+    }
+    for holder in &audits {
+        ensure!(allowed.contains(holder), "an audit cap at space {} slot {}", holder.0, holder.1);
+    }
+    for device in [ObjectType::IrqHandler, ObjectType::IoPortRange] {
+        for (space, slot, cap) in world.reference.all_of(device) {
+            let in_init = space == roles.init.index && (INIT_IRQS.iter().any(|(s, _)| *s == slot) || INIT_PORTS.contains(&slot));
+            let granted = assigned.iter().any(|(s, index)| {
+                s.index == space && manifest.programs[*index].caps.iter().any(|g| g.slot == slot && kind(g.kind()) == cap.kind)
+            });
+            ensure!(in_init || granted, "a {device:?} cap at space {space} slot {slot}: {}", cap.describe());
+        }
+    }
+    Ok(())
+}
+
+/// For reports: a space's caps, one per line.
+#[allow(dead_code, reason = "kept for debugging a failed audit")]
+pub fn dump(snapshot: &Snapshot) {
+    for space in &snapshot.spaces {
+        for (slot, cap) in &space.caps {
+            libcap::println!("leak-suite: space {} slot {slot}: {}", space.index, cap.describe());
+        }
+    }
+}
