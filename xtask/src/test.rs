@@ -221,6 +221,11 @@ struct ManifestTest {
     cmdline: &'static str,
     what: &'static str,
     wanted: &'static [&'static str],
+    /// `Some(seconds)`: run the system this long, then check (for systems that never go
+    /// quiet); `None`: stop as soon as every wanted line has appeared.
+    run_for: Option<u64>,
+    /// A further check of the whole serial log; `Ok` carries figures for the report line.
+    check: Option<fn(&str) -> Result<String, String>>,
 }
 
 /// Text that fails any manifest test as soon as the run ends.
@@ -245,23 +250,76 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
         "memory-test: writing through a read-only mapping at 0x600000002000 (must fault)",
         "init: memory-test faulted: page fault (vector 14, error 0x7), address 0x600000002000",
     ],
+    run_for: None,
+    check: None,
 }, ManifestTest {
     name: "lifecycle",
     manifest: "tests/manifests/lifecycle.toml",
     cmdline: "ktest=lifecycle quiet",
     what: "1,000 processes built and torn down by init (each with its thread, an endpoint, a notification, a thread object, a frame and a memory-server page mapped and freed); then init and the memory server are stopped and every kernel object, space, thread slot and physical frame is back (kernel census)",
     wanted: &["lifecycle-child: incarnation 1000: done", "KTEST PASS lifecycle"],
+    run_for: None,
+    check: None,
+}, ManifestTest {
+    name: "supervision",
+    manifest: "tests/manifests/supervision.toml",
+    cmdline: "quiet",
+    what: "a server that crashes holding a call: init logs the fault with its cause and restarts it, the caller gets PeerGone (not a hang) and reaches the new incarnation through the same cap; a program that crashes at every start is restarted with back-off doubling from 10 ms to its 80 ms cap (kernel fault timestamps)",
+    wanted: &[
+        "crash-client: answers 1, 2 from the first incarnation",
+        "crash-server: crashing on request (read at 0x6000000005e7)",
+        "init: crash-server faulted: page fault (vector 14, error 0x4), address 0x6000000005e7, rip 0x",
+        "init: crash-server crashed; restarting in 10 ms",
+        "crash-client: the server died holding my call: PeerGone",
+        "crash-client: recovered: a new incarnation answered through the same cap (its count restarted at 1)",
+        "init: crash-client exited (code 0)",
+        "init: crash-loop faulted: page fault (vector 14, error 0x4), address 0x600000000bad",
+        "init: crash-loop crashed; restarting in 80 ms",
+    ],
+    run_for: Some(4),
+    check: Some(crash_loop_backs_off),
 }];
+
+/// The kernel's timestamped fault lines for crash-loop are spaced by init's back-off:
+/// 10, 20, 40, 80 ms, then 80 ms again (the cap), each interval at least its back-off less
+/// one 10 ms tick and at most 100 ms more (the restart itself).
+fn crash_loop_backs_off(serial: &str) -> Result<String, String> {
+    let times: Vec<f64> = serial
+        .lines()
+        .filter(|line| line.contains("user fault") && line.contains("address 0x600000000bad"))
+        .filter_map(|line| line.trim_start().strip_prefix('[')?.split(']').next()?.trim().parse().ok())
+        .collect();
+    if times.len() < 7 {
+        return Err(format!("only {} crash-loop faults in the run (want 7 or more)", times.len()));
+    }
+    let intervals: Vec<u64> = times.windows(2).map(|pair| ((pair[1] - pair[0]) * 1000.0).round() as u64).collect();
+    for (index, &interval) in intervals.iter().take(6).enumerate() {
+        let backoff = (10u64 << index).min(80);
+        if interval + 10 < backoff || interval > backoff + 100 {
+            return Err(format!("restart {} came {interval} ms after the crash, back-off {backoff} ms (intervals {intervals:?})", index + 1));
+        }
+    }
+    Ok(format!("restart intervals {:?} ms", &intervals[..6]))
+}
 
 fn manifest_test(test: &ManifestTest, kernel: &Path, accel: Accel, tally: &mut Tally) -> Result<()> {
     let initrd = build::initrd_for(&build::workspace_root().join(test.manifest), test.name)?;
     let boot = Boot::Direct { kernel, initrd: &initrd, cmdline: test.cmdline };
-    let (matched, outcome) = qemu::run_until(qemu::command(&boot, accel), test.wanted, Duration::from_secs(300))?;
+    let outcome = match test.run_for {
+        Some(seconds) => qemu::run_captured(qemu::command(&boot, accel), Duration::from_secs(seconds))?,
+        None => qemu::run_until(qemu::command(&boot, accel), test.wanted, Duration::from_secs(300))?.1,
+    };
+    let matched = test.wanted.iter().all(|line| outcome.serial.contains(line));
+    let checked = test.check.map_or(Ok(String::new()), |check| check(&outcome.serial));
     let name = test.name;
-    if matched && !FAILURE_MARKS.iter().any(|mark| outcome.serial.contains(mark)) {
+    if matched && !FAILURE_MARKS.iter().any(|mark| outcome.serial.contains(mark)) && checked.is_ok() {
         tally.passed += 1;
-        println!("test qemu::{name} ... ok ({:.2} s) — {}", outcome.elapsed.as_secs_f64(), test.what);
+        let figures = checked.unwrap_or_default();
+        println!("test qemu::{name} ... ok ({:.2} s) — {} {figures}", outcome.elapsed.as_secs_f64(), test.what);
     } else {
+        if let Err(why) = &checked {
+            println!("qemu::{name}: {why}");
+        }
         tally.failed += 1;
         tally.failures.push(format!("qemu::{name}"));
         let missing: Vec<&str> = test.wanted.iter().copied().filter(|line| !outcome.serial.contains(line)).collect();
