@@ -59,6 +59,9 @@ const TICK_MS: u32 = 10;
 const MANIFEST_PATH: &str = "etc/system.bin";
 
 fn main() -> Result<(), ErrorCode> {
+    // Under TCG with -icount the time-stamp counter counts guest instructions since reset:
+    // `cargo xtask bench` reads boot-to-init and boot-to-everything-started from these lines.
+    println!("init: running (tsc {})", libcap::bench::rdtsc());
     check_initial_authority()?;
     let Some(initrd) = rt::initrd() else {
         println!("init: the kernel passed no initrd");
@@ -89,6 +92,7 @@ fn main() -> Result<(), ErrorCode> {
     for index in 0..supervisor.children.len() {
         supervisor.start(index);
     }
+    println!("init: all {} programs started (tsc {})", supervisor.children.len(), libcap::bench::rdtsc());
     supervisor.supervise()
 }
 
