@@ -166,7 +166,9 @@ extern "C" fn kernel_main() -> ! {
     );
     apic::start_timer(lapic_per_ms, TIMER_PERIOD_MICROS);
     irq::init(&platform);
-    arch_impl::syscall::init();
+    if let Err(why) = arch_impl::syscall::init() {
+        fatal(format_args!("cannot enable SYSCALL: {why}"));
+    }
     if let Err(error) = caps::init() {
         fatal(format_args!("cannot create the boot capability space: {error:?}"));
     }

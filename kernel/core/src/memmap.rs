@@ -164,12 +164,9 @@ impl MemoryMap {
     fn insert_at(&mut self, index: usize, range: PhysRange) {
         if self.count == MAX_RANGES {
             // Full: keep the larger of the new range and the smallest existing one.
-            let (smallest, _) = self
-                .ranges()
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, range)| range.len())
-                .expect("a full map is not empty");
+            let Some((smallest, _)) = self.ranges().iter().enumerate().min_by_key(|(_, range)| range.len()) else {
+                return; // unreachable: a full map is not empty
+            };
             if self.ranges[smallest].len() >= range.len() {
                 self.dropped_bytes += range.len();
                 return;

@@ -59,7 +59,7 @@ extern "C" fn dispatch_trampoline(frame: &mut TrapFrame) {
     crate::syscall::dispatch(frame);
 }
 
-pub fn init() {
+pub fn init() -> Result<(), &'static str> {
     // SAFETY: the selectors in STAR are the GDT's (kernel code/data at 0x08/0x10, user
     // data/code at 0x18/0x20), LSTAR points at the entry stub above, and the mask keeps
     // interrupts, traps, direction and alignment checks off in the kernel. SCE only makes
@@ -67,9 +67,11 @@ pub fn init() {
     unsafe {
         Efer::update(|flags| flags.insert(EferFlags::SYSTEM_CALL_EXTENSIONS));
     }
-    let selectors = gdt::selectors().expect("gdt::init runs before syscall::init");
+    let Some(selectors) = gdt::selectors() else {
+        return Err("the GDT is not set up (gdt::init must run first)");
+    };
     Star::write(selectors.user_code, selectors.user_data, selectors.kernel_code, selectors.kernel_data)
-        .expect("the GDT orders its selectors the way SYSRET expects");
+        .map_err(|_| "the GDT's selectors are not in the order SYSRET expects")?;
     LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
     SFMask::write(
         RFlags::INTERRUPT_FLAG
@@ -80,6 +82,7 @@ pub fn init() {
             | RFlags::IOPL_HIGH
             | RFlags::IOPL_LOW,
     );
+    Ok(())
 }
 
 /// RFLAGS a user thread may hold: the arithmetic flags and direction; interrupts on.
