@@ -236,7 +236,24 @@ pub fn install(space: SpaceId, slot: u32, kind: ObjectType, object: Object) -> R
 
 /// Mints from `space`'s `from` slot into `to_space`'s `to` slot (kernel use: boot and tests).
 pub fn mint(space: SpaceId, from: u32, to_space: SpaceId, to: u32, rights: Rights, badge: Badge) -> Result<(), ErrorCode> {
-    with(|store| store.decode_mint(SlotRef::new(space, from), SlotRef::new(to_space, to), rights, badge).map(|op| op.perform()))
+    derive(SlotRef::new(space, from), SlotRef::new(to_space, to), rights, badge)
+}
+
+/// Every way a cap gets a new home goes through here (copy, mint, give, IPC transfer):
+/// the placement rule, then the store's own checks, then the derivation.
+pub fn derive(from: SlotRef, to: SlotRef, rights: Rights, badge: Badge) -> Result<(), ErrorCode> {
+    with(|store| {
+        check_placement(store, from, to.space)?;
+        store.decode_mint(from, to, rights, badge).map(|op| op.perform())
+    })
+}
+
+/// Moves a cap (placement rule, then the store's checks).
+pub fn relocate(from: SlotRef, to: SlotRef) -> Result<(), ErrorCode> {
+    with(|store| {
+        check_placement(store, from, to.space)?;
+        store.decode_move(from, to).map(|op| op.perform())
+    })
 }
 
 pub fn slot(space: SpaceId, slot: CapSlot) -> SlotRef {

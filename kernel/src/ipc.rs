@@ -386,11 +386,12 @@ fn transfer(sched: &mut Scheduler, sender: Sender, registers: [u64; REGISTER_WOR
                 let Ok(from_slot) = read_buffer_word(source.pml4, source.ipc_buffer, ipc_buffer::SEND_CAPS_OFFSET + offset) else { break };
                 let Ok(to_slot) = read_buffer_word(target.pml4, target.ipc_buffer, ipc_buffer::RECV_CAPS_OFFSET + offset) else { break };
                 let (Ok(from_slot), Ok(to_slot)) = (u32::try_from(from_slot), u32::try_from(to_slot)) else { break };
-                let copied = crate::caps::with(|store| {
-                    let source = SlotRef::new(from_space, from_slot);
-                    crate::caps::check_placement(store, source, to_space)?;
-                    store.decode_copy(source, SlotRef::new(to_space, to_slot)).map(|op| op.perform())
-                });
+                let copied = crate::caps::derive(
+                    SlotRef::new(from_space, from_slot),
+                    SlotRef::new(to_space, to_slot),
+                    abi::Rights::ALL,
+                    abi::Badge::NONE,
+                );
                 if copied.is_err() {
                     break;
                 }

@@ -261,32 +261,23 @@ fn two_slots(args: Args) -> Result<(SlotRef, SlotRef), ErrorCode> {
     Ok((caps::slot(space, slot_arg(args.a0)?), caps::slot(space, slot_arg(args.a1)?)))
 }
 
+/// A copy is a mint that keeps every right and the badge.
 fn cap_copy(args: Args) -> Result<Reply, ErrorCode> {
     let (src, dst) = two_slots(args)?;
-    caps::with(|store| {
-        caps::check_placement(store, src, dst.space)?;
-        store.decode_copy(src, dst).map(|op| op.perform())
-    })?;
+    caps::derive(src, dst, Rights::ALL, Badge::NONE)?;
     Ok(Reply::default())
 }
 
 fn cap_mint(args: Args) -> Result<Reply, ErrorCode> {
     let (src, dst) = two_slots(args)?;
     let rights = u32::try_from(args.a2).ok().and_then(Rights::from_bits).ok_or(ErrorCode::InvalidArgument)?;
-    let badge = Badge::new(args.a3);
-    caps::with(|store| {
-        caps::check_placement(store, src, dst.space)?;
-        store.decode_mint(src, dst, rights, badge).map(|op| op.perform())
-    })?;
+    caps::derive(src, dst, rights, Badge::new(args.a3))?;
     Ok(Reply::default())
 }
 
 fn cap_move(args: Args) -> Result<Reply, ErrorCode> {
     let (src, dst) = two_slots(args)?;
-    caps::with(|store| {
-        caps::check_placement(store, src, dst.space)?;
-        store.decode_move(src, dst).map(|op| op.perform())
-    })?;
+    caps::relocate(src, dst)?;
     Ok(Reply::default())
 }
 
@@ -401,10 +392,7 @@ fn cap_give(args: Args) -> Result<Reply, ErrorCode> {
     let rights = u32::try_from(args.a3).ok().and_then(Rights::from_bits).ok_or(ErrorCode::InvalidArgument)?;
     let from = caps::slot(space, slot_arg(args.a0)?);
     let to = caps::slot(target, slot_arg(args.a2)?);
-    caps::with(|store| {
-        caps::check_placement(store, from, target)?;
-        store.decode_mint(from, to, rights, Badge::new(args.a4)).map(|op| op.perform())
-    })?;
+    caps::derive(from, to, rights, Badge::new(args.a4))?;
     Ok(Reply::default())
 }
 
