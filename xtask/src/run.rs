@@ -29,6 +29,9 @@ pub struct Args {
     /// The kernel command line.
     #[arg(long, default_value = "")]
     cmdline: String,
+    /// Boot this manifest instead of system.toml (e.g. tests/manifests/memory-bench.toml).
+    #[arg(long)]
+    manifest: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -41,7 +44,10 @@ pub fn run(args: Args) -> Result<()> {
         setup::ensure(setup::UEFI)?;
     }
     let kernel = build::kernel(args.release, Flavour::Normal)?;
-    let initrd = build::initrd()?;
+    let initrd = match &args.manifest {
+        Some(manifest) => build::initrd_for(manifest, "run")?,
+        None => build::initrd()?,
+    };
     let accel = args.accel.unwrap_or_else(Accel::detect);
     let image;
     let boot = if args.iso {
