@@ -8,8 +8,11 @@ use crate::world::Case;
 
 mod boot;
 mod cnode;
+mod ipc;
+mod memory;
+mod privilege;
 
 pub fn all() -> Vec<&'static Case> {
-    let areas: &[&[Case]] = &[boot::CASES, cnode::CASES];
+    let areas: &[&[Case]] = &[boot::CASES, cnode::CASES, ipc::CASES, memory::CASES, privilege::CASES];
     areas.iter().flat_map(|cases| cases.iter()).collect()
 }
