@@ -316,6 +316,7 @@ impl Puppet {
             {
                 result = Err(Fail(format!("tearing down puppet {}: slot {}: {code:?}", self.number, slot.index())));
             }
+            world.unreserve(slot);
         }
         world.code_done(self.code);
         result

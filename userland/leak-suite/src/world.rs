@@ -98,6 +98,13 @@ impl World {
         fail!("the suite's capability space is full")
     }
 
+    /// Gives back a slot from [`World::slot`] whose cap is gone.
+    pub fn unreserve(&mut self, slot: CapSlot) {
+        if slot.index() < SLOTS {
+            self.reserved &= !(1u128 << slot.index());
+        }
+    }
+
     /// `n` empty slots.
     pub fn slots<const N: usize>(&mut self) -> Result<[CapSlot; N], Fail> {
         let mut out = [CapSlot::new(0); N];
@@ -221,4 +228,3 @@ pub const R: Rights = Rights::READ;
 pub const W: Rights = Rights::WRITE;
 pub const RW: Rights = Rights::READ.union(Rights::WRITE);
 pub const G: Rights = Rights::GRANT;
-pub const X: Rights = Rights::EXECUTE;

@@ -6,13 +6,31 @@ use alloc::vec::Vec;
 
 use crate::world::Case;
 
+mod amplify;
+mod auditops;
 mod boot;
 mod cnode;
+mod exhaust;
+mod forge;
 mod ipc;
 mod memory;
+mod pointers;
 mod privilege;
+mod thread;
 
 pub fn all() -> Vec<&'static Case> {
-    let areas: &[&[Case]] = &[boot::CASES, cnode::CASES, ipc::CASES, memory::CASES, privilege::CASES];
+    let areas: &[&[Case]] = &[
+        boot::CASES,
+        auditops::CASES,
+        cnode::CASES,
+        forge::CASES,
+        amplify::CASES,
+        ipc::CASES,
+        memory::CASES,
+        pointers::CASES,
+        privilege::CASES,
+        thread::CASES,
+        exhaust::CASES,
+    ];
     areas.iter().flat_map(|cases| cases.iter()).collect()
 }
