@@ -278,6 +278,19 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
     ],
     run_for: Some(4),
     check: Some(crash_loop_backs_off),
+}, ManifestTest {
+    name: "init_audit",
+    manifest: "tests/manifests/init-audit.toml",
+    cmdline: "quiet",
+    what: "init hands the program with audit = true (the leak suite as test runner) the authority-audit cap, read-only, at Program::audit_slot, and nobody else holds one",
+    wanted: &[
+        "init: started leak-suite",
+        "leak-suite: started by init: console in slot 1, the audit cap (read) in slot 2, nothing else",
+        "leak-suite: the audit cap is held only by init (slot 120) and by me",
+        "init: leak-suite exited (code 0)",
+    ],
+    run_for: None,
+    check: None,
 }];
 
 /// The kernel's timestamped fault lines for crash-loop are spaced by init's back-off:

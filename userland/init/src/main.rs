@@ -53,6 +53,9 @@ const FIRST_DEVICE_SLOT: u32 = 100;
 /// Where the kernel puts init's interrupt-handler caps, by ISA line (`INIT_DEVICE_CAPS`).
 const IRQ_SLOTS: [(u32, CapSlot); 4] =
     [(1, CapSlot::new(100)), (3, CapSlot::new(101)), (8, CapSlot::new(102)), (12, CapSlot::new(103))];
+/// Where the kernel puts init's authority-audit cap (`INIT_DEVICE_CAPS`), for the one
+/// program with `audit = true` (system.toml: the test runner).
+const AUDIT_SLOT: CapSlot = CapSlot::new(120);
 /// Length of a timer tick, which receive timeouts count in.
 const TICK_MS: u32 = 10;
 /// Where the compiled manifest is in the initrd.
@@ -299,6 +302,9 @@ impl Supervisor<'_> {
                 };
                 process::cap_give(source, cspace, grant.slot(), grant.rights(), grant.badge())
                     .map_err(at("giving it a cap"))?;
+            }
+            if let Some(slot) = program.audit_slot() {
+                process::cap_give(AUDIT_SLOT, cspace, slot, Rights::READ, Badge::NONE).map_err(at("giving it the audit cap"))?;
             }
             let fault = this.slots.take().map_err(at("minting its fault cap"))?;
             made.push(fault);

@@ -145,10 +145,21 @@ pub struct Program {
     pub memory_quota: u64,
     /// What init does when the process crashes (a clean exit is not a crash).
     pub on_crash: RestartPolicy,
-    /// Whether the process may use the authority-audit debug query (only the test runner).
+    /// Whether the process may use the authority-audit debug query (only the test runner):
+    /// init gives it a read-only audit cap at [`Program::audit_slot`].
     pub audit: bool,
     /// The caps the process starts with, in slot order.
     pub caps: Vec<CapGrant>,
+}
+
+impl Program {
+    /// Where the audit cap of a program with `audit = true` goes: the slot after its last
+    /// `caps` entry ([`FIRST_CAP_SLOT`] if it has none). `None` without `audit`. init gives
+    /// it there, and the leak suite's oracle expects it there and nowhere else.
+    pub fn audit_slot(&self) -> Option<CapSlot> {
+        let after_caps = self.caps.iter().map(|grant| grant.slot.saturating_add(1)).max().unwrap_or(FIRST_CAP_SLOT);
+        self.audit.then(|| CapSlot::new(after_caps.max(FIRST_CAP_SLOT)))
+    }
 }
 
 /// What init does when a process crashes.
