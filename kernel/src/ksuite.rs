@@ -311,7 +311,9 @@ pub fn run() -> ! {
             println!("KTEST PASS {TEST}");
             exit_qemu(abi::qemu_exit::SUCCESS)
         }
-        Some(Exit::Code(failed)) => fail(format_args!("{failed} case(s) failed, {leaks} census difference(s), resources returned: {returned}")),
+        Some(Exit::Code(code)) => fail(format_args!(
+            "the suite exited with {code} (its failed cases; 101 is a panic, 1000 could not run), {leaks} census difference(s), resources returned: {returned}"
+        )),
         other => fail(format_args!("the suite ended as {other:x?}")),
     }
 }

@@ -424,11 +424,13 @@ const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
 fn count_cases(tally: &mut Tally, serial: &str) {
     let mut seen = 0;
     for line in serial.lines() {
-        if let Some(id) = line.strip_prefix("CASE PASS ") {
+        // Anywhere in the line: a case that wrote bytes without a newline (kernel memory,
+        // if a broken kernel let it) must not hide the verdict after them.
+        if let Some((_, id)) = line.split_once("CASE PASS ") {
             tally.passed += 1;
             seen += 1;
             println!("test suite::{} ... ok", id.trim());
-        } else if let Some(rest) = line.strip_prefix("CASE FAIL ") {
+        } else if let Some((_, rest)) = line.split_once("CASE FAIL ") {
             tally.failed += 1;
             seen += 1;
             let id = rest.split(':').next().unwrap_or(rest).trim();
