@@ -133,6 +133,23 @@ fn system_boot(kernel: &std::path::Path, initrd: &std::path::Path, accel: Accel)
         line[start..].trim_end_matches(')').trim().parse().ok()
     };
     let mut figures = Vec::new();
+    // init times each spawn (ELF load, frames, mappings, caps, thread start): the median.
+    let mut spawns: Vec<f64> = outcome
+        .serial
+        .lines()
+        .filter(|line| line.starts_with("init: started "))
+        .filter_map(|line| {
+            let start = line.find(", spawn ")? + ", spawn ".len();
+            line[start..].split_whitespace().next()?.parse().ok()
+        })
+        .collect();
+    spawns.sort_by(f64::total_cmp);
+    if let Some(median) = spawns.get(spawns.len() / 2) {
+        let mut figure = single("process_spawn", unit, *median);
+        figure.min = spawns.first().copied().unwrap_or(*median);
+        figure.iterations = spawns.len() as u64;
+        figures.push(figure);
+    }
     if let Some(value) = tsc_after("init: running (tsc ") {
         figures.push(single("boot_reset_to_init", unit, value));
     }

@@ -247,13 +247,18 @@ impl Supervisor<'_> {
     /// cannot start does not stop the others.
     fn start(&mut self, index: usize) {
         let Some(program) = self.children.get(index).map(|child| child.program) else { return };
+        let began = libcap::bench::rdtsc();
         match self.spawn(index, program) {
             Ok(incarnation) => {
+                // The spawn's cost in time-stamp ticks (guest instructions under TCG with
+                // -icount), for `cargo xtask bench`.
+                let spent = libcap::bench::rdtsc().saturating_sub(began);
                 println!(
-                    "init: started {} (image at {:#x}, {} pages)",
+                    "init: started {} (image at {:#x}, {} pages, spawn {} tsc)",
                     program.name,
                     incarnation.image.base,
-                    incarnation.image.frames.count()
+                    incarnation.image.frames.count(),
+                    spent
                 );
                 if let Some(child) = self.children.get_mut(index) {
                     child.running = Some(incarnation);
