@@ -118,10 +118,9 @@ fn others_keep_running(world: &mut World) -> Outcome {
 /// Fills a kernel table with objects of `kind_` created by `p` (quota permitting), parking
 /// them in child capability spaces of its own. Returns how many it made and the refusal.
 fn fill_table(p: &Puppet, kind_: ObjectType) -> Result<(u64, ErrorCode), Fail> {
-    let mut made = 0;
     let mut children: Vec<u64> = Vec::new();
     let mut used = 127;
-    for _ in 0..2000 {
+    for made in 0..2000 {
         if used >= 127 {
             let child = 10 + children.len() as u64;
             p.sys_ok("a child space", Sysno::ObjectCreate, &[kind(ObjectType::CSpace), child, 0])?;
@@ -136,7 +135,6 @@ fn fill_table(p: &Puppet, kind_: ObjectType) -> Result<(u64, ErrorCode), Fail> {
         let child = *children.last().unwrap_or(&10);
         p.sys_ok("park it", Sysno::CapGive, &[3, child, used, u64::from(ALL.bits()), 0])?;
         p.sys_ok("drop ours", Sysno::CapDelete, &[3])?;
-        made += 1;
     }
     fail!("2000 objects and no refusal")
 }

@@ -95,7 +95,7 @@ fn map_rights(world: &mut World) -> Outcome {
 fn map_addresses(world: &mut World) -> Outcome {
     let frame = create(world, ObjectType::Frame)?;
     let p = Puppet::new(world)?;
-    for address in [0xffff_8000_0000_0000, 0xffff_ffff_8020_0000, 1 << 47, u64::MAX & !0xfff, DATA + 8, DATA + 0x800, u64::MAX] {
+    for address in [0xffff_8000_0000_0000, 0xffff_ffff_8020_0000, 1 << 47, !0xfff, DATA + 8, DATA + 0x800, u64::MAX] {
         expect_err("map at a bad address", map_raw(p.aspace, frame, address, 0), ErrorCode::InvalidArgument)?;
     }
     p.teardown(world)
@@ -211,7 +211,7 @@ fn frame_zeroed(world: &mut World) -> Outcome {
     let writer = Puppet::new(world)?;
     expect_ok("map", map_raw(writer.aspace, first, DATA, 1))?;
     for offset in [0u64, 8, 0x800, 0xff8] {
-        expect_ret("write a secret", writer.store(DATA + offset, 0x5ec7_e700 + offset)?)?;
+        expect_ret("write a secret", writer.store(DATA + offset, 0x005e_c7e700 + offset)?)?;
     }
     writer.teardown(world)?;
     expect_ok("free the page", sys::cap_delete(first))?;
@@ -290,7 +290,7 @@ fn other_process_memory(world: &mut World) -> Outcome {
     let victim_page = create(world, ObjectType::Frame)?;
     let victim = Puppet::new(world)?;
     expect_ok("the victim's page", map_raw(victim.aspace, victim_page, DATA, 1))?;
-    expect_ret("the victim writes its secret", victim.store(DATA, 0x5ec7_e7)?)?;
+    expect_ret("the victim writes its secret", victim.store(DATA, 0x005e_c7e7)?)?;
     let prober = Puppet::new(world)?;
     not_mapped("another process reads the victim's address", &prober, DATA)?;
     prober.teardown(world)?;
@@ -301,7 +301,7 @@ fn other_process_memory(world: &mut World) -> Outcome {
     ensure!(seen == 0, "the attacker saw {seen:#x}");
     expect_ret("the attacker writes", attacker.store(DATA, 0xbad)?)?;
     let secret = expect_ret("the victim reads", victim.load(DATA)?)?.rdi();
-    ensure!(secret == 0x5ec7_e7, "the victim's page changed to {secret:#x}");
+    ensure!(secret == 0x005e_c7e7, "the victim's page changed to {secret:#x}");
     victim.teardown(world)?;
     attacker.teardown(world)
 }
