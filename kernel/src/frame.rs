@@ -20,6 +20,8 @@ pub const FRAME_COST: u64 = 4096;
 struct Mapping {
     space: u16,
     address: u64,
+    writable: bool,
+    executable: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -43,12 +45,19 @@ pub fn phys(index: u32) -> Option<u64> {
     FRAMES.lock().get(index as usize).copied().flatten().map(|entry| entry.phys)
 }
 
-/// Records that frame `index` is mapped at `address` in address space `space`.
-pub fn add_mapping(index: u32, space: u16, address: u64) -> Result<(), ErrorCode> {
+/// Records that frame `index` is mapped at `address` in address space `space` with
+/// `perms`. W^X holds per frame, not just per mapping: a frame mapped writable anywhere is
+/// never mapped executable anywhere, and the other way round (`InvalidArgument`), so no
+/// process can run code it wrote through a second mapping.
+pub fn add_mapping(index: u32, space: u16, address: u64, perms: crate::vspace::Perms) -> Result<(), ErrorCode> {
     let mut frames = FRAMES.lock();
     let entry = frames.get_mut(index as usize).and_then(Option::as_mut).ok_or(ErrorCode::InvalidArgument)?;
+    let conflict = entry.mappings.iter().flatten().any(|m| (perms.execute && m.writable) || (perms.write && m.executable));
+    if conflict {
+        return Err(ErrorCode::InvalidArgument);
+    }
     let free = entry.mappings.iter_mut().find(|m| m.is_none()).ok_or(ErrorCode::OutOfResources)?;
-    *free = Some(Mapping { space, address });
+    *free = Some(Mapping { space, address, writable: perms.write, executable: perms.execute });
     Ok(())
 }
 

@@ -267,6 +267,7 @@ pub fn forget_thread(sched: &mut Scheduler, id: ThreadId) {
         let other = ThreadId(index as u16);
         if sched.thread(other).reply_to == Some(id) {
             sched.thread(other).reply_to = None;
+            sched.thread(other).reply_lost = true;
         }
         if sched.thread(other).state == State::Blocked && sched.thread(other).blocked_on == (BlockedOn::Reply { server: id }) {
             fail_waiter(sched, other, ErrorCode::PeerGone);
@@ -438,6 +439,7 @@ pub fn send(frame: &mut TrapFrame, cap: EndpointCap, call: bool, blocking: bool)
             sched.enqueue(receiver);
             if call {
                 sched.thread(receiver).reply_to = Some(me);
+                sched.thread(receiver).reply_lost = false;
                 sched.thread(receiver).reply_grant = cap.grant_reply;
                 let thread = sched.thread(me);
                 thread.state = State::Blocked;
@@ -479,6 +481,7 @@ pub fn receive(frame: &mut TrapFrame, index: u16, blocking: bool, timeout_ticks:
             if call {
                 sched.thread(sender).blocked_on = BlockedOn::Reply { server: me };
                 sched.thread(me).reply_to = Some(sender);
+                sched.thread(me).reply_lost = false;
                 sched.thread(me).reply_grant = grant_reply;
             } else if sched.thread(sender).dying {
                 // A fault or exit report: the thread stays dead.
@@ -513,7 +516,11 @@ pub fn receive(frame: &mut TrapFrame, index: u16, blocking: bool, timeout_ticks:
 pub fn reply(frame: &mut TrapFrame) -> Result<(), ErrorCode> {
     sched::with_sched(|sched| {
         let me = sched.current();
-        let caller = sched.thread(me).reply_to.ok_or(ErrorCode::IllegalOperation)?;
+        let Some(caller) = sched.thread(me).reply_to else {
+            // No call pending: either none came, or the caller died before the answer.
+            let lost = core::mem::take(&mut sched.thread(me).reply_lost);
+            return Err(if lost { ErrorCode::PeerGone } else { ErrorCode::IllegalOperation });
+        };
         let grant = sched.thread(me).reply_grant;
         let info = decode_message(sched, me, frame.rsi, grant)?;
         sched.thread(me).reply_to = None;

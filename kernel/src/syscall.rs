@@ -344,7 +344,7 @@ fn map(args: Args) -> Result<Reply, ErrorCode> {
     if crate::vspace::translate_any(pml4, args.a2).is_some() {
         return Err(ErrorCode::SlotOccupied);
     }
-    crate::frame::add_mapping(frame, space_index, args.a2)?;
+    crate::frame::add_mapping(frame, space_index, args.a2, perms)?;
     // The tag (index + 1) fits: frame indices are below MAX_FRAMES = MAX_TAG.
     let tag = (frame + 1) as u16;
     if let Err(error) = crate::vspace::map_tagged(pml4, args.a2, phys, perms, tag) {

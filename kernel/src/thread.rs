@@ -100,6 +100,8 @@ pub struct Thread {
     pub reply_to: Option<ThreadId>,
     /// Whether that caller's cap allowed caps in the reply.
     pub reply_grant: bool,
+    /// The caller this thread owed a reply died: the next `Reply` says `PeerGone`.
+    pub reply_lost: bool,
     /// Next thread in the endpoint or notification queue this thread waits in.
     pub next_waiting: Option<ThreadId>,
     /// The tick at which a blocking receive or wait gives up.
@@ -141,6 +143,7 @@ impl Thread {
         ipc_buffer: 0,
         reply_to: None,
         reply_grant: false,
+        reply_lost: false,
         next_waiting: None,
         deadline: None,
         owns_cspace: false,

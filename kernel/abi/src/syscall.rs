@@ -98,7 +98,8 @@ pub enum Sysno {
     /// timeout in timer ticks (0: wait forever; `TimedOut` when it passes).
     /// Returns `rdi` the sender's badge, `rsi` info, message words. If the sender used
     /// [`Sysno::Call`], the receiver now owes it a reply (an implicit, one-shot reply
-    /// right held by the receiving thread until it replies or receives again).
+    /// right held by the receiving thread until it replies or another call reaches it; a
+    /// plain message received meanwhile does not end it).
     Recv = 4,
     /// As [`Sysno::Recv`], but fail with `WouldBlock` if no sender is waiting.
     NbRecv = 5,
@@ -183,7 +184,7 @@ pub enum Sysno {
     /// Authority audit: `rdi` = audit cap (Read), `rsi` = capability-space index, `rdx` =
     /// slot. Returns kind in `rdx`, rights in `r10`, badge in `r8`, and in `r9` the kernel
     /// object's identity (equal for caps to the same object). `InvalidSlot` past the last
-    /// space or slot, `EmptySlot` for an empty slot or a space that does not exist.
+    /// space or slot and for a space that is not live, `EmptySlot` for an empty slot.
     AuditCap = 31,
     /// Authority audit of threads: `rdi` = audit cap (Read), `rsi` = thread index. Returns
     /// in `rdx` the capability-space index + 1 of a live thread (0: no space), in `r10` its

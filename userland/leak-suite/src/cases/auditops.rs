@@ -11,7 +11,7 @@ use crate::{ensure, fail};
 
 pub const CASES: &[Case] = &[
     Case { id: "AUDIT-CAP-001", what: "AuditCap past the last space or slot: InvalidSlot", run: cap_bounds },
-    Case { id: "AUDIT-CAP-002", what: "AuditCap of a space that is not live: InvalidSlot (FIXME: the ABI says EmptySlot)", run: cap_dead_space },
+    Case { id: "AUDIT-CAP-002", what: "AuditCap of a space that is not live: InvalidSlot (as the ABI says)", run: cap_dead_space },
     Case { id: "AUDIT-CAP-003", what: "AuditCap of an empty slot: EmptySlot; of a cap: its kind, rights, badge and object", run: cap_slots },
     Case { id: "AUDIT-CAP-004", what: "AuditCap through the console, an empty slot or a rights-less audit cap: WrongObjectType, EmptySlot, InsufficientRights", run: cap_needs_audit },
     Case { id: "AUDIT-THREAD-001", what: "AuditThread past the last thread: InvalidArgument; through anything but an audit cap with read: refused", run: thread_bounds },
@@ -31,8 +31,6 @@ fn cap_bounds(_: &mut World) -> Outcome {
 fn cap_dead_space(world: &mut World) -> Outcome {
     let live: alloc::vec::Vec<u16> = world.reference.spaces.iter().map(|s| s.index).collect();
     let Some(dead) = (0..64u16).find(|index| !live.contains(index)) else { fail!("all 64 spaces are live") };
-    // FIXME: abi::Sysno::AuditCap documents EmptySlot for "a space that does not exist";
-    // the kernel checks the space is live first and answers InvalidSlot.
     expect_err("a dead space", audit_cap(u64::from(dead), 1), ErrorCode::InvalidSlot)
 }
 

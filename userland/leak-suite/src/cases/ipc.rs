@@ -25,10 +25,10 @@ pub const CASES: &[Case] = &[
     Case { id: "IPC-CALL-001", what: "call and reply: the caller gets the answer, with no badge and zeroed extra registers", run: call_reply },
     Case { id: "IPC-REPLY-001", what: "reply with no call pending: IllegalOperation", run: reply_none },
     Case { id: "IPC-REPLY-002", what: "replying twice: the second reply is IllegalOperation, the caller got exactly one", run: reply_twice },
-    Case { id: "IPC-REPLY-003", what: "a stale reply (the caller was killed meanwhile) reaches nobody: IllegalOperation (FIXME: the ABI says PeerGone)", run: reply_stale },
+    Case { id: "IPC-REPLY-003", what: "a stale reply (the caller was killed meanwhile) reaches nobody: PeerGone", run: reply_stale },
     Case { id: "IPC-REPLY-004", what: "a server that takes a second call before replying answers the second; the first caller waits, and gets PeerGone when the server dies", run: reply_dropped },
     Case { id: "IPC-REPLY-005", what: "ReplyRecv with nothing to reply to still receives", run: reply_recv_without_call },
-    Case { id: "IPC-REPLY-006", what: "a plain message received between a call and its reply does not end the reply right (FIXME: the ABI says receiving again does)", run: reply_survives_send },
+    Case { id: "IPC-REPLY-006", what: "a plain message received between a call and its reply does not end the reply right", run: reply_survives_send },
     Case { id: "IPC-DEAD-001", what: "calling a server that dies holding the call: PeerGone", run: server_dies },
     Case { id: "IPC-DEAD-002", what: "a caller queued on an endpoint whose last cap goes: PeerGone", run: endpoint_destroyed_sender },
     Case { id: "IPC-DEAD-003", what: "a receiver blocked on an endpoint whose last cap goes: PeerGone", run: endpoint_destroyed_receiver },
@@ -214,10 +214,9 @@ fn reply_stale(world: &mut World) -> Outcome {
     client.begin(Sysno::Call.as_u64() as u32, receive_op(5))?;
     server.sys_ok("receive", Sysno::Recv, &[5])?;
     client.teardown(world)?;
-    // FIXME: abi::Sysno::Reply documents PeerGone for a dead caller; the kernel forgets the
-    // reply right when the caller dies (ipc::forget_thread), so it is IllegalOperation.
-    // Either way the reply reaches no one, which is the claim.
-    server.sys_err("reply to the dead caller", Sysno::Reply, &[0, info(0, 1, 0), 1], ErrorCode::IllegalOperation)?;
+    server.sys_err("reply to the dead caller", Sysno::Reply, &[0, info(0, 1, 0), 1], ErrorCode::PeerGone)?;
+    // The lost reply is reported once; after that there is simply nothing to reply to.
+    server.sys_err("reply again", Sysno::Reply, &[0, info(0, 1, 0), 1], ErrorCode::IllegalOperation)?;
     server.teardown(world)
 }
 
@@ -251,8 +250,7 @@ fn reply_survives_send(world: &mut World) -> Outcome {
     sender.sys_ok("send", Sysno::Send, &[5, 0])?;
     let got = expect_ret("receive the message", server.finish(STEP_TICKS)?)?;
     ensure!(got.rdi() == 2, "the server got badge {}", got.rdi());
-    // FIXME: abi::Sysno::Recv says the reply right lasts "until it replies or receives
-    // again"; the kernel keeps it across a receive that brings no call.
+    // abi::Sysno::Recv: the reply right lasts until the reply or the next call.
     server.sys_ok("reply to the first caller", Sysno::Reply, &[0, info(0, 1, 0), 11])?;
     let answer = expect_ret("the call", caller.finish(STEP_TICKS)?)?;
     ensure!(answer.rax == 0 && answer.word(0) == 11, "the caller got {answer:x?}");
