@@ -16,13 +16,13 @@
 //! The verdict is `KTEST PASS lifecycle`; xtask also checks that the child's 1,000th
 //! incarnation said so (`lifecycle-child: incarnation 1000: done`).
 
-use kcore::cap::SpaceId;
+use crate::census::Census;
 
 use crate::arch::x86_64::exit_qemu;
 use crate::caps;
 use crate::println;
 use crate::sched;
-use crate::thread::{KERNEL_STACK_PAGES, MAX_THREADS, State, ThreadId};
+use crate::thread::{MAX_THREADS, State, ThreadId};
 
 const TEST: &str = "lifecycle";
 /// Every user thread blocked this long (10 ms ticks) means the churn is over.
@@ -89,78 +89,4 @@ fn user_threads_busy() -> bool {
             thread.cspace.is_some() && matches!(thread.state, State::Ready | State::Running | State::Throttled)
         })
     })
-}
-
-/// Counts of what the kernel holds (as `kfuzz`'s census, which is private to it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Census {
-    cap_objects: usize,
-    cspaces: usize,
-    frame_objects: usize,
-    address_spaces: usize,
-    used_thread_slots: usize,
-    free_frames: u64,
-    slots_with_stacks: usize,
-}
-
-impl Census {
-    fn take() -> Census {
-        let (cap_objects, cspaces) = caps::with(|store| {
-            let live = (0..caps::SPACES).filter(|&index| store.quota(SpaceId::new(index as u16)).is_some()).count();
-            (store.live_objects(), live)
-        });
-        let (used_thread_slots, slots_with_stacks) = sched::with_sched(|s| {
-            let mut counts = (0, 0);
-            for index in 1..MAX_THREADS {
-                let thread = s.thread(ThreadId(index as u16));
-                if thread.state != State::Free {
-                    counts.0 += 1;
-                }
-                if thread.kernel_stack_top != 0 {
-                    counts.1 += 1;
-                }
-            }
-            counts
-        });
-        Census {
-            cap_objects,
-            cspaces,
-            frame_objects: crate::frame::live(),
-            address_spaces: (0..crate::vspace::MAX_SPACES as u16).filter(|&index| crate::vspace::root(index).is_some()).count(),
-            used_thread_slots,
-            free_frames: crate::mm::frame_stats().0,
-            slots_with_stacks,
-        }
-    }
-
-    fn compare(&self, after: &Census) -> Result<(), ()> {
-        println!("klifecycle: census before {self:?}");
-        println!("klifecycle: census after  {after:?}");
-        let mut ok = true;
-        let mut same = |what: &str, before: u64, now: u64| {
-            if before != now {
-                println!("klifecycle: LEAK: {what}: {before} before, {now} after");
-                ok = false;
-            }
-        };
-        same("capability objects", self.cap_objects as u64, after.cap_objects as u64);
-        same("capability spaces", self.cspaces as u64, after.cspaces as u64);
-        same("frame objects", self.frame_objects as u64, after.frame_objects as u64);
-        same("address-space objects", self.address_spaces as u64, after.address_spaces as u64);
-        same("used thread slots", self.used_thread_slots as u64, after.used_thread_slots as u64);
-        // Kept on purpose: the kernel stack of every thread slot used for the first time, and
-        // the page tables mapping them (one per 16 slots, plus one).
-        let new_stacks = after.slots_with_stacks.saturating_sub(self.slots_with_stacks) as u64;
-        let stack_frames = new_stacks * KERNEL_STACK_PAGES;
-        let tables = new_stacks.div_ceil(16) + 1;
-        let used = self.free_frames.saturating_sub(after.free_frames);
-        println!(
-            "klifecycle: physical frames: {used} fewer free: {stack_frames} are the kernel stacks of {new_stacks} newly used thread slots, up to {tables} their page tables"
-        );
-        if used > stack_frames + tables {
-            println!("klifecycle: LEAK: {} physical frames unexplained", used - stack_frames);
-            ok = false;
-        }
-        if ok { Ok(()) } else { Err(()) }
-    }
 }

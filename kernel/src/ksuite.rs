@@ -12,7 +12,7 @@
 //! 2. **A census of kernel memory.** Between cases the suite blocks on one of two
 //!    notifications it may only wait on (read right): the harness sees it blocked there,
 //!    takes or compares a census of kernel objects, capability spaces, quotas, thread slots
-//!    and free physical frames (`kfuzz::Census`), runs the kernel consistency check
+//!    and free physical frames (`census::Census`), runs the kernel consistency check
 //!    (`kfuzz::check_consistency`) and wakes it with the verdict. The suite cannot forge a
 //!    verdict: it holds no right to signal either notification.
 //!
@@ -49,7 +49,8 @@ use kcore::cap::{SlotRef, SpaceId};
 
 use crate::arch::x86_64::exit_qemu;
 use crate::caps::{self, Object};
-use crate::kfuzz::{self, Census};
+use crate::census::Census;
+use crate::kfuzz;
 use crate::println;
 use crate::sched::{self, UserStart};
 use crate::thread::{BlockedOn, Exit, State, ThreadId, MAX_THREADS};

@@ -24,6 +24,8 @@ mod frame;
 mod ipc;
 mod irq;
 #[cfg(feature = "ktest")]
+mod census;
+#[cfg(feature = "ktest")]
 mod kbench;
 #[cfg(feature = "ktest")]
 mod kfuzz;
