@@ -72,10 +72,7 @@ pub fn random_u64() -> (u64, bool) {
             }
         }
     }
-    let mut z = crate::arch::x86_64::cpu::rdtsc().wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (z ^ (z >> 31), false)
+    (kcore::rand::mix(crate::arch::x86_64::cpu::rdtsc()), false)
 }
 
 /// A random page-aligned address in `[low, high - span)`.

@@ -110,6 +110,8 @@ pub mod bench;
 pub mod console;
 pub mod heap;
 pub mod ipc;
+/// The project's one seeded pseudo-random generator (for tests and fuzzing, never secrets).
+pub use kcore::rand;
 pub mod loader;
 pub mod logger;
 pub mod process;

@@ -161,10 +161,7 @@ pub struct Image {
 pub fn entropy() -> u64 {
     static CALLS: AtomicU64 = AtomicU64::new(0);
     let calls = CALLS.fetch_add(1, Ordering::Relaxed);
-    let mut z = raw::cycle_counter().wrapping_add(calls.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    kcore::rand::mix(raw::cycle_counter().wrapping_add(calls.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
 }
 
 /// A page-aligned address in `low..high - reserve`, picked by `random`.

@@ -13,4 +13,5 @@ pub mod elf;
 pub mod err;
 pub mod frames;
 pub mod memmap;
+pub mod rand;
 pub mod ustar;

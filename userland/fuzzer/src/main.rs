@@ -69,21 +69,17 @@ const TRACE: u64 = 1 << 63;
 /// The console cap the fuzzer keeps for its own output.
 pub const PROGRESS: CapSlot = CapSlot::new(127);
 
-/// SplitMix64: tiny, fast, and every seed (0 too) gives a full-period sequence.
-struct Rng(u64);
+/// The seeded sequence (`kcore::rand::SplitMix64`) and the choices made from it.
+struct Rng(libcap::rand::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
-    /// A value in `0..n` (n > 0); the slight modulo bias does not matter here.
+    /// A value in `0..n` (0 when n is 0).
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.0.below(n)
     }
 
     /// True with probability 1 / n.
@@ -479,7 +475,7 @@ fn main() -> u64 {
         code: main as fn() -> u64 as usize as u64,
     };
     say!("fuzzer: seed={seed} calls={calls} trace={trace}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng(libcap::rand::SplitMix64::new(seed));
     let mut outcomes = [0u64; 16];
     let progress_every = (calls / 10).max(1);
     for index in 0..calls {

@@ -25,20 +25,16 @@ pub const CASES: &[Case] = &[
     Case { id: "AMP-003", what: "a badge survives copy, mint, give and message, and no path changes it", run: badge_every_path },
 ];
 
-/// SplitMix64.
-struct Rng(u64);
+/// The seeded sequence (`kcore::rand::SplitMix64`), drawing indices.
+struct Rng(libcap::rand::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.below(n as u64) as usize
     }
 }
 
@@ -170,7 +166,7 @@ fn check_slot(step: usize, seed: u64, slot: usize, got: Option<(u64, u64, u64)>,
 
 fn random_own_space(world: &mut World) -> Outcome {
     let seed = world.seed;
-    let mut rng = Rng(seed);
+    let mut rng = Rng(libcap::rand::SplitMix64::new(seed));
     let root = create(world, ObjectType::Endpoint)?;
     let pool = world.slots::<POOL>()?;
     expect_ok("the original", sys::cap_mint(root, pool[0], START, Badge::NONE))?;
@@ -202,7 +198,7 @@ fn random_own_space(world: &mut World) -> Outcome {
 
 fn random_puppet(world: &mut World) -> Outcome {
     let seed = world.seed ^ 0x00a5_a5a5;
-    let mut rng = Rng(seed);
+    let mut rng = Rng(libcap::rand::SplitMix64::new(seed));
     let root = create(world, ObjectType::Endpoint)?;
     let p = Puppet::new(world)?;
     const BASE: u64 = 5;
