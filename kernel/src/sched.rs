@@ -674,15 +674,27 @@ pub fn kill_threads_in(pml4: u64) -> bool {
     current_dies
 }
 
+/// Set when the running thread's own syscall destroyed its address space or its thread
+/// object: the thread ends once that syscall has finished its clean-up. An atomic beside the
+/// scheduler, not a thread field, so the check at the end of every syscall takes no lock.
+static CURRENT_DOOMED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+pub fn doom_current() {
+    CURRENT_DOOMED.store(true, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the running thread must end now (and clears the mark: it is about to).
+pub fn take_current_doom() -> bool {
+    CURRENT_DOOMED.swap(false, core::sync::atomic::Ordering::Relaxed)
+}
+
 /// The thread object's last cap is gone: stop it and free its slot.
 pub fn release(id: ThreadId) {
     if id == current() {
         // Deleting one's own last thread cap: the thread ends when its syscall has finished
         // cleaning up (its slot then stays dead until reused).
-        with_current(|thread| {
-            thread.doomed = true;
-            thread.orphaned = true;
-        });
+        with_current(|thread| thread.orphaned = true);
+        doom_current();
         return;
     }
     let _ = kill(id);

@@ -61,7 +61,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
         Err(code) => frame.rax = u64::from(code as u32),
     }
     frame.rflags = sanitize_user_flags(frame.rflags);
-    if sched::with_current(|thread| thread.doomed) {
+    if sched::take_current_doom() {
         sched::exit_current(Exit::Killed);
     }
 }

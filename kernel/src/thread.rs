@@ -113,9 +113,6 @@ pub struct Thread {
     pub fault_endpoint: Option<(u16, u64)>,
     /// Dead, but still queued on its fault endpoint to deliver the news.
     pub dying: bool,
-    /// Its own syscall destroyed its address space or its thread object: it ends when the
-    /// syscall has finished its clean-up.
-    pub doomed: bool,
     /// Its thread object is gone; once dead and switched away from, the slot is free.
     pub orphaned: bool,
     /// Timer ticks of its current time slice used so far.
@@ -149,7 +146,6 @@ impl Thread {
         owns_cspace: false,
         fault_endpoint: None,
         dying: false,
-        doomed: false,
         orphaned: false,
         slice_used: 0,
     };

@@ -262,7 +262,7 @@ pub fn destroy_object(index: u16) {
     }
     destroy(pml4, owns_pages);
     if current_dies {
-        crate::sched::with_current(|thread| thread.doomed = true);
+        crate::sched::doom_current();
     }
 }
 
