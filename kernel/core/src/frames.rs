@@ -10,6 +10,9 @@
 //!   is handed out twice until it is freed; [`FrameAllocator::free`] refuses frames that
 //!   are free already or were never usable.
 //! - `free_frames` equals the number of set bits.
+//! - A run from [`FrameAllocator::allocate_run`] is `pages` frames (a power of two),
+//!   physically contiguous and aligned to its own size; it is freed frame by frame or with
+//!   [`FrameAllocator::free_run`], which frees nothing unless every frame of it is held.
 
 use crate::memmap::{MemoryMap, PAGE_SIZE};
 
@@ -26,6 +29,9 @@ pub enum FrameError {
     /// The frame is already free.
     DoubleFree,
 }
+
+/// The largest run [`FrameAllocator::allocate_run`] hands out: 512 frames, 2 MiB.
+pub const MAX_RUN_PAGES: u64 = 512;
 
 pub struct FrameAllocator<'storage> {
     bitmap: &'storage mut [u64],
@@ -79,6 +85,69 @@ impl<'storage> FrameAllocator<'storage> {
             }
         }
         Err(FrameError::OutOfMemory)
+    }
+
+    /// `pages` contiguous frames (a power of two, at most [`MAX_RUN_PAGES`]), aligned to
+    /// `pages * PAGE_SIZE`, all below `limit` (a physical address; `u64::MAX` for no limit):
+    /// the lowest such run that is free. Its first frame's address.
+    ///
+    /// A linear scan of the bitmap, by word for runs of 64 frames or more and by aligned
+    /// bit groups within a word for smaller ones: runs are rare (device buffers, large
+    /// heap chunks) and the bitmap of a few GiB is a few thousand words.
+    pub fn allocate_run(&mut self, pages: u64, limit: u64) -> Result<u64, FrameError> {
+        if pages == 0 || !pages.is_power_of_two() || pages > MAX_RUN_PAGES {
+            return Err(FrameError::Misaligned);
+        }
+        let limit_frames = limit / PAGE_SIZE;
+        let words = self.bitmap.len() as u64;
+        let found = if pages >= 64 {
+            let run_words = pages / 64;
+            (0..words / run_words).map(|run| run * run_words).find(|&first| {
+                (first + run_words) * 64 <= limit_frames
+                    && (first..first + run_words).all(|word| self.bitmap.get(word as usize) == Some(&u64::MAX))
+            }).map(|first| first * 64)
+        } else {
+            let mask = if pages == 64 { u64::MAX } else { (1u64 << pages) - 1 };
+            (0..words).find_map(|word| {
+                let bits = *self.bitmap.get(word as usize)?;
+                (0..64 / pages)
+                    .map(|group| group * pages)
+                    .find(|&shift| bits >> shift & mask == mask)
+                    .map(|shift| word * 64 + shift)
+                    .filter(|&frame| frame + pages <= limit_frames)
+            })
+        };
+        let first = found.ok_or(FrameError::OutOfMemory)?;
+        for frame in first..first + pages {
+            let (word, bit) = split(frame);
+            if let Some(word) = self.bitmap.get_mut(word) {
+                *word &= !(1u64 << bit);
+            }
+        }
+        self.free_frames -= pages;
+        Ok(first * PAGE_SIZE)
+    }
+
+    /// Returns a run of `pages` frames from `address` (as [`allocate_run`](Self::allocate_run)
+    /// handed out). Checks every frame first: on an error nothing is freed.
+    pub fn free_run(&mut self, address: u64, pages: u64) -> Result<(), FrameError> {
+        for page in 0..pages {
+            let frame = address.checked_add(page * PAGE_SIZE).ok_or(FrameError::NotUsable)?;
+            if frame % PAGE_SIZE != 0 {
+                return Err(FrameError::Misaligned);
+            }
+            if !self.usable.contains(frame) {
+                return Err(FrameError::NotUsable);
+            }
+            let (word, bit) = split(frame / PAGE_SIZE);
+            if self.bitmap.get(word).ok_or(FrameError::NotUsable)? & (1 << bit) != 0 {
+                return Err(FrameError::DoubleFree);
+            }
+        }
+        for page in 0..pages {
+            self.free(address + page * PAGE_SIZE)?;
+        }
+        Ok(())
     }
 
     /// Returns a frame that [`allocate`](Self::allocate) handed out.
@@ -153,6 +222,75 @@ mod tests {
             FrameAllocator::new(&map, &mut storage).err(),
             Some(FrameError::StorageTooSmall { needed_words: 2 })
         );
+    }
+
+    #[test]
+    fn runs_are_contiguous_aligned_and_below_the_limit() {
+        let mut map = MemoryMap::new();
+        map.add_usable(0x1000, 0x3ff000); // frames 1..1024: frame 0 is not usable
+        let mut storage = vec![0u64; FrameAllocator::words_needed(&map)];
+        let mut frames = FrameAllocator::new(&map, &mut storage).unwrap();
+        let single = frames.allocate().unwrap();
+        assert_eq!(single, 0x1000);
+        // 4 pages: frames 0..4 are not all free (0 unusable, 1 taken), so 4..8.
+        assert_eq!(frames.allocate_run(4, u64::MAX), Ok(0x4000));
+        // 512 pages, 2 MiB aligned: frames 0..512 are not all free, 512..1024 are.
+        assert_eq!(frames.allocate_run(512, u64::MAX), Ok(0x20_0000));
+        assert_eq!(frames.allocate_run(512, u64::MAX), Err(FrameError::OutOfMemory));
+        // Below a limit: 64 pages under 1 MiB (frames 0..256) start at frame 64, then 128
+        // pages fill frames 128..256, and nothing of 64 pages is left under 1 MiB.
+        assert_eq!(frames.allocate_run(64, 0x10_0000), Ok(0x4_0000));
+        assert_eq!(frames.allocate_run(128, 0x10_0000), Ok(0x8_0000));
+        assert_eq!(frames.allocate_run(64, 0x10_0000), Err(FrameError::OutOfMemory));
+        assert_eq!(frames.allocate_run(2, 0x10_0000), Ok(0x8000));
+        assert_eq!(frames.allocate_run(3, u64::MAX), Err(FrameError::Misaligned));
+        assert_eq!(frames.allocate_run(1024, u64::MAX), Err(FrameError::Misaligned));
+        let free = frames.free_frames();
+        assert_eq!(frames.free_run(0x20_0000, 512), Ok(()));
+        assert_eq!(frames.free_frames(), free + 512);
+        // A run that is partly free already is refused whole.
+        assert_eq!(frames.free_run(0x20_0000, 512), Err(FrameError::DoubleFree));
+        assert_eq!(frames.free_run(0x3000, 2), Err(FrameError::DoubleFree));
+        assert_eq!(frames.free_frames(), free + 512);
+    }
+
+    proptest! {
+        /// Runs mixed with single frames: every run is contiguous, aligned, below its
+        /// limit, overlaps nothing held, and the free count stays exact.
+        #[test]
+        fn runs_never_overlap(
+            ops in prop::collection::vec((0u8..4, 0u32..10, any::<u16>(), any::<bool>()), 0..300),
+        ) {
+            let mut map = MemoryMap::new();
+            map.add_usable(0x3000, 0x1f0_0000);
+            map.reserve(0x80_0000, 0x5000);
+            let mut storage = vec![0u64; FrameAllocator::words_needed(&map)];
+            let mut frames = FrameAllocator::new(&map, &mut storage).unwrap();
+            let total = frames.free_frames();
+            let mut held: Vec<(u64, u64)> = Vec::new();
+            let mut owned = HashSet::new();
+            for (op, order, pick, low) in ops {
+                if op < 3 || held.is_empty() {
+                    let pages = 1u64 << order;
+                    let limit = if low { 0x100_0000 } else { u64::MAX };
+                    if let Ok(first) = frames.allocate_run(pages, limit) {
+                        prop_assert_eq!(first % (pages * PAGE_SIZE), 0);
+                        prop_assert!(first + pages * PAGE_SIZE <= limit);
+                        for page in 0..pages {
+                            let frame = first + page * PAGE_SIZE;
+                            prop_assert!(map.contains(frame));
+                            prop_assert!(owned.insert(frame), "frame {:#x} handed out twice", frame);
+                        }
+                        held.push((first, pages));
+                    }
+                } else {
+                    let (first, pages) = held.swap_remove(pick as usize % held.len());
+                    for page in 0..pages { owned.remove(&(first + page * PAGE_SIZE)); }
+                    prop_assert_eq!(frames.free_run(first, pages), Ok(()));
+                }
+                prop_assert_eq!(frames.free_frames() + owned.len() as u64, total);
+            }
+        }
     }
 
     proptest! {
