@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(frames.allocate_run(64, 0x10_0000), Ok(0x4_0000));
         assert_eq!(frames.allocate_run(128, 0x10_0000), Ok(0x8_0000));
         assert_eq!(frames.allocate_run(64, 0x10_0000), Err(FrameError::OutOfMemory));
-        assert_eq!(frames.allocate_run(2, 0x10_0000), Ok(0x8000));
+        assert_eq!(frames.allocate_run(2, 0x10_0000), Ok(0x2000));
         assert_eq!(frames.allocate_run(3, u64::MAX), Err(FrameError::Misaligned));
         assert_eq!(frames.allocate_run(1024, u64::MAX), Err(FrameError::Misaligned));
         let free = frames.free_frames();
@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(frames.free_frames(), free + 512);
         // A run that is partly free already is refused whole.
         assert_eq!(frames.free_run(0x20_0000, 512), Err(FrameError::DoubleFree));
-        assert_eq!(frames.free_run(0x3000, 2), Err(FrameError::DoubleFree));
+        assert_eq!(frames.free_run(0x7000, 2), Err(FrameError::DoubleFree));
         assert_eq!(frames.free_frames(), free + 512);
     }
 
