@@ -166,8 +166,9 @@ pub fn destroy_space(space: SpaceId) {
 }
 
 /// Creates an object of `kind` in `slot` of `space`, charged to its quota. `argument` is
-/// the quota of a new capability space; other kinds ignore it.
-pub fn create_object(space: SpaceId, slot: CapSlot, kind: ObjectType, argument: u64) -> Result<(), ErrorCode> {
+/// the quota of a new capability space or the size of a frame, `flags` a frame's flags
+/// (`abi::syscall::frame_create`); other kinds ignore both.
+pub fn create_object(space: SpaceId, slot: CapSlot, kind: ObjectType, argument: u64, flags: u64) -> Result<(), ErrorCode> {
     let target = SlotRef::new(space, slot.index());
     if kind == ObjectType::CSpace {
         return with(|store| {
@@ -189,9 +190,13 @@ pub fn create_object(space: SpaceId, slot: CapSlot, kind: ObjectType, argument: 
             }
         });
     }
+    let frame = match kind {
+        ObjectType::Frame => Some(crate::frame::Spec::decode(argument, flags)?),
+        _ => None,
+    };
     let cost = match kind {
         ObjectType::Endpoint | ObjectType::Notification => crate::ipc::OBJECT_COST,
-        ObjectType::Frame => crate::frame::FRAME_COST,
+        ObjectType::Frame => frame.map_or(0, crate::frame::Spec::bytes),
         ObjectType::AddressSpace => crate::vspace::SPACE_COST,
         ObjectType::Thread => THREAD_COST,
         _ => return Err(ErrorCode::InvalidArgument),
@@ -201,7 +206,7 @@ pub fn create_object(space: SpaceId, slot: CapSlot, kind: ObjectType, argument: 
     let object = match kind {
         ObjectType::Endpoint => Object::Endpoint(crate::ipc::allocate_endpoint()?),
         ObjectType::Notification => Object::Notification(crate::ipc::allocate_notification()?),
-        ObjectType::Frame => Object::Frame(crate::frame::create()?),
+        ObjectType::Frame => Object::Frame(crate::frame::create(frame.ok_or(ErrorCode::InvalidArgument)?)?),
         ObjectType::AddressSpace => {
             let pml4 = crate::vspace::create()?;
             match crate::vspace::register(pml4, false) {

@@ -1,20 +1,34 @@
-//! Frame objects: pages of RAM that user space holds by capability and maps.
+//! Frame objects: physically contiguous, size-aligned runs of RAM (one 4 KiB page up to
+//! 2 MiB) that user space holds by capability and maps.
 //!
-//! A frame cap keeps its page alive; each mapping of it is recorded (up to
+//! A frame cap keeps its memory alive; each mapping of it is recorded (up to
 //! [`MAX_MAPPINGS`] per frame), so that when the frame's last cap goes every mapping is
-//! removed before the page is freed, and no address space can keep a page that nobody
-//! pays for. Pages are zeroed when allocated, so no process sees another's data.
+//! removed before the memory is freed, and no address space can keep memory that nobody
+//! pays for. A mapping always covers the whole frame. Frames are zeroed when allocated, so
+//! no process sees another's data.
+//!
+//! # Invariants
+//! - A live entry's `phys` is the first of `pages` frames the kernel allocator handed out
+//!   as one run; `pages` is a power of two, `phys` is aligned to `pages * 4 KiB`.
+//! - Every recorded mapping is present in its space: `pages` consecutive pages from
+//!   `address`, each tagged with this frame's index + 1. Untagged pages are never frames.
+//! - W^X per frame: no frame is mapped writable anywhere and executable anywhere.
 
 use abi::ErrorCode;
 use spin::Mutex;
 
 use crate::mm;
+use crate::vspace::{self, Perms};
 
-/// One less than 2^14: a frame's index + 1 must fit a page-table entry's software bits.
-pub const MAX_FRAMES: usize = crate::vspace::MAX_TAG as usize;
-pub const MAX_MAPPINGS: usize = 2;
-/// What a frame costs its creator's quota.
-pub const FRAME_COST: u64 = 4096;
+/// Every frame object holds a cap object, so there are never more frames than cap objects;
+/// a frame's index + 1 is its tag in page-table entries, which must fit [`vspace::MAX_TAG`].
+pub const MAX_FRAMES: usize = crate::caps::OBJECTS;
+const _: () = assert!(MAX_FRAMES <= vspace::MAX_TAG as usize);
+/// How many address spaces (or places in one) may map the same frame at once.
+pub const MAX_MAPPINGS: usize = 8;
+/// The smallest and largest frame sizes, in bytes.
+pub const PAGE_BYTES: u64 = 4096;
+pub const MAX_FRAME_BYTES: u64 = abi::syscall::frame_create::MAX_BYTES;
 
 #[derive(Clone, Copy, Debug)]
 struct Mapping {
@@ -27,53 +41,123 @@ struct Mapping {
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     phys: u64,
+    pages: u64,
     mappings: [Option<Mapping>; MAX_MAPPINGS],
 }
 
 static FRAMES: Mutex<[Option<Entry>; MAX_FRAMES]> = Mutex::new([None; MAX_FRAMES]);
 
-/// A fresh zeroed page, registered as a frame object. Returns its index.
-pub fn create() -> Result<u32, ErrorCode> {
+/// A frame request from `ObjectCreate`'s registers, checked: `size` in bytes (0 means one
+/// page) a power of two from 4 KiB to [`MAX_FRAME_BYTES`], `flags` only known bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spec {
+    pages: u64,
+    /// One past the highest physical address the frame may use.
+    limit: u64,
+}
+
+impl Spec {
+    pub fn decode(size: u64, flags: u64) -> Result<Spec, ErrorCode> {
+        use abi::syscall::frame_create::{ALL_FLAGS, BELOW_4GIB};
+        let bytes = if size == 0 { PAGE_BYTES } else { size };
+        if !bytes.is_power_of_two() || !(PAGE_BYTES..=MAX_FRAME_BYTES).contains(&bytes) || flags & !ALL_FLAGS != 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let limit = if flags & BELOW_4GIB != 0 { 1 << 32 } else { u64::MAX };
+        Ok(Spec { pages: bytes / PAGE_BYTES, limit })
+    }
+
+    /// What the frame costs its creator's quota: its size.
+    pub fn bytes(self) -> u64 {
+        self.pages * PAGE_BYTES
+    }
+}
+
+/// A fresh zeroed frame as `spec` asks, registered as a frame object. Returns its index.
+/// `OutOfResources` if the frame table is full or no such run of memory is free.
+pub fn create(spec: Spec) -> Result<u32, ErrorCode> {
     let mut frames = FRAMES.lock();
     let index = frames.iter().position(Option::is_none).ok_or(ErrorCode::OutOfResources)?;
-    let phys = mm::allocate_frame().map_err(|_| ErrorCode::OutOfResources)?;
-    frames[index] = Some(Entry { phys, mappings: [None; MAX_MAPPINGS] });
+    let phys = mm::allocate_run(spec.pages, spec.limit).map_err(|_| ErrorCode::OutOfResources)?;
+    frames[index] = Some(Entry { phys, pages: spec.pages, mappings: [None; MAX_MAPPINGS] });
     Ok(index as u32)
 }
 
+/// The frame's first physical address.
 pub fn phys(index: u32) -> Option<u64> {
-    FRAMES.lock().get(index as usize).copied().flatten().map(|entry| entry.phys)
+    info(index).map(|(phys, _)| phys)
 }
 
-/// Records that frame `index` is mapped at `address` in address space `space` with
-/// `perms`. W^X holds per frame, not just per mapping: a frame mapped writable anywhere is
-/// never mapped executable anywhere, and the other way round (`InvalidArgument`), so no
-/// process can run code it wrote through a second mapping.
-pub fn add_mapping(index: u32, space: u16, address: u64, perms: crate::vspace::Perms) -> Result<(), ErrorCode> {
+/// (first physical address, size in bytes) of a live frame.
+pub fn info(index: u32) -> Option<(u64, u64)> {
+    FRAMES.lock().get(index as usize).copied().flatten().map(|entry| (entry.phys, entry.pages * PAGE_BYTES))
+}
+
+/// Maps all of frame `index` at `address` in address space `space` (root `pml4`), with
+/// `perms`, as one mapping.
+///
+/// Every page of the range must be unmapped (`SlotOccupied`) and inside the lower half
+/// (`InvalidArgument`). W^X holds per frame, not just per mapping: a frame mapped writable
+/// anywhere is never mapped executable anywhere, and the other way round
+/// (`InvalidArgument`), so no process can run code it wrote through a second mapping.
+/// `OutOfResources` when the frame already has [`MAX_MAPPINGS`] mappings or a page table
+/// cannot be allocated; on any error nothing is mapped.
+pub fn map(index: u32, space: u16, pml4: u64, address: u64, perms: Perms) -> Result<(), ErrorCode> {
     let mut frames = FRAMES.lock();
-    let entry = frames.get_mut(index as usize).and_then(Option::as_mut).ok_or(ErrorCode::InvalidArgument)?;
+    let entry = frames.get_mut(index as usize).and_then(Option::as_mut).ok_or(ErrorCode::PeerGone)?;
+    let bytes = entry.pages * PAGE_BYTES;
+    let end = address.checked_add(bytes).ok_or(ErrorCode::InvalidArgument)?;
+    if address % PAGE_BYTES != 0 || end > vspace::USER_END {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    if (0..entry.pages).any(|page| vspace::translate_any(pml4, address + page * PAGE_BYTES).is_some()) {
+        return Err(ErrorCode::SlotOccupied);
+    }
     let conflict = entry.mappings.iter().flatten().any(|m| (perms.execute && m.writable) || (perms.write && m.executable));
     if conflict {
         return Err(ErrorCode::InvalidArgument);
     }
-    let free = entry.mappings.iter_mut().find(|m| m.is_none()).ok_or(ErrorCode::OutOfResources)?;
-    *free = Some(Mapping { space, address, writable: perms.write, executable: perms.execute });
+    let free = entry.mappings.iter().position(Option::is_none).ok_or(ErrorCode::OutOfResources)?;
+    // The tag (index + 1) fits: indices are below MAX_FRAMES <= MAX_TAG.
+    let tag = (index + 1) as u16;
+    for page in 0..entry.pages {
+        let offset = page * PAGE_BYTES;
+        if let Err(error) = vspace::map_tagged(pml4, address + offset, entry.phys + offset, perms, tag) {
+            for done in 0..page {
+                let _ = vspace::unmap(pml4, address + done * PAGE_BYTES);
+            }
+            return Err(error);
+        }
+    }
+    entry.mappings[free] = Some(Mapping { space, address, writable: perms.write, executable: perms.execute });
     Ok(())
 }
 
-/// Forgets frame `index`'s mapping at `address` in `space` (constant time).
-pub fn remove_mapping_of(index: u32, space: u16, address: u64) {
-    let mut frames = FRAMES.lock();
-    if let Some(entry) = frames.get_mut(index as usize).and_then(Option::as_mut) {
-        for mapping in entry.mappings.iter_mut() {
-            if matches!(mapping, Some(m) if m.space == space && m.address == address) {
-                *mapping = None;
-            }
-        }
+/// Removes the mapping that starts at `address` in `space` (root `pml4`): all its pages.
+/// `InvalidArgument` if nothing is mapped there or `address` is inside a frame's mapping
+/// but not its start.
+pub fn unmap(space: u16, pml4: u64, address: u64) -> Result<(), ErrorCode> {
+    let tag = vspace::tag_at(pml4, address)?;
+    if tag == 0 {
+        // Not a frame object: a page the space itself owns (init's image), whose frame the
+        // space frees when it goes.
+        return vspace::unmap(pml4, address).map(|_| ());
     }
+    let mut frames = FRAMES.lock();
+    let entry = frames.get_mut(usize::from(tag) - 1).and_then(Option::as_mut).ok_or(ErrorCode::InvalidArgument)?;
+    let slot = entry
+        .mappings
+        .iter()
+        .position(|m| matches!(m, Some(m) if m.space == space && m.address == address))
+        .ok_or(ErrorCode::InvalidArgument)?;
+    entry.mappings[slot] = None;
+    for page in 0..entry.pages {
+        let _ = vspace::unmap(pml4, address + page * PAGE_BYTES);
+    }
+    Ok(())
 }
 
-/// Forgets every mapping into `space` (it is being destroyed).
+/// Forgets every mapping into `space` (it is being destroyed, page tables and all).
 pub fn forget_space(space: u16) {
     let mut frames = FRAMES.lock();
     for entry in frames.iter_mut().flatten() {
@@ -85,14 +169,18 @@ pub fn forget_space(space: u16) {
     }
 }
 
-/// The frame's last cap is gone: unmap it everywhere, then free the page.
+/// The frame's last cap is gone: unmap it everywhere, then free its memory.
 pub fn destroy(index: u32) {
     let entry = FRAMES.lock().get_mut(index as usize).and_then(Option::take);
     let Some(entry) = entry else { return };
     for mapping in entry.mappings.iter().flatten() {
-        crate::vspace::unmap_object(mapping.space, mapping.address);
+        if let Some(pml4) = vspace::root(mapping.space) {
+            for page in 0..entry.pages {
+                let _ = vspace::unmap(pml4, mapping.address + page * PAGE_BYTES);
+            }
+        }
     }
-    let _ = mm::free_frame(entry.phys);
+    let _ = mm::free_run(entry.phys, entry.pages);
 }
 
 /// Live frame objects (for the consistency checks of tests).

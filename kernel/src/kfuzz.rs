@@ -163,7 +163,7 @@ pub fn run() -> ! {
         (7, ObjectType::CSpace, CHILD_CSPACE_QUOTA),
         (8, ObjectType::Thread, 0),
     ] {
-        if let Err(error) = caps::create_object(fuzzer_space, CapSlot::new(slot), kind, argument) {
+        if let Err(error) = caps::create_object(fuzzer_space, CapSlot::new(slot), kind, argument, 0) {
             fail(&run, format_args!("cannot give the fuzzer a {kind:?}: {error:?}"));
         }
     }
@@ -239,7 +239,7 @@ pub fn run() -> ! {
 
 /// A new endpoint or notification in the kernel space's `slot`.
 fn kernel_object(run: &Run, slot: u32, kind: ObjectType) {
-    if let Err(error) = caps::create_object(KERNEL_SPACE, CapSlot::new(slot), kind, 0) {
+    if let Err(error) = caps::create_object(KERNEL_SPACE, CapSlot::new(slot), kind, 0, 0) {
         fail(run, format_args!("cannot create a {kind:?}: {error:?}"));
     }
 }

@@ -311,7 +311,7 @@ fn extra_caps() -> impl Iterator<Item = Grant> {
 
 /// A new endpoint or notification in the kernel space's `slot`, for tests to hand out.
 fn kernel_object(test: &str, slot: u32, kind: abi::ObjectType) {
-    if let Err(error) = crate::caps::create_object(KERNEL_SPACE, abi::CapSlot::new(slot), kind, 0) {
+    if let Err(error) = crate::caps::create_object(KERNEL_SPACE, abi::CapSlot::new(slot), kind, 0, 0) {
         fail(test, format_args!("cannot create a {kind:?}: {error:?}"));
     }
 }

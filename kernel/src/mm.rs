@@ -72,6 +72,23 @@ pub fn allocate_frame() -> Result<u64, FrameError> {
     Ok(frame)
 }
 
+/// `pages` zeroed, physically contiguous frames (a power of two), aligned to their size,
+/// all below physical address `limit`.
+pub fn allocate_run(pages: u64, limit: u64) -> Result<u64, FrameError> {
+    let first = FRAMES.lock().as_mut().ok_or(FrameError::OutOfMemory)?.allocate_run(pages, limit)?;
+    let pointer = phys_to_virt(first) as *mut u8;
+    let bytes = (pages * kcore::memmap::PAGE_SIZE) as usize;
+    // SAFETY: as in `allocate_frame`, for every frame of the run, which the allocator just
+    // handed to us alone and which is contiguous in the direct map.
+    unsafe { core::ptr::write_bytes(pointer, 0, bytes) };
+    Ok(first)
+}
+
+/// Returns a run from [`allocate_run`].
+pub fn free_run(first: u64, pages: u64) -> Result<(), FrameError> {
+    FRAMES.lock().as_mut().ok_or(FrameError::NotUsable)?.free_run(first, pages)
+}
+
 pub fn free_frame(frame: u64) -> Result<(), FrameError> {
     FRAMES.lock().as_mut().ok_or(FrameError::NotUsable)?.free(frame)
 }

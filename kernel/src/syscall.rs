@@ -143,10 +143,15 @@ fn handle(number: Sysno, args: Args) -> Result<Reply, ErrorCode> {
         }
         Sysno::ObjectCreate => {
             let kind = ObjectType::try_from(args.a0).map_err(|_| ErrorCode::InvalidArgument)?;
-            caps::create_object(my_space()?, slot_arg(args.a1)?, kind, args.a2)?;
+            caps::create_object(my_space()?, slot_arg(args.a1)?, kind, args.a2, args.a3)?;
             Ok(Reply::default())
         }
         Sysno::Map => map(args),
+        Sysno::FrameInfo => {
+            let frame = frame_cap(args.a0, Rights::READ)?;
+            let (phys, bytes) = crate::frame::info(frame).ok_or(ErrorCode::PeerGone)?;
+            Ok(Reply { words: [bytes, phys, 0, 0] })
+        }
         Sysno::Unmap => unmap(args),
         Sysno::ThreadStart => thread_start(args),
         Sysno::ThreadConfigure => thread_configure(args),
@@ -333,33 +338,21 @@ fn map(args: Args) -> Result<Reply, ErrorCode> {
     if perms.execute {
         needed = needed.union(Rights::EXECUTE);
     }
-    let frame = match caps::lookup(my_space()?, slot_arg(args.a1)?, ObjectType::Frame, needed)? {
-        (caps::Object::Frame(index), _) => index,
-        _ => return Err(ErrorCode::WrongObjectType),
-    };
-    let phys = crate::frame::phys(frame).ok_or(ErrorCode::PeerGone)?;
-    if args.a2 % 4096 != 0 || args.a2 >= crate::vspace::USER_END {
-        return Err(ErrorCode::InvalidArgument);
-    }
-    if crate::vspace::translate_any(pml4, args.a2).is_some() {
-        return Err(ErrorCode::SlotOccupied);
-    }
-    crate::frame::add_mapping(frame, space_index, args.a2, perms)?;
-    // The tag (index + 1) fits: frame indices are below MAX_FRAMES = MAX_TAG.
-    let tag = (frame + 1) as u16;
-    if let Err(error) = crate::vspace::map_tagged(pml4, args.a2, phys, perms, tag) {
-        crate::frame::remove_mapping_of(frame, space_index, args.a2);
-        return Err(error);
-    }
+    let frame = frame_cap(args.a1, needed)?;
+    crate::frame::map(frame, space_index, pml4, args.a2, perms)?;
     Ok(Reply::default())
+}
+
+fn frame_cap(slot: u64, rights: Rights) -> Result<u32, ErrorCode> {
+    match caps::lookup(my_space()?, slot_arg(slot)?, ObjectType::Frame, rights)? {
+        (caps::Object::Frame(index), _) => Ok(index),
+        _ => Err(ErrorCode::WrongObjectType),
+    }
 }
 
 fn unmap(args: Args) -> Result<Reply, ErrorCode> {
     let (space_index, pml4) = address_space_cap(args.a0)?;
-    let (_, tag) = crate::vspace::unmap(pml4, args.a1)?;
-    if tag != 0 {
-        crate::frame::remove_mapping_of(u32::from(tag) - 1, space_index, args.a1);
-    }
+    crate::frame::unmap(space_index, pml4, args.a1)?;
     Ok(Reply::default())
 }
 

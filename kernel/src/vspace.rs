@@ -193,6 +193,19 @@ pub fn copy_to_user(pml4: u64, address: u64, data: &[u8]) -> Result<(), ErrorCod
     Ok(())
 }
 
+/// The frame-object tag of the page mapped at user address `virt` (0: mapped, but not a
+/// frame object's page). `InvalidArgument` if nothing is mapped there.
+pub fn tag_at(pml4: u64, virt: u64) -> Result<u16, ErrorCode> {
+    use x86_64::structures::paging::mapper::{Translate, TranslateResult};
+    if virt % PAGE != 0 || virt >= USER_END {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    match mapper(pml4).translate(VirtAddr::new(virt)) {
+        TranslateResult::Mapped { flags, .. } => Ok(tag_of(flags)),
+        _ => Err(ErrorCode::InvalidArgument),
+    }
+}
+
 /// Removes the mapping at user address `virt`, returning the frame it mapped and its tag.
 pub fn unmap(pml4: u64, virt: u64) -> Result<(u64, u16), ErrorCode> {
     use x86_64::structures::paging::mapper::{Translate, TranslateResult};
@@ -240,13 +253,6 @@ pub fn root(index: u16) -> Option<u64> {
 /// Whether `pml4` is the root of an address-space object (so its threads do not own it).
 pub fn is_object(pml4: u64) -> bool {
     pml4 != 0 && SPACES.lock().iter().any(|&(root, _)| root == pml4)
-}
-
-/// Unmaps `address` in space object `index` (a frame is being destroyed).
-pub fn unmap_object(index: u16, address: u64) {
-    if let Some(pml4) = root(index) {
-        let _ = unmap(pml4, address);
-    }
 }
 
 /// The space object's last cap is gone: stop its threads, free its tables (the frames it

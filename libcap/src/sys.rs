@@ -148,6 +148,39 @@ pub fn object_create(dest: CapSlot, object_type: ObjectType, size: u64) -> Resul
     .map(drop)
 }
 
+/// Creates a frame of `bytes` (a power of two from 4 KiB to
+/// [`abi::syscall::frame_create::MAX_BYTES`]; 0 means 4 KiB) in the empty slot `dest`:
+/// zeroed, physically contiguous, aligned to its size, with `flags` from
+/// [`abi::syscall::frame_create`]. It costs `bytes` of the caller's quota.
+pub fn frame_create(dest: CapSlot, bytes: u64, flags: u64) -> Result<(), ErrorCode> {
+    invoke(
+        Sysno::ObjectCreate,
+        Registers {
+            rdi: u64::from(ObjectType::Frame.as_u32()),
+            rsi: slot(dest),
+            rdx: bytes,
+            r10: flags,
+            ..Registers::default()
+        },
+    )
+    .map(drop)
+}
+
+/// What [`frame_info`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// Size in bytes: a power of two, 4 KiB to 2 MiB.
+    pub bytes: u64,
+    /// The first physical address (the frame is contiguous): what a device's DMA needs.
+    pub phys: u64,
+}
+
+/// Describes the frame whose cap is in `frame` (it needs `READ`).
+pub fn frame_info(frame: CapSlot) -> Result<FrameInfo, ErrorCode> {
+    let regs = invoke(Sysno::FrameInfo, Registers { rdi: slot(frame), ..Registers::default() })?;
+    Ok(FrameInfo { bytes: regs.rdx, phys: regs.r10 })
+}
+
 // ---- IPC ----------------------------------------------------------------------------
 
 /// A message that fits in registers: a label and up to [`REGISTER_WORDS`] words.

@@ -65,6 +65,16 @@ pub mod map_perms {
 }
 pub use map_perms as MapPerms;
 
+/// Frames made by `ObjectCreate`: `rdx` is the size, `r10` these flags.
+pub mod frame_create {
+    /// The largest frame: 2 MiB. Sizes are powers of two from 4 KiB up to this.
+    pub const MAX_BYTES: u64 = 2 << 20;
+    /// All of the frame lies below physical address 4 GiB (for 32-bit DMA).
+    pub const BELOW_4GIB: u64 = 1 << 0;
+    /// Every flag this version knows.
+    pub const ALL_FLAGS: u64 = BELOW_4GIB;
+}
+
 /// Labels of the messages the kernel sends to a thread's fault endpoint when it ends.
 /// Words: a fault carries [vector, error code, faulting address, RIP]; an exit [code];
 /// a kill nothing. The badge is that of the fault-endpoint cap given in `ThreadConfigure`.
@@ -140,21 +150,28 @@ pub enum Sysno {
     /// Delete every cap derived from the cap in `rdi`, in every capability space.
     CapRevoke = 17,
     /// Create a kernel object, charged to the caller's kernel-memory quota.
-    /// `rdi` [`crate::ObjectType`] (endpoint, notification, frame (one 4 KiB page),
-    /// address space, thread, cspace), `rsi` empty destination slot, `rdx` the new
-    /// cspace's quota in bytes (other kinds ignore it). The new cap has
-    /// [`crate::Rights::ALL`].
+    /// `rdi` [`crate::ObjectType`] (endpoint, notification, frame, address space, thread,
+    /// cspace), `rsi` empty destination slot. The new cap has [`crate::Rights::ALL`].
+    /// For a cspace, `rdx` is its quota in bytes. For a frame, `rdx` is its size in bytes
+    /// (0: 4 KiB; else a power of two from 4 KiB to [`frame_create::MAX_BYTES`]) and `r10`
+    /// [`frame_create`] flags: the frame is zeroed, physically contiguous, aligned to its
+    /// size, and costs its size of quota; `OutOfResources` if no such run of memory is
+    /// free. Other kinds ignore `rdx` and `r10`.
     ObjectCreate = 18,
     /// Write bytes to the console: `rdi` = console cap slot, `rsi` = user pointer,
     /// `rdx` = length (at most [`CONSOLE_WRITE_MAX`]).
     ConsoleWrite = 19,
     /// End the calling thread: `rdi` = exit code, reported to its fault/exit endpoint.
     ThreadExit = 20,
-    /// Map a frame: `rdi` = address-space cap (Write), `rsi` = frame cap (Read; plus Write
-    /// or Execute for such a mapping), `rdx` = user address (page aligned, lower half),
-    /// `r10` = [`MapPerms`] bits. Writable and executable together is refused.
+    /// Map all of a frame: `rdi` = address-space cap (Write), `rsi` = frame cap (Read; plus
+    /// Write or Execute for such a mapping), `rdx` = user address (page aligned; the whole
+    /// frame must fit in the lower half), `r10` = [`MapPerms`] bits. Writable and
+    /// executable together is refused, and so is any mapping that would make a frame
+    /// writable somewhere and executable somewhere else. `SlotOccupied` if any page of the
+    /// range is mapped already.
     Map = 21,
-    /// Unmap: `rdi` = address-space cap (Write), `rsi` = user address.
+    /// Unmap: `rdi` = address-space cap (Write), `rsi` = user address: the start of a
+    /// mapping, all of which goes. `InvalidArgument` for an address inside a mapping.
     Unmap = 22,
     /// Start a created thread: `rdi` = thread cap (Write), `rsi` = address-space cap,
     /// `rdx` = cspace cap, `r10` = entry, `r8` = stack pointer, `r9` = IPC buffer address
@@ -191,11 +208,14 @@ pub enum Sysno {
     /// state (0 free, 1 inactive, 2 ready, 3 running, 4 blocked, 5 throttled, 6 dead).
     /// `InvalidArgument` past the last thread.
     AuditThread = 32,
+    /// Describe a frame: `rdi` = frame cap (Read). Returns `rdx` its size in bytes and `r10`
+    /// its first physical address (for device DMA; the frame is contiguous).
+    FrameInfo = 33,
 }
 
 impl Sysno {
     /// Every syscall, in numeric order.
-    pub const ALL: [Sysno; 32] = [
+    pub const ALL: [Sysno; 33] = [
         Sysno::Send,
         Sysno::NbSend,
         Sysno::Call,
@@ -228,6 +248,7 @@ impl Sysno {
         Sysno::IrqAck,
         Sysno::AuditCap,
         Sysno::AuditThread,
+        Sysno::FrameInfo,
     ];
 
     /// The number as it travels in `rax`.
@@ -258,7 +279,7 @@ mod tests {
             assert_eq!(Sysno::try_from(s.as_u64()), Ok(*s));
         }
         assert_eq!(Sysno::try_from(0), Err(0));
-        assert_eq!(Sysno::try_from(33), Err(33));
+        assert_eq!(Sysno::try_from(34), Err(34));
         assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
     }
 

@@ -248,10 +248,17 @@ fn shape(rng: &mut Rng, own: &Own, number: u64, regs: &mut [u64; 10]) {
             regs[2] = match rng.below(4) {
                 0 => 0,
                 1 => 4096 << rng.below(8),
-                2 => rng.below(1 << 21),
+                2 => rng.below(1 << 22),
                 _ => argument(rng, own),
             };
+            // Frame flags: none, below 4 GiB, or anything.
+            regs[3] = match rng.below(4) {
+                0 | 1 => 0,
+                2 => 1,
+                _ => rng.next(),
+            };
         }
+        Sysno::FrameInfo => {}
         Sysno::ConsoleWrite => {
             regs[1] = argument(rng, own);
             regs[2] = rng
@@ -449,6 +456,7 @@ fn name(number: u64) -> &'static str {
             Sysno::ThreadExit => "ThreadExit",
             Sysno::Map => "Map",
             Sysno::Unmap => "Unmap",
+            Sysno::FrameInfo => "FrameInfo",
             Sysno::ThreadStart => "ThreadStart",
             Sysno::ThreadConfigure => "ThreadConfigure",
             Sysno::CapGive => "CapGive",

@@ -18,13 +18,17 @@ pub const CASES: &[Case] = &[
     Case { id: "MAP-004", what: "kernel-half, non-canonical and misaligned addresses: InvalidArgument", run: map_addresses },
     Case { id: "MAP-005", what: "mapping over a mapped page: SlotOccupied, the old mapping stays", run: map_occupied },
     Case { id: "MAP-006", what: "an address-space cap without write, or caps of the wrong kind: InsufficientRights, WrongObjectType, EmptySlot", run: map_caps },
-    Case { id: "MAP-007", what: "a frame mapped a third time: OutOfResources (the kernel records two mappings per frame)", run: map_third },
+    Case { id: "MAP-007", what: "a frame mapped a ninth time: OutOfResources (the kernel records eight mappings per frame)", run: map_ninth },
     Case { id: "MAP-008", what: "W^X is per frame: a frame mapped writable is refused as executable at a second address, and the other way round", run: map_alias_wx },
+    Case { id: "MAP-009", what: "a 16 KiB frame maps as one: all four pages usable; unmap inside it is InvalidArgument and changes nothing; unmap at its start removes every page", run: map_large },
+    Case { id: "MAP-010", what: "a 16 KiB frame over a range with one page mapped: SlotOccupied, nothing of it mapped, the old page stays", run: map_large_occupied },
     Case { id: "UNMAP-001", what: "after unmap the page faults in its process", run: unmap_faults },
     Case { id: "UNMAP-002", what: "unmapping an unmapped, misaligned or kernel address: InvalidArgument; through no cap: EmptySlot", run: unmap_errors },
     Case { id: "FRAME-001", what: "deleting a frame's last cap unmaps it from every process before the page is freed", run: frame_delete_unmaps },
     Case { id: "FRAME-002", what: "revoking a frame cap removes the derived caps; a mapping made through one stays (documented caveat)", run: frame_revoke_mapping },
     Case { id: "FRAME-003", what: "a new frame reads as zeroes, whatever the last user of a page wrote", run: frame_zeroed },
+    Case { id: "FRAME-004", what: "frame sizes that are not a power of two, under 4 KiB or over 2 MiB, and unknown flags: InvalidArgument; a 2 MiB frame below 4 GiB is contiguous, size-aligned and under 4 GiB", run: frame_sizes },
+    Case { id: "FRAME-005", what: "a frame costs its size of quota: a 16 KiB frame fills a 16 KiB quota, one more page is OutOfQuota, deleting it refunds it all", run: frame_quota },
     Case { id: "ISO-MEM-001", what: "reading the kernel image (every 64 KiB of its first 2 MiB) from user mode: page fault, only the reader stops", run: read_kernel_text },
     Case { id: "ISO-MEM-002", what: "writing kernel data: page fault", run: write_kernel_data },
     Case { id: "ISO-MEM-003", what: "reading the kernel's direct map of physical memory: page fault", run: read_direct_map },
@@ -129,13 +133,53 @@ fn map_caps(world: &mut World) -> Outcome {
     p.teardown(world)
 }
 
-fn map_third(world: &mut World) -> Outcome {
+fn map_ninth(world: &mut World) -> Outcome {
     let frame = create(world, ObjectType::Frame)?;
     let p = Puppet::new(world)?;
-    expect_ok("first", map_raw(p.aspace, frame, DATA, 0))?;
-    expect_ok("second", map_raw(p.aspace, frame, DATA + 0x1000, 0))?;
-    expect_err("third", map_raw(p.aspace, frame, DATA + 0x2000, 0), ErrorCode::OutOfResources)?;
-    not_mapped("the third is not mapped", &p, DATA + 0x2000)?;
+    for mapping in 0..8u64 {
+        expect_ok("one of eight", map_raw(p.aspace, frame, DATA + mapping * 0x1000, 0))?;
+    }
+    expect_err("ninth", map_raw(p.aspace, frame, DATA + 0x8000, 0), ErrorCode::OutOfResources)?;
+    not_mapped("the ninth is not mapped", &p, DATA + 0x8000)?;
+    p.teardown(world)
+}
+
+const LARGE: u64 = 16 * 1024;
+
+fn create_large(world: &mut World) -> Result<CapSlot, crate::world::Fail> {
+    let frame = world.slot()?;
+    expect_ok("a 16 KiB frame", sys::frame_create(frame, LARGE, 0))?;
+    let info = sys::frame_info(frame)?;
+    ensure!(info.bytes == LARGE && info.phys % LARGE == 0, "FrameInfo says {info:?}, expected 16 KiB, 16 KiB-aligned");
+    Ok(frame)
+}
+
+fn map_large(world: &mut World) -> Outcome {
+    let frame = create_large(world)?;
+    let p = Puppet::new(world)?;
+    expect_ok("map", map_raw(p.aspace, frame, DATA, 1))?;
+    for page in 0..4 {
+        expect_ret("every page is writable", p.store(DATA + page * 0x1000 + 8, 0x1600 + page)?)?;
+    }
+    expect_err("unmap inside", unmap_raw(p.aspace, DATA + 0x2000), ErrorCode::InvalidArgument)?;
+    let step = expect_ret("still there after the refused unmap", p.load(DATA + 0x2000 + 8)?)?;
+    ensure!(step.rdi() == 0x1602, "read {:#x}, expected 0x1602", step.rdi());
+    expect_ok("unmap at the start", unmap_raw(p.aspace, DATA))?;
+    expect_err("a second unmap", unmap_raw(p.aspace, DATA), ErrorCode::InvalidArgument)?;
+    not_mapped("the last page is gone too", &p, DATA + 0x3000)?;
+    p.teardown(world)
+}
+
+fn map_large_occupied(world: &mut World) -> Outcome {
+    let large = create_large(world)?;
+    let small = create(world, ObjectType::Frame)?;
+    let p = Puppet::new(world)?;
+    expect_ok("map one page", map_raw(p.aspace, small, DATA + 0x2000, 1))?;
+    expect_ret("write it", p.store(DATA + 0x2000, 0x5a)?)?;
+    expect_err("16 KiB over it", map_raw(p.aspace, large, DATA, 1), ErrorCode::SlotOccupied)?;
+    let step = expect_ret("the old page stays", p.load(DATA + 0x2000)?)?;
+    ensure!(step.rdi() == 0x5a, "read {:#x}, expected 0x5a", step.rdi());
+    not_mapped("nothing of the large frame is mapped", &p, DATA)?;
     p.teardown(world)
 }
 
@@ -199,6 +243,49 @@ fn frame_revoke_mapping(world: &mut World) -> Outcome {
     expect_ret("the mapping stays", p.store(DATA, 3)?)?;
     expect_ok("delete the last cap", sys::cap_delete(frame))?;
     not_mapped("gone with the last cap", &p, DATA)?;
+    p.teardown(world)
+}
+
+fn frame_sizes(world: &mut World) -> Outcome {
+    use libcap::abi::syscall::frame_create::{BELOW_4GIB, MAX_BYTES};
+    let slot = world.slot()?;
+    for (what, bytes, flags) in [
+        ("not a power of two", 12 * 1024, 0),
+        ("under 4 KiB", 2048, 0),
+        ("one byte", 1, 0),
+        ("over 2 MiB", 2 * MAX_BYTES, 0),
+        ("far over", u64::MAX, 0),
+        ("unknown flag", 4096, 1 << 1),
+        ("every flag", 4096, u64::MAX),
+    ] {
+        expect_err(what, sys::frame_create(slot, bytes, flags), ErrorCode::InvalidArgument)?;
+        ensure!(sys::cap_identify(slot) == Err(ErrorCode::EmptySlot), "{what}: the slot was filled");
+    }
+    expect_ok("2 MiB below 4 GiB", sys::frame_create(slot, MAX_BYTES, BELOW_4GIB))?;
+    let info = sys::frame_info(slot)?;
+    ensure!(info.bytes == MAX_BYTES, "size {:#x}", info.bytes);
+    ensure!(info.phys % MAX_BYTES == 0, "physical address {:#x} is not 2 MiB-aligned", info.phys);
+    ensure!(info.phys + MAX_BYTES <= 1 << 32, "physical address {:#x} is not below 4 GiB", info.phys);
+    expect_err("FrameInfo of a non-frame", sys::frame_info(world_endpoint(world)?), ErrorCode::WrongObjectType)?;
+    Ok(())
+}
+
+fn world_endpoint(world: &mut World) -> Result<CapSlot, crate::world::Fail> {
+    create(world, ObjectType::Endpoint)
+}
+
+fn frame_quota(world: &mut World) -> Outcome {
+    use crate::puppet::Options;
+    let frame = u64::from(ObjectType::Frame.as_u32());
+    let p = Puppet::with(world, Options { quota: LARGE, ..Options::default() })?;
+    p.sys_ok("16 KiB in a 16 KiB quota", Sysno::ObjectCreate, &[frame, 10, LARGE, 0])?;
+    p.sys_err("one page more", Sysno::ObjectCreate, &[frame, 11, 4096, 0], ErrorCode::OutOfQuota)?;
+    p.sys_ok("delete it", Sysno::CapDelete, &[10])?;
+    p.sys_ok("16 KiB again", Sysno::ObjectCreate, &[frame, 10, LARGE, 0])?;
+    p.sys_ok("delete it again", Sysno::CapDelete, &[10])?;
+    for page in 0..4 {
+        p.sys_ok("four single pages", Sysno::ObjectCreate, &[frame, 10 + page, 0, 0])?;
+    }
     p.teardown(world)
 }
 
