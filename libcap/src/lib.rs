@@ -114,6 +114,7 @@ pub mod ipc;
 pub use kcore::rand;
 pub mod loader;
 pub mod logger;
+pub mod memory;
 pub mod process;
 pub mod rt;
 pub mod sys;

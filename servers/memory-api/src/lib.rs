@@ -1,18 +1,21 @@
 //! The memory server's interface (`servers/memory`): what a client may ask, what it gets
 //! back, and how the server knows who is asking and how much it may have.
 //!
-//! One crate for both sides, as `echo-api`. Requests and replies travel through
-//! `libcap::ipc` (postcard in the message registers); frame caps travel in the IPC buffer,
-//! at most [`MAX_FRAMES_PER_CALL`] per reply.
+//! One crate for both sides, as `echo-api`; the typed client calls are `libcap::memory`
+//! (libcap's heap grows through them, so they live in libcap, which depends on this crate).
+//! Requests and replies travel through `libcap::ipc` (postcard in the message registers);
+//! frame caps travel in the IPC buffer, at most [`MAX_FRAMES_PER_CALL`] per reply.
 //!
 //! # The model
 //!
 //! A client asks for a **region** of `pages` 4 KiB pages ([`Request::Create`]). The server
-//! creates the frames (paid for by its own kernel-memory quota, which the manifest gives
-//! it: that quota *is* the memory the server owns) and keeps the original frame caps, the
-//! roots of their derivation trees. The client fetches caps to the pages
-//! ([`Request::Frames`]), read-write or read-only, and maps them itself into its own
-//! address space (the manifest gives it `address_space = "own"`). To share a region, the
+//! creates the region's frames (paid for by its own kernel-memory quota, which the manifest
+//! gives it: that quota *is* the memory the server owns) and keeps the original frame caps,
+//! the roots of their derivation trees. A frame is a power of two of pages, up to 2 MiB,
+//! physically contiguous; [`RegionLayout`] says which frames a region is made of. The
+//! client fetches caps to the frames ([`Request::Frames`]), read-write or read-only, learns
+//! each one's size with `FrameInfo`, and maps them itself, one after the other, into its
+//! own address space (the manifest gives it `address_space = "own"`). To share a region, the
 //! client passes frame caps on to another process by IPC grant, attenuated with
 //! `CapMint` if it wants the peer read-only: rights only shrink, the kernel enforces it.
 //! [`Request::Free`] revokes every cap derived from the roots, in every process, and
@@ -28,20 +31,23 @@
 //! quota in it is as trustworthy as the manifest. A client may pass its cap on; whoever
 //! holds it spends the same quota.
 //!
-//! # What the kernel cannot give yet
+//! # Placement
 //!
-//! Frames are single 4 KiB pages with no control over where they are in physical memory,
-//! so a request for physically contiguous memory (more than one page), for memory below
-//! 4 GiB, or for physical alignment above 4 KiB is refused with
-//! [`MemError::Unsupported`]. The kernel changes that would allow them are in
-//! `docs/kernel-requests.md`.
+//! [`flags::CONTIGUOUS`] (or an alignment above one page) makes the region one frame:
+//! physically contiguous, aligned to its size, at most [`MAX_CONTIGUOUS_PAGES`] (2 MiB, the
+//! kernel's largest frame). [`flags::BELOW_4GIB`] puts every frame below physical 4 GiB.
+//! `FrameInfo` tells a driver the physical address to program into its device.
+//!
+//! # When a client ends
+//!
+//! init, holding the `memory` endpoint with [`SUPERVISOR_BADGE`], sends
+//! [`Request::ClientGone`] when a process holding a client badge exits or crashes: the
+//! server frees every region the client had (revoking every cap to them, so every mapping
+//! goes) and its quota use drops to zero before init starts it again.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 use serde::{Deserialize, Serialize};
-
-#[cfg(feature = "client")]
-pub mod client;
 
 /// The label every memory request is sent with.
 pub const LABEL: u32 = 0x6d65_6d00;
@@ -49,8 +55,13 @@ pub const LABEL: u32 = 0x6d65_6d00;
 pub const PAGE_SIZE: u64 = 4096;
 /// The most frame caps one reply carries (the ABI's `MAX_CAPS`).
 pub const MAX_FRAMES_PER_CALL: u32 = 4;
-/// The most pages one region may have.
-pub const MAX_REGION_PAGES: u32 = 32;
+/// The most pages one region may have (64 MiB).
+pub const MAX_REGION_PAGES: u32 = 16 * 1024;
+/// The largest contiguous region: the kernel's largest frame, 2 MiB.
+pub const MAX_CONTIGUOUS_PAGES: u32 = 512;
+/// The badge of init's own cap to the `memory` endpoint: the only one whose
+/// [`Request::ClientGone`] the server accepts. Never a client badge (bits above 48 set).
+pub const SUPERVISOR_BADGE: u64 = 1 << 63;
 
 /// Flags of [`Request::Create`].
 pub mod flags {
@@ -105,18 +116,63 @@ impl ClientBadge {
     }
 }
 
+/// The frames a region is made of, in order: what [`Request::Create`] builds and the
+/// client maps one after another.
+///
+/// A contiguous region ([`flags::CONTIGUOUS`], or `align_pages` above 1) is one frame of
+/// the next power of two of pages at or above both `pages` and `align_pages`, so it is
+/// aligned as asked; it is charged for all of that frame. Any other region is `pages`
+/// split into powers of two, largest first, each at most [`MAX_CONTIGUOUS_PAGES`]: at most
+/// one frame per bit of `pages` below 512, plus one per 2 MiB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegionLayout {
+    /// Pages charged: the sum of the frames' pages.
+    pub pages: u32,
+    contiguous: bool,
+}
+
+impl RegionLayout {
+    /// The layout of a [`Request::Create`], or why it is refused.
+    pub fn new(pages: u32, align_pages: u32, wanted: u8) -> Result<RegionLayout, MemError> {
+        if pages == 0 || pages > MAX_REGION_PAGES || wanted & !flags::ALL != 0 {
+            return Err(MemError::InvalidArgument);
+        }
+        if wanted & flags::CONTIGUOUS != 0 || align_pages > 1 {
+            let frame = pages.max(align_pages).checked_next_power_of_two().ok_or(MemError::Unsupported)?;
+            if frame > MAX_CONTIGUOUS_PAGES {
+                return Err(MemError::Unsupported);
+            }
+            return Ok(RegionLayout { pages: frame, contiguous: true });
+        }
+        Ok(RegionLayout { pages, contiguous: false })
+    }
+
+    /// The pages of each frame, in order.
+    pub fn frames(self) -> impl Iterator<Item = u32> {
+        let mut left = self.pages;
+        core::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let frame = if self.contiguous { left } else { 1 << left.min(MAX_CONTIGUOUS_PAGES).ilog2() };
+            left -= frame;
+            Some(frame)
+        })
+    }
+}
+
 /// A region, as the server names it to its creator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RegionId(pub u32);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
-    /// A new region of `pages` zeroed pages, charged to the caller's quota. `align_pages`
-    /// is the physical alignment asked for, in pages (0 and 1: none); `flags` from
-    /// [`flags`].
+    /// A new region of at least `pages` zeroed pages, charged to the caller's quota, laid
+    /// out as [`RegionLayout`] says. `align_pages` is the physical alignment asked for, in
+    /// pages (0 and 1: none; more makes the region contiguous); `flags` from [`flags`].
     Create { pages: u32, align_pages: u32, flags: u8 },
-    /// Caps to pages `first..first + count` of a region the caller created (`count` at most
-    /// [`MAX_FRAMES_PER_CALL`]), in the receive slots the caller set; read-only unless
+    /// Caps to frames `first..first + count` of a region the caller created (`count` at
+    /// most [`MAX_FRAMES_PER_CALL`]), in the receive slots the caller set; read-only unless
     /// `writable`.
     Frames { region: RegionId, first: u32, count: u32, writable: bool },
     /// Revoke every cap to the region's pages, in every process, and free them: every
@@ -126,14 +182,20 @@ pub enum Request {
     Stats,
     /// Print every client's usage and quota on the server's console; returns the totals.
     Report,
+    /// Supervisor only ([`SUPERVISOR_BADGE`]): the process holding client `client`'s badge
+    /// has ended; free every region it had.
+    ClientGone { client: u16 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
-    Created { region: RegionId, pages: u32 },
+    /// The region, the pages charged for it and the number of frames it has.
+    Created { region: RegionId, pages: u32, frames: u32 },
     /// This many caps came with the reply.
     Frames { count: u32 },
     Freed { pages: u32 },
+    /// What [`Request::ClientGone`] freed.
+    Released { regions: u32, pages: u32 },
     Stats(Stats),
     Totals(Totals),
     Error(MemError),
@@ -169,15 +231,21 @@ pub enum MemError {
     OutOfMemory,
     /// The server cannot hold another root cap (its capability space is full).
     OutOfSlots,
-    /// Contiguous, below-4-GiB or physically aligned memory: the kernel cannot place frames.
+    /// A contiguous region, or an alignment, above [`MAX_CONTIGUOUS_PAGES`]: the kernel's
+    /// largest frame is 2 MiB.
     Unsupported,
-    /// Zero pages, more than [`MAX_REGION_PAGES`], unknown flags, a page range outside the
+    /// The server has the memory, but no free physical run of the size and placement asked
+    /// for (contiguous, or below 4 GiB); nothing was allocated.
+    NoPhysicalRun,
+    /// Zero pages, more than [`MAX_REGION_PAGES`], unknown flags, a frame range outside the
     /// region, or more than [`MAX_FRAMES_PER_CALL`] frames.
     InvalidArgument,
     /// No region with that id belongs to the caller.
     NoSuchRegion,
     /// The caller's cap carries no client badge.
     NotAClient,
+    /// [`Request::ClientGone`] from a cap without [`SUPERVISOR_BADGE`].
+    NotSupervisor,
     /// The server could not decode the request.
     BadRequest,
     /// A kernel call failed with this `ErrorCode` number.
@@ -199,6 +267,42 @@ mod tests {
         assert_eq!(ClientBadge::new(0, 5), None);
     }
 
+    fn frames(pages: u32, align: u32, wanted: u8) -> Result<(u32, Vec<u32>), MemError> {
+        RegionLayout::new(pages, align, wanted).map(|layout| (layout.pages, layout.frames().collect()))
+    }
+
+    #[test]
+    fn layouts() {
+        assert_eq!(frames(1, 0, 0), Ok((1, vec![1])));
+        assert_eq!(frames(6, 0, 0), Ok((6, vec![4, 2])));
+        assert_eq!(frames(1300, 0, 0), Ok((1300, vec![512, 512, 256, 16, 4])));
+        assert_eq!(frames(3, 0, flags::CONTIGUOUS), Ok((4, vec![4])));
+        assert_eq!(frames(3, 0, flags::BELOW_4GIB), Ok((3, vec![2, 1])));
+        assert_eq!(frames(1, 16, 0), Ok((16, vec![16])));
+        assert_eq!(frames(512, 0, flags::CONTIGUOUS), Ok((512, vec![512])));
+        assert_eq!(frames(513, 0, flags::CONTIGUOUS), Err(MemError::Unsupported));
+        assert_eq!(frames(1, 1024, 0), Err(MemError::Unsupported));
+        assert_eq!(frames(1, u32::MAX, 0), Err(MemError::Unsupported));
+        assert_eq!(frames(0, 0, 0), Err(MemError::InvalidArgument));
+        assert_eq!(frames(MAX_REGION_PAGES + 1, 0, 0), Err(MemError::InvalidArgument));
+        assert_eq!(frames(1, 0, 1 << 7), Err(MemError::InvalidArgument));
+    }
+
+    proptest::proptest! {
+        /// Every layout's frames are powers of two of at most 2 MiB that add up to what is
+        /// charged, and the charge covers what was asked.
+        #[test]
+        fn layouts_add_up(pages in 1u32..=MAX_REGION_PAGES, align in 0u32..2048, wanted in 0u8..4) {
+            if let Ok(layout) = RegionLayout::new(pages, align, wanted) {
+                let sizes: Vec<u32> = layout.frames().collect();
+                proptest::prop_assert!(sizes.iter().all(|&f| f.is_power_of_two() && f <= MAX_CONTIGUOUS_PAGES));
+                proptest::prop_assert_eq!(sizes.iter().sum::<u32>(), layout.pages);
+                proptest::prop_assert!(layout.pages >= pages);
+                proptest::prop_assert!(sizes.len() <= 9 + (pages as usize / 512));
+            }
+        }
+    }
+
     #[test]
     fn every_message_fits_the_registers() {
         // libcap::ipc::MAX_BYTES: 8 register words.
@@ -209,12 +313,14 @@ mod tests {
             Request::Free { region: RegionId(u32::MAX) },
             Request::Stats,
             Request::Report,
+            Request::ClientGone { client: u16::MAX },
         ];
         for request in requests {
             assert!(postcard::to_allocvec(&request).unwrap().len() <= MAX_BYTES, "{request:?}");
         }
         let replies = [
-            Reply::Created { region: RegionId(u32::MAX), pages: u32::MAX },
+            Reply::Created { region: RegionId(u32::MAX), pages: u32::MAX, frames: u32::MAX },
+            Reply::Released { regions: u32::MAX, pages: u32::MAX },
             Reply::Stats(Stats { client: u16::MAX, used_pages: u32::MAX, quota_pages: u32::MAX, regions: u32::MAX }),
             Reply::Totals(Totals { clients: u32::MAX, used_pages: u32::MAX, regions: u32::MAX, created_pages: u64::MAX, freed_pages: u64::MAX }),
             Reply::Error(MemError::OverQuota { used_pages: u32::MAX, asked_pages: u32::MAX, quota_pages: u32::MAX }),

@@ -2,27 +2,30 @@
 //! names, each within the quota its badge carries, and takes them back from everywhere.
 //!
 //! Its authority (the manifest): the console (slot 1), receive on the `memory` endpoint
-//! (slot 2), and a kernel-memory quota: the memory it owns. Every page it hands out is a
-//! frame it creates against that quota; the frame's original cap (the root of its
-//! derivation tree) stays here, in the region's list, and clients get derived caps only,
-//! read-write or read-only. The protocol and the model are in `memory-api`.
+//! (slot 2), and a kernel-memory quota: the memory it owns. Every region it hands out is
+//! made of frames (4 KiB to 2 MiB each) it creates against that quota; each frame's
+//! original cap (the root of its derivation tree) stays here, in the region's list, and
+//! clients get derived caps only, read-write or read-only. The protocol and the model are
+//! in `memory-api`.
 //!
 //! # Invariants
 //! - A client's `used_pages` is the sum of its live regions' pages, never above its quota.
-//! - Every root slot in a region is held by this server until `Free`, which revokes it
-//!   (deleting every derived cap, in every process) and deletes it, so that the frame's
-//!   last cap is gone and the kernel unmaps it everywhere and frees the page.
+//! - Every root slot in a region is held by this server until `Free` (or `ClientGone`),
+//!   which revokes it (deleting every derived cap, in every process) and deletes it, so
+//!   that the frame's last cap is gone and the kernel unmaps it everywhere and frees it.
 //! - The slots of caps sent with a reply are minted copies, deleted right after the reply;
 //!   the copies the clients got are re-parented to the root, so `Free` still reaches them.
 //!
 //! # Limits, and why
-//! - One root slot per page, in a capability space of 128 slots: at most about 120 pages
-//!   are out at once, whatever the quota (`OutOfSlots`). Multi-page frame objects or larger
-//!   capability spaces would lift it (docs/kernel-requests.md).
-//! - The kernel records at most two mappings per frame (`frame::MAX_MAPPINGS`): a shared
-//!   page can be mapped by its creator and one peer, or two peers.
-//! - A client that exits without freeing keeps its regions (and its quota use) until the
-//!   server restarts: nothing tells the server that a client ended.
+//! - One root slot per frame, in a capability space of 128 slots: at most about 120 frames
+//!   are out at once (`OutOfSlots`), 240 MiB if they are all 2 MiB.
+//! - The kernel records at most eight mappings per frame (`frame::MAX_MAPPINGS`).
+//! - A region that need not be contiguous falls back to smaller frames when physical
+//!   memory has no free run for a large one; a contiguous one gets `NoPhysicalRun`.
+//! - A client that ends without freeing loses its regions when init says so
+//!   (`ClientGone`, sent for every program holding a client badge that exits or crashes).
+//!   A process that some other program started, and handed a memory cap, is not
+//!   supervised by init: its regions stay until its starter frees them.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -35,7 +38,8 @@ use libcap::process::{self, NewObject, SlotAllocator};
 use libcap::sys::{self, Received};
 use libcap::{Badge, CapSlot, ErrorCode, Rights, ipc, println};
 use memory_api::{
-    ClientBadge, MAX_FRAMES_PER_CALL, MAX_REGION_PAGES, MemError, RegionId, Reply, Request, Stats, Totals, flags,
+    ClientBadge, MAX_FRAMES_PER_CALL, MemError, RegionId, RegionLayout, Reply, Request, SUPERVISOR_BADGE, Stats, Totals,
+    flags,
 };
 
 libcap::entry!(main);
@@ -49,7 +53,7 @@ const RESERVED_FOR_REPLIES: u32 = MAX_FRAMES_PER_CALL;
 
 fn main() -> Result<(), ErrorCode> {
     let mut server = Server::new();
-    println!("memory: serving ({} slots for pages)", server.slots.free() - RESERVED_FOR_REPLIES);
+    println!("memory: serving ({} slots for frames)", server.slots.free() - RESERVED_FOR_REPLIES);
     let mut received = sys::recv(ENDPOINT)?;
     loop {
         let (reply, sent) = server.handle(&received);
@@ -73,8 +77,10 @@ struct Client {
 struct Region {
     id: RegionId,
     owner: u16,
-    /// The root caps of its pages, in order.
-    pages: Vec<CapSlot>,
+    /// Pages charged for it.
+    pages: u32,
+    /// The root caps of its frames, in order.
+    frames: Vec<CapSlot>,
 }
 
 struct Server {
@@ -108,6 +114,13 @@ impl Server {
             Ok(request) if received.message.label() == memory_api::LABEL => request,
             _ => return (Reply::Error(MemError::BadRequest), Vec::new()),
         };
+        if let Request::ClientGone { client } = request {
+            if received.badge.value() != SUPERVISOR_BADGE {
+                return (Reply::Error(MemError::NotSupervisor), Vec::new());
+            }
+            let (regions, pages) = self.client_gone(client);
+            return (Reply::Released { regions, pages }, Vec::new());
+        }
         let Some(badge) = ClientBadge::decode(received.badge.value()) else {
             return (Reply::Error(MemError::NotAClient), Vec::new());
         };
@@ -121,6 +134,7 @@ impl Server {
             Request::Free { region } => self.free(client, region).map(|pages| Reply::Freed { pages }),
             Request::Stats => Ok(Reply::Stats(self.stats(client))),
             Request::Report => Ok(Reply::Totals(self.report())),
+            Request::ClientGone { .. } => Err(MemError::NotSupervisor),
         };
         (result.unwrap_or_else(Reply::Error), sent)
     }
@@ -135,50 +149,59 @@ impl Server {
     }
 
     fn create(&mut self, client: usize, pages: u32, align_pages: u32, wanted: u8) -> Result<Reply, MemError> {
-        if pages == 0 || pages > MAX_REGION_PAGES || wanted & !flags::ALL != 0 {
-            return Err(MemError::InvalidArgument);
-        }
-        // The kernel gives single 4 KiB frames wherever it likes: one page is contiguous
-        // and 4 KiB-aligned, nothing more can be promised.
-        if wanted & flags::BELOW_4GIB != 0 || (wanted & flags::CONTIGUOUS != 0 && pages > 1) || align_pages > 1 {
-            return Err(MemError::Unsupported);
-        }
+        let layout = RegionLayout::new(pages, align_pages, wanted)?;
         let Some(owner) = self.clients.get(client) else { return Err(MemError::NotAClient) };
-        if owner.used_pages.saturating_add(pages) > owner.quota_pages {
-            return Err(MemError::OverQuota { used_pages: owner.used_pages, asked_pages: pages, quota_pages: owner.quota_pages });
-        }
-        if self.slots.free() < pages + RESERVED_FOR_REPLIES {
-            return Err(MemError::OutOfSlots);
+        if owner.used_pages.saturating_add(layout.pages) > owner.quota_pages {
+            return Err(MemError::OverQuota { used_pages: owner.used_pages, asked_pages: layout.pages, quota_pages: owner.quota_pages });
         }
         let owner_id = owner.id;
+        let contiguous = wanted & flags::CONTIGUOUS != 0 || align_pages > 1;
+        let kernel_flags = if wanted & flags::BELOW_4GIB != 0 { libcap::abi::syscall::frame_create::BELOW_4GIB } else { 0 };
+        // Largest first; a scattered region splits a frame the kernel has no run for.
+        let mut wanted_frames: Vec<u32> = layout.frames().collect();
+        wanted_frames.reverse();
         let mut roots = Vec::new();
-        for _ in 0..pages {
-            let made = self.slots.take().and_then(|slot| match process::create(slot, NewObject::Frame) {
-                Ok(()) => Ok(slot),
-                Err(error) => {
-                    self.slots.give_back(slot);
-                    Err(error)
+        let failure = loop {
+            let Some(frame_pages) = wanted_frames.pop() else { break None };
+            if self.slots.free() <= RESERVED_FOR_REPLIES {
+                break Some(MemError::OutOfSlots);
+            }
+            let made = self.slots.take().and_then(|slot| {
+                match sys::frame_create(slot, u64::from(frame_pages) * memory_api::PAGE_SIZE, kernel_flags) {
+                    Ok(()) => Ok(slot),
+                    Err(error) => {
+                        self.slots.give_back(slot);
+                        Err(error)
+                    }
                 }
             });
             match made {
                 Ok(slot) => roots.push(slot),
-                Err(error) => {
-                    for slot in roots {
-                        let _ = self.slots.delete(slot);
-                    }
-                    return Err(if error == ErrorCode::OutOfQuota { MemError::OutOfMemory } else { kernel(error) });
+                Err(ErrorCode::OutOfResources) if !contiguous && frame_pages > 1 => {
+                    wanted_frames.push(frame_pages / 2);
+                    wanted_frames.push(frame_pages / 2);
                 }
+                Err(ErrorCode::OutOfResources) => break Some(MemError::NoPhysicalRun),
+                Err(ErrorCode::OutOfQuota) => break Some(MemError::OutOfMemory),
+                Err(error) => break Some(kernel(error)),
             }
+        };
+        if let Some(error) = failure {
+            for slot in roots {
+                let _ = self.slots.delete(slot);
+            }
+            return Err(error);
         }
         let id = RegionId(self.next_region);
         self.next_region = self.next_region.wrapping_add(1).max(1);
-        self.regions.push(Region { id, owner: owner_id, pages: roots });
-        self.created_pages += u64::from(pages);
+        let frames = roots.len() as u32;
+        self.regions.push(Region { id, owner: owner_id, pages: layout.pages, frames: roots });
+        self.created_pages += u64::from(layout.pages);
         if let Some(owner) = self.clients.get_mut(client) {
-            owner.used_pages += pages;
+            owner.used_pages += layout.pages;
             owner.regions += 1;
         }
-        Ok(Reply::Created { region: id, pages })
+        Ok(Reply::Created { region: id, pages: layout.pages, frames })
     }
 
     fn region(&self, client: usize, id: RegionId) -> Result<usize, MemError> {
@@ -186,12 +209,12 @@ impl Server {
         self.regions.iter().position(|r| r.id == id && Some(r.owner) == owner).ok_or(MemError::NoSuchRegion)
     }
 
-    /// Mints copies of pages `first..first + count` (read-write or read-only) into slots
+    /// Mints copies of frames `first..first + count` (read-write or read-only) into slots
     /// pushed to `sent`, for the reply to carry.
     fn frames(&mut self, client: usize, id: RegionId, first: u32, count: u32, writable: bool, sent: &mut Vec<CapSlot>) -> Result<u32, MemError> {
         let index = self.region(client, id)?;
         let end = first.checked_add(count).ok_or(MemError::InvalidArgument)?;
-        let roots = self.regions.get(index).map(|r| r.pages.as_slice()).unwrap_or(&[]);
+        let roots = self.regions.get(index).map(|r| r.frames.as_slice()).unwrap_or(&[]);
         let roots = roots.get(first as usize..end as usize).ok_or(MemError::InvalidArgument)?;
         if count == 0 || count > MAX_FRAMES_PER_CALL {
             return Err(MemError::InvalidArgument);
@@ -211,10 +234,19 @@ impl Server {
     fn free(&mut self, client: usize, id: RegionId) -> Result<u32, MemError> {
         let index = self.region(client, id)?;
         let region = self.regions.swap_remove(index);
-        let pages = region.pages.len() as u32;
-        for root in region.pages {
+        let pages = self.release(region);
+        if let Some(owner) = self.clients.get_mut(client) {
+            owner.used_pages -= pages;
+            owner.regions -= 1;
+        }
+        Ok(pages)
+    }
+
+    /// Revokes and deletes every root of `region`; returns its pages.
+    fn release(&mut self, region: Region) -> u32 {
+        for root in region.frames {
             // Every derived cap, in every process, then the root: the frame's last cap goes,
-            // and with it every mapping of the page.
+            // and with it every mapping of it.
             if let Err(error) = sys::cap_revoke(root) {
                 println!("memory: revoking slot {}: {}", root.index(), error.as_str());
             }
@@ -222,12 +254,24 @@ impl Server {
                 println!("memory: deleting slot {}: {}", root.index(), error.as_str());
             }
         }
-        self.freed_pages += u64::from(pages);
-        if let Some(owner) = self.clients.get_mut(client) {
-            owner.used_pages -= pages;
-            owner.regions -= 1;
+        self.freed_pages += u64::from(region.pages);
+        region.pages
+    }
+
+    /// Client `id` has ended: free all its regions. Returns (regions, pages) freed.
+    fn client_gone(&mut self, id: u16) -> (u32, u32) {
+        let (mine, others): (Vec<Region>, Vec<Region>) = core::mem::take(&mut self.regions).into_iter().partition(|r| r.owner == id);
+        self.regions = others;
+        let regions = mine.len() as u32;
+        let pages = mine.into_iter().map(|region| self.release(region)).sum();
+        if let Some(client) = self.clients.iter_mut().find(|c| c.id == id) {
+            client.used_pages = 0;
+            client.regions = 0;
         }
-        Ok(pages)
+        if regions > 0 {
+            println!("memory: client {id} ended: freed {regions} regions, {pages} pages");
+        }
+        (regions, pages)
     }
 
     fn stats(&self, client: usize) -> Stats {

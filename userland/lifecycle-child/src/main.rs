@@ -16,7 +16,7 @@
 
 use libcap::process::{self, Access, NewObject};
 use libcap::{CapSlot, println, window};
-use memory_api::client::Memory;
+use libcap::memory::Memory;
 
 libcap::entry!(main);
 
@@ -34,11 +34,11 @@ fn main() -> u64 {
     }
     let page = CapSlot::new(14);
     let result = MEMORY.create(1, 0).and_then(|region| {
-        MEMORY.frames(region, 0, &[page], true)?;
-        process::map(OWN_SPACE, page, window::WINDOW_LOW, Access::ReadWrite).map_err(memory_api::client::kernel)?;
-        window::write(window::WINDOW_LOW, &region.0.to_le_bytes()).map_err(memory_api::client::kernel)?;
-        MEMORY.free(region)?;
-        Ok(region.0)
+        MEMORY.frames(region.id, 0, &[page], true)?;
+        process::map(OWN_SPACE, page, window::WINDOW_LOW, Access::ReadWrite).map_err(libcap::memory::kernel)?;
+        window::write(window::WINDOW_LOW, &region.id.0.to_le_bytes()).map_err(libcap::memory::kernel)?;
+        MEMORY.free(region.id)?;
+        Ok(region.id.0)
     });
     match result {
         Ok(incarnation) if incarnation >= INCARNATIONS => {

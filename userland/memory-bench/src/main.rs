@@ -16,7 +16,7 @@
 use libcap::bench::rdtsc;
 use libcap::process::{self, Access};
 use libcap::{CapSlot, ErrorCode, println, window};
-use memory_api::client::{Memory, kernel};
+use libcap::memory::{Memory, kernel};
 use memory_api::MemError;
 
 libcap::entry!(main);
@@ -35,12 +35,12 @@ fn main() -> Result<(), ErrorCode> {
 fn run() -> Result<(), MemError> {
     // Warm up.
     let region = MEMORY.create(1, 0)?;
-    MEMORY.free(region)?;
+    MEMORY.free(region.id)?;
 
     let start = rdtsc();
     for _ in 0..ROUNDS {
         let region = MEMORY.create(1, 0)?;
-        MEMORY.free(region)?;
+        MEMORY.free(region.id)?;
     }
     let alloc_free = (rdtsc() - start) / ROUNDS;
 
@@ -48,22 +48,22 @@ fn run() -> Result<(), MemError> {
     let start = rdtsc();
     for _ in 0..ROUNDS {
         let region = MEMORY.create(1, 0)?;
-        MEMORY.frames(region, 0, &[page], true)?;
+        MEMORY.frames(region.id, 0, &[page], true)?;
         process::map(OWN_SPACE, page, window::WINDOW_LOW, Access::ReadWrite).map_err(kernel)?;
         process::unmap(OWN_SPACE, window::WINDOW_LOW).map_err(kernel)?;
-        MEMORY.free(region)?;
+        MEMORY.free(region.id)?;
     }
     let whole = (rdtsc() - start) / ROUNDS;
 
     let region = MEMORY.create(1, 0)?;
-    MEMORY.frames(region, 0, &[page], true)?;
+    MEMORY.frames(region.id, 0, &[page], true)?;
     let start = rdtsc();
     for _ in 0..ROUNDS {
         process::map(OWN_SPACE, page, window::WINDOW_LOW, Access::ReadWrite).map_err(kernel)?;
         process::unmap(OWN_SPACE, window::WINDOW_LOW).map_err(kernel)?;
     }
     let map_unmap = (rdtsc() - start) / ROUNDS;
-    MEMORY.free(region)?;
+    MEMORY.free(region.id)?;
 
     println!("memory-bench: {ROUNDS} rounds, TSC cycles per round:");
     println!("memory-bench:   alloc+free (1 page)                  {alloc_free}");

@@ -10,7 +10,7 @@
 use libcap::process::{self, Access};
 use libcap::sys::{self, Message, Received};
 use libcap::{CapSlot, ErrorCode, println, window};
-use memory_api::client::Memory;
+use libcap::memory::Memory;
 
 libcap::entry!(main);
 
@@ -55,7 +55,7 @@ fn handle(received: &Received) -> Result<(), &'static str> {
         1 => {
             let region = MEMORY.create(2, 0).map_err(|_| "the peer could not allocate beside a full client")?;
             check(MEMORY.stats().map(|s| (s.used_pages, s.quota_pages)) == Ok((2, 4)), "peer stats 2 of 4")?;
-            MEMORY.free(region).map_err(|_| "peer free")?;
+            MEMORY.free(region.id).map_err(|_| "peer free")?;
             Ok(())
         }
         2 => {
