@@ -17,7 +17,9 @@
 //! - slot [`CONSOLE_SLOT`] (1) holds the console if the program is given one, else it is empty;
 //! - the program's `caps` entries fill slots [`FIRST_CAP_SLOT`] (2), 3, ... in the order
 //!   `system.toml` lists them;
-//! - every slot is below [`SPACE_SLOTS`].
+//! - every slot is below [`SPACE_SLOTS`], except the two caps of a `heap` entry: its cap
+//!   to the memory server at [`HEAP_MEMORY_SLOT`] (126) and its own address space at
+//!   [`HEAP_SPACE_SLOT`] (127), where libcap's allocator looks for them (`libcap::slots`).
 //!
 //! init gives a process nothing else: no cap to its own thread, address space or capability
 //! space (init keeps those, to restart or tear it down), and no untyped memory: a process
@@ -62,7 +64,7 @@ pub use table::Table;
 /// The first bytes of every compiled manifest.
 pub const MAGIC: [u8; 4] = *b"DAIM";
 /// The compiled format's version; bump it on any change to the encoded types.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Slot 0 is never filled.
 pub const NULL_SLOT: u32 = 0;
@@ -73,6 +75,12 @@ pub const FIRST_CAP_SLOT: u32 = 2;
 /// The manifest assumes every process's capability space has at least this many slots, and
 /// refuses a program whose caps would not fit.
 pub const SPACE_SLOTS: u32 = 64;
+/// Where a program with a `heap` gets its cap to the memory server (write, grant_reply,
+/// its client badge). The same number as `libcap::slots::HEAP_MEMORY`.
+pub const HEAP_MEMORY_SLOT: u32 = 126;
+/// Where a program with a `heap` gets its own address space (write), to map what the
+/// memory server gives it. The same number as `libcap::slots::HEAP_SPACE`.
+pub const HEAP_SPACE_SLOT: u32 = 127;
 
 /// Lowest priority a program may have (0 is the idle thread's).
 pub const MIN_PRIORITY: u8 = 1;
@@ -104,6 +112,9 @@ pub struct CompiledManifest {
     pub notifications: Vec<String>,
     /// The programs, in the order init starts them (the order `system.toml` lists them).
     pub programs: Vec<Program>,
+    /// The memory server's endpoint ([`ObjectRef::Endpoint`] index), if the system has one:
+    /// `heap` grants name it, and init tells the server through it when a client ends.
+    pub memory_server: Option<u32>,
 }
 
 /// The authority init holds at boot, which everything in the manifest derives from.
@@ -157,8 +168,26 @@ impl Program {
     /// `caps` entry ([`FIRST_CAP_SLOT`] if it has none). `None` without `audit`. init gives
     /// it there, and the leak suite's oracle expects it there and nowhere else.
     pub fn audit_slot(&self) -> Option<CapSlot> {
-        let after_caps = self.caps.iter().map(|grant| grant.slot.saturating_add(1)).max().unwrap_or(FIRST_CAP_SLOT);
+        let after_caps = self
+            .caps
+            .iter()
+            .filter(|grant| grant.slot < SPACE_SLOTS)
+            .map(|grant| grant.slot.saturating_add(1))
+            .max()
+            .unwrap_or(FIRST_CAP_SLOT);
         self.audit.then(|| CapSlot::new(after_caps.max(FIRST_CAP_SLOT)))
+    }
+}
+
+impl Program {
+    /// The memory-server client numbers this program holds badges for (its `heap`, and any
+    /// `caps` entry on the memory server's endpoint with a client badge): when it ends,
+    /// init tells the server to free their regions.
+    pub fn memory_clients(&self, memory_server: Option<u32>) -> impl Iterator<Item = u16> + '_ {
+        self.caps
+            .iter()
+            .filter(move |grant| memory_server.is_some_and(|e| grant.object == ObjectRef::Endpoint(e)))
+            .filter_map(|grant| memory_api::ClientBadge::decode(grant.badge).map(|badge| badge.id()))
     }
 }
 
@@ -349,6 +378,9 @@ impl CompiledManifest {
         if init.io_ports.iter().any(|r| r.first > r.last) {
             return Err(Invalid::new(None, "an init I/O port range is backwards"));
         }
+        if self.memory_server.is_some_and(|e| e as usize >= self.endpoints.len()) {
+            return Err(Invalid::new(None, "the memory server's endpoint is not declared"));
+        }
         for (i, program) in self.programs.iter().enumerate() {
             let at = Some(i);
             if program.name.is_empty() {
@@ -377,7 +409,14 @@ impl CompiledManifest {
             let mut previous = NULL_SLOT;
             for cap in &program.caps {
                 let console = cap.object == ObjectRef::Console;
-                if cap.slot <= previous || cap.slot >= SPACE_SLOTS {
+                let heap_memory = cap.slot == HEAP_MEMORY_SLOT
+                    && self.memory_server.is_some_and(|e| cap.object == ObjectRef::Endpoint(e))
+                    && cap.rights == Rights::WRITE.union(Rights::GRANT_REPLY).bits()
+                    && memory_api::ClientBadge::decode(cap.badge).is_some();
+                let heap_space = cap.slot == HEAP_SPACE_SLOT
+                    && cap.object == ObjectRef::OwnAddressSpace
+                    && cap.rights == Rights::WRITE.bits();
+                if cap.slot <= previous || (cap.slot >= SPACE_SLOTS && !heap_memory && !heap_space) {
                     return Err(Invalid::new(
                         at,
                         "cap slots not increasing within the space",

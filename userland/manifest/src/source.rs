@@ -16,15 +16,17 @@ use abi::Rights;
 use serde::Deserialize;
 
 use crate::{
-    CONSOLE_SLOT, CapGrant, CompiledManifest, FIRST_CAP_SLOT, INITIAL_BACKOFF_MS, InitAuthority,
-    MAX_PERIOD_US, MAX_PRIORITY, MIN_PRIORITY, ObjectRef, PortRange, Program, RestartPolicy,
-    SPACE_SLOTS,
+    CONSOLE_SLOT, CapGrant, CompiledManifest, FIRST_CAP_SLOT, HEAP_MEMORY_SLOT, HEAP_SPACE_SLOT,
+    INITIAL_BACKOFF_MS, InitAuthority, MAX_PERIOD_US, MAX_PRIORITY, MIN_PRIORITY, ObjectRef,
+    PortRange, Program, RestartPolicy, SPACE_SLOTS,
 };
 
 /// The whole file.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Source {
+    /// The memory server's endpoint, by name.
+    memory_server: Option<String>,
     init: InitSource,
     #[serde(default)]
     endpoints: BTreeMap<String, ObjectDecl>,
@@ -71,6 +73,15 @@ struct ProgramSource {
     console: Vec<String>,
     #[serde(default)]
     caps: Vec<CapSource>,
+    heap: Option<HeapSource>,
+}
+
+/// A program's `heap`: its allocator grows through the memory server as this client.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct HeapSource {
+    client: u16,
+    quota_pages: u32,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -242,6 +253,17 @@ pub enum ManifestError {
         total: u128,
         held: u64,
     },
+    HeapWithoutMemoryServer {
+        program: String,
+    },
+    ZeroClient {
+        program: String,
+    },
+    SharedClient {
+        client: u16,
+        first: String,
+        second: String,
+    },
 }
 
 impl fmt::Display for ManifestError {
@@ -363,6 +385,19 @@ impl fmt::Display for ManifestError {
                 f,
                 "the programs' memory quotas add up to {total} bytes, but init holds only {held}"
             ),
+            E::HeapWithoutMemoryServer { program } => write!(
+                f,
+                "program \"{program}\" has a heap, but the manifest names no memory_server endpoint"
+            ),
+            E::ZeroClient { program } => write!(
+                f,
+                "program \"{program}\": heap client 0 is not a client number (1..=65535)"
+            ),
+            E::SharedClient { client, first, second } => write!(
+                f,
+                "memory client {client} is given to both \"{first}\" and \"{second}\"; \
+                 the memory server could not tell their quotas apart"
+            ),
         }
     }
 }
@@ -417,11 +452,23 @@ pub fn compile(source: &str, known_programs: &[&str]) -> Result<CompiledManifest
             .map(|r| port_range(|| "[init]".into(), r))
             .collect::<Result<_, _>>()?,
     };
+    let endpoints: Vec<String> = source.endpoints.into_keys().collect();
+    let memory_server = match &source.memory_server {
+        None => None,
+        Some(name) => Some(endpoints.iter().position(|e| e == name).ok_or_else(|| {
+            ManifestError::UnknownObject {
+                program: "memory_server".into(),
+                kind: "endpoint",
+                name: name.clone(),
+            }
+        })? as u32),
+    };
     let mut manifest = CompiledManifest {
         init,
-        endpoints: source.endpoints.into_keys().collect(),
+        endpoints,
         notifications: source.notifications.into_keys().collect(),
         programs: Vec::new(),
+        memory_server,
     };
     for program in source.programs {
         let compiled = compile_program(&manifest, program, known_programs)?;
@@ -519,6 +566,19 @@ fn compile_program(
             });
         }
         caps.push(compiled);
+    }
+    if let Some(heap) = source.heap {
+        let endpoint = manifest
+            .memory_server
+            .ok_or_else(|| ManifestError::HeapWithoutMemoryServer { program: program() })?;
+        let badge = memory_api::ClientBadge::new(heap.client, heap.quota_pages)
+            .ok_or_else(|| ManifestError::ZeroClient { program: program() })?;
+        let rights = Rights::WRITE.union(Rights::GRANT_REPLY);
+        let mut memory = grant(manifest, &name, ObjectRef::Endpoint(endpoint), rights, Some(badge.encode()))?;
+        memory.slot = HEAP_MEMORY_SLOT;
+        let mut space = grant(manifest, &name, ObjectRef::OwnAddressSpace, Rights::WRITE, None)?;
+        space.slot = HEAP_SPACE_SLOT;
+        caps.extend([memory, space]);
     }
     Ok(Program {
         binary: format!("bin/{name}"),
@@ -735,6 +795,21 @@ fn check_system(manifest: &CompiledManifest) -> Result<(), ManifestError> {
         if !held.any(|(_, c)| c.rights().contains(Rights::READ)) {
             return Err(ManifestError::NoReceiver {
                 object: manifest.object_name(object).to_string(),
+            });
+        }
+    }
+    let clients = || {
+        manifest
+            .programs
+            .iter()
+            .flat_map(|p| p.memory_clients(manifest.memory_server).map(move |c| (p.name.as_str(), c)))
+    };
+    for (i, (first, a)) in clients().enumerate() {
+        if let Some((second, _)) = clients().skip(i + 1).find(|&(second, b)| b == a && second != first) {
+            return Err(ManifestError::SharedClient {
+                client: a,
+                first: first.into(),
+                second: second.into(),
             });
         }
     }

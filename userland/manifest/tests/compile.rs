@@ -100,7 +100,7 @@ fn checker_messages() {
         (
             "unknown field",
             program("a", &[("prio", "3")]),
-            "TOML parse error at line 16, column 1\n   |\n16 | prio = 3\n   | ^^^^\nunknown field `prio`, expected one of `name`, `priority`, `budget_us`, `period_us`, `memory_quota`, `on_crash`, `max_backoff_ms`, `audit`, `console`, `caps`",
+            "TOML parse error at line 16, column 1\n   |\n16 | prio = 3\n   | ^^^^\nunknown field `prio`, expected one of `name`, `priority`, `budget_us`, `period_us`, `memory_quota`, `on_crash`, `max_backoff_ms`, `audit`, `console`, `caps`, `heap`",
         ),
         (
             "unknown program",
@@ -451,6 +451,43 @@ fn checker_messages() {
             "the programs' CPU budgets add up to 1.166667 CPUs, but init holds only 1",
         ),
         (
+            "heap",
+            format!(
+                "memory_server = \"mem\"\n{INIT}[endpoints.mem]\n{}{}",
+                program("b", &[("caps", r#"[{ endpoint = "mem", rights = ["read"] }]"#)]),
+                program("a", &[("heap", "{ client = 3, quota_pages = 16 }")])
+            ),
+            "OK",
+        ),
+        (
+            "heap without a memory server",
+            program("a", &[("heap", "{ client = 3, quota_pages = 16 }")]),
+            "program \"a\" has a heap, but the manifest names no memory_server endpoint",
+        ),
+        (
+            "heap client 0",
+            format!(
+                "memory_server = \"mem\"\n{INIT}[endpoints.mem]\n{}{}",
+                program("b", &[("caps", r#"[{ endpoint = "mem", rights = ["read"] }]"#)]),
+                program("a", &[("heap", "{ client = 0, quota_pages = 16 }")])
+            ),
+            "program \"a\": heap client 0 is not a client number (1..=65535)",
+        ),
+        (
+            "one client, two programs",
+            format!(
+                "memory_server = \"mem\"\n{INIT}[endpoints.mem]\n{}{}",
+                program("b", &[("caps", r#"[{ endpoint = "mem", rights = ["read", "write", "grant_reply"], badge = 0x3_0000_0001 }]"#)]),
+                program("a", &[("heap", "{ client = 3, quota_pages = 16 }")])
+            ),
+            "memory client 3 is given to both \"b\" and \"a\"; the memory server could not tell their quotas apart",
+        ),
+        (
+            "memory server not declared",
+            format!("memory_server = \"nope\"\n{INIT}"),
+            "unknown endpoint \"nope\" referenced by program \"memory_server\"",
+        ),
+        (
             "memory overcommitted",
             format!(
                 "{}{}",
@@ -465,6 +502,29 @@ fn checker_messages() {
         .filter_map(|(label, body, expected)| check(label, body, expected))
         .collect();
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn a_heap_is_two_caps_at_the_reserved_slots() {
+    let source = format!(
+        "memory_server = \"mem\"\n{INIT}[endpoints.mem]\n{}{}",
+        program("b", &[("caps", r#"[{ endpoint = "mem", rights = ["read"] }]"#)]),
+        program("a", &[("console", "[\"write\"]"), ("heap", "{ client = 3, quota_pages = 16 }")])
+    );
+    let manifest = compile(&source, KNOWN).expect("compiles");
+    let a = manifest.program("a").expect("program a");
+    let slots: Vec<(u32, ObjectRef, u64)> = a.caps.iter().map(|c| (c.slot, c.object, c.badge)).collect();
+    assert_eq!(
+        slots,
+        [
+            (1, ObjectRef::Console, 0),
+            (manifest::HEAP_MEMORY_SLOT, ObjectRef::Endpoint(0), 0x3_0000_0010),
+            (manifest::HEAP_SPACE_SLOT, ObjectRef::OwnAddressSpace, 0),
+        ]
+    );
+    assert_eq!(a.memory_clients(manifest.memory_server).collect::<Vec<_>>(), [3]);
+    assert_eq!(a.audit_slot(), None);
+    assert_eq!(decode(&manifest.encode()).as_ref(), Ok(&manifest));
 }
 
 /// system.toml as it is (with the echo example, since userland/echo-server and

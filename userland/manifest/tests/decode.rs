@@ -20,6 +20,7 @@ fn sample() -> CompiledManifest {
         },
         endpoints: vec!["echo".into()],
         notifications: vec![],
+        memory_server: None,
         programs: vec![Program {
             name: "echo-server".into(),
             binary: "bin/echo-server".into(),
