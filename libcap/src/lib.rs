@@ -30,7 +30,9 @@
 //! - [`logger`]: a `log` backend over the console; [`log`] is re-exported.
 //! - [`process`]: building processes: create objects, map frames, give caps, configure,
 //!   start and kill threads; [`loader`]: load a static-PIE ELF into a new address space.
-//! - [`heap`]: `alloc` works (`extern crate alloc;`) over a 256 KiB static heap.
+//! - [`heap`]: `alloc` works (`extern crate alloc;`): a 256 KiB static heap, which grows
+//!   through the memory server when the program has a `heap` in the manifest.
+//! - [`memory`]: the memory server's client (regions, shared frames, stats).
 //! - [`window`]: reading and writing memory mapped into the process's window, and
 //!   [`sys::call_with_caps`] / [`sys::reply_recv_with_caps`] for caps in messages (through
 //!   the IPC buffer, which both loaders place at the entry stack top + 4 KiB).
@@ -125,13 +127,17 @@ pub use log;
 
 /// The initial authority convention: which slot holds which cap when a program starts.
 ///
-/// Today every program starts with exactly one cap. The boot manifest (which says which
-/// process gets which caps) will extend this list; slots listed here keep their meaning.
+/// The boot manifest (`system.toml`, crate `manifest`) fills them; the numbers here and
+/// there agree.
 ///
 /// | slot | cap |
 /// |------|-----|
 /// | 0 | never used: the null slot, so that 0 is never a valid cap by accident |
 /// | 1 | [`CONSOLE`](slots::CONSOLE): a `Console` cap (write) |
+/// | 2.. | the manifest's `caps`, in order |
+/// | 96..126 | [`HEAP_FRAMES`](slots::HEAP_FRAMES): with a `heap`, the heap's frame caps |
+/// | 126 | [`HEAP_MEMORY`](slots::HEAP_MEMORY): with a `heap`, the memory server (client badge) |
+/// | 127 | [`HEAP_SPACE`](slots::HEAP_SPACE): with a `heap`, the program's own address space |
 pub mod slots {
     use abi::CapSlot;
 
@@ -141,6 +147,14 @@ pub mod slots {
     pub const CONSOLE: CapSlot = CapSlot::new(1);
     /// The first slot the program may use freely.
     pub const FIRST_FREE: CapSlot = CapSlot::new(2);
+    /// A program with a `heap` (system.toml): its cap to the memory server, badged with its
+    /// client number and quota. The heap grows through it (`crate::heap`).
+    pub const HEAP_MEMORY: CapSlot = CapSlot::new(126);
+    /// A program with a `heap`: its own address space, where the heap maps its frames.
+    pub const HEAP_SPACE: CapSlot = CapSlot::new(127);
+    /// A program with a `heap`: the slots that hold the heap's frame caps. The program must
+    /// leave these slots, [`HEAP_MEMORY`] and [`HEAP_SPACE`] alone.
+    pub const HEAP_FRAMES: core::ops::Range<u32> = 96..126;
 }
 
 /// Memory mapped into this process's own window (frames from the memory server, shared
@@ -151,5 +165,5 @@ pub mod window {
     pub use crate::raw::{WINDOW_HIGH, WINDOW_LOW, window_read as read, window_write as write};
 }
 
-/// Size of the interim static heap, in bytes.
+/// Size of the static heap region, in bytes.
 pub const HEAP_SIZE: usize = raw::HEAP_SIZE;

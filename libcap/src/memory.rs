@@ -21,8 +21,11 @@ pub fn kernel(code: ErrorCode) -> MemError {
 /// (each a power of two of pages, see `memory_api::RegionLayout`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Region {
+    /// The server's name for it.
     pub id: RegionId,
+    /// Pages charged to the client's quota.
     pub pages: u32,
+    /// Frames it is made of (fetch them with [`Memory::frames`]).
     pub frames: u32,
 }
 
@@ -80,33 +83,49 @@ impl Memory {
     /// Fetches every frame of `region` into the empty slots `into` (one per frame) and maps
     /// them one after another from `base` in the address space `space`. Returns the bytes
     /// mapped. On an error, what was mapped is unmapped and the slots emptied again.
+    ///
+    /// It allocates nothing (the heap grows through it).
     pub fn map_region(&self, region: Region, space: CapSlot, base: u64, writable: bool, into: &[CapSlot]) -> Result<u64, MemError> {
         let slots = into.get(..region.frames as usize).ok_or(MemError::InvalidArgument)?;
         let access = if writable { Access::ReadWrite } else { Access::Read };
         let mut mapped = 0u64;
-        let mut starts = alloc::vec::Vec::new();
-        let result = (|| {
-            for (batch, chunk) in slots.chunks(MAX_FRAMES_PER_CALL as usize).enumerate() {
-                self.frames(region.id, batch as u32 * MAX_FRAMES_PER_CALL, chunk, writable)?;
-                for &frame in chunk {
-                    let size = sys::frame_info(frame).map_err(kernel)?.bytes;
+        let mut frames_mapped = 0usize;
+        let mut result = Ok(());
+        'batches: for (batch, chunk) in slots.chunks(MAX_FRAMES_PER_CALL as usize).enumerate() {
+            if let Err(error) = self.frames(region.id, batch as u32 * MAX_FRAMES_PER_CALL, chunk, writable) {
+                result = Err(error);
+                break;
+            }
+            for &frame in chunk {
+                let step = sys::frame_info(frame).map_err(kernel).and_then(|info| {
                     let at = base.checked_add(mapped).ok_or(MemError::InvalidArgument)?;
                     process::map(space, frame, at, access).map_err(kernel)?;
-                    starts.push(at);
-                    mapped += size;
+                    Ok(info.bytes)
+                });
+                match step {
+                    Ok(bytes) => {
+                        mapped += bytes;
+                        frames_mapped += 1;
+                    }
+                    Err(error) => {
+                        result = Err(error);
+                        break 'batches;
+                    }
                 }
             }
-            Ok(mapped)
-        })();
-        if result.is_err() {
-            for at in starts {
+        }
+        if let Err(error) = result {
+            let mut at = base;
+            for &frame in &slots[..frames_mapped] {
                 let _ = process::unmap(space, at);
+                at += sys::frame_info(frame).map_or(0, |info| info.bytes);
             }
             for &slot in slots {
                 let _ = sys::cap_delete(slot);
             }
+            return Err(error);
         }
-        result
+        Ok(mapped)
     }
 
     /// Revokes and frees `region`: every mapping of it, in every process, is gone.

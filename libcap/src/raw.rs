@@ -13,7 +13,10 @@
 //! - `rust_eh_personality` and `_Unwind_Resume`: the precompiled `core` and `alloc` for this
 //!   target are built with unwinding and name these in their unwind tables and landing pads;
 //!   with `panic = "abort"` neither is ever called, but the symbols must exist.
-//! - [`take_heap_memory`]: hands out the static heap region exactly once.
+//! - [`take_heap_memory`]: hands out the static heap region exactly once;
+//!   [`add_heap_memory`]: hands the grown heap the pages just mapped above its top; and the
+//!   global allocator, whose two unsafe calls (`GlobalAlloc` itself and `Heap::deallocate`)
+//!   wrap `crate::heap`'s safe policy.
 //! - The program's `main`, as defined by [`crate::entry!`], declared here.
 //! - [`start_args`] and [`initrd`]: the two words the kernel passes at entry, and the
 //!   read-only initrd they describe (init only).
@@ -367,6 +370,73 @@ pub fn take_heap_memory() -> Option<&'static mut [MaybeUninit<u8>]> {
     // SAFETY: the flag above lets exactly one caller get here, and nothing else in the
     // program names HEAP_MEMORY, so this is the only reference to it there will ever be.
     Some(unsafe { &mut *region })
+}
+
+/// The allocator state (`crate::heap`), behind a spin lock: programs are single-threaded
+/// today, and the lock keeps them correct when they are not.
+static HEAP: spin::Mutex<crate::heap::State> = spin::Mutex::new(crate::heap::State::new());
+
+/// Runs `f` with the heap locked.
+pub(crate) fn with_heap<R>(f: impl FnOnce(&mut crate::heap::State) -> R) -> R {
+    f(&mut HEAP.lock())
+}
+
+/// The highest address the grown heap has been given so far (0: nothing yet).
+static GROWN_TOP: AtomicU64 = AtomicU64::new(0);
+
+/// Gives `heap` the `len` bytes at `start`, which the caller has just mapped read-write in
+/// this process: the first call makes them the grown heap, later ones extend it. Refuses
+/// (false) unless the range is inside `crate::heap`'s reserved range and starts exactly at
+/// the grown heap's top, so no byte is ever handed out twice.
+pub(crate) fn add_heap_memory(heap: &mut linked_list_allocator::Heap, start: u64, len: usize) -> bool {
+    use crate::heap::{GROWTH_HIGH, GROWTH_LOW};
+    let Some(end) = start.checked_add(len as u64) else { return false };
+    if start < GROWTH_LOW || end > GROWTH_HIGH || len == 0 {
+        return false;
+    }
+    let top = GROWN_TOP.load(Ordering::Acquire);
+    if top == 0 {
+        if heap.size() != 0 {
+            return false;
+        }
+        GROWN_TOP.store(end, Ordering::Release);
+        let pointer = start as *mut MaybeUninit<u8>;
+        // SAFETY: the range is mapped read-write (the caller's contract: `map_region` just
+        // mapped it), lies in the reserved growth range where nothing else is ever placed
+        // or referenced, and GROWN_TOP moves past it before the slice exists, so this is
+        // the only reference to these bytes there will ever be.
+        heap.init_from_slice(unsafe { core::slice::from_raw_parts_mut(pointer, len) });
+        return true;
+    }
+    if start != top || heap.top() as u64 != top {
+        return false;
+    }
+    GROWN_TOP.store(end, Ordering::Release);
+    // SAFETY: as above, for the bytes right above the heap's top, which extend it.
+    unsafe { heap.extend(len) };
+    true
+}
+
+/// The global allocator: `crate::heap`'s policy behind [`HEAP`].
+struct Allocator;
+
+#[global_allocator]
+static ALLOCATOR: Allocator = Allocator;
+
+// SAFETY: `alloc` returns blocks from `linked_list_allocator`, which never hands out
+// overlapping live blocks and honours the layout; `dealloc` returns a block to the region
+// it came from (`State::owner`, by address), with the layout it was allocated with, as
+// `GlobalAlloc`'s contract promises the caller passes.
+unsafe impl core::alloc::GlobalAlloc for Allocator {
+    unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+        with_heap(|state| state.allocate(layout)).map_or(core::ptr::null_mut(), core::ptr::NonNull::as_ptr)
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: core::alloc::Layout) {
+        let Some(block) = core::ptr::NonNull::new(pointer) else { return };
+        // SAFETY: the caller passes a block this allocator returned, with its layout.
+        with_heap(|state| unsafe { state.owner(block).deallocate(block, layout) });
+    }
 }
 
 /// The personality routine named by `core`'s unwind tables. With `panic = "abort"` nothing

@@ -254,6 +254,23 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
     run_for: None,
     check: None,
 }, ManifestTest {
+    name: "heap",
+    manifest: "tests/manifests/heap.toml",
+    cmdline: "quiet",
+    what: "libcap's heap grows through the memory server: a 1 MiB Vec and 20,000 boxes beyond the static heap, the server's count matches, past the quota an allocation fails cleanly, and when the program exits init tells the server, which frees every region",
+    wanted: &[
+        "memory: serving",
+        "heap-test: a 1 MiB Vec (4 times the static heap) reads back",
+        "heap-test: 20000 boxes made, checked and dropped",
+        "heap-test: the server counts",
+        "heap: cannot grow by",
+        "heap-test: 8 MiB past the quota is refused (try_reserve fails); everything allocated before is intact",
+        "init: heap-test exited (code 0)",
+        "memory: client 5 ended: freed",
+    ],
+    run_for: None,
+    check: None,
+}, ManifestTest {
     name: "lifecycle",
     manifest: "tests/manifests/lifecycle.toml",
     cmdline: "ktest=lifecycle quiet",

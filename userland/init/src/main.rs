@@ -15,9 +15,10 @@
 //!    a thread; load `bin/<name>` (`libcap::loader`); give it each manifest cap at its slot
 //!    with the manifest's rights and badge; configure priority, budget and the fault
 //!    endpoint (badged program index + 1, so a message names its program); start it;
-//! 4. forever: receive on the fault endpoint, log the end with its cause, and apply the
-//!    program's `on_crash` policy. A clean exit (code 0) is not a crash; any other exit
-//!    code, a fault or a kill is.
+//! 4. forever: receive on the fault endpoint, log the end with its cause, tell the memory
+//!    server (if the manifest names one) to free the regions of every memory client the
+//!    program was, and apply the program's `on_crash` policy. A clean exit (code 0) is not
+//!    a crash; any other exit code, a fault or a kill is.
 //!
 //! A program that ends is torn down by deleting init's caps to its objects: its thread,
 //! capability space (and so every cap it held), address space and the keepers of its frames.
@@ -58,6 +59,8 @@ const IRQ_SLOTS: [(u32, CapSlot); 4] =
 const AUDIT_SLOT: CapSlot = CapSlot::new(120);
 /// Length of a timer tick, which receive timeouts count in.
 const TICK_MS: u32 = 10;
+/// How many ticks init tries to reach a busy memory server (see `Supervisor::client_gone`).
+const CLIENT_GONE_TRIES: u32 = 20;
 /// Where the compiled manifest is in the initrd.
 const MANIFEST_PATH: &str = "etc/system.bin";
 
@@ -88,7 +91,7 @@ fn main() -> Result<(), ErrorCode> {
 
     let mut slots = SlotAllocator::new(FIRST_FREE, FIRST_DEVICE_SLOT);
     let objects = Objects::create(&manifest, &mut slots)?;
-    let mut supervisor = Supervisor { initrd, objects, slots, children: Vec::new() };
+    let mut supervisor = Supervisor { initrd, memory_server: manifest.memory_server, objects, slots, children: Vec::new() };
     for program in &manifest.programs {
         supervisor.children.push(Child { program, backoff_ms: manifest::INITIAL_BACKOFF_MS, running: None });
     }
@@ -123,6 +126,8 @@ struct Objects {
     fault: CapSlot,
     /// Nobody holds a cap to send on this: receiving on it with a timeout is a sleep.
     sleep: CapSlot,
+    /// init's cap to the memory server's endpoint, badged `memory_api::SUPERVISOR_BADGE`.
+    memory: Option<CapSlot>,
 }
 
 impl Objects {
@@ -132,10 +137,21 @@ impl Objects {
             process::create(slot, object)?;
             Ok(slot)
         };
-        let endpoints = manifest.endpoints.iter().map(|_| new(NewObject::Endpoint)).collect::<Result<_, _>>()?;
+        let endpoints: Vec<CapSlot> =
+            manifest.endpoints.iter().map(|_| new(NewObject::Endpoint)).collect::<Result<_, _>>()?;
         let notifications =
             manifest.notifications.iter().map(|_| new(NewObject::Notification)).collect::<Result<_, _>>()?;
-        Ok(Objects { endpoints, notifications, fault: new(NewObject::Endpoint)?, sleep: new(NewObject::Endpoint)? })
+        let fault = new(NewObject::Endpoint)?;
+        let sleep = new(NewObject::Endpoint)?;
+        let memory = match manifest.memory_server.and_then(|e| endpoints.get(e as usize).copied()) {
+            Some(endpoint) => {
+                let slot = slots.take()?;
+                sys::cap_mint(endpoint, slot, Rights::WRITE, Badge::new(memory_api::SUPERVISOR_BADGE))?;
+                Some(slot)
+            }
+            None => None,
+        };
+        Ok(Objects { endpoints, notifications, fault, sleep, memory })
     }
 
     /// init's slot holding `object`, if init holds it.
@@ -237,6 +253,8 @@ fn vector_name(vector: u64) -> &'static str {
 
 struct Supervisor<'m> {
     initrd: &'static [u8],
+    /// The manifest's memory-server endpoint index.
+    memory_server: Option<u32>,
     objects: Objects,
     slots: SlotAllocator,
     children: Vec<Child<'m>>,
@@ -390,8 +408,12 @@ impl Supervisor<'_> {
         }
         let policy = child.program.on_crash;
         let delay_ms = child.backoff_ms;
+        let program = child.program;
         if let Some(incarnation) = child.running.take() {
             self.teardown(incarnation);
+        }
+        for client in program.memory_clients(self.memory_server) {
+            self.client_gone(client);
         }
         if !end.is_crash() {
             return;
@@ -407,6 +429,29 @@ impl Supervisor<'_> {
                 self.start(index);
             }
         }
+    }
+
+    /// Tells the memory server that `client` ended, so it frees the client's regions before
+    /// init starts the program again. A send that does not block: init must never wait on
+    /// a server (the server may be the one waiting for init to restart it). The server is
+    /// almost always waiting in receive; if it is busy, init tries again a tick later, a
+    /// few times, then gives up and says so (the regions stay until the server restarts).
+    fn client_gone(&self, client: u16) {
+        let Some(memory) = self.objects.memory else { return };
+        let Ok(message) = libcap::ipc::encode(memory_api::LABEL, &memory_api::Request::ClientGone { client }) else {
+            return;
+        };
+        for _ in 0..CLIENT_GONE_TRIES {
+            match sys::nb_send(memory, &message) {
+                Ok(()) => return,
+                Err(ErrorCode::WouldBlock) => self.sleep_ms(TICK_MS),
+                Err(code) => {
+                    println!("init: telling the memory server that client {client} ended: {}", code.as_str());
+                    return;
+                }
+            }
+        }
+        println!("init: the memory server did not take client {client}'s end; its regions stay until the server restarts");
     }
 
     /// Sleeps by receiving, with a timeout, on an endpoint nobody can send to. End messages
