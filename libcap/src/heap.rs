@@ -30,7 +30,7 @@ use core::ptr::NonNull;
 
 use linked_list_allocator::Heap;
 
-use crate::memory::{Memory, Region};
+use crate::memory::{MemError, Memory, Region};
 use crate::{ObjectType, raw, slots, sys};
 
 /// The reserved virtual range the grown heap lives in: 64 TiB to 80 TiB. (`crate::loader`
@@ -98,10 +98,17 @@ impl State {
         // No rounding up beyond the chunk: a region of any size is a few frames.
         let pages = needed_pages.max(*next_chunk_pages);
         let free_slots = slots::HEAP_FRAMES.end - *next_slot;
-        let result = memory.create(pages, 0).and_then(|region: Region| {
+        // Near the quota, a smaller region than the next chunk may still fit the request.
+        let created = match memory.create(pages, 0) {
+            Err(MemError::OverQuota { used_pages, quota_pages, .. }) if quota_pages - used_pages >= needed_pages => {
+                memory.create(quota_pages - used_pages, 0)
+            }
+            other => other,
+        };
+        let result = created.and_then(|region: Region| {
             if region.frames > free_slots {
                 let _ = memory.free(region.id);
-                return Err(memory_api::MemError::OutOfSlots);
+                return Err(MemError::OutOfSlots);
             }
             let into = heap_frame_slots(*next_slot, region.frames);
             let at = self.grown_base + self.grown_bytes;

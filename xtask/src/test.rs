@@ -188,9 +188,10 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
 /// The whole system as `cargo xtask run` boots it: the kernel starts init, init starts
 /// the manifest's programs with their caps, they run, and init hears how they ended.
 fn system_boot(kernel: &Path, initrd: &Path, accel: Accel, tally: &mut Tally) -> Result<()> {
-    let what = "init reads system.toml, prints the table, starts hello and the echo pair; they work and init logs their exits";
+    let what = "init reads system.toml, prints the table, starts the memory server, hello and the echo pair; they work and init logs their exits";
     let wanted = [
         "boot manifest:",
+        "memory: serving",
         "hello from user space",
         "init: hello exited (code 0)",
         "echo-client: I am client 7",
@@ -257,11 +258,11 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
     name: "heap",
     manifest: "tests/manifests/heap.toml",
     cmdline: "quiet",
-    what: "libcap's heap grows through the memory server: a 1 MiB Vec and 20,000 boxes beyond the static heap, the server's count matches, past the quota an allocation fails cleanly, and when the program exits init tells the server, which frees every region",
+    what: "libcap's heap grows through the memory server: a 1 MiB Vec and 10,000 boxes beyond the static heap, the server's count matches, past the quota an allocation fails cleanly, and when the program exits init tells the server, which frees every region",
     wanted: &[
         "memory: serving",
         "heap-test: a 1 MiB Vec (4 times the static heap) reads back",
-        "heap-test: 20000 boxes made, checked and dropped",
+        "heap-test: 10000 boxes made, checked and dropped",
         "heap-test: the server counts",
         "heap: cannot grow by",
         "heap-test: 8 MiB past the quota is refused (try_reserve fails); everything allocated before is intact",

@@ -5,7 +5,7 @@
 //! 1024 pages, 4 MiB, at slot 126; its own address space at 127). It never names either:
 //! it only uses `Vec` and `Box`, and reads the heap's and the server's figures to check.
 //!
-//! Steps: a 1 MiB `Vec` (four times the static heap) is filled and read back; 20,000 small
+//! Steps: a 1 MiB `Vec` (four times the static heap) is filled and read back; 10,000 small
 //! boxes are made, checked and dropped; the server's count of the client's pages matches
 //! what the heap grew by; an allocation past the quota fails cleanly (`try_reserve`) and
 //! everything allocated before is intact; the program exits, and init tells the server,
@@ -55,12 +55,12 @@ fn run() -> Result<(), &'static str> {
 
     // ---- many small allocations ----
     let mut boxes: Vec<Box<[u8; 100]>> = Vec::new();
-    for i in 0..20_000u32 {
+    for i in 0..10_000u32 {
         boxes.push(Box::new([i as u8; 100]));
     }
     check(boxes.iter().enumerate().all(|(i, b)| b.iter().all(|&x| x == i as u8)), "every box holds its byte")?;
     drop(boxes);
-    println!("heap-test: 20000 boxes made, checked and dropped");
+    println!("heap-test: 10000 boxes made, checked and dropped");
 
     // ---- the server agrees ----
     let usage = heap::usage();

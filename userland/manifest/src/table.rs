@@ -86,12 +86,16 @@ impl fmt::Display for Table<'_> {
             for cap in &p.caps {
                 write!(
                     f,
-                    "    slot {:>2}  {}  ",
+                    "    slot {:>3}  {}  ",
                     cap.slot,
                     RightsColumns(cap.rights())
                 )?;
                 write!(f, "{}", m.object_name(cap.object))?;
-                if cap.badge != 0 {
+                let client = memory_api::ClientBadge::decode(cap.badge)
+                    .filter(|_| m.memory_server.is_some_and(|e| cap.object == crate::ObjectRef::Endpoint(e)));
+                if let Some(client) = client {
+                    write!(f, "  memory client {}, quota {} pages", client.id(), client.quota_pages())?;
+                } else if cap.badge != 0 {
                     write!(f, "  badge {}", cap.badge)?;
                 }
                 writeln!(f)?;

@@ -532,7 +532,7 @@ fn a_heap_is_two_caps_at_the_reserved_slots() {
 fn system_toml() -> CompiledManifest {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../system.toml");
     let source = std::fs::read_to_string(path).expect("system.toml at the repository root");
-    let known = ["hello", "echo-server", "echo-client", "init"];
+    let known = ["memory", "hello", "echo-server", "echo-client", "init"];
     compile(&source, &known).unwrap_or_else(|e| panic!("system.toml: {e}"))
 }
 
@@ -541,8 +541,9 @@ fn system_toml_compiles_and_round_trips() {
     let manifest = system_toml();
     assert_eq!(decode(&manifest.encode()), Ok(manifest.clone()));
     let names: Vec<&str> = manifest.programs.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["hello", "echo-server", "echo-client"]);
-    assert_eq!(manifest.endpoints, ["echo"]);
+    assert_eq!(names, ["memory", "hello", "echo-server", "echo-client"]);
+    assert_eq!(manifest.endpoints, ["echo", "memory"]);
+    assert_eq!(manifest.memory_server, Some(1));
     let hello = manifest.program("hello").expect("hello");
     assert_eq!(hello.caps.len(), 1);
     assert_eq!(
@@ -561,10 +562,10 @@ fn echo_example_compiles_and_round_trips() {
     let names: Vec<&str> = manifest.programs.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
-        ["hello", "echo-server", "echo-client"],
+        ["memory", "hello", "echo-server", "echo-client"],
         "start order is manifest order"
     );
-    assert_eq!(manifest.endpoints, ["echo"]);
+    assert_eq!(manifest.endpoints, ["echo", "memory"]);
 
     // The leak-test oracle: exactly these caps, slot by slot.
     let caps = |name: &str| -> Vec<(u32, ObjectRef, abi::Rights, u64)> {
@@ -579,10 +580,21 @@ fn echo_example_compiles_and_round_trips() {
     let console = (CONSOLE_SLOT, ObjectRef::Console, Rights::WRITE, 0);
     assert_eq!(caps("hello"), [console]);
     assert_eq!(
+        caps("memory"),
+        [
+            console,
+            (FIRST_CAP_SLOT, ObjectRef::Endpoint(1), Rights::READ, 0)
+        ]
+    );
+    let heap_memory = Rights::WRITE.union(Rights::GRANT_REPLY);
+    let heap_space = (manifest::HEAP_SPACE_SLOT, ObjectRef::OwnAddressSpace, Rights::WRITE, 0);
+    assert_eq!(
         caps("echo-server"),
         [
             console,
-            (FIRST_CAP_SLOT, ObjectRef::Endpoint(0), Rights::READ, 0)
+            (FIRST_CAP_SLOT, ObjectRef::Endpoint(0), Rights::READ, 0),
+            (manifest::HEAP_MEMORY_SLOT, ObjectRef::Endpoint(1), heap_memory, 1 << 32 | 256),
+            heap_space,
         ]
     );
     let client = Rights::WRITE
@@ -590,7 +602,12 @@ fn echo_example_compiles_and_round_trips() {
         .union(Rights::GRANT_REPLY);
     assert_eq!(
         caps("echo-client"),
-        [console, (FIRST_CAP_SLOT, ObjectRef::Endpoint(0), client, 7)]
+        [
+            console,
+            (FIRST_CAP_SLOT, ObjectRef::Endpoint(0), client, 7),
+            (manifest::HEAP_MEMORY_SLOT, ObjectRef::Endpoint(1), heap_memory, 2 << 32 | 64),
+            heap_space,
+        ]
     );
     let server = manifest.program("echo-server").expect("echo-server");
     assert_eq!(
@@ -607,17 +624,24 @@ fn echo_example_compiles_and_round_trips() {
 fn boot_table_lists_every_process_and_cap() {
     let table = system_toml().table().to_string();
     let expected = "\
-boot manifest: 3 processes, 1 endpoints, 0 notifications
+boot manifest: 4 processes, 2 endpoints, 0 notifications
 init holds: console -W---, memory quota 16777216 bytes, 2 cpus, irqs [1 3 12], io ports [0x60-0x60 0x64-0x64 0x2f8-0x2ff]
 PROCESS          PRI    BUDGET/PERIOD us MEMORY bytes  ON CRASH               AUDIT
+memory            20          5000/10000      4194304  restart (<= 1000 ms)   no
+    slot   1  -W---  console
+    slot   2  R----  endpoint \"memory\"
 hello             10          1000/10000        65536  fatal                  no
-    slot  1  -W---  console
+    slot   1  -W---  console
 echo-server       20          2000/10000       262144  restart (<= 1000 ms)   no
-    slot  1  -W---  console
-    slot  2  R----  endpoint \"echo\"
+    slot   1  -W---  console
+    slot   2  R----  endpoint \"echo\"
+    slot 126  -W-g-  endpoint \"memory\"  memory client 1, quota 256 pages
+    slot 127  -W---  its own address space
 echo-client       10          1000/10000        65536  fatal                  no
-    slot  1  -W---  console
-    slot  2  -WGg-  endpoint \"echo\"  badge 7
+    slot   1  -W---  console
+    slot   2  -WGg-  endpoint \"echo\"  badge 7
+    slot 126  -W-g-  endpoint \"memory\"  memory client 2, quota 64 pages
+    slot 127  -W---  its own address space
 ";
     assert_eq!(table, expected);
 }
