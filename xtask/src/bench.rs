@@ -18,6 +18,9 @@ enum What {
     Ai,
     /// The Linux peer: Debian's kernel in the same QEMU (null syscall, pipe and futex IPC).
     Linux,
+    /// The memory server: allocation, map/unmap of 4 KiB and 2 MiB frames, heap growth,
+    /// process spawn (tests/manifests/memory-bench.toml).
+    Memory,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -26,5 +29,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::Ours => crate::bench_kernel::run_ours_only(),
         What::Ai => bench_ai::run(),
         What::Linux => crate::bench_linux::run(),
+        What::Memory => crate::bench_memory::run(),
     }
 }

@@ -77,6 +77,12 @@ pub fn initrd_for(manifest: &Path, name: &str) -> Result<PathBuf> {
     pack_initrd(false, blob, &format!("initrd-{name}.tar"))
 }
 
+/// As [`initrd_for`], with the user programs built in release mode (benchmarks).
+pub fn initrd_for_release(manifest: &Path, name: &str) -> Result<PathBuf> {
+    let blob = crate::manifest::compile_file(manifest).with_context(|| format!("the {name} manifest"))?;
+    pack_initrd(true, blob, &format!("initrd-{name}-release.tar"))
+}
+
 fn pack_initrd(release_programs: bool, manifest: Vec<u8>, name: &str) -> Result<PathBuf> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let commit = Command::new("git")

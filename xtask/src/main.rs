@@ -17,6 +17,7 @@ mod bench;
 mod bench_ai;
 mod bench_kernel;
 mod bench_linux;
+mod bench_memory;
 
 use clap::{Parser, Subcommand};
 
