@@ -110,9 +110,6 @@ pub fn map(index: u32, space: u16, pml4: u64, address: u64, perms: Perms) -> Res
     if address % PAGE_BYTES != 0 || end > vspace::USER_END {
         return Err(ErrorCode::InvalidArgument);
     }
-    if (0..entry.pages).any(|page| vspace::translate_any(pml4, address + page * PAGE_BYTES).is_some()) {
-        return Err(ErrorCode::SlotOccupied);
-    }
     let conflict = entry.mappings.iter().flatten().any(|m| (perms.execute && m.writable) || (perms.write && m.executable));
     if conflict {
         return Err(ErrorCode::InvalidArgument);
@@ -120,6 +117,8 @@ pub fn map(index: u32, space: u16, pml4: u64, address: u64, perms: Perms) -> Res
     let free = entry.mappings.iter().position(Option::is_none).ok_or(ErrorCode::OutOfResources)?;
     // The tag (index + 1) fits: indices are below MAX_FRAMES <= MAX_TAG.
     let tag = (index + 1) as u16;
+    // One walk per page: `map_tagged` refuses a page that is mapped already
+    // (`SlotOccupied`), and the pages mapped before it are taken back.
     for page in 0..entry.pages {
         let offset = page * PAGE_BYTES;
         if let Err(error) = vspace::map_tagged(pml4, address + offset, entry.phys + offset, perms, tag) {

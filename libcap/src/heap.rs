@@ -31,7 +31,7 @@ use core::ptr::NonNull;
 use linked_list_allocator::Heap;
 
 use crate::memory::{MemError, Memory, Region};
-use crate::{ObjectType, raw, slots, sys};
+use crate::{CapSlot, ObjectType, raw, slots, sys};
 
 /// The reserved virtual range the grown heap lives in: 64 TiB to 80 TiB. (`crate::loader`
 /// places images below 64 TiB; the window is 96 to 112 TiB; stacks are above.)
@@ -110,9 +110,10 @@ impl State {
                 let _ = memory.free(region.id);
                 return Err(MemError::OutOfSlots);
             }
-            let into = heap_frame_slots(*next_slot, region.frames);
+            let first = (*next_slot - slots::HEAP_FRAMES.start) as usize;
+            let into = &HEAP_FRAME_SLOTS[first..first + region.frames as usize];
             let at = self.grown_base + self.grown_bytes;
-            let mapped = memory.map_region(region, slots::HEAP_SPACE, at, true, into.as_slice());
+            let mapped = memory.map_region(region, slots::HEAP_SPACE, at, true, into);
             if mapped.is_err() {
                 let _ = memory.free(region.id);
             }
@@ -141,28 +142,16 @@ impl State {
     }
 }
 
-/// Up to [`slots::HEAP_FRAMES`]'s length of slot numbers from `first`, on the stack.
-fn heap_frame_slots(first: u32, count: u32) -> SlotList {
-    let mut list = SlotList { slots: [crate::CapSlot::new(0); HEAP_FRAME_COUNT], len: 0 };
-    for index in first..first.saturating_add(count).min(slots::HEAP_FRAMES.end) {
-        list.slots[list.len] = crate::CapSlot::new(index);
-        list.len += 1;
+/// The slots of [`slots::HEAP_FRAMES`], as a table the grower slices.
+const HEAP_FRAME_SLOTS: [CapSlot; (slots::HEAP_FRAMES.end - slots::HEAP_FRAMES.start) as usize] = {
+    let mut table = [CapSlot::new(0); (slots::HEAP_FRAMES.end - slots::HEAP_FRAMES.start) as usize];
+    let mut index = 0;
+    while index < table.len() {
+        table[index] = CapSlot::new(slots::HEAP_FRAMES.start + index as u32);
+        index += 1;
     }
-    list
-}
-
-const HEAP_FRAME_COUNT: usize = (slots::HEAP_FRAMES.end - slots::HEAP_FRAMES.start) as usize;
-
-struct SlotList {
-    slots: [crate::CapSlot; HEAP_FRAME_COUNT],
-    len: usize,
-}
-
-impl SlotList {
-    fn as_slice(&self) -> &[crate::CapSlot] {
-        &self.slots[..self.len]
-    }
-}
+    table
+};
 
 /// Hands the static region to the allocator and decides whether the heap can grow: it can
 /// if the program started with an endpoint at [`slots::HEAP_MEMORY`] and an address space at

@@ -138,10 +138,7 @@ fn system_boot(kernel: &std::path::Path, initrd: &std::path::Path, accel: Accel)
         .serial
         .lines()
         .filter(|line| line.starts_with("init: started "))
-        .filter_map(|line| {
-            let start = line.find(", spawn ")? + ", spawn ".len();
-            line[start..].split_whitespace().next()?.parse().ok()
-        })
+        .filter_map(spawn_ticks)
         .collect();
     spawns.sort_by(f64::total_cmp);
     if let Some(median) = spawns.get(spawns.len() / 2) {
@@ -163,6 +160,12 @@ fn system_boot(kernel: &std::path::Path, initrd: &std::path::Path, accel: Accel)
         }
     }
     Ok(figures)
+}
+
+/// The spawn cost init logs in `init: started NAME (..., spawn N tsc)`.
+pub fn spawn_ticks(line: &str) -> Option<f64> {
+    let start = line.find(", spawn ")? + ", spawn ".len();
+    line[start..].split_whitespace().next()?.parse().ok()
 }
 
 fn parse(serial: &str, accel: Accel) -> Result<Vec<Figure>> {

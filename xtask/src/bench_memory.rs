@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 
+use crate::bench_kernel::spawn_ticks;
 use crate::build::{self, Flavour};
 use crate::qemu::{self, Accel, Boot};
 use crate::setup;
@@ -65,11 +66,8 @@ pub fn run() -> Result<()> {
             None => println!("{name:<18} {:>7} {:>14}  {what}", "-", "missing"),
         }
     }
-    if let Some(spawn) = outcome.serial.lines().find_map(|line| {
-        let rest = line.strip_prefix("init: started memory-bench ")?;
-        let start = rest.find(", spawn ")? + ", spawn ".len();
-        rest[start..].split_whitespace().next()?.parse::<u64>().ok()
-    }) {
+    let spawn = outcome.serial.lines().filter(|line| line.starts_with("init: started memory-bench ")).find_map(spawn_ticks);
+    if let Some(spawn) = spawn {
         println!("{:<18} {:>7} {:>14}  init builds and starts memory-bench (ELF load, frames, caps, thread)", "process_spawn", 1, spawn);
     }
     if let Some(line) = outcome.serial.lines().find(|l| l.starts_with("memory-bench: the heap grew")) {

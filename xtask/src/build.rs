@@ -73,14 +73,17 @@ pub fn initrd_with(release_programs: bool) -> Result<PathBuf> {
 /// manifest, e.g. `tests/manifests/memory.toml`), written to `<target>/initrd-<name>.tar`.
 /// init reads `etc/system.bin` whatever it is: a test boots its own system this way.
 pub fn initrd_for(manifest: &Path, name: &str) -> Result<PathBuf> {
-    let blob = crate::manifest::compile_file(manifest).with_context(|| format!("the {name} test's manifest"))?;
-    pack_initrd(false, blob, &format!("initrd-{name}.tar"))
+    initrd_from(manifest, false, &format!("initrd-{name}.tar"))
 }
 
 /// As [`initrd_for`], with the user programs built in release mode (benchmarks).
 pub fn initrd_for_release(manifest: &Path, name: &str) -> Result<PathBuf> {
-    let blob = crate::manifest::compile_file(manifest).with_context(|| format!("the {name} manifest"))?;
-    pack_initrd(true, blob, &format!("initrd-{name}-release.tar"))
+    initrd_from(manifest, true, &format!("initrd-{name}-release.tar"))
+}
+
+fn initrd_from(manifest: &Path, release_programs: bool, file: &str) -> Result<PathBuf> {
+    let blob = crate::manifest::compile_file(manifest).with_context(|| format!("the manifest {}", manifest.display()))?;
+    pack_initrd(release_programs, blob, file)
 }
 
 fn pack_initrd(release_programs: bool, manifest: Vec<u8>, name: &str) -> Result<PathBuf> {

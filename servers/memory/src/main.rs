@@ -34,7 +34,7 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
-use libcap::process::{self, NewObject, SlotAllocator};
+use libcap::process::SlotAllocator;
 use libcap::sys::{self, Received};
 use libcap::{Badge, CapSlot, ErrorCode, Rights, ipc, println};
 use memory_api::{
