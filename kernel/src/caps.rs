@@ -154,6 +154,8 @@ pub fn destroy_space(space: SpaceId) {
             *count -= 1;
             queue[*count]
         };
+        // Nothing may run in a space whose index can be reused: its threads stop first.
+        crate::sched::kill_threads_in_cspace(SpaceId::new(next));
         let mut reaped = Reaped::new();
         with(|store| {
             if let Ok(destroy) = store.decode_destroy_space(SpaceId::new(next)) {
@@ -220,23 +222,28 @@ pub fn create_object(space: SpaceId, slot: CapSlot, kind: ObjectType, argument: 
         ObjectType::Thread => Object::Thread(crate::sched::create_thread()?.0),
         _ => return Err(ErrorCode::InvalidArgument),
     };
-    let created = with(|store| store.decode_create(target, kind, cost).map(|op| {
-        op.perform(object);
-    }));
+    let created = with(|store| store.decode_create(target, kind, cost).map(|op| op.perform(object)));
+    if let (Ok(id), Object::AddressSpace(index)) = (created, object) {
+        // Its page tables are charged to whoever pays for the space.
+        crate::vspace::set_payer(index, id);
+    }
     if created.is_err() {
         let mut reaped = Reaped::new();
         kcore::cap::Reaper::reap(&mut reaped, kind, object);
         reaped.finish();
     }
-    created
+    created.map(drop)
 }
 
 /// Installs an existing kernel object in `space`'s `slot` with all rights (boot only:
 /// init's caps to its own space and address space).
 pub fn install(space: SpaceId, slot: u32, kind: ObjectType, object: Object) -> Result<(), ErrorCode> {
-    with(|store| store.decode_create(SlotRef::new(space, slot), kind, 0).map(|op| {
-        op.perform(object);
-    }))
+    let id = with(|store| store.decode_create(SlotRef::new(space, slot), kind, 0).map(|op| op.perform(object)))?;
+    if let Object::AddressSpace(index) = object {
+        // The tables the kernel built it with were free; those it makes from now on are not.
+        crate::vspace::set_payer(index, id);
+    }
+    Ok(())
 }
 
 /// Mints from `space`'s `from` slot into `to_space`'s `to` slot (kernel use: boot and tests).

@@ -118,16 +118,24 @@ pub fn map(index: u32, space: u16, pml4: u64, address: u64, perms: Perms) -> Res
     // The tag (index + 1) fits: indices are below MAX_FRAMES <= MAX_TAG.
     let tag = (index + 1) as u16;
     // One walk per page: `map_tagged` refuses a page that is mapped already
-    // (`SlotOccupied`), and the pages mapped before it are taken back.
+    // (`SlotOccupied`) or a table the space's payer cannot pay for (`OutOfQuota`), and the
+    // pages mapped before it are taken back.
+    let mut tables = vspace::table_budget(space);
+    let mut freed = 0;
     for page in 0..entry.pages {
         let offset = page * PAGE_BYTES;
-        if let Err(error) = vspace::map_tagged(pml4, address + offset, entry.phys + offset, perms, tag) {
+        if let Err(error) = vspace::map_tagged(pml4, address + offset, entry.phys + offset, perms, tag, &mut tables) {
+            freed += vspace::prune(pml4, address + offset);
             for done in 0..page {
-                let _ = vspace::unmap(pml4, address + done * PAGE_BYTES);
+                if let Ok((_, _, tables_freed)) = vspace::unmap(pml4, address + done * PAGE_BYTES) {
+                    freed += tables_freed;
+                }
             }
+            vspace::settle_tables(space, tables.made(), freed);
             return Err(error);
         }
     }
+    vspace::settle_tables(space, tables.made(), 0);
     entry.mappings[free] = Some(Mapping { space, address, writable: perms.write, executable: perms.execute });
     Ok(())
 }
@@ -140,7 +148,9 @@ pub fn unmap(space: u16, pml4: u64, address: u64) -> Result<(), ErrorCode> {
     if tag == 0 {
         // Not a frame object: a page the space itself owns (init's image), whose frame the
         // space frees when it goes.
-        return vspace::unmap(pml4, address).map(|_| ());
+        let (_, _, freed) = vspace::unmap(pml4, address)?;
+        vspace::settle_tables(space, 0, freed);
+        return Ok(());
     }
     let mut frames = FRAMES.lock();
     let entry = frames.get_mut(usize::from(tag) - 1).and_then(Option::as_mut).ok_or(ErrorCode::InvalidArgument)?;
@@ -150,10 +160,14 @@ pub fn unmap(space: u16, pml4: u64, address: u64) -> Result<(), ErrorCode> {
         .position(|m| matches!(m, Some(m) if m.space == space && m.address == address))
         .ok_or(ErrorCode::InvalidArgument)?;
     entry.mappings[slot] = None;
-    for page in 0..entry.pages {
-        let _ = vspace::unmap(pml4, address + page * PAGE_BYTES);
-    }
+    let freed = unmap_pages(pml4, address, entry.pages);
+    vspace::settle_tables(space, 0, freed);
     Ok(())
+}
+
+/// Unmaps `pages` pages from `address`; returns how many page tables that freed.
+fn unmap_pages(pml4: u64, address: u64, pages: u64) -> u64 {
+    (0..pages).filter_map(|page| vspace::unmap(pml4, address + page * PAGE_BYTES).ok()).map(|(_, _, freed)| freed).sum()
 }
 
 /// Forgets every mapping into `space` (it is being destroyed, page tables and all).
@@ -174,9 +188,8 @@ pub fn destroy(index: u32) {
     let Some(entry) = entry else { return };
     for mapping in entry.mappings.iter().flatten() {
         if let Some(pml4) = vspace::root(mapping.space) {
-            for page in 0..entry.pages {
-                let _ = vspace::unmap(pml4, mapping.address + page * PAGE_BYTES);
-            }
+            let freed = unmap_pages(pml4, mapping.address, entry.pages);
+            vspace::settle_tables(mapping.space, 0, freed);
         }
     }
     let _ = mm::free_run(entry.phys, entry.pages);

@@ -94,11 +94,18 @@ pub fn allocate_notification() -> Result<u16, ErrorCode> {
     })
 }
 
-/// The endpoint's last cap is gone: everyone queued on it learns `PeerGone`.
+/// The endpoint's last cap is gone: everyone queued on it learns `PeerGone`, and no
+/// thread keeps it as its fault endpoint (the index will name another endpoint one day).
 pub fn destroy_endpoint(index: u16) {
     sched::with_sched(|sched| {
         while let Some(id) = pop_endpoint(sched, index) {
             fail_waiter(sched, id, ErrorCode::PeerGone);
+        }
+        for other in 1..MAX_THREADS {
+            let thread = sched.thread(ThreadId(other as u16));
+            if thread.fault_endpoint.is_some_and(|(endpoint, _)| endpoint == index) {
+                thread.fault_endpoint = None;
+            }
         }
         if let Some(endpoint) = sched.endpoints.get_mut(usize::from(index)) {
             *endpoint = Endpoint::DEAD;
@@ -106,7 +113,10 @@ pub fn destroy_endpoint(index: u16) {
     });
 }
 
+/// The notification's last cap is gone: its waiters learn `PeerGone`, and no IRQ line stays
+/// bound to it (the index will name another notification one day).
 pub fn destroy_notification(index: u16) {
+    crate::irq::unbind_notification(index);
     sched::with_sched(|sched| {
         while let Some(id) = pop_notification(sched, index) {
             fail_waiter(sched, id, ErrorCode::PeerGone);
@@ -148,8 +158,9 @@ pub fn report_end(sched: &mut Scheduler, id: ThreadId, endpoint: u16, badge: u64
     let mut registers = [0u64; REGISTER_WORDS];
     registers[..4].copy_from_slice(&words);
     if sched.endpoints[usize::from(endpoint)].waiting == Waiting::Receivers {
+        // A report is registers only, so its transfer cannot be refused.
         if let Some(receiver) = pop_endpoint(sched, endpoint) {
-            let delivery = transfer(sched, Sender { id, badge, grant: false, info }, registers, receiver);
+            let delivery = transfer(sched, Sender { id, badge, info }, registers, receiver).unwrap_or(Delivery { registers, badge, info: info.encode() });
             delivery.apply(frame_of(sched, receiver));
             let thread = sched.thread(receiver);
             thread.blocked_on = BlockedOn::Nothing;
@@ -163,7 +174,7 @@ pub fn report_end(sched: &mut Scheduler, id: ThreadId, endpoint: u16, badge: u64
     frame.rsi = info.encode();
     let thread = sched.thread(id);
     thread.dying = true;
-    thread.blocked_on = BlockedOn::Send { endpoint, badge, grant: false, call: false, grant_reply: false };
+    thread.blocked_on = BlockedOn::Send { endpoint, badge, grant: false, call: false, grant_reply: false, cap: None };
     push_endpoint(sched, endpoint, id, Waiting::Senders);
 }
 
@@ -277,12 +288,12 @@ pub fn forget_thread(sched: &mut Scheduler, id: ThreadId) {
 
 // ----- message transfer ----------------------------------------------------------------
 
-/// What the sender's cap allowed, and which message.
+/// Who sends (whose registers and buffer), under which badge, which message. Grant was
+/// checked when the message was decoded.
 #[derive(Clone, Copy)]
 struct Sender {
     id: ThreadId,
     badge: u64,
-    grant: bool,
     info: MessageInfo,
 }
 
@@ -351,76 +362,108 @@ fn message_registers(frame: &TrapFrame) -> [u64; REGISTER_WORDS] {
 /// Moves the message from `sender` (whose message registers are `registers`) to
 /// `receiver`: buffer words and caps now, registers in the returned [`Delivery`], which
 /// the caller applies to the receiver's frame.
-fn transfer(sched: &mut Scheduler, sender: Sender, registers: [u64; REGISTER_WORDS], receiver: ThreadId) -> Delivery {
-    let mut length = sender.info.length();
+///
+/// A message arrives whole or not at all: every check comes first, and a refusal changes
+/// nothing and is the sender's error. `MessageTooLong` if the receiver has no IPC buffer
+/// for the words beyond the registers or for caps; `InvalidArgument` if either buffer
+/// cannot be read or written; for each cap, the store's error for the sender's slot
+/// (emptied since the send was queued: `EmptySlot`) or the receiver's (`InvalidSlot` for
+/// slot 0, one outside its space or one named twice, `SlotOccupied`), or `IllegalOperation`
+/// if the placement rule refuses it.
+fn transfer(sched: &mut Scheduler, sender: Sender, registers: [u64; REGISTER_WORDS], receiver: ThreadId) -> Result<Delivery, ErrorCode> {
+    let length = sender.info.length();
+    // Registers beyond the message's length are zeroed: the sender's other register
+    // contents are none of the receiver's business.
+    let mut registers = registers;
+    for register in registers.iter_mut().skip(length) {
+        *register = 0;
+    }
     if length <= REGISTER_WORDS && sender.info.caps() == 0 {
         // The fast path: registers only.
-        let mut registers = registers;
-        for register in registers.iter_mut().skip(length) {
-            *register = 0;
-        }
-        let info = MessageInfo::new(sender.info.label(), length, 0).unwrap_or(sender.info);
-        return Delivery { registers, badge: sender.badge, info: info.encode() };
+        let info = MessageInfo::new(sender.info.label(), length, 0)?;
+        return Ok(Delivery { registers, badge: sender.badge, info: info.encode() });
     }
     let view = |thread: &crate::thread::Thread| Party { pml4: thread.pml4, ipc_buffer: thread.ipc_buffer, cspace: thread.cspace };
     let source = view(sched.thread(sender.id));
     let target = view(sched.thread(receiver));
-    if length > REGISTER_WORDS {
-        if target.ipc_buffer == 0 {
-            length = REGISTER_WORDS; // the receiver has nowhere to put the rest
-        } else {
-            let mut words = [0u8; ipc_buffer::MSG_WORDS * 8];
-            let bytes = &mut words[REGISTER_WORDS * 8..length * 8];
-            let offset = (ipc_buffer::MSG_OFFSET + REGISTER_WORDS * 8) as u64;
-            let copied = crate::vspace::copy_from_user(source.pml4, source.ipc_buffer + offset, bytes)
-                .and_then(|()| crate::vspace::copy_to_user(target.pml4, target.ipc_buffer + offset, bytes));
-            if copied.is_err() {
-                length = REGISTER_WORDS;
+    if target.ipc_buffer == 0 {
+        return Err(ErrorCode::MessageTooLong);
+    }
+    // 1. Read everything the sender names, check everything the receiver offers.
+    let mut words = [0u8; ipc_buffer::MSG_WORDS * 8];
+    let offset = (ipc_buffer::MSG_OFFSET + REGISTER_WORDS * 8) as u64;
+    let long = words.get_mut(REGISTER_WORDS * 8..length.max(REGISTER_WORDS) * 8).ok_or(ErrorCode::MessageTooLong)?;
+    crate::vspace::copy_from_user(source.pml4, source.ipc_buffer + offset, long)?;
+    let mut moves = [(SlotRef::new(kcore::cap::SpaceId::new(0), 0), SlotRef::new(kcore::cap::SpaceId::new(0), 0)); abi::msg::MAX_CAPS];
+    let caps = sender.info.caps();
+    if caps > 0 {
+        let (Some(from_space), Some(to_space)) = (source.cspace, target.cspace) else { return Err(ErrorCode::IllegalOperation) };
+        for index in 0..caps {
+            let from = read_buffer_word(source.pml4, source.ipc_buffer, ipc_buffer::SEND_CAPS_OFFSET + index * 8)?;
+            let to = read_buffer_word(target.pml4, target.ipc_buffer, ipc_buffer::RECV_CAPS_OFFSET + index * 8)?;
+            let from = u32::try_from(from).map_err(|_| ErrorCode::InvalidSlot)?;
+            let to = u32::try_from(to).ok().filter(|&slot| slot != 0).ok_or(ErrorCode::InvalidSlot)?;
+            let pair = (SlotRef::new(from_space, from), SlotRef::new(to_space, to));
+            let earlier = moves.get(..index).unwrap_or(&[]);
+            if earlier.iter().any(|(_, named)| *named == pair.1) {
+                return Err(ErrorCode::InvalidSlot);
+            }
+            crate::caps::with(|store| {
+                crate::caps::check_placement(store, pair.0, pair.1.space)?;
+                store.decode_mint(pair.0, pair.1, abi::Rights::ALL, abi::Badge::NONE).map(drop)
+            })?;
+            if let Some(entry) = moves.get_mut(index) {
+                *entry = pair;
             }
         }
     }
-    let mut caps = 0;
-    if sender.info.caps() > 0 && target.ipc_buffer != 0 {
-        if let (Some(from_space), Some(to_space)) = (source.cspace, target.cspace) {
-            for index in 0..sender.info.caps() {
-                let offset = index * 8;
-                let Ok(from_slot) = read_buffer_word(source.pml4, source.ipc_buffer, ipc_buffer::SEND_CAPS_OFFSET + offset) else { break };
-                let Ok(to_slot) = read_buffer_word(target.pml4, target.ipc_buffer, ipc_buffer::RECV_CAPS_OFFSET + offset) else { break };
-                let (Ok(from_slot), Ok(to_slot)) = (u32::try_from(from_slot), u32::try_from(to_slot)) else { break };
-                let copied = crate::caps::derive(
-                    SlotRef::new(from_space, from_slot),
-                    SlotRef::new(to_space, to_slot),
-                    abi::Rights::ALL,
-                    abi::Badge::NONE,
-                );
-                if copied.is_err() {
-                    break;
-                }
-                caps += 1;
+    // 2. Nothing can be refused any more (one CPU, interrupts off): deliver.
+    let long = words.get(REGISTER_WORDS * 8..length.max(REGISTER_WORDS) * 8).unwrap_or(&[]);
+    crate::vspace::copy_to_user(target.pml4, target.ipc_buffer + offset, long)?;
+    for (from, to) in moves.iter().take(caps) {
+        crate::caps::derive(*from, *to, abi::Rights::ALL, abi::Badge::NONE)?;
+    }
+    let delivered = MessageInfo::new(sender.info.label(), length, caps)?;
+    Ok(Delivery { registers, badge: sender.badge, info: delivered.encode() })
+}
+
+/// Whether the cap a queued sender used is still in its slot (same endpoint, same badge).
+/// Reports of ended threads were sent by the kernel and name no slot.
+fn send_cap_intact(endpoint: u16, badge: u64, cap: Option<SlotRef>) -> bool {
+    let Some(slot) = cap else { return true };
+    crate::caps::with(|store| store.lookup(slot))
+        .is_ok_and(|found| found.handle == crate::caps::Object::Endpoint(endpoint) && found.badge.value() == badge)
+}
+
+/// After a revoke, delete or move: every queued send whose cap is gone is cancelled
+/// (`Revoked`), so a revoked badge never delivers another message.
+pub fn cancel_revoked_sends() {
+    sched::with_sched(|sched| {
+        for index in 1..MAX_THREADS {
+            let id = ThreadId(index as u16);
+            let thread = sched.thread(id);
+            if thread.state != State::Blocked {
+                continue;
+            }
+            let BlockedOn::Send { endpoint, badge, cap, .. } = thread.blocked_on else { continue };
+            if !send_cap_intact(endpoint, badge, cap) {
+                unlink(sched, id);
+                fail_waiter(sched, id, ErrorCode::Revoked);
             }
         }
-    }
-    let delivered = MessageInfo::new(sender.info.label(), length, caps).unwrap_or(sender.info);
-    // Registers beyond the message's length are zeroed: the sender's other register
-    // contents are none of the receiver's business.
-    let mut registers = registers;
-    for (index, register) in registers.iter_mut().enumerate() {
-        if index >= sender.info.length() {
-            *register = 0;
-        }
-    }
-    Delivery { registers, badge: sender.badge, info: delivered.encode() }
+    });
 }
 
 // ----- endpoint operations (called with the caller's frame) ------------------------------
 
-/// The cap the caller named: endpoint index, badge, and what its rights allow.
+/// The cap the caller named: endpoint index, badge, what its rights allow, and where it is.
 #[derive(Clone, Copy)]
 pub struct EndpointCap {
     pub index: u16,
     pub badge: u64,
     pub grant: bool,
     pub grant_reply: bool,
+    pub slot: SlotRef,
 }
 
 /// Send or Call. Returns with the caller's frame already holding the outcome.
@@ -428,13 +471,15 @@ pub fn send(frame: &mut TrapFrame, cap: EndpointCap, call: bool, blocking: bool)
     let outcome = sched::with_sched(|sched| {
         let me = sched.current();
         let info = decode_message(sched, me, frame.rsi, cap.grant)?;
-        let endpoint = sched.endpoints[usize::from(cap.index)];
+        let endpoint = sched.endpoints.get(usize::from(cap.index)).copied().ok_or(ErrorCode::PeerGone)?;
         if endpoint.waiting == Waiting::Receivers {
-            let receiver = pop_endpoint(sched, cap.index).ok_or(ErrorCode::PeerGone)?;
+            let receiver = endpoint.head.ok_or(ErrorCode::PeerGone)?;
+            // Refused: the receiver keeps waiting, the sender learns why.
+            let delivery = transfer(sched, Sender { id: me, badge: cap.badge, info }, message_registers(frame), receiver)?;
+            pop_endpoint(sched, cap.index);
             let thread = sched.thread(receiver);
             thread.blocked_on = BlockedOn::Nothing;
             thread.deadline = None;
-            let delivery = transfer(sched, Sender { id: me, badge: cap.badge, grant: cap.grant, info }, message_registers(frame), receiver);
             delivery.apply(frame_of(sched, receiver));
             sched.enqueue(receiver);
             if call {
@@ -454,7 +499,14 @@ pub fn send(frame: &mut TrapFrame, cap: EndpointCap, call: bool, blocking: bool)
         }
         let thread = sched.thread(me);
         thread.state = State::Blocked;
-        thread.blocked_on = BlockedOn::Send { endpoint: cap.index, badge: cap.badge, grant: cap.grant, call, grant_reply: cap.grant_reply };
+        thread.blocked_on = BlockedOn::Send {
+            endpoint: cap.index,
+            badge: cap.badge,
+            grant: cap.grant,
+            call,
+            grant_reply: cap.grant_reply,
+            cap: Some(cap.slot),
+        };
         push_endpoint(sched, cap.index, me, Waiting::Senders);
         Ok(true)
     })?;
@@ -465,19 +517,37 @@ pub fn send(frame: &mut TrapFrame, cap: EndpointCap, call: bool, blocking: bool)
 }
 
 /// Receive, blocking (with an optional timeout in ticks) or not.
+///
+/// A queued sender whose cap was revoked since it queued is released with `Revoked`, one
+/// whose message this receiver cannot take with that refusal (see [`transfer`]); either
+/// way the receiver goes on to the next sender.
 pub fn receive(frame: &mut TrapFrame, index: u16, blocking: bool, timeout_ticks: u64) -> Result<(), ErrorCode> {
     let block = sched::with_sched(|sched| {
         let me = sched.current();
-        if sched.endpoints[usize::from(index)].waiting == Waiting::Senders {
+        while sched.endpoints.get(usize::from(index)).is_some_and(|e| e.waiting == Waiting::Senders) {
             let sender = pop_endpoint(sched, index).ok_or(ErrorCode::PeerGone)?;
-            let BlockedOn::Send { badge, grant, call, grant_reply, .. } = sched.thread(sender).blocked_on else {
+            let BlockedOn::Send { endpoint, badge, grant: _, call, grant_reply, cap } = sched.thread(sender).blocked_on else {
                 return Err(ErrorCode::PeerGone);
             };
+            if !send_cap_intact(endpoint, badge, cap) {
+                fail_waiter(sched, sender, ErrorCode::Revoked);
+                continue;
+            }
             let sender_frame = frame_of(sched, sender);
             let (info_word, registers) = (sender_frame.rsi, message_registers(sender_frame));
-            // Checked when it was queued; a cap deleted since then simply does not travel.
-            let info = MessageInfo::decode(info_word).map_err(|_| ErrorCode::PeerGone)?;
-            transfer(sched, Sender { id: sender, badge, grant, info }, registers, me).apply(frame);
+            // Decoded when it was queued.
+            let Ok(info) = MessageInfo::decode(info_word) else {
+                fail_waiter(sched, sender, ErrorCode::InvalidArgument);
+                continue;
+            };
+            let delivery = match transfer(sched, Sender { id: sender, badge, info }, registers, me) {
+                Ok(delivery) => delivery,
+                Err(code) => {
+                    fail_waiter(sched, sender, code);
+                    continue;
+                }
+            };
+            delivery.apply(frame);
             if call {
                 sched.thread(sender).blocked_on = BlockedOn::Reply { server: me };
                 sched.thread(me).reply_to = Some(sender);
@@ -513,6 +583,9 @@ pub fn receive(frame: &mut TrapFrame, index: u16, blocking: bool, timeout_ticks:
 }
 
 /// Answers the pending call with the message in the caller's registers.
+///
+/// A reply the caller cannot take (see [`transfer`]) is refused with that error and the
+/// call stays pending, so the server can answer again (without the caps, say).
 pub fn reply(frame: &mut TrapFrame) -> Result<(), ErrorCode> {
     sched::with_sched(|sched| {
         let me = sched.current();
@@ -523,11 +596,12 @@ pub fn reply(frame: &mut TrapFrame) -> Result<(), ErrorCode> {
         };
         let grant = sched.thread(me).reply_grant;
         let info = decode_message(sched, me, frame.rsi, grant)?;
-        sched.thread(me).reply_to = None;
         if sched.thread(caller).blocked_on != (BlockedOn::Reply { server: me }) {
+            sched.thread(me).reply_to = None;
             return Err(ErrorCode::PeerGone);
         }
-        let delivery = transfer(sched, Sender { id: me, badge: 0, grant, info }, message_registers(frame), caller);
+        let delivery = transfer(sched, Sender { id: me, badge: 0, info }, message_registers(frame), caller)?;
+        sched.thread(me).reply_to = None;
         delivery.apply(frame_of(sched, caller));
         sched.thread(caller).blocked_on = BlockedOn::Nothing;
         sched.enqueue(caller);
@@ -539,6 +613,9 @@ pub fn reply(frame: &mut TrapFrame) -> Result<(), ErrorCode> {
 
 pub fn signal(index: u16, badge: u64) {
     sched::with_sched(|sched| {
+        if !sched.notifications.get(usize::from(index)).is_some_and(|n| n.live) {
+            return;
+        }
         let bits = if badge == 0 { 1 } else { badge };
         sched.notifications[usize::from(index)].word |= bits;
         if let Some(waiter) = pop_notification(sched, index) {

@@ -82,6 +82,18 @@ pub fn ack(irq: u8) -> Result<(), ErrorCode> {
     Ok(())
 }
 
+/// Notification `index` is being destroyed: every line bound to it is masked and unbound,
+/// so no interrupt ever signals whatever notification gets the index next.
+pub fn unbind_notification(index: u16) {
+    let mut lines = LINES.lock();
+    for line in lines.iter_mut() {
+        if line.bound.is_some_and(|(notification, _)| notification == index) {
+            line.bound = None;
+            ioapic::set_masked(line.gsi, true);
+        }
+    }
+}
+
 /// The IRQ-handler object's last cap is gone: mask the line and unbind it.
 pub fn release(irq: u8) {
     let mut lines = LINES.lock();

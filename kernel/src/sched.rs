@@ -674,6 +674,31 @@ pub fn kill_threads_in(pml4: u64) -> bool {
     current_dies
 }
 
+/// Capability space `space` is being destroyed: every thread that runs in it stops first,
+/// so that no thread ever names caps through an index a new space may be given. If the
+/// caller runs there, it loses the space at once and ends when its syscall has finished.
+pub fn kill_threads_in_cspace(space: kcore::cap::SpaceId) {
+    let me = current();
+    for index in 1..MAX_THREADS {
+        let id = ThreadId(index as u16);
+        let (state, cspace) = {
+            let mut sched = SCHED.lock();
+            let thread = sched.thread(id);
+            (thread.state, thread.cspace)
+        };
+        if cspace != Some(space) || matches!(state, State::Free | State::Dead) {
+            continue;
+        }
+        if id == me {
+            with_current(|thread| thread.cspace = None);
+            set_current_cspace(None);
+            doom_current();
+            continue;
+        }
+        let _ = kill(id);
+    }
+}
+
 /// Set when the running thread's own syscall destroyed its address space or its thread
 /// object: the thread ends once that syscall has finished its clean-up. An atomic beside the
 /// scheduler, not a thread field, so the check at the end of every syscall takes no lock.

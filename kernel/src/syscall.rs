@@ -74,6 +74,7 @@ fn endpoint_cap(slot: u64, rights: Rights) -> Result<crate::ipc::EndpointCap, Er
         return Err(ErrorCode::InsufficientRights);
     }
     Ok(crate::ipc::EndpointCap {
+        slot: caps::slot(space, slot_arg(slot)?),
         index,
         badge: found.badge.value(),
         grant: found.rights.contains(Rights::GRANT),
@@ -105,9 +106,14 @@ fn ipc(number: Sysno, args: Args, frame: &mut TrapFrame) -> Result<(), ErrorCode
         Sysno::ReplyRecv => {
             // Decode the receive first, so a bad endpoint cap leaves the reply pending.
             let index = endpoint_cap(args.a0, Rights::READ)?.index;
-            // As in seL4, a failed reply (no caller, or the caller died) does not stop the
-            // receive: the server goes back to serving.
-            let _ = ipc::reply(frame);
+            // As in seL4, a reply with nobody to release (no call pending, or the caller
+            // died) does not stop the receive: the server goes back to serving. A reply the
+            // caller could not take is reported instead, and the call stays pending, so
+            // the server learns of it and no caller waits forever unnoticed.
+            match ipc::reply(frame) {
+                Ok(()) | Err(ErrorCode::IllegalOperation | ErrorCode::PeerGone) => {}
+                Err(refused) => return Err(refused),
+            }
             ipc::receive(frame, index, true, 0)
         }
         Sysno::Wait => {
@@ -143,7 +149,7 @@ fn handle(number: Sysno, args: Args) -> Result<Reply, ErrorCode> {
         }
         Sysno::ObjectCreate => {
             let kind = ObjectType::try_from(args.a0).map_err(|_| ErrorCode::InvalidArgument)?;
-            caps::create_object(my_space()?, slot_arg(args.a1)?, kind, args.a2, args.a3)?;
+            caps::create_object(my_space()?, destination_arg(args.a1)?, kind, args.a2, args.a3)?;
             Ok(Reply::default())
         }
         Sysno::Map => map(args),
@@ -220,6 +226,12 @@ fn slot_arg(value: u64) -> Result<CapSlot, ErrorCode> {
     CapSlot::try_from(value).map_err(|_| ErrorCode::InvalidSlot)
 }
 
+/// A slot a cap is to be put in: slot 0 is never filled (it means "no slot" in the ABI:
+/// `NO_SLOT`-free encodings, the implicit reply), so it is `InvalidSlot` as a destination.
+fn destination_arg(value: u64) -> Result<CapSlot, ErrorCode> {
+    slot_arg(value).and_then(|slot| if slot.index() == 0 { Err(ErrorCode::InvalidSlot) } else { Ok(slot) })
+}
+
 /// The caller's capability space; kernel threads have none.
 fn my_space() -> Result<kcore::cap::SpaceId, ErrorCode> {
     sched::current_cspace().ok_or(ErrorCode::IllegalOperation)
@@ -263,7 +275,7 @@ fn cap_identify(args: Args) -> Result<Reply, ErrorCode> {
 
 fn two_slots(args: Args) -> Result<(SlotRef, SlotRef), ErrorCode> {
     let space = my_space()?;
-    Ok((caps::slot(space, slot_arg(args.a0)?), caps::slot(space, slot_arg(args.a1)?)))
+    Ok((caps::slot(space, slot_arg(args.a0)?), caps::slot(space, destination_arg(args.a1)?)))
 }
 
 /// A copy is a mint that keeps every right and the badge.
@@ -283,6 +295,8 @@ fn cap_mint(args: Args) -> Result<Reply, ErrorCode> {
 fn cap_move(args: Args) -> Result<Reply, ErrorCode> {
     let (src, dst) = two_slots(args)?;
     caps::relocate(src, dst)?;
+    // A send queued through the moved cap named its old slot.
+    crate::ipc::cancel_revoked_sends();
     Ok(Reply::default())
 }
 
@@ -292,6 +306,7 @@ fn cap_delete(args: Args) -> Result<Reply, ErrorCode> {
     let mut reaped = caps::Reaped::new();
     caps::with(|store| store.decode_delete(slot).map(|op| op.perform(&mut reaped)))?;
     reaped.finish();
+    crate::ipc::cancel_revoked_sends();
     Ok(Reply::default())
 }
 
@@ -299,6 +314,7 @@ fn cap_revoke(args: Args) -> Result<Reply, ErrorCode> {
     let space = my_space()?;
     let slot = caps::slot(space, slot_arg(args.a0)?);
     caps::with(|store| store.decode_revoke(slot).map(|op| op.perform()))?;
+    crate::ipc::cancel_revoked_sends();
     Ok(Reply::default())
 }
 
@@ -384,7 +400,7 @@ fn cap_give(args: Args) -> Result<Reply, ErrorCode> {
     let target = cspace_cap(args.a1)?;
     let rights = u32::try_from(args.a3).ok().and_then(Rights::from_bits).ok_or(ErrorCode::InvalidArgument)?;
     let from = caps::slot(space, slot_arg(args.a0)?);
-    let to = caps::slot(target, slot_arg(args.a2)?);
+    let to = caps::slot(target, destination_arg(args.a2)?);
     caps::derive(from, to, rights, Badge::new(args.a4))?;
     Ok(Reply::default())
 }

@@ -41,8 +41,9 @@ pub enum BlockedOn {
     Exit(ThreadId),
     /// The timer tick with this number.
     Tick(u64),
-    /// Queued on an endpoint to send (or call): the badge and rights of the cap it used.
-    Send { endpoint: u16, badge: u64, grant: bool, call: bool, grant_reply: bool },
+    /// Queued on an endpoint to send (or call): the badge and rights of the cap it used, and
+    /// the slot it is in (`None` for the kernel's end reports), checked again at delivery.
+    Send { endpoint: u16, badge: u64, grant: bool, call: bool, grant_reply: bool, cap: Option<kcore::cap::SlotRef> },
     /// Queued on an endpoint to receive.
     Receive { endpoint: u16 },
     /// Called a server and waits for its reply.

@@ -36,12 +36,39 @@ impl Perms {
     pub const READ_EXECUTE: Perms = Perms { write: false, execute: true };
 }
 
-struct Frames;
+/// Where `Map` gets the page tables it needs: the kernel allocator, at most `limit` tables
+/// (what the address space's payer can still pay for), counting what it hands out.
+pub struct Tables {
+    limit: u64,
+    made: u64,
+    /// The last request was refused because `limit` was reached (not because RAM ran out).
+    over_limit: bool,
+}
+
+impl Tables {
+    /// No limit: the kernel builds this space itself (init, test programs) and pays.
+    pub const UNLIMITED: Tables = Tables { limit: u64::MAX, made: 0, over_limit: false };
+
+    pub const fn at_most(limit: u64) -> Tables {
+        Tables { limit, made: 0, over_limit: false }
+    }
+
+    /// How many tables this budget handed out.
+    pub const fn made(&self) -> u64 {
+        self.made
+    }
+}
 
 // SAFETY: `mm::allocate_frame` returns unused, zeroed frames that the caller owns.
-unsafe impl FrameAllocator<Size4KiB> for Frames {
+unsafe impl FrameAllocator<Size4KiB> for Tables {
     fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
-        mm::allocate_frame().ok().map(|address| PhysFrame::containing_address(PhysAddr::new(address)))
+        if self.made >= self.limit {
+            self.over_limit = true;
+            return None;
+        }
+        let frame = mm::allocate_frame().ok().map(|address| PhysFrame::containing_address(PhysAddr::new(address)))?;
+        self.made = self.made.saturating_add(1);
+        Some(frame)
     }
 }
 
@@ -85,14 +112,17 @@ fn tag_of(flags: Flags) -> u16 {
     (((bits >> 9) & 0b111) | (((bits >> 52) & 0x7ff) << 3)) as u16
 }
 
-/// Maps one page of `phys` at user address `virt`. Never writable and executable.
+/// Maps one page of `phys` at user address `virt` in a space the kernel builds itself (its
+/// tables are the kernel's expense). Never writable and executable.
 pub fn map(pml4: u64, virt: u64, phys: u64, perms: Perms) -> Result<(), ErrorCode> {
-    map_tagged(pml4, virt, phys, perms, 0)
+    let mut tables = Tables::UNLIMITED;
+    map_tagged(pml4, virt, phys, perms, 0, &mut tables)
 }
 
 /// As [`map`], remembering `tag` in the entry's software bits, so that unmapping finds the
-/// frame object in constant time.
-pub fn map_tagged(pml4: u64, virt: u64, phys: u64, perms: Perms, tag: u16) -> Result<(), ErrorCode> {
+/// frame object in constant time, and taking new page tables from `tables`: when it runs
+/// dry the answer is `OutOfQuota` and nothing is mapped.
+pub fn map_tagged(pml4: u64, virt: u64, phys: u64, perms: Perms, tag: u16, tables: &mut Tables) -> Result<(), ErrorCode> {
     if perms.write && perms.execute {
         return Err(ErrorCode::InvalidArgument);
     }
@@ -111,12 +141,14 @@ pub fn map_tagged(pml4: u64, virt: u64, phys: u64, perms: Perms, tag: u16) -> Re
     let frame = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(phys));
     // SAFETY: the page is in the lower half of a user space, so it cannot alias kernel
     // memory the kernel relies on; the frame is owned by whoever asked for the mapping.
-    let result = unsafe { mapper(pml4).map_to_with_table_flags(page, frame, flags, parents, &mut Frames) };
+    let result = unsafe { mapper(pml4).map_to_with_table_flags(page, frame, flags, parents, tables) };
     match result {
         Ok(flush) => {
             flush.flush();
             Ok(())
         }
+        // Tables made before the refusal stay (empty); the caller's rollback prunes them.
+        Err(x86_64::structures::paging::mapper::MapToError::FrameAllocationFailed) if tables.over_limit => Err(ErrorCode::OutOfQuota),
         Err(x86_64::structures::paging::mapper::MapToError::FrameAllocationFailed) => Err(ErrorCode::OutOfResources),
         Err(_) => Err(ErrorCode::SlotOccupied),
     }
@@ -206,8 +238,9 @@ pub fn tag_at(pml4: u64, virt: u64) -> Result<u16, ErrorCode> {
     }
 }
 
-/// Removes the mapping at user address `virt`, returning the frame it mapped and its tag.
-pub fn unmap(pml4: u64, virt: u64) -> Result<(u64, u16), ErrorCode> {
+/// Removes the mapping at user address `virt`, returning the frame it mapped, its tag, and
+/// how many page tables became empty and were freed with it.
+pub fn unmap(pml4: u64, virt: u64) -> Result<(u64, u16, u64), ErrorCode> {
     use x86_64::structures::paging::mapper::{Translate, TranslateResult};
     if virt % PAGE != 0 || virt >= USER_END {
         return Err(ErrorCode::InvalidArgument);
@@ -221,50 +254,137 @@ pub fn unmap(pml4: u64, virt: u64) -> Result<(u64, u16), ErrorCode> {
     match mapper.unmap(page) {
         Ok((frame, flush)) => {
             flush.flush();
-            Ok((frame.start_address().as_u64(), tag))
+            Ok((frame.start_address().as_u64(), tag, prune(pml4, virt)))
         }
         Err(_) => Err(ErrorCode::InvalidArgument),
     }
 }
 
+/// Frees the page tables on `virt`'s path that hold no entry any more, lowest first, and
+/// returns how many. A space never keeps an empty table, so mapping and unmapping across
+/// its range cannot pile up kernel memory.
+pub fn prune(pml4: u64, virt: u64) -> u64 {
+    // The path: the PML4, then the PDPT, PD and PT for `virt`, as (table, index in it).
+    let mut path = [(pml4, 0usize); 4];
+    let mut table_phys = pml4;
+    for (level, step) in path.iter_mut().enumerate() {
+        let shift = 39 - 9 * level;
+        let index = ((virt >> shift) & 0x1ff) as usize;
+        *step = (table_phys, index);
+        let entry = &table(table_phys)[index];
+        if level == 3 {
+            break;
+        }
+        if !entry.flags().contains(Flags::PRESENT) || entry.flags().contains(Flags::HUGE_PAGE) {
+            return 0;
+        }
+        table_phys = entry.addr().as_u64();
+    }
+    let mut freed = 0;
+    // From the PT up to the PDPT: free a table that is empty, and clear its parent's entry.
+    for level in (1..4).rev() {
+        let (child, _) = path[level];
+        if table(child).iter().any(|entry| !entry.is_unused()) {
+            break;
+        }
+        let (parent, index) = path[level - 1];
+        table(parent)[index].set_unused();
+        let _ = mm::free_frame(child);
+        freed += 1;
+    }
+    if freed > 0 {
+        // The CPU may cache the cleared paging-structure entries; INVLPG drops them all
+        // (for the current address space; other spaces are flushed by their next CR3 load).
+        x86_64::instructions::tlb::flush(VirtAddr::new(virt));
+    }
+    freed
+}
+
 // ----- address-space objects -------------------------------------------------------------
 
 pub const MAX_SPACES: usize = 64;
-/// What an address space costs its creator's quota: its root and a few tables.
+/// What an address space costs its creator's quota when it is made: its root and a few
+/// tables' worth of bookkeeping. Every page table `Map` makes later is charged on top
+/// ([`TABLE_COST`] each) and refunded when `Unmap` leaves it empty.
 pub const SPACE_COST: u64 = 4 * 4096;
+/// What one page table costs the address space's payer.
+pub const TABLE_COST: u64 = 4096;
 
-/// Address-space objects: (root, whether the pages mapped in it belong to it). Pages of a
-/// space built by the kernel (init's image) belong to the space; pages user space maps
-/// belong to their frame caps.
-static SPACES: spin::Mutex<[(u64, bool); MAX_SPACES]> = spin::Mutex::new([(0, false); MAX_SPACES]);
+/// An address-space object: its root, whether the pages mapped in it belong to it (pages of
+/// a space built by the kernel, init's image, belong to the space; pages user space maps
+/// belong to their frame caps), and the cap-store object its page tables are charged to.
+#[derive(Clone, Copy)]
+struct SpaceEntry {
+    root: u64,
+    owns_pages: bool,
+    object: Option<kcore::cap::ObjectId>,
+}
+
+impl SpaceEntry {
+    const FREE: SpaceEntry = SpaceEntry { root: 0, owns_pages: false, object: None };
+}
+
+static SPACES: spin::Mutex<[SpaceEntry; MAX_SPACES]> = spin::Mutex::new([SpaceEntry::FREE; MAX_SPACES]);
 
 /// Registers `pml4` as an address-space object; returns its index.
 pub fn register(pml4: u64, owns_pages: bool) -> Result<u16, ErrorCode> {
     let mut spaces = SPACES.lock();
-    let index = spaces.iter().position(|&(root, _)| root == 0).ok_or(ErrorCode::OutOfResources)?;
-    spaces[index] = (pml4, owns_pages);
-    Ok(index as u16)
+    let index = spaces.iter().position(|entry| entry.root == 0).ok_or(ErrorCode::OutOfResources)?;
+    let entry = spaces.get_mut(index).ok_or(ErrorCode::OutOfResources)?;
+    *entry = SpaceEntry { root: pml4, owns_pages, object: None };
+    u16::try_from(index).map_err(|_| ErrorCode::OutOfResources)
+}
+
+/// Records which cap-store object pays for space `index`'s page tables (once its cap exists).
+pub fn set_payer(index: u16, object: kcore::cap::ObjectId) {
+    if let Some(entry) = SPACES.lock().get_mut(usize::from(index)).filter(|entry| entry.root != 0) {
+        entry.object = Some(object);
+    }
 }
 
 pub fn root(index: u16) -> Option<u64> {
-    SPACES.lock().get(usize::from(index)).map(|&(root, _)| root).filter(|&root| root != 0)
+    SPACES.lock().get(usize::from(index)).map(|entry| entry.root).filter(|&root| root != 0)
 }
 
 /// Whether `pml4` is the root of an address-space object (so its threads do not own it).
 pub fn is_object(pml4: u64) -> bool {
-    pml4 != 0 && SPACES.lock().iter().any(|&(root, _)| root == pml4)
+    pml4 != 0 && SPACES.lock().iter().any(|entry| entry.root == pml4)
+}
+
+/// The page tables space `index` may still make: what its payer can pay for.
+pub fn table_budget(index: u16) -> Tables {
+    let object = SPACES.lock().get(usize::from(index)).and_then(|entry| entry.object);
+    match object {
+        Some(object) => Tables::at_most(crate::caps::with(|store| store.available_to(object)) / TABLE_COST),
+        None => Tables::UNLIMITED,
+    }
+}
+
+/// Settles a `Map` or `Unmap` of space `index`: `made` tables were made (and fit the budget
+/// [`table_budget`] gave), `freed` were freed. The payer is charged or refunded the difference.
+pub fn settle_tables(index: u16, made: u64, freed: u64) {
+    let Some(object) = SPACES.lock().get(usize::from(index)).and_then(|entry| entry.object) else { return };
+    crate::caps::with(|store| {
+        if made > freed {
+            // Fits: the budget was what the payer could pay, and nothing ran in between.
+            let _ = store.charge_object(object, (made - freed) * TABLE_COST);
+        } else {
+            store.refund_object(object, (freed - made) * TABLE_COST);
+        }
+    });
 }
 
 /// The space object's last cap is gone: stop its threads, free its tables (the frames it
-/// mapped belong to their frame caps and stay).
+/// mapped belong to their frame caps and stay). The store has already refunded everything
+/// its tables were charged.
 pub fn destroy_object(index: u16) {
-    let Some((pml4, owns_pages)) = SPACES.lock().get(usize::from(index)).copied().filter(|&(root, _)| root != 0) else {
+    let Some(SpaceEntry { root: pml4, owns_pages, .. }) = SPACES.lock().get(usize::from(index)).copied().filter(|entry| entry.root != 0) else {
         return;
     };
     let current_dies = crate::sched::kill_threads_in(pml4);
     crate::frame::forget_space(index);
     if let Some(slot) = SPACES.lock().get_mut(usize::from(index)) {
-        *slot = (0, false);
+        *slot = SpaceEntry::FREE;
     }
     destroy(pml4, owns_pages);
     if current_dies {

@@ -46,11 +46,14 @@ pub enum ErrorCode {
     PeerGone = 14,
     /// A blocking receive or wait reached its timeout with nothing to receive.
     TimedOut = 15,
+    /// The capability a blocked operation was using was revoked or deleted while it waited
+    /// (a queued send whose cap is gone is cancelled, never delivered).
+    Revoked = 16,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order. Used by tests and by user-space pretty-printers.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidSyscall,
         ErrorCode::InvalidArgument,
         ErrorCode::InvalidSlot,
@@ -66,6 +69,7 @@ impl ErrorCode {
         ErrorCode::MessageTooLong,
         ErrorCode::PeerGone,
         ErrorCode::TimedOut,
+        ErrorCode::Revoked,
     ];
 
     /// The code as it travels in `rax`.
@@ -91,6 +95,7 @@ impl ErrorCode {
             ErrorCode::MessageTooLong => "message too long",
             ErrorCode::PeerGone => "peer gone",
             ErrorCode::TimedOut => "timed out",
+            ErrorCode::Revoked => "capability revoked while in use",
         }
     }
 }

@@ -67,6 +67,7 @@
 
 mod cdt;
 mod check;
+mod cost;
 mod ops;
 mod quota;
 mod space;

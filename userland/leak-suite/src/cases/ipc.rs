@@ -29,17 +29,20 @@ pub const CASES: &[Case] = &[
     Case { id: "IPC-REPLY-004", what: "a server that takes a second call before replying answers the second; the first caller waits, and gets PeerGone when the server dies", run: reply_dropped },
     Case { id: "IPC-REPLY-005", what: "ReplyRecv with nothing to reply to still receives", run: reply_recv_without_call },
     Case { id: "IPC-REPLY-006", what: "a plain message received between a call and its reply does not end the reply right", run: reply_survives_send },
+    Case { id: "IPC-REPLY-007", what: "ReplyRecv whose reply the caller cannot take (caps without GrantReply) is reported to the server at once, without receiving, and the call stays pending until a reply that fits", run: reply_recv_refused },
     Case { id: "IPC-DEAD-001", what: "calling a server that dies holding the call: PeerGone", run: server_dies },
-    Case { id: "IPC-DEAD-002", what: "a caller queued on an endpoint whose last cap goes: PeerGone", run: endpoint_destroyed_sender },
+    Case { id: "IPC-DEAD-002", what: "a caller queued on an endpoint whose caps are revoked and deleted: Revoked (its own cap went first), never PeerGone's silence", run: endpoint_destroyed_sender },
     Case { id: "IPC-DEAD-003", what: "a receiver blocked on an endpoint whose last cap goes: PeerGone", run: endpoint_destroyed_receiver },
     Case { id: "IPC-DEAD-004", what: "a restarted server: the old caller gets PeerGone, new calls reach the new incarnation", run: server_restarted },
     Case { id: "IPC-GRANT-001", what: "caps in a message without Grant: InsufficientRights, the receiver gets nothing", run: grant_refused },
     Case { id: "IPC-GRANT-002", what: "with Grant the cap lands in the receiver's named slot, same object and rights, derived from the sender's", run: grant_works },
     Case { id: "IPC-GRANT-003", what: "a granted cap never has more rights than the sender's", run: grant_attenuated },
-    Case { id: "IPC-GRANT-004", what: "a receive slot that is occupied: the message arrives with no caps, the slot is unchanged", run: grant_slot_occupied },
+    Case { id: "IPC-GRANT-004", what: "a receive slot that is occupied: the send is refused with SlotOccupied, nothing arrives, the slot is unchanged, the receiver keeps waiting", run: grant_slot_occupied },
     Case { id: "IPC-GRANT-005", what: "sending an empty slot or one beyond 32 bits: EmptySlot, InvalidSlot, nothing delivered", run: grant_bad_slot },
     Case { id: "IPC-GRANT-006", what: "a reply carrying caps to a caller whose cap lacks GrantReply: InsufficientRights", run: grant_reply_needs_right },
-    Case { id: "IPC-GRANT-007", what: "a cspace cap sent by message to a space that is not its ancestor does not travel", run: grant_cspace_refused },
+    Case { id: "IPC-REVOKE-001", what: "revoking and deleting a badged cap while a send through a copy of it is queued (carrying a cap) cancels the send with Revoked: the receiver never sees the revoked badge nor the cap", run: revoke_cancels_send },
+    Case { id: "IPC-REVOKE-002", what: "revoking the copy a queued sender uses, while the parent badged cap stays, still cancels that send (Revoked); a send through the kept cap is delivered", run: revoke_copy_cancels_send },
+    Case { id: "IPC-GRANT-007", what: "a cspace cap sent by message to a space that is not its ancestor does not travel: the send is refused with IllegalOperation", run: grant_cspace_refused },
     Case { id: "IPC-BADGE-001", what: "a client cannot change its badge: re-minting fails, copies keep it, the server sees the original", run: badge_fixed },
     Case { id: "NTFN-001", what: "signals from two badged caps OR into the word a waiter in another process receives", run: notify_badges },
     Case { id: "NTFN-002", what: "an unbadged signal delivers 1; poll with nothing pending returns 0; a wait times out", run: notify_plain },
@@ -286,7 +289,7 @@ fn endpoint_destroyed_sender(world: &mut World) -> Outcome {
     expect_ok("revoke every other cap", sys::cap_revoke(e))?;
     expect_ok("delete the last", sys::cap_delete(e))?;
     let answer = expect_ret("the call", client.finish(STEP_TICKS)?)?;
-    ensure!(code(&answer) == Err(ErrorCode::PeerGone), "the caller got {:?}", code(&answer));
+    ensure!(code(&answer) == Err(ErrorCode::Revoked), "the caller got {:?}", code(&answer));
     done(world, [server, client])
 }
 
@@ -387,10 +390,13 @@ fn grant_slot_occupied(world: &mut World) -> Outcome {
     send_cap(&client, 6)?;
     receive_cap_into(&server, 9)?;
     server.begin(Sysno::Recv.as_u64() as u32, receive_op(5))?;
-    client.sys_ok("send", Sysno::Send, &[5, info(4, 0, 1)])?;
-    let got = expect_ret("receive", server.finish(STEP_TICKS)?)?;
-    ensure!(got.rsi() == info(4, 0, 0), "info {:#x}: expected the message with no caps", got.rsi());
+    client.sys_err("send", Sysno::Send, &[5, info(4, 0, 1)], ErrorCode::SlotOccupied)?;
+    ensure!(server.finish(20)? == Step::Blocked, "the refused message arrived");
     ensure!(server.slot(9)? == before, "the occupied slot changed");
+    ensure!(client.slot(6)?.is_some(), "the sender lost the cap it tried to send");
+    client.sys_ok("without the cap it goes", Sysno::Send, &[5, info(4, 0, 0)])?;
+    let got = expect_ret("receive", server.finish(STEP_TICKS)?)?;
+    ensure!(got.rsi() == info(4, 0, 0), "info {:#x}", got.rsi());
     done(world, [server, client])
 }
 
@@ -426,10 +432,11 @@ fn grant_cspace_refused(world: &mut World) -> Outcome {
     send_cap(&client, 6)?;
     receive_cap_into(&server, 9)?;
     server.begin(Sysno::Recv.as_u64() as u32, receive_op(5))?;
-    client.sys_ok("send", Sysno::Send, &[5, info(0, 0, 1)])?;
-    let got = expect_ret("receive", server.finish(STEP_TICKS)?)?;
-    ensure!(got.rsi() == info(0, 0, 0), "info {:#x}: the cspace cap travelled", got.rsi());
+    client.sys_err("send", Sysno::Send, &[5, info(0, 0, 1)], ErrorCode::IllegalOperation)?;
+    ensure!(server.finish(20)? == Step::Blocked, "the refused message arrived");
     ensure!(server.slot(9)?.is_none(), "the cspace cap arrived");
+    client.sys_ok("a plain message still goes", Sysno::Send, &[5, info(0, 0, 0)])?;
+    expect_ret("receive", server.finish(STEP_TICKS)?)?;
     done(world, [server, client])
 }
 
@@ -491,4 +498,66 @@ fn notify_errors(world: &mut World) -> Outcome {
     p.sys_err("wait on an endpoint", Sysno::Wait, &[7], ErrorCode::WrongObjectType)?;
     p.sys_err("signal an empty slot", Sysno::Signal, &[8], ErrorCode::EmptySlot)?;
     p.teardown(world)
+}
+
+fn reply_recv_refused(world: &mut World) -> Outcome {
+    let (_, server, client) = pair(world, W, 0)?;
+    let n = create(world, ObjectType::Notification)?;
+    expect_ok("a cap for the reply", server.give(n, 6, ALL, 0))?;
+    send_cap(&server, 6)?;
+    client.begin(Sysno::Call.as_u64() as u32, [5, info(1, 0, 0), 0, 0, 0, 0, 0, 0])?;
+    let request = server.sys_ok("receive the call", Sysno::Recv, &[5])?;
+    ensure!(request.rsi() == info(1, 0, 0), "request info {:#x}", request.rsi());
+    // The client's cap has no GrantReply, so a reply may not carry caps.
+    server.sys_err("ReplyRecv with a cap", Sysno::ReplyRecv, &[5, info(2, 0, 1)], ErrorCode::InsufficientRights)?;
+    blocked("the caller, still waiting for its answer", &client)?;
+    server.sys_ok("a reply that fits", Sysno::Reply, &[0, info(3, 1, 0), 0x77])?;
+    let answer = expect_ret("the call", client.finish(STEP_TICKS)?)?;
+    ensure!(code(&answer).is_ok() && answer.rsi() == info(3, 1, 0) && answer.word(0) == 0x77, "the caller got {answer:x?}");
+    done(world, [server, client])
+}
+
+/// A client queued in a badged send carrying a cap (slot 6), through the copy at its slot 5
+/// of the suite's badged cap `badged`.
+fn queued_badged_send(world: &mut World) -> Result<(CapSlot, CapSlot, Puppet, Puppet), Fail> {
+    let e = create(world, ObjectType::Endpoint)?;
+    let badged = world.slot()?;
+    expect_ok("a badged cap", sys::cap_mint(e, badged, W.union(G), libcap::Badge::new(0x77)))?;
+    let server = Puppet::new(world)?;
+    expect_ok("the server's cap", server.give(e, 5, R, 0))?;
+    let client = Puppet::new(world)?;
+    expect_ok("the client's copy", client.give(badged, 5, ALL, 0))?;
+    let n = create(world, ObjectType::Notification)?;
+    expect_ok("the cap to pass", client.give(n, 6, ALL, 0))?;
+    send_cap(&client, 6)?;
+    receive_cap_into(&server, 9)?;
+    if let Some(end) = client.begin(Sysno::Send.as_u64() as u32, [5, info(4, 1, 1), 0x5e, 0, 0, 0, 0, 0])? {
+        fail!("the client ended: {end:?}");
+    }
+    blocked("the queued sender", &client)?;
+    Ok((e, badged, server, client))
+}
+
+fn revoke_cancels_send(world: &mut World) -> Outcome {
+    let (_, badged, server, client) = queued_badged_send(world)?;
+    expect_ok("revoke the badged cap", sys::cap_revoke(badged))?;
+    expect_ok("and delete it", sys::cap_delete(badged))?;
+    let answer = expect_ret("the send", client.finish(STEP_TICKS)?)?;
+    ensure!(code(&answer) == Err(ErrorCode::Revoked), "the sender got {:?}", code(&answer));
+    server.sys_err("nothing was delivered", Sysno::NbRecv, &[5], ErrorCode::WouldBlock)?;
+    ensure!(server.slot(9)?.is_none(), "the cap arrived");
+    done(world, [server, client])
+}
+
+fn revoke_copy_cancels_send(world: &mut World) -> Outcome {
+    let (_, badged, server, client) = queued_badged_send(world)?;
+    expect_ok("revoke the badged cap (the client's copy goes, ours stays)", sys::cap_revoke(badged))?;
+    let answer = expect_ret("the send", client.finish(STEP_TICKS)?)?;
+    ensure!(code(&answer) == Err(ErrorCode::Revoked), "the sender got {:?}", code(&answer));
+    server.sys_err("nothing was delivered", Sysno::NbRecv, &[5], ErrorCode::WouldBlock)?;
+    server.begin(Sysno::Recv.as_u64() as u32, receive_op(5))?;
+    expect_ok("a send through the kept cap", sys::send(badged, &sys::Message::new(8, &[]).map_err(Fail::from)?))?;
+    let got = expect_ret("receive", server.finish(STEP_TICKS)?)?;
+    ensure!(got.rdi() == 0x77 && got.rsi() == info(8, 0, 0), "the server got badge {:#x} info {:#x}", got.rdi(), got.rsi());
+    done(world, [server, client])
 }

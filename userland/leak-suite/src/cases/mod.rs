@@ -13,6 +13,7 @@ mod cnode;
 mod exhaust;
 mod forge;
 mod ipc;
+mod lifetime;
 mod memory;
 mod pointers;
 mod privilege;
@@ -31,6 +32,7 @@ pub fn all() -> Vec<&'static Case> {
         privilege::CASES,
         thread::CASES,
         exhaust::CASES,
+        lifetime::CASES,
     ];
     areas.iter().flat_map(|cases| cases.iter()).collect()
 }
