@@ -9,6 +9,8 @@
 ///
 /// A slot is only an index: whether it is in range, and what it holds, is for the kernel to
 /// check against the caller's space (`ErrorCode::InvalidSlot`, `ErrorCode::EmptySlot`).
+/// Slot 0 is always empty: as the destination of a copy, mint, move, give, create or
+/// message transfer it is `ErrorCode::InvalidSlot`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CapSlot(u32);
 

@@ -97,6 +97,14 @@ pub enum Sysno {
     /// Send a message on an endpoint, blocking until a receiver takes it.
     /// `rdi` endpoint slot (needs `WRITE`; `GRANT` if the info word carries caps),
     /// `rsi` info, message words in registers then IPC buffer.
+    ///
+    /// A message arrives whole or not at all. The receiver must have an IPC buffer for
+    /// words beyond the registers and for caps (`MessageTooLong`), both buffers must be
+    /// readable/writable (`InvalidArgument`), and each receive slot the receiver names must
+    /// be valid, not 0, not named twice (`InvalidSlot`) and empty (`SlotOccupied`); any
+    /// refusal is returned to the sender and the receiver keeps waiting. A send that waits
+    /// in the queue is cancelled with `Revoked` if its cap is revoked, deleted or moved
+    /// before a receiver takes it.
     Send = 1,
     /// As [`Sysno::Send`], but fail with `WouldBlock` instead of waiting.
     NbSend = 2,
@@ -115,10 +123,13 @@ pub enum Sysno {
     NbRecv = 5,
     /// Answer the call this thread received last. `rsi` info, message words (`rdi` is
     /// ignored). `IllegalOperation` if no call is pending (a second reply), `PeerGone` if
-    /// the caller died.
+    /// the caller died. A reply the caller cannot take (the refusals of [`Sysno::Send`])
+    /// returns that error and the call stays pending.
     Reply = 6,
-    /// Reply to the pending call if there is one (a failed reply does not stop the
-    /// receive), then receive on `rdi` (no timeout).
+    /// Reply to the pending call if there is one, then receive on `rdi` (no timeout). With
+    /// nobody to release (no call pending, or the caller died) it just receives; a reply
+    /// the caller cannot take returns that error at once, without receiving, and the call
+    /// stays pending.
     ReplyRecv = 7,
     /// OR the cap's badge into a notification's signal word. `rdi` notification slot
     /// (needs `WRITE`).

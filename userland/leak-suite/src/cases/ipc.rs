@@ -31,7 +31,7 @@ pub const CASES: &[Case] = &[
     Case { id: "IPC-REPLY-006", what: "a plain message received between a call and its reply does not end the reply right", run: reply_survives_send },
     Case { id: "IPC-REPLY-007", what: "ReplyRecv whose reply the caller cannot take (caps without GrantReply) is reported to the server at once, without receiving, and the call stays pending until a reply that fits", run: reply_recv_refused },
     Case { id: "IPC-DEAD-001", what: "calling a server that dies holding the call: PeerGone", run: server_dies },
-    Case { id: "IPC-DEAD-002", what: "a caller queued on an endpoint whose caps are revoked and deleted: Revoked (its own cap went first), never PeerGone's silence", run: endpoint_destroyed_sender },
+    Case { id: "IPC-DEAD-002", what: "a caller queued on an endpoint whose caps are revoked and deleted: Revoked (its own cap went first), never delivered", run: endpoint_destroyed_sender },
     Case { id: "IPC-DEAD-003", what: "a receiver blocked on an endpoint whose last cap goes: PeerGone", run: endpoint_destroyed_receiver },
     Case { id: "IPC-DEAD-004", what: "a restarted server: the old caller gets PeerGone, new calls reach the new incarnation", run: server_restarted },
     Case { id: "IPC-GRANT-001", what: "caps in a message without Grant: InsufficientRights, the receiver gets nothing", run: grant_refused },
