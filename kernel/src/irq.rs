@@ -94,6 +94,13 @@ pub fn unbind_notification(index: u16) {
     }
 }
 
+/// (line, notification index) of every bound line (for the consistency checks of tests).
+#[cfg(feature = "ktest")]
+pub fn bound_notifications() -> impl Iterator<Item = (usize, u16)> {
+    let lines = *LINES.lock();
+    (0..ISA_LINES).filter_map(move |line| lines.get(line).and_then(|l| l.bound).map(|(notification, _)| (line, notification)))
+}
+
 /// The IRQ-handler object's last cap is gone: mask the line and unbind it.
 pub fn release(irq: u8) {
     let mut lines = LINES.lock();

@@ -499,6 +499,28 @@ pub fn check_consistency() -> Result<(), &'static str> {
             }
             _ => {}
         }
+        // Stored indices die with their objects (they are reused lowest-first).
+        if let Some((endpoint, _)) = thread.fault_endpoint
+            && !matches!(thread.state, State::Dead)
+            && !any_cap_names(Object::Endpoint(endpoint))
+        {
+            return report("its fault endpoint is an endpoint no cap keeps alive");
+        }
+        if let BlockedOn::Send { endpoint, badge, cap: Some(slot), .. } = thread.blocked_on {
+            let intact = caps::with(|store| store.lookup(slot))
+                .is_ok_and(|found| found.handle == Object::Endpoint(endpoint) && found.badge.value() == badge);
+            if !intact {
+                return report("a queued send whose cap is gone");
+            }
+        }
+    }
+    if let Some(line) = crate::irq::bound_notifications().find(|&(_, notification)| !any_cap_names(Object::Notification(notification))) {
+        println!("kfuzz: IRQ line {} is bound to notification {}, which no cap keeps alive", line.0, line.1);
+        return Err("an IRQ line is bound to a dead notification");
+    }
+    if let Err((space, charged, tables)) = crate::vspace::check_table_charges() {
+        println!("kfuzz: address space {space} is charged {charged} bytes but has {tables} page tables");
+        return Err("an address space's page tables are not what its payer is charged");
     }
     Ok(())
 }

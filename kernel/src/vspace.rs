@@ -374,6 +374,52 @@ pub fn settle_tables(index: u16, made: u64, freed: u64) {
     });
 }
 
+/// Every address-space object that user space made (its payer pays for its tables) is
+/// charged exactly [`SPACE_COST`] plus [`TABLE_COST`] per page table in its lower half, and
+/// has no empty table. `Err((index, charged, tables))` names the first that is not (for the
+/// consistency checks of tests).
+#[cfg(feature = "ktest")]
+pub fn check_table_charges() -> Result<(), (u16, u64, u64)> {
+    fn count(table_phys: u64, level: u32) -> (u64, bool) {
+        let mut tables = 0;
+        let mut any_empty = false;
+        let mut used = 0;
+        for entry in table(table_phys).iter() {
+            if !entry.flags().contains(Flags::PRESENT) {
+                continue;
+            }
+            used += 1;
+            if level > 1 {
+                let (below, empty) = count(entry.addr().as_u64(), level - 1);
+                tables += 1 + below;
+                any_empty |= empty;
+            }
+        }
+        (tables, any_empty || used == 0)
+    }
+    let spaces = *SPACES.lock();
+    for (index, entry) in spaces.iter().enumerate() {
+        let (Some(object), false) = (entry.object, entry.owns_pages) else { continue };
+        if entry.root == 0 {
+            continue;
+        }
+        let mut tables = 0;
+        let mut empty = false;
+        for pml4_entry in table(entry.root).iter().take(256) {
+            if pml4_entry.flags().contains(Flags::PRESENT) {
+                let (below, any_empty) = count(pml4_entry.addr().as_u64(), 3);
+                tables += 1 + below;
+                empty |= any_empty;
+            }
+        }
+        let charged = crate::caps::with(|store| store.cost_of(object));
+        if empty || charged != SPACE_COST + tables * TABLE_COST {
+            return Err((index as u16, charged, tables));
+        }
+    }
+    Ok(())
+}
+
 /// The space object's last cap is gone: stop its threads, free its tables (the frames it
 /// mapped belong to their frame caps and stay). The store has already refunded everything
 /// its tables were charged.

@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn zero_and_unknown_numbers_are_rejected() {
         assert_eq!(ErrorCode::try_from(0), Err(0));
-        assert_eq!(ErrorCode::try_from(16), Err(16));
+        assert_eq!(ErrorCode::try_from(17), Err(17));
         assert_eq!(ErrorCode::try_from(u32::MAX), Err(u32::MAX));
     }
 
