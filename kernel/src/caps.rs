@@ -136,8 +136,10 @@ pub fn destroy_space(space: SpaceId) {
     {
         let mut pending = PENDING_SPACES.lock();
         let (queue, count) = &mut *pending;
-        if *count < SPACES && !queue[..*count].contains(&space.index()) {
-            queue[*count] = space.index();
+        if !queue.get(..*count).unwrap_or(&[]).contains(&space.index())
+            && let Some(place) = queue.get_mut(*count)
+        {
+            *place = space.index();
             *count += 1;
         }
     }
@@ -152,7 +154,7 @@ pub fn destroy_space(space: SpaceId) {
                 break;
             }
             *count -= 1;
-            queue[*count]
+            queue.get(*count).copied().unwrap_or(0)
         };
         // Nothing may run in a space whose index can be reused: its threads stop first.
         crate::sched::kill_threads_in_cspace(SpaceId::new(next));
@@ -247,6 +249,7 @@ pub fn install(space: SpaceId, slot: u32, kind: ObjectType, object: Object) -> R
 }
 
 /// Mints from `space`'s `from` slot into `to_space`'s `to` slot (kernel use: boot and tests).
+#[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
 pub fn mint(space: SpaceId, from: u32, to_space: SpaceId, to: u32, rights: Rights, badge: Badge) -> Result<(), ErrorCode> {
     derive(SlotRef::new(space, from), SlotRef::new(to_space, to), rights, badge)
 }
@@ -290,12 +293,10 @@ pub fn lookup(space: SpaceId, slot: CapSlot, kind: ObjectType, rights: Rights) -
 /// of the space it names, so no space can ever hold the only cap to itself, directly or
 /// through a ring of spaces, and live forever. `IllegalOperation` otherwise.
 pub fn check_placement(store: &Store, source: SlotRef, destination: SpaceId) -> Result<(), ErrorCode> {
-    if let Ok(found) = store.lookup(source) {
-        if let Object::CSpace(index) = found.handle {
-            if !store.is_strict_ancestor(destination, SpaceId::new(index)) {
+    if let Ok(found) = store.lookup(source)
+        && let Object::CSpace(index) = found.handle
+            && !store.is_strict_ancestor(destination, SpaceId::new(index)) {
                 return Err(ErrorCode::IllegalOperation);
             }
-        }
-    }
     Ok(())
 }

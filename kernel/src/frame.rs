@@ -79,11 +79,16 @@ pub fn create(spec: Spec) -> Result<u32, ErrorCode> {
     let mut frames = FRAMES.lock();
     let index = frames.iter().position(Option::is_none).ok_or(ErrorCode::OutOfResources)?;
     let phys = mm::allocate_run(spec.pages, spec.limit).map_err(|_| ErrorCode::OutOfResources)?;
-    frames[index] = Some(Entry { phys, pages: spec.pages, mappings: [None; MAX_MAPPINGS] });
+    let Some(entry) = frames.get_mut(index) else {
+        let _ = mm::free_run(phys, spec.pages);
+        return Err(ErrorCode::OutOfResources);
+    };
+    *entry = Some(Entry { phys, pages: spec.pages, mappings: [None; MAX_MAPPINGS] });
     Ok(index as u32)
 }
 
 /// The frame's first physical address.
+#[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
 pub fn phys(index: u32) -> Option<u64> {
     info(index).map(|(phys, _)| phys)
 }
@@ -107,7 +112,7 @@ pub fn map(index: u32, space: u16, pml4: u64, address: u64, perms: Perms) -> Res
     let entry = frames.get_mut(index as usize).and_then(Option::as_mut).ok_or(ErrorCode::PeerGone)?;
     let bytes = entry.pages * PAGE_BYTES;
     let end = address.checked_add(bytes).ok_or(ErrorCode::InvalidArgument)?;
-    if address % PAGE_BYTES != 0 || end > vspace::USER_END {
+    if !address.is_multiple_of(PAGE_BYTES) || end > vspace::USER_END {
         return Err(ErrorCode::InvalidArgument);
     }
     let conflict = entry.mappings.iter().flatten().any(|m| (perms.execute && m.writable) || (perms.write && m.executable));
@@ -136,7 +141,9 @@ pub fn map(index: u32, space: u16, pml4: u64, address: u64, perms: Perms) -> Res
         }
     }
     vspace::settle_tables(space, tables.made(), 0);
-    entry.mappings[free] = Some(Mapping { space, address, writable: perms.write, executable: perms.execute });
+    if let Some(mapping) = entry.mappings.get_mut(free) {
+        *mapping = Some(Mapping { space, address, writable: perms.write, executable: perms.execute });
+    }
     Ok(())
 }
 
@@ -159,7 +166,9 @@ pub fn unmap(space: u16, pml4: u64, address: u64) -> Result<(), ErrorCode> {
         .iter()
         .position(|m| matches!(m, Some(m) if m.space == space && m.address == address))
         .ok_or(ErrorCode::InvalidArgument)?;
-    entry.mappings[slot] = None;
+    if let Some(mapping) = entry.mappings.get_mut(slot) {
+        *mapping = None;
+    }
     let freed = unmap_pages(pml4, address, entry.pages);
     vspace::settle_tables(space, 0, freed);
     Ok(())
@@ -196,6 +205,7 @@ pub fn destroy(index: u32) {
 }
 
 /// Live frame objects (for the consistency checks of tests).
+#[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
 pub fn live() -> usize {
     FRAMES.lock().iter().flatten().count()
 }

@@ -65,6 +65,21 @@ impl Notification {
     pub const DEAD: Notification = Notification { live: false, word: 0, head: None, tail: None };
 }
 
+impl Scheduler {
+    /// Endpoint `index`. Indices are made only by [`allocate_endpoint`], below
+    /// `MAX_ENDPOINTS`; the modulo keeps even a broken one from indexing out of the table.
+    #[allow(clippy::indexing_slicing, reason = "index % MAX_ENDPOINTS is in range")]
+    fn endpoint(&mut self, index: u16) -> &mut Endpoint {
+        &mut self.endpoints[usize::from(index) % MAX_ENDPOINTS]
+    }
+
+    /// Notification `index` (made by [`allocate_notification`]; as [`Scheduler::endpoint`]).
+    #[allow(clippy::indexing_slicing, reason = "index % MAX_NOTIFICATIONS is in range")]
+    fn notification(&mut self, index: u16) -> &mut Notification {
+        &mut self.notifications[usize::from(index) % MAX_NOTIFICATIONS]
+    }
+}
+
 /// The trap frame at the top of a thread's kernel stack: its user registers while it is
 /// in the kernel or not running.
 fn frame_of(sched: &mut Scheduler, id: ThreadId) -> &'static mut TrapFrame {
@@ -81,16 +96,18 @@ fn frame_of(sched: &mut Scheduler, id: ThreadId) -> &'static mut TrapFrame {
 pub fn allocate_endpoint() -> Result<u16, ErrorCode> {
     sched::with_sched(|sched| {
         let index = sched.endpoints.iter().position(|e| !e.live).ok_or(ErrorCode::OutOfResources)?;
-        sched.endpoints[index] = Endpoint { live: true, ..Endpoint::DEAD };
-        Ok(index as u16)
+        let endpoint = sched.endpoints.get_mut(index).ok_or(ErrorCode::OutOfResources)?;
+        *endpoint = Endpoint { live: true, ..Endpoint::DEAD };
+        u16::try_from(index).map_err(|_| ErrorCode::OutOfResources)
     })
 }
 
 pub fn allocate_notification() -> Result<u16, ErrorCode> {
     sched::with_sched(|sched| {
         let index = sched.notifications.iter().position(|n| !n.live).ok_or(ErrorCode::OutOfResources)?;
-        sched.notifications[index] = Notification { live: true, ..Notification::DEAD };
-        Ok(index as u16)
+        let notification = sched.notifications.get_mut(index).ok_or(ErrorCode::OutOfResources)?;
+        *notification = Notification { live: true, ..Notification::DEAD };
+        u16::try_from(index).map_err(|_| ErrorCode::OutOfResources)
     })
 }
 
@@ -157,7 +174,7 @@ pub fn report_end(sched: &mut Scheduler, id: ThreadId, endpoint: u16, badge: u64
     let Ok(info) = MessageInfo::new(label, length, 0) else { return };
     let mut registers = [0u64; REGISTER_WORDS];
     registers[..4].copy_from_slice(&words);
-    if sched.endpoints[usize::from(endpoint)].waiting == Waiting::Receivers {
+    if sched.endpoint(endpoint).waiting == Waiting::Receivers {
         // A report is registers only, so its transfer cannot be refused.
         if let Some(receiver) = pop_endpoint(sched, endpoint) {
             let delivery = transfer(sched, Sender { id, badge, info }, registers, receiver).unwrap_or(Delivery { registers, badge, info: info.encode() });
@@ -182,12 +199,12 @@ pub fn report_end(sched: &mut Scheduler, id: ThreadId, endpoint: u16, badge: u64
 
 fn push_endpoint(sched: &mut Scheduler, index: u16, id: ThreadId, waiting: Waiting) {
     sched.thread(id).next_waiting = None;
-    let tail = sched.endpoints[usize::from(index)].tail;
+    let tail = sched.endpoint(index).tail;
     match tail {
         Some(tail) => sched.thread(tail).next_waiting = Some(id),
-        None => sched.endpoints[usize::from(index)].head = Some(id),
+        None => sched.endpoint(index).head = Some(id),
     }
-    let endpoint = &mut sched.endpoints[usize::from(index)];
+    let endpoint = sched.endpoint(index);
     endpoint.tail = Some(id);
     endpoint.waiting = waiting;
 }
@@ -195,7 +212,7 @@ fn push_endpoint(sched: &mut Scheduler, index: u16, id: ThreadId, waiting: Waiti
 fn pop_endpoint(sched: &mut Scheduler, index: u16) -> Option<ThreadId> {
     let head = sched.endpoints.get(usize::from(index))?.head?;
     let next = sched.thread(head).next_waiting.take();
-    let endpoint = &mut sched.endpoints[usize::from(index)];
+    let endpoint = sched.endpoint(index);
     endpoint.head = next;
     if next.is_none() {
         endpoint.tail = None;
@@ -206,17 +223,17 @@ fn pop_endpoint(sched: &mut Scheduler, index: u16) -> Option<ThreadId> {
 
 fn push_notification(sched: &mut Scheduler, index: u16, id: ThreadId) {
     sched.thread(id).next_waiting = None;
-    match sched.notifications[usize::from(index)].tail {
+    match sched.notification(index).tail {
         Some(tail) => sched.thread(tail).next_waiting = Some(id),
-        None => sched.notifications[usize::from(index)].head = Some(id),
+        None => sched.notification(index).head = Some(id),
     }
-    sched.notifications[usize::from(index)].tail = Some(id);
+    sched.notification(index).tail = Some(id);
 }
 
 fn pop_notification(sched: &mut Scheduler, index: u16) -> Option<ThreadId> {
     let head = sched.notifications.get(usize::from(index))?.head?;
     let next = sched.thread(head).next_waiting.take();
-    let notification = &mut sched.notifications[usize::from(index)];
+    let notification = sched.notification(index);
     notification.head = next;
     if next.is_none() {
         notification.tail = None;
@@ -228,9 +245,9 @@ fn pop_notification(sched: &mut Scheduler, index: u16) -> Option<ThreadId> {
 fn unlink(sched: &mut Scheduler, id: ThreadId) {
     let (head, is_endpoint, index) = match sched.thread(id).blocked_on {
         BlockedOn::Send { endpoint, .. } | BlockedOn::Receive { endpoint } => {
-            (sched.endpoints[usize::from(endpoint)].head, true, endpoint)
+            (sched.endpoint(endpoint).head, true, endpoint)
         }
-        BlockedOn::Notification { notification } => (sched.notifications[usize::from(notification)].head, false, notification),
+        BlockedOn::Notification { notification } => (sched.notification(notification).head, false, notification),
         _ => return,
     };
     // Rebuild the queue without `id` (queues are short; this runs only on timeouts and deaths).
@@ -239,20 +256,22 @@ fn unlink(sched: &mut Scheduler, id: ThreadId) {
     let mut cursor = head;
     while let Some(current) = cursor {
         cursor = sched.thread(current).next_waiting.take();
-        if current != id && count < MAX_THREADS {
-            kept[count] = Some(current);
+        if current != id
+            && let Some(place) = kept.get_mut(count)
+        {
+            *place = Some(current);
             count += 1;
         }
     }
     if is_endpoint {
-        let waiting = sched.endpoints[usize::from(index)].waiting;
-        sched.endpoints[usize::from(index)] = Endpoint { live: true, ..Endpoint::DEAD };
+        let waiting = sched.endpoint(index).waiting;
+        *sched.endpoint(index) = Endpoint { live: true, ..Endpoint::DEAD };
         for waiter in kept.iter().take(count).flatten() {
             push_endpoint(sched, index, *waiter, waiting);
         }
     } else {
-        let word = sched.notifications[usize::from(index)].word;
-        sched.notifications[usize::from(index)] = Notification { live: true, word, ..Notification::DEAD };
+        let word = sched.notification(index).word;
+        *sched.notification(index) = Notification { live: true, word, ..Notification::DEAD };
         for waiter in kept.iter().take(count).flatten() {
             push_notification(sched, index, *waiter);
         }
@@ -269,11 +288,10 @@ pub fn time_out(sched: &mut Scheduler, id: ThreadId) {
 /// (or whom it owes one).
 pub fn forget_thread(sched: &mut Scheduler, id: ThreadId) {
     unlink(sched, id);
-    if let Some(caller) = sched.thread(id).reply_to.take() {
-        if sched.thread(caller).blocked_on == (BlockedOn::Reply { server: id }) {
+    if let Some(caller) = sched.thread(id).reply_to.take()
+        && sched.thread(caller).blocked_on == (BlockedOn::Reply { server: id }) {
             fail_waiter(sched, caller, ErrorCode::PeerGone);
         }
-    }
     for index in 1..MAX_THREADS {
         let other = ThreadId(index as u16);
         if sched.thread(other).reply_to == Some(id) {
@@ -617,9 +635,9 @@ pub fn signal(index: u16, badge: u64) {
             return;
         }
         let bits = if badge == 0 { 1 } else { badge };
-        sched.notifications[usize::from(index)].word |= bits;
+        sched.notification(index).word |= bits;
         if let Some(waiter) = pop_notification(sched, index) {
-            let word = core::mem::take(&mut sched.notifications[usize::from(index)].word);
+            let word = core::mem::take(&mut sched.notification(index).word);
             let frame = frame_of(sched, waiter);
             frame.rax = 0;
             frame.rdi = word;
@@ -633,7 +651,7 @@ pub fn signal(index: u16, badge: u64) {
 
 pub fn wait(frame: &mut TrapFrame, index: u16, blocking: bool, timeout_ticks: u64) -> Result<(), ErrorCode> {
     let block = sched::with_sched(|sched| {
-        let word = core::mem::take(&mut sched.notifications[usize::from(index)].word);
+        let word = core::mem::take(&mut sched.notification(index).word);
         if word != 0 || !blocking {
             frame.rax = 0;
             frame.rdi = word;

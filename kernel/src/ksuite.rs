@@ -402,8 +402,8 @@ fn start_suite(initrd: kcore::memmap::PhysRange) -> (ThreadId, SpaceId) {
     let rx = Rights::READ.union(Rights::EXECUTE);
     let mut grants = [(0u32, 0u32, Rights::NONE); 7];
     grants[0] = (AUDIT_SLOT, 2, Rights::READ);
-    for (index, &slot) in CODE_SLOTS.iter().enumerate() {
-        grants[1 + index] = (slot, 3 + index as u32, rx);
+    for ((index, &slot), grant) in CODE_SLOTS.iter().enumerate().zip(grants.iter_mut().skip(1)) {
+        *grant = (slot, 3 + index as u32, rx);
     }
     grants[5] = (BASELINE_SLOT, 7, Rights::READ);
     grants[6] = (CHECK_SLOT, 8, Rights::READ);

@@ -48,16 +48,14 @@ pub fn on_exception(frame: &mut TrapFrame, cr2: u64) -> bool {
     if frame.vector != expected.vector {
         fail(test, format_args!("expected vector {}, got {}", expected.vector, frame.vector));
     }
-    if let Some(code) = expected.error_code {
-        if frame.error_code != code {
+    if let Some(code) = expected.error_code
+        && frame.error_code != code {
             fail(test, format_args!("expected error code {code:#x}, got {:#x}", frame.error_code));
         }
-    }
-    if let Some((start, end)) = expected.cr2 {
-        if !(start..end).contains(&cr2) {
+    if let Some((start, end)) = expected.cr2
+        && !(start..end).contains(&cr2) {
             fail(test, format_args!("expected CR2 in {start:#x}..{end:#x}, got {cr2:#x}"));
         }
-    }
     if expected.resume {
         println!("ktest: {test}: exception reported, resuming");
         return true;
@@ -192,6 +190,7 @@ fn stack_guard() -> ! {
 }
 
 #[inline(never)]
+#[allow(unconditional_recursion, reason = "the stack_guard test overflows the stack on purpose")]
 fn recurse(depth: u64) -> u64 {
     let mut buffer = [depth; 64];
     core::hint::black_box(&mut buffer);
@@ -305,7 +304,7 @@ fn give(grants: &[Grant]) {
 }
 
 fn extra_caps() -> impl Iterator<Item = Grant> {
-    let grants = core::mem::replace(&mut *NEXT_GRANTS.lock(), ([None; 4], 0));
+    let grants = core::mem::take(&mut *NEXT_GRANTS.lock());
     grants.0.into_iter().flatten()
 }
 
@@ -569,7 +568,7 @@ pub fn scheduling() -> ! {
     if ta == 0 || tb == 0 {
         fail("scheduling", format_args!("a spinning thread starved another of equal priority"));
     }
-    if tl < 30 || tl > 50 {
+    if !(30..=50).contains(&tl) {
         fail("scheduling", format_args!("the budgeted thread ran {tl} ticks of 200; its budget allows 40"));
     }
     if ta.abs_diff(tb) > (ta + tb) / 4 {
@@ -1137,10 +1136,10 @@ pub fn aslr() -> ! {
     };
     let mut bases = [0u64; 6];
     let mut stacks = [0u64; 6];
-    for index in 0..bases.len() {
+    for (base, stack) in bases.iter_mut().zip(stacks.iter_mut()) {
         let loaded = crate::process::load(image).unwrap_or_else(|error| fail(TEST, format_args!("load: {error:?}")));
-        bases[index] = loaded.base;
-        stacks[index] = loaded.stack_top;
+        *base = loaded.base;
+        *stack = loaded.stack_top;
         let space = crate::caps::create_space(1 << 20).unwrap_or_else(|error| fail(TEST, format_args!("{error:?}")));
         if let Err(error) = crate::caps::grant_console(space, 1, abi::Rights::WRITE) {
             fail(TEST, format_args!("{error:?}"));
@@ -1162,8 +1161,8 @@ pub fn aslr() -> ! {
     }
     println!("ktest: aslr: image bases {bases:x?}");
     println!("ktest: aslr: stack tops {stacks:x?}");
-    for (i, a) in bases.iter().enumerate() {
-        if a % 4096 != 0 || stacks[i] % 4096 != 0 {
+    for (i, (a, stack)) in bases.iter().zip(stacks.iter()).enumerate() {
+        if a % 4096 != 0 || stack % 4096 != 0 {
             fail(TEST, format_args!("unaligned base or stack"));
         }
         for b in bases.iter().skip(i + 1) {

@@ -47,6 +47,7 @@ pub const INIT_DEVICE_CAPS: &[(u32, Object)] = &[
 ];
 
 #[derive(Debug)]
+#[allow(dead_code, reason = "the fields are what the Debug report of a failed boot shows")]
 pub enum LoadError {
     NotInInitrd,
     Elf(ElfError),
@@ -114,7 +115,7 @@ pub fn load(image: &[u8]) -> Result<Loaded, LoadError> {
                 let address = base + segment.vaddr() + done as u64;
                 let phys = vspace::translate_any(pml4, address).ok_or(ErrorCode::InvalidArgument)?;
                 let chunk = ((PAGE - address % PAGE) as usize).min(data.len() - done);
-                write_phys(phys, &data[done..done + chunk]);
+                write_phys(phys, data.get(done..done + chunk).ok_or(ErrorCode::InvalidArgument)?);
                 done += chunk;
             }
         }

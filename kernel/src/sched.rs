@@ -73,11 +73,13 @@ impl Scheduler {
         self.current
     }
 
+    #[allow(clippy::indexing_slicing, reason = "id % MAX_THREADS is in range")]
     pub(crate) fn thread(&mut self, id: ThreadId) -> &mut Thread {
         // Thread ids are only made from indices below MAX_THREADS.
         &mut self.threads[id.index() % MAX_THREADS]
     }
 
+    #[allow(clippy::indexing_slicing, reason = "priorities are reduced % PRIORITIES or come from the ready bitmap, below 32 = PRIORITIES")]
     pub(crate) fn enqueue(&mut self, id: ThreadId) {
         let priority = usize::from(self.thread(id).priority) % PRIORITIES;
         let thread = self.thread(id);
@@ -91,6 +93,7 @@ impl Scheduler {
         self.ready |= 1 << priority;
     }
 
+    #[allow(clippy::indexing_slicing, reason = "priorities are reduced % PRIORITIES or come from the ready bitmap, below 32 = PRIORITIES")]
     fn dequeue_highest(&mut self) -> Option<ThreadId> {
         let priority = self.highest_ready_priority()?;
         let head = self.heads[priority]?;
@@ -141,7 +144,7 @@ fn free_slot(sched: &mut Scheduler) -> Result<ThreadId, SpawnError> {
         thread.state == State::Free || (thread.state == State::Dead && thread.orphaned && !thread.dying)
     };
     let index = (1..MAX_THREADS)
-        .find(|&index| index != current.index() && reusable(&sched.threads[index]))
+        .find(|&index| index != current.index() && sched.threads.get(index).is_some_and(reusable))
         .ok_or(SpawnError::NoFreeThread)?;
     let id = ThreadId(index as u16);
     let stale_fpu = core::mem::take(&mut sched.thread(id).fpu_frame);
@@ -339,6 +342,7 @@ fn perform_switch(switch: Switch) {
 }
 
 impl Scheduler {
+    #[allow(clippy::indexing_slicing, reason = "priorities are reduced % PRIORITIES or come from the ready bitmap, below 32 = PRIORITIES")]
     fn enqueue_front_unless_idle(&mut self, id: ThreadId) {
         if id == ThreadId::IDLE {
             return;
@@ -473,6 +477,7 @@ fn end_thread(id: ThreadId, exit: Exit) {
     }
 }
 
+#[allow(clippy::indexing_slicing, reason = "priorities are reduced % PRIORITIES or come from the ready bitmap, below 32 = PRIORITIES")]
 fn remove_ready(sched: &mut Scheduler, id: ThreadId) {
     if sched.thread(id).state != State::Ready {
         return;
@@ -483,8 +488,10 @@ fn remove_ready(sched: &mut Scheduler, id: ThreadId) {
     let mut cursor = sched.heads[priority];
     while let Some(current) = cursor {
         cursor = sched.thread(current).next_ready.take();
-        if current != id && count < MAX_THREADS {
-            kept[count] = Some(current);
+        if current != id
+            && let Some(place) = kept.get_mut(count)
+        {
+            *place = Some(current);
             count += 1;
         }
     }
@@ -606,15 +613,6 @@ pub fn audit_thread(index: u64) -> Option<(u64, u64)> {
     };
     let space = if matches!(thread.state, State::Free | State::Dead) { 0 } else { thread.cspace.map_or(0, |s| u64::from(s.index()) + 1) };
     Some((space, state))
-}
-
-/// Names a thread (for logs and fault reports).
-#[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
-pub fn set_name(id: ThreadId, name: &str) {
-    let mut sched = SCHED.lock();
-    if id.index() < MAX_THREADS {
-        sched.thread(id).set_name(name);
-    }
 }
 
 /// Stops thread `id` for good. Killing oneself does not return.
@@ -744,7 +742,7 @@ pub fn release(id: ThreadId) {
 pub fn user_exception(frame: &mut TrapFrame, cr2: u64) {
     let name_buffer = with_current(|thread| thread.name);
     let len = name_buffer.iter().position(|&b| b == 0).unwrap_or(16);
-    let name = core::str::from_utf8(&name_buffer[..len]).unwrap_or("?");
+    let name = core::str::from_utf8(name_buffer.get(..len).unwrap_or(&[])).unwrap_or("?");
     log::warn!(
         "user fault: thread \"{name}\": {} (vector {}), error code {:#x}, address {:#x}, RIP {:#x}",
         crate::arch::x86_64::idt::vector_name(frame.vector),

@@ -151,6 +151,7 @@ impl Thread {
         slice_used: 0,
     };
 
+    #[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
     pub fn name(&self) -> &str {
         let len = self.name.iter().position(|&byte| byte == 0).unwrap_or(self.name.len());
         core::str::from_utf8(self.name.get(..len).unwrap_or(&[])).unwrap_or("?")

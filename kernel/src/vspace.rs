@@ -33,6 +33,7 @@ pub struct Perms {
 impl Perms {
     pub const READ: Perms = Perms { write: false, execute: false };
     pub const READ_WRITE: Perms = Perms { write: true, execute: false };
+    #[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
     pub const READ_EXECUTE: Perms = Perms { write: false, execute: true };
 }
 
@@ -126,7 +127,7 @@ pub fn map_tagged(pml4: u64, virt: u64, phys: u64, perms: Perms, tag: u16, table
     if perms.write && perms.execute {
         return Err(ErrorCode::InvalidArgument);
     }
-    if virt % PAGE != 0 || phys % PAGE != 0 || virt >= USER_END {
+    if !virt.is_multiple_of(PAGE) || !phys.is_multiple_of(PAGE) || virt >= USER_END {
         return Err(ErrorCode::InvalidArgument);
     }
     let mut flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | tag_flags(tag);
@@ -195,9 +196,10 @@ pub fn copy_from_user(pml4: u64, address: u64, buffer: &mut [u8]) -> Result<(), 
         let phys = translate(pml4, virt, false).ok_or(ErrorCode::InvalidArgument)?;
         let chunk = ((PAGE - (virt % PAGE)) as usize).min(buffer.len() - done);
         let source = mm::phys_to_virt(phys) as *const u8;
+        let into = buffer.get_mut(done..done + chunk).ok_or(ErrorCode::InvalidArgument)?;
         // SAFETY: `phys..phys+chunk` lies inside one user-readable page (checked above) of
-        // RAM in the direct map; `buffer[done..done+chunk]` is in bounds.
-        unsafe { core::ptr::copy_nonoverlapping(source, buffer[done..done + chunk].as_mut_ptr(), chunk) };
+        // RAM in the direct map; `into` is `chunk` bytes of the caller's buffer.
+        unsafe { core::ptr::copy_nonoverlapping(source, into.as_mut_ptr(), chunk) };
         done += chunk;
     }
     Ok(())
@@ -218,8 +220,9 @@ pub fn copy_to_user(pml4: u64, address: u64, data: &[u8]) -> Result<(), ErrorCod
         let phys = translate(pml4, virt, true).ok_or(ErrorCode::InvalidArgument)?;
         let chunk = ((PAGE - (virt % PAGE)) as usize).min(data.len() - done);
         let target = mm::phys_to_virt(phys) as *mut u8;
+        let from = data.get(done..done + chunk).ok_or(ErrorCode::InvalidArgument)?;
         // SAFETY: as in `copy_from_user`, for a user-writable page.
-        unsafe { core::ptr::copy_nonoverlapping(data[done..done + chunk].as_ptr(), target, chunk) };
+        unsafe { core::ptr::copy_nonoverlapping(from.as_ptr(), target, chunk) };
         done += chunk;
     }
     Ok(())
@@ -229,7 +232,7 @@ pub fn copy_to_user(pml4: u64, address: u64, data: &[u8]) -> Result<(), ErrorCod
 /// frame object's page). `InvalidArgument` if nothing is mapped there.
 pub fn tag_at(pml4: u64, virt: u64) -> Result<u16, ErrorCode> {
     use x86_64::structures::paging::mapper::{Translate, TranslateResult};
-    if virt % PAGE != 0 || virt >= USER_END {
+    if !virt.is_multiple_of(PAGE) || virt >= USER_END {
         return Err(ErrorCode::InvalidArgument);
     }
     match mapper(pml4).translate(VirtAddr::new(virt)) {
@@ -242,7 +245,7 @@ pub fn tag_at(pml4: u64, virt: u64) -> Result<u16, ErrorCode> {
 /// how many page tables became empty and were freed with it.
 pub fn unmap(pml4: u64, virt: u64) -> Result<(u64, u16, u64), ErrorCode> {
     use x86_64::structures::paging::mapper::{Translate, TranslateResult};
-    if virt % PAGE != 0 || virt >= USER_END {
+    if !virt.is_multiple_of(PAGE) || virt >= USER_END {
         return Err(ErrorCode::InvalidArgument);
     }
     let mut mapper = mapper(pml4);
@@ -283,11 +286,10 @@ pub fn prune(pml4: u64, virt: u64) -> u64 {
     let mut freed = 0;
     // From the PT up to the PDPT: free a table that is empty, and clear its parent's entry.
     for level in (1..4).rev() {
-        let (child, _) = path[level];
+        let (Some(&(child, _)), Some(&(parent, index))) = (path.get(level), path.get(level - 1)) else { break };
         if table(child).iter().any(|entry| !entry.is_unused()) {
             break;
         }
-        let (parent, index) = path[level - 1];
         table(parent)[index].set_unused();
         let _ = mm::free_frame(child);
         freed += 1;

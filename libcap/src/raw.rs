@@ -187,7 +187,7 @@ pub fn initrd() -> Option<&'static [u8]> {
 /// says nothing).
 pub fn ipc_buffer() -> Option<u64> {
     let top = START_STACK.load(Ordering::Relaxed);
-    (top != 0 && top % PAGE_SIZE as u64 == 0 && top < LOWER_HALF_END - PAGE_SIZE as u64).then(|| top + PAGE_SIZE as u64)
+    (top != 0 && top.is_multiple_of(PAGE_SIZE as u64) && top < LOWER_HALF_END - PAGE_SIZE as u64).then(|| top + PAGE_SIZE as u64)
 }
 
 /// Writes word `index` (a byte offset divided by 8) of this thread's IPC buffer.

@@ -5,6 +5,8 @@
 
 mod build;
 mod fuzz;
+mod hermetic;
+mod lint;
 mod manifest;
 mod models;
 mod qemu;
@@ -42,6 +44,9 @@ enum Command {
     Bench(bench::Args),
     /// Check system.toml, the boot manifest, and print the process/capability table init prints.
     Manifest(manifest::Args),
+    /// clippy over the kernel (both flavours), the user programs and the host crates,
+    /// warnings denied.
+    Lint(lint::Args),
     /// Syscall-fuzzer campaigns in QEMU: `--calls N --seed S --campaigns K`; prints failing seeds.
     Fuzz(fuzz::Args),
 }
@@ -55,5 +60,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Manifest(args) => manifest::run(args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Lint(args) => lint::run(args),
     }
 }

@@ -63,6 +63,18 @@ pub fn command(boot: &Boot, accel: Accel) -> Command {
     qemu
 }
 
+/// [`command`] for a test: under TCG the guest runs in virtual time (`-icount shift=0,sleep=off`:
+/// one nanosecond of guest time per instruction, and idle time skipped to the next timer),
+/// so nothing a test measures in guest time depends on how fast or how loaded the host is.
+/// Under KVM there is no virtual time; timing checks there keep wide margins.
+pub fn test_command(boot: &Boot, accel: Accel) -> Command {
+    let mut qemu = command(boot, accel);
+    if accel == Accel::Tcg {
+        qemu.args(["-icount", "shift=0,sleep=off"]);
+    }
+    qemu
+}
+
 pub struct Outcome {
     /// QEMU's exit status, or `None` if it was killed at the timeout.
     pub status: Option<i32>,
@@ -114,7 +126,13 @@ pub fn ovmf_available() -> bool {
 
 /// Runs QEMU until its serial output contains every one of `wanted` (then stops it) or
 /// `timeout` passes. For boots that do not end by themselves, such as a full system.
-pub fn run_until(mut qemu: Command, wanted: &[&str], timeout: Duration) -> Result<(bool, Outcome)> {
+pub fn run_until(qemu: Command, wanted: &[&str], timeout: Duration) -> Result<(bool, Outcome)> {
+    run_until_with(qemu, |text| wanted.iter().all(|want| text.contains(want)), timeout)
+}
+
+/// Runs QEMU until `done` holds of its serial output so far (then stops it) or `timeout`
+/// passes. Returns whether `done` held.
+pub fn run_until_with(mut qemu: Command, done: impl Fn(&str) -> bool, timeout: Duration) -> Result<(bool, Outcome)> {
     use std::sync::{Arc, Mutex};
     qemu.args(["-serial", "stdio", "-monitor", "none"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
     let started = Instant::now();
@@ -133,10 +151,7 @@ pub fn run_until(mut qemu: Command, wanted: &[&str], timeout: Duration) -> Resul
             }
         }
     });
-    let found = |buffer: &[u8]| {
-        let text = String::from_utf8_lossy(buffer);
-        wanted.iter().all(|want| text.contains(want))
-    };
+    let found = |buffer: &[u8]| done(&String::from_utf8_lossy(buffer));
     let (matched, status) = loop {
         if serial.lock().map(|buffer| found(&buffer)).unwrap_or(false) {
             let _ = child.kill();

@@ -1,5 +1,5 @@
-//! `cargo xtask test [FILTER]`: every host test, then every in-QEMU test, then one line
-//! `N passed, N failed`.
+//! `cargo xtask test [FILTER]`: the lint (`cargo xtask lint`, one test), every host test,
+//! then every in-QEMU test, then one line `N passed, N failed`.
 //!
 //! Host tests are the workspace's default members under `cargo test`. QEMU tests each boot
 //! the test kernel with `ktest=NAME`; the kernel reports `KTEST PASS NAME` over serial and
@@ -82,6 +82,9 @@ pub fn run(args: Args) -> Result<()> {
     let mut tally = Tally::default();
     setup::ensure_kernel_target()?;
     setup::ensure(setup::QEMU)?;
+    if !args.qemu_only && "lint".contains(filter) {
+        lint(&mut tally)?;
+    }
     if !args.qemu_only {
         host_tests(filter, &mut tally)?;
     }
@@ -102,12 +105,30 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask lint` (clippy everywhere, warnings denied), counted as one test.
+fn lint(tally: &mut Tally) -> Result<()> {
+    let failed = crate::lint::check()?;
+    if failed.is_empty() {
+        tally.passed += 1;
+        println!("test lint ... ok — clippy over the kernel (both flavours), the user programs, the host crates and the benchmarks: no warning");
+    } else {
+        tally.failed += 1;
+        tally.failures.push(format!("lint: clippy found problems in: {}", failed.join(", ")));
+        println!("test lint ... FAILED — {}", failed.join(", "));
+    }
+    Ok(())
+}
+
 /// `cargo test` over the default members (the host-testable crates; not the kernel, the
 /// user programs or the candle comparison), counting libtest's result lines.
+///
+/// `--no-fail-fast`: one failing test binary never hides the others. A binary that started
+/// (cargo's `Running`/`Doc-tests` line) but printed no result line (it crashed or was
+/// killed) counts as one failed test, and so does a build that failed before anything ran.
 fn host_tests(filter: &str, tally: &mut Tally) -> Result<()> {
     println!("== host tests (cargo test)");
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.current_dir(build::workspace_root()).args(["test"]).stdout(Stdio::piped());
+    command.current_dir(build::workspace_root()).args(["test", "--no-fail-fast"]).stdout(Stdio::piped()).stderr(Stdio::piped());
     if !filter.is_empty() {
         command.args(["--", filter]);
     }
@@ -123,22 +144,42 @@ fn host_tests(filter: &str, tally: &mut Tally) -> Result<()> {
     }
     let mut child = command.spawn().context("running cargo test")?;
     let stdout = child.stdout.take().context("cargo test stdout")?;
-    let (mut passed, mut failed) = (0, 0);
+    let stderr = child.stderr.take().context("cargo test stderr")?;
+    // cargo says on stderr which test binary it starts; pass it through and keep the names.
+    let started = std::thread::spawn(move || {
+        let mut binaries = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("Running ") || trimmed.starts_with("Doc-tests ") {
+                binaries.push(trimmed.to_owned());
+            }
+        }
+        binaries
+    });
+    let (mut passed, mut failed, mut results) = (0, 0, 0);
     for line in BufReader::new(stdout).lines() {
         let line = line?;
         println!("{line}");
         if let Some(rest) = line.strip_prefix("test result: ") {
             passed += count(rest, " passed");
             failed += count(rest, " failed");
+            results += 1;
         }
         if line.starts_with("test ") && line.ends_with("FAILED") {
             tally.failures.push(format!("host: {}", line.trim_start_matches("test ").trim_end_matches(" ... FAILED")));
         }
     }
     let status = child.wait()?;
+    let binaries = started.join().unwrap_or_default();
     tally.passed += passed;
     tally.failed += failed;
-    if !status.success() && failed == 0 {
+    if binaries.len() > results {
+        let unfinished = binaries.len() - results;
+        tally.failed += unfinished;
+        tally.failures.push(format!("host: {unfinished} test binaries started but reported no result (crashed?); cargo started: {binaries:?}"));
+    }
+    if !status.success() && failed == 0 && binaries.len() <= results {
         tally.failed += 1;
         tally.failures.push("host: cargo test failed before running tests (build error?)".into());
     }
@@ -168,7 +209,7 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
     for (name, what) in selected {
         let cmdline = format!("ktest={name} quiet");
         let boot = Boot::Direct { kernel: &kernel, initrd: &initrd, cmdline: &cmdline };
-        check(tally, name, what, qemu::command(&boot, accel), Duration::from_secs(60))?;
+        check(tally, name, what, qemu::test_command(&boot, accel), Duration::from_secs(60))?;
     }
     if "system".contains(filter) {
         system_boot(&kernel, &initrd, accel, tally)?;
@@ -199,7 +240,7 @@ fn system_boot(kernel: &Path, initrd: &Path, accel: Accel, tally: &mut Tally) ->
         "init: echo-client exited (code 0)",
     ];
     let boot = Boot::Direct { kernel, initrd, cmdline: "quiet" };
-    let (matched, outcome) = qemu::run_until(qemu::command(&boot, accel), &wanted, Duration::from_secs(90))?;
+    let (matched, outcome) = qemu::run_until(qemu::test_command(&boot, accel), &wanted, Duration::from_secs(90))?;
     if matched && !outcome.serial.contains("FATAL") && !outcome.serial.contains("KERNEL EXCEPTION") {
         tally.passed += 1;
         println!("test qemu::system ... ok ({:.2} s) — {what}", outcome.elapsed.as_secs_f64());
@@ -222,12 +263,15 @@ struct ManifestTest {
     cmdline: &'static str,
     what: &'static str,
     wanted: &'static [&'static str],
-    /// `Some(seconds)`: run the system this long, then check (for systems that never go
-    /// quiet); `None`: stop as soon as every wanted line has appeared.
-    run_for: Option<u64>,
     /// A further check of the whole serial log; `Ok` carries figures for the report line.
-    check: Option<fn(&str) -> Result<String, String>>,
+    /// The system runs until every wanted line has appeared and this check passes (or the
+    /// timeout), so a system that never goes quiet is judged as soon as it has shown enough,
+    /// however slow the host is.
+    check: Option<LogCheck>,
 }
+
+/// A check of a whole serial log; `Ok` carries figures for the report line.
+type LogCheck = fn(&str) -> Result<String, String>;
 
 /// Text that fails any manifest test as soon as the run ends.
 const FAILURE_MARKS: [&str; 4] = ["FAILED", "FATAL", "KERNEL EXCEPTION", "KTEST FAIL"];
@@ -252,7 +296,6 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
         "memory-test: writing through a read-only mapping at 0x600000002000 (must fault)",
         "init: memory-test faulted: page fault (vector 14, error 0x7), address 0x600000002000",
     ],
-    run_for: None,
     check: None,
 }, ManifestTest {
     name: "heap",
@@ -269,7 +312,6 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
         "init: heap-test exited (code 0)",
         "memory: client 5 ended: freed",
     ],
-    run_for: None,
     check: None,
 }, ManifestTest {
     name: "lifecycle",
@@ -277,7 +319,6 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
     cmdline: "ktest=lifecycle quiet",
     what: "1,000 processes built and torn down by init (each with its thread, an endpoint, a notification, a thread object, a frame and a memory-server page mapped and freed); then init and the memory server are stopped and every kernel object, space, thread slot and physical frame is back (kernel census)",
     wanted: &["lifecycle-child: incarnation 1000: done", "KTEST PASS lifecycle"],
-    run_for: None,
     check: None,
 }, ManifestTest {
     name: "supervision",
@@ -295,7 +336,6 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
         "init: crash-loop faulted: page fault (vector 14, error 0x4), address 0x600000000bad",
         "init: crash-loop crashed; restarting in 80 ms",
     ],
-    run_for: Some(4),
     check: Some(crash_loop_backs_off),
 }, ManifestTest {
     name: "init_audit",
@@ -308,13 +348,13 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
         "leak-suite: the audit cap is held only by init (slot 120) and by me",
         "init: leak-suite exited (code 0)",
     ],
-    run_for: None,
     check: None,
 }];
 
 /// The kernel's timestamped fault lines for crash-loop are spaced by init's back-off:
 /// 10, 20, 40, 80 ms, then 80 ms again (the cap), each interval at least its back-off less
-/// one 10 ms tick and at most 100 ms more (the restart itself).
+/// one 10 ms tick and at most 100 ms more (the restart itself). The timestamps are guest
+/// time, which under TCG is virtual (`qemu::test_command`), so host load cannot move them.
 fn crash_loop_backs_off(serial: &str) -> Result<String, String> {
     let times: Vec<f64> = serial
         .lines()
@@ -337,10 +377,8 @@ fn crash_loop_backs_off(serial: &str) -> Result<String, String> {
 fn manifest_test(test: &ManifestTest, kernel: &Path, accel: Accel, tally: &mut Tally) -> Result<()> {
     let initrd = build::initrd_for(&build::workspace_root().join(test.manifest), test.name)?;
     let boot = Boot::Direct { kernel, initrd: &initrd, cmdline: test.cmdline };
-    let outcome = match test.run_for {
-        Some(seconds) => qemu::run_captured(qemu::command(&boot, accel), Duration::from_secs(seconds))?,
-        None => qemu::run_until(qemu::command(&boot, accel), test.wanted, Duration::from_secs(300))?.1,
-    };
+    let done = |serial: &str| test.wanted.iter().all(|line| serial.contains(line)) && test.check.is_none_or(|check| check(serial).is_ok());
+    let (_, outcome) = qemu::run_until_with(qemu::test_command(&boot, accel), done, Duration::from_secs(300))?;
     let matched = test.wanted.iter().all(|line| outcome.serial.contains(line));
     let checked = test.check.map_or(Ok(String::new()), |check| check(&outcome.serial));
     let name = test.name;
@@ -367,7 +405,7 @@ fn aslr_across_boots(kernel: &Path, initrd: &Path, accel: Accel, tally: &mut Tal
     let mut lines = Vec::new();
     for _ in 0..2 {
         let boot = Boot::Direct { kernel, initrd, cmdline: "ktest=aslr quiet" };
-        let outcome = qemu::run_captured(qemu::command(&boot, accel), Duration::from_secs(60))?;
+        let outcome = qemu::run_captured(qemu::test_command(&boot, accel), Duration::from_secs(60))?;
         let line = outcome.serial.lines().find(|line| line.starts_with("ktest: aslr: image bases")).map(str::to_owned);
         lines.push(line);
     }
@@ -394,14 +432,14 @@ fn iso_tests(filter: &str, kernel: &Path, initrd: &Path, accel: Accel, tally: &m
     let image = build::iso(kernel, initrd, "ktest=boot", "dai-os-test")?;
     if "iso_bios".contains(filter) {
         let boot = Boot::Iso { image: &image, uefi: false };
-        check(tally, "iso_bios", "the GRUB image boots by Multiboot2 under BIOS (SeaBIOS)", qemu::command(&boot, accel), Duration::from_secs(180))?;
+        check(tally, "iso_bios", "the GRUB image boots by Multiboot2 under BIOS (SeaBIOS)", qemu::test_command(&boot, accel), Duration::from_secs(180))?;
     }
     if "iso_uefi".contains(filter) {
         if setup::ensure(setup::UEFI).is_err() || !qemu::ovmf_available() {
             tally.skipped.push("iso_uefi: OVMF (UEFI firmware) is not available".into());
         } else {
             let boot = Boot::Iso { image: &image, uefi: true };
-            check(tally, "iso_uefi", "the GRUB image boots by Multiboot2 under UEFI (OVMF)", qemu::command(&boot, accel), Duration::from_secs(300))?;
+            check(tally, "iso_uefi", "the GRUB image boots by Multiboot2 under UEFI (OVMF)", qemu::test_command(&boot, accel), Duration::from_secs(300))?;
         }
     }
     Ok(())

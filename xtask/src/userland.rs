@@ -73,7 +73,7 @@ pub fn programs() -> Result<Vec<String>> {
 
 /// Adds the user target with rustup if it is missing (it is the host target on an x86_64
 /// Linux machine, so normally it is there).
-fn ensure_user_target() -> Result<()> {
+pub fn ensure_user_target() -> Result<()> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()

@@ -152,7 +152,7 @@ impl<'storage> FrameAllocator<'storage> {
 
     /// Returns a frame that [`allocate`](Self::allocate) handed out.
     pub fn free(&mut self, address: u64) -> Result<(), FrameError> {
-        if address % PAGE_SIZE != 0 {
+        if !address.is_multiple_of(PAGE_SIZE) {
             return Err(FrameError::Misaligned);
         }
         if !self.usable.contains(address) {

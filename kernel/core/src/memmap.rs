@@ -185,7 +185,7 @@ impl MemoryMap {
 pub const fn align_up(value: u64) -> u64 {
     match value.checked_add(PAGE_SIZE - 1) {
         Some(sum) => sum & !(PAGE_SIZE - 1),
-        None => u64::MAX & !(PAGE_SIZE - 1),
+        None => !(PAGE_SIZE - 1),
     }
 }
 

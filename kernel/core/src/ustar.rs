@@ -187,7 +187,7 @@ mod tests {
     fn detects_corruption() {
         let mut bytes = archive(&[("init", b"abc")]);
         bytes[512] ^= 1; // the second header's name
-        assert_eq!(Archive::new(&bytes).nth(0), Some(Err(UstarError::BadChecksum { offset: 512 })));
+        assert_eq!(Archive::new(&bytes).next(), Some(Err(UstarError::BadChecksum { offset: 512 })));
         let bytes = archive(&[("init", &[7; 600])]);
         assert_eq!(Archive::new(&bytes[..1100]).next(), Some(Err(UstarError::Truncated { offset: 512 })));
     }

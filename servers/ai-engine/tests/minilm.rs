@@ -37,7 +37,7 @@ fn model_files() -> (Vec<u8>, Vec<u8>) {
 
 fn fixture() -> Vec<Sentence> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/minilm-reference.json");
+        .join("tests/fixtures/minilm-reference.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let json: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");

@@ -54,6 +54,7 @@ impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use crate::cap::{CapStore, ErrorCode, ObjectType, SlotRef, SpaceId};
 

@@ -57,6 +57,7 @@ pub struct Platform {
 }
 
 #[derive(Debug)]
+#[allow(dead_code, reason = "the fields are what the Debug report of a failed boot shows")]
 pub enum AcpiFailure {
     NoRsdp,
     Tables(acpi::AcpiError),
@@ -107,13 +108,11 @@ pub fn discover(rsdp: Option<u64>) -> Result<Platform, AcpiFailure> {
     if let Ok(hpet) = HpetInfo::new(&tables) {
         platform.hpet = Some(hpet.base_address as u64);
     }
-    if let Ok(fadt) = tables.find_table::<Fadt>() {
-        if let Ok(Some(block)) = fadt.pm_timer_block() {
-            if block.address_space == AddressSpace::SystemIo {
+    if let Ok(fadt) = tables.find_table::<Fadt>()
+        && let Ok(Some(block)) = fadt.pm_timer_block()
+            && block.address_space == AddressSpace::SystemIo {
                 platform.pm_timer = u16::try_from(block.address).ok();
                 platform.pm_timer_32bit = { fadt.flags }.pm_timer_is_32_bit();
             }
-        }
-    }
     Ok(platform)
 }

@@ -46,11 +46,14 @@ pub fn init() -> Result<(), paging::PagingError> {
     }
     IST_STACKS.call_once(|| stacks);
     let tss = &raw mut TSS;
-    for (index, (_, top)) in stacks.iter().enumerate() {
-        // SAFETY: raw-pointer write to the static TSS before it is loaded; nothing else
-        // accesses it yet (boot, one CPU, interrupts off).
-        unsafe { (*tss).interrupt_stack_table[index] = VirtAddr::new(*top) };
+    // SAFETY: raw-pointer read of the static TSS before it is loaded; nothing else
+    // accesses it yet (boot, one CPU, interrupts off).
+    let mut table = unsafe { (*tss).interrupt_stack_table };
+    for (entry, (_, top)) in table.iter_mut().zip(stacks.iter()) {
+        *entry = VirtAddr::new(*top);
     }
+    // SAFETY: as above, the write back.
+    unsafe { (*tss).interrupt_stack_table = table };
     let (gdt, selectors) = GDT.call_once(|| {
         let mut gdt = GlobalDescriptorTable::new();
         let selectors = Selectors {

@@ -18,6 +18,7 @@ pub mod syscall;
 pub mod time;
 
 /// Ends the VM through QEMU's `isa-debug-exit` device (tests only; see `abi::qemu_exit`).
+#[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
 pub fn exit_qemu(code: u32) -> ! {
     let mut port = ::x86_64::instructions::port::Port::<u32>::new(abi::qemu_exit::PORT);
     // SAFETY: isa-debug-exit ends the VM; on a machine without it, port 0xf4 is unused and

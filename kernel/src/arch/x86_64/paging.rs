@@ -50,6 +50,7 @@ struct KernelSpace {
 static KERNEL_SPACE: Mutex<Option<KernelSpace>> = Mutex::new(None);
 
 #[derive(Debug)]
+#[allow(dead_code, reason = "the fields are what the Debug report of a failed boot shows")]
 pub enum PagingError {
     OutOfMemory,
     Map(&'static str),
@@ -68,6 +69,7 @@ unsafe impl FrameAllocator<Size4KiB> for Frames {
 
 /// A section of the kernel image, by its linker symbols.
 pub struct Section {
+    #[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "the W^X audit test names sections"))]
     pub name: &'static str,
     pub start: u64,
     pub end: u64,
@@ -248,6 +250,7 @@ fn walk(table: u64, level: u8, base: u64, writable: bool, executable: bool, user
 }
 
 /// The effective (writable, executable) permissions of the page at `virt`, or `None`.
+#[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
 pub fn permissions(virt: u64) -> Option<(bool, bool)> {
     let (frame, _) = Cr3::read();
     let mut table = frame.start_address().as_u64();

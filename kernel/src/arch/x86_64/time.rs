@@ -25,6 +25,7 @@ pub fn micros_since_boot() -> u64 {
     (u128::from(elapsed) * 1000 / u128::from(rate)) as u64
 }
 
+#[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
 pub fn tsc_khz() -> u64 {
     TSC_PER_MICRO_MILLIS.load(Ordering::Relaxed)
 }
@@ -40,8 +41,8 @@ const PM_TIMER_HZ: u64 = 3_579_545;
 impl RefClock {
     /// Prefers the HPET; falls back to the PM timer.
     pub fn new(hpet: Option<u64>, pm_timer: Option<(u16, bool)>) -> Option<Self> {
-        if let Some(base) = hpet {
-            if let Ok(registers) = paging::map_mmio(base, 0x400) {
+        if let Some(base) = hpet
+            && let Ok(registers) = paging::map_mmio(base, 0x400) {
                 let capabilities = read_hpet(registers, 0);
                 let femtos_per_tick = capabilities >> 32;
                 // The specification bounds the period by 100 ns.
@@ -51,7 +52,6 @@ impl RefClock {
                     return Some(RefClock::Hpet { registers, femtos_per_tick });
                 }
             }
-        }
         pm_timer.map(|(port, wide)| RefClock::PmTimer { port, wide })
     }
 

@@ -65,7 +65,7 @@ fn main() -> AnyResult<()> {
         .map(PathBuf::from)
         .ok_or("DAIOS_MINILM_DIR is not set (run through `cargo xtask bench ai`)")?;
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../../shared/fixtures/minilm-reference.json");
+        .join("../tests/fixtures/minilm-reference.json");
 
     let base = reset_peak();
     let model = std::fs::read(dir.join("model.safetensors"))?;
