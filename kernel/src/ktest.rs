@@ -561,7 +561,7 @@ pub fn scheduling() -> ! {
     let spin = blob(&raw const user_spin_start, &raw const user_spin_end);
     let a = start_blob("scheduling", "spin-a", spin, 0, 5, None);
     let b = start_blob("scheduling", "spin-b", spin, 0, 5, None);
-    let limited = start_blob("scheduling", "spin-budget", spin, 0, 20, Some(Budget { budget_ticks: 2, period_ticks: 10 }));
+    let limited = start_blob("scheduling", "spin-budget", spin, 0, 20, Some(Budget { budget_us: 20_000, period_us: 100_000 }));
     sched::sleep_ticks(200);
     let (ta, tb, tl) = (sched::ticks_run(a), sched::ticks_run(b), sched::ticks_run(limited));
     println!("ktest: scheduling: in 200 ticks: spin-a ran {ta}, spin-b ran {tb}, spin-budget (2/10, higher priority) ran {tl}");

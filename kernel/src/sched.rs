@@ -3,9 +3,18 @@
 //!
 //! Priorities run from 0 (lowest) to 31 (highest); the highest ready thread runs. Threads
 //! of equal priority share the CPU in time slices of [`SLICE_TICKS`] timer ticks. A thread
-//! with a [`Budget`] may run `budget_ticks` per `period_ticks`; when it has used them it is
+//! with a [`Budget`] may run `budget_us` per `period_us`; when it has used them it is
 //! throttled (not runnable) until its period ends, whatever its priority. The idle thread
 //! (slot 0, the boot context) runs when nothing else can and halts the CPU.
+//!
+//! # CPU time, to the microsecond
+//! The running thread is charged the TSC time since it was last charged at every switch
+//! and every timer interrupt, so blocking just before a tick saves it nothing. The LAPIC
+//! timer is one-shot, armed for the next periodic tick or for the moment the running
+//! thread's budget runs out, whichever is sooner ([`Scheduler::arm_timer`]): a budget is
+//! overrun by the time one interrupt takes, not by a tick. Budgets cannot be created: a
+//! budgeted thread gives others a share of its own ([`configure`]), and a thread it creates
+//! has none until then.
 //!
 //! The kernel is not preemptible: it runs with interrupts off except in the idle loop, so
 //! one lock over the scheduler state suffices on one CPU. Switching happens outside it.
@@ -16,7 +25,9 @@ use crate::arch::x86_64::context::{self, switch_to};
 use crate::arch::x86_64::idt::{TrapFrame, trap_return};
 use crate::arch::x86_64::{gdt, paging, syscall};
 use crate::mm;
-use crate::thread::{BlockedOn, Budget, Exit, MAX_THREADS, PRIORITIES, State, Thread, ThreadId, KERNEL_STACK_PAGES};
+use crate::arch::x86_64::{apic, time};
+use crate::thread::{BlockedOn, Budget, Donation, Exit, MAX_THREADS, PRIORITIES, State, Thread, ThreadId, KERNEL_STACK_PAGES};
+use abi::syscall::budget::{MAX_PERIOD_US, MIN_US as MIN_BUDGET_US};
 
 /// The running thread's capability space index (`NO_CSPACE`: none), kept beside the
 /// scheduler so that every syscall's cap lookup takes one lock, not two.
@@ -47,6 +58,10 @@ pub struct Scheduler {
     current: ThreadId,
     ticks: u64,
     kernel_pml4: u64,
+    /// When the next periodic tick is due (µs since boot; 0 until the first interrupt).
+    next_tick_us: u64,
+    /// When the running thread was last charged for its CPU time (µs since boot).
+    charged_until_us: u64,
 }
 
 static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
@@ -59,6 +74,8 @@ static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
     current: ThreadId::IDLE,
     ticks: 0,
     kernel_pml4: 0,
+    next_tick_us: 0,
+    charged_until_us: 0,
 });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +126,52 @@ impl Scheduler {
     /// One instruction (`lzcnt`/`bsr`) instead of a scan over 32 queues.
     fn highest_ready_priority(&self) -> Option<usize> {
         (self.ready != 0).then(|| 31 - self.ready.leading_zeros() as usize)
+    }
+
+    /// Charges the running thread for the CPU time since it was last charged.
+    fn charge_current(&mut self, now: u64) {
+        let elapsed = now.saturating_sub(self.charged_until_us);
+        self.charged_until_us = now;
+        let current = self.current;
+        let thread = self.thread(current);
+        if thread.budget.is_some() {
+            thread.used_us = thread.used_us.saturating_add(elapsed);
+        }
+    }
+
+    /// Whether thread `id` has used its budget for this period (never, without one).
+    fn exhausted(&mut self, id: ThreadId) -> bool {
+        let thread = self.thread(id);
+        thread.budget.is_some_and(|budget| thread.used_us >= budget.budget_us)
+    }
+
+    /// Arms the timer for the running thread: the next periodic tick, or the moment its
+    /// budget runs out if that is sooner.
+    fn arm_timer(&mut self, now: u64) {
+        let current = self.current;
+        let next_tick = self.next_tick_us;
+        let thread = self.thread(current);
+        let mut deadline = next_tick;
+        if let Some(budget) = thread.budget {
+            deadline = deadline.min(now.saturating_add(budget.budget_us.saturating_sub(thread.used_us)));
+        }
+        apic::arm_in(deadline.saturating_sub(now));
+    }
+
+    /// Thread `id` ends or gets another budget: the share it was given goes back to its
+    /// donor, if the donor is still the same thread and still has a budget.
+    fn return_donation(&mut self, id: ThreadId) {
+        let Some(Donation { donor, generation, budget_us }) = self.thread(id).donation.take() else { return };
+        if donor.index() >= MAX_THREADS || donor == id {
+            return;
+        }
+        let giver = self.thread(donor);
+        if giver.generation != generation || matches!(giver.state, State::Free | State::Dead) {
+            return; // the donor is gone: the time goes nowhere, it is never created
+        }
+        if let Some(budget) = &mut giver.budget {
+            budget.budget_us = budget.budget_us.saturating_add(budget_us);
+        }
     }
 }
 
@@ -190,9 +253,10 @@ pub fn spawn_user(name: &str, start: UserStart) -> Result<ThreadId, SpawnError> 
     };
     // SAFETY: a fresh zeroed frame, reachable through the direct map, owned by this thread.
     unsafe { context::init_fpu_area(mm::phys_to_virt(fpu_frame) as *mut u8) };
-    let ticks = sched.ticks;
+    let now = time::micros_since_boot();
     let thread = sched.thread(id);
     let top = thread.kernel_stack_top;
+    let generation = thread.generation.wrapping_add(1);
     let frame_address = top - core::mem::size_of::<TrapFrame>() as u64;
     let frame = TrapFrame {
         rax: 0, rbx: 0, rcx: 0, rdx: 0, rsi: start.argument2, rdi: start.argument, rbp: 0,
@@ -219,9 +283,10 @@ pub fn spawn_user(name: &str, start: UserStart) -> Result<ThreadId, SpawnError> 
         fpu_frame,
         priority: start.priority,
         budget: start.budget,
-        period_start: ticks,
+        period_start_us: now,
         ipc_buffer: start.ipc_buffer,
         owns_cspace: true,
+        generation,
         ..Thread::EMPTY
     };
     thread.set_name(name);
@@ -239,7 +304,8 @@ pub fn spawn_kernel(name: &str, entry: extern "C" fn() -> !, priority: u8) -> Re
     // Entered by `ret`, so the stack must look as after a `call`: rsp = 8 mod 16.
     // SAFETY: the slot is free, so its kernel stack is unused and mapped.
     let saved_rsp = unsafe { context::prepare_stack(top - 8, entry as usize as u64) };
-    *thread = Thread { state: State::Free, kernel_stack_top: top, saved_rsp, priority: priority % PRIORITIES as u8, ..Thread::EMPTY };
+    let generation = thread.generation.wrapping_add(1);
+    *thread = Thread { state: State::Free, kernel_stack_top: top, saved_rsp, priority: priority % PRIORITIES as u8, generation, ..Thread::EMPTY };
     thread.set_name(name);
     sched.enqueue(id);
     Ok(id)
@@ -273,7 +339,17 @@ pub fn schedule() {
                 _ => return,
             }
         }
-        let next = sched.dequeue_highest().unwrap_or(ThreadId::IDLE);
+        // A thread whose budget ran out waits for its next period, however high its priority.
+        let mut next = ThreadId::IDLE;
+        for _ in 0..MAX_THREADS {
+            let Some(candidate) = sched.dequeue_highest() else { break };
+            if sched.exhausted(candidate) {
+                sched.thread(candidate).state = State::Throttled;
+                continue;
+            }
+            next = candidate;
+            break;
+        }
         sched.thread(next).state = State::Running;
         sched.prepare_switch(next)
     };
@@ -300,7 +376,10 @@ impl Scheduler {
         if next == current {
             return None;
         }
+        let now = time::micros_since_boot();
+        self.charge_current(now);
         self.current = next;
+        self.arm_timer(now);
         let kernel_pml4 = self.kernel_pml4;
         let old_fpu = self.thread(current).fpu_frame;
         let save = &raw mut self.thread(current).saved_rsp;
@@ -360,66 +439,86 @@ impl Scheduler {
     }
 }
 
-/// The timer interrupt: account the tick, replenish budgets, and preempt when the slice
-/// is over, the budget is spent or a better thread is ready.
-pub fn on_tick() {
+/// The timer interrupt: charge the running thread, account the periodic ticks that are
+/// due, replenish budgets, and preempt when the slice is over, the budget is spent or a
+/// better thread is ready. Re-arms the one-shot timer before anything else can switch.
+pub fn on_timer() {
     let reschedule = {
         let mut sched = SCHED.lock();
-        sched.ticks += 1;
-        let now = sched.ticks;
+        let now = time::micros_since_boot();
+        sched.charge_current(now);
+        let period = apic::tick_micros().max(1);
+        if sched.next_tick_us == 0 {
+            sched.next_tick_us = now;
+        }
+        // Ticks due (more than one if interrupts were off for long; bounded all the same).
+        let mut due = 0u64;
+        while now >= sched.next_tick_us && due < 1000 {
+            sched.next_tick_us = sched.next_tick_us.saturating_add(period);
+            due += 1;
+        }
+        if now >= sched.next_tick_us {
+            sched.next_tick_us = now.saturating_add(period);
+        }
+        let mut reschedule = due > 0 && tick(&mut sched, now, due);
         let current = sched.current;
-        let mut reschedule = false;
-        {
-            let thread = sched.thread(current);
-            thread.ticks_run += 1;
-            if let Some(budget) = thread.budget {
-                thread.used_ticks += 1;
-                if thread.used_ticks >= budget.budget_ticks && thread.state == State::Running {
-                    thread.state = State::Throttled;
-                    reschedule = true;
-                }
-            }
-        }
-        for index in 1..MAX_THREADS {
-            let id = ThreadId(index as u16);
-            let thread = sched.thread(id);
-            if thread.state == State::Blocked && matches!(thread.blocked_on, BlockedOn::Tick(due) if due <= now) {
-                thread.blocked_on = BlockedOn::Nothing;
-                sched.enqueue(id);
-                continue;
-            }
-            if thread.state == State::Blocked && thread.deadline.is_some_and(|due| due <= now) {
-                crate::ipc::time_out(&mut sched, id);
-                continue;
-            }
-            let Some(budget) = thread.budget else { continue };
-            if now - thread.period_start >= u64::from(budget.period_ticks.max(1)) {
-                thread.period_start = now;
-                thread.used_ticks = 0;
-                if thread.state == State::Throttled && id != current {
-                    sched.enqueue(id);
-                }
-            }
-        }
-        if sched.thread(current).state == State::Throttled && sched.thread(current).used_ticks == 0 {
-            // Its new period began on this very tick: it may go on.
-            sched.thread(current).state = State::Running;
-            reschedule = false;
-        }
-        // The slice belongs to the thread, not the CPU: direct IPC switches (the fast path)
-        // do not reset it, so two threads calling each other cannot starve their peers.
-        let thread = sched.thread(current);
-        thread.slice_used = thread.slice_used.saturating_add(1);
-        if thread.slice_used >= SLICE_TICKS && current != ThreadId::IDLE && thread.state == State::Running {
-            thread.slice_used = 0;
-            sched.enqueue(current);
+        if current != ThreadId::IDLE && sched.thread(current).state == State::Running && sched.exhausted(current) {
+            sched.thread(current).state = State::Throttled;
             reschedule = true;
         }
-        reschedule || sched.highest_ready_priority().is_some()
+        sched.arm_timer(now);
+        reschedule || (due > 0 && sched.highest_ready_priority().is_some())
     };
     if reschedule {
         schedule();
     }
+}
+
+/// `due` periodic ticks have passed (`now` µs since boot): sleepers and timeouts wake,
+/// periods end and budgets refill, the running thread's slice advances. True if the
+/// running thread must give up the CPU.
+fn tick(sched: &mut Scheduler, now: u64, due: u64) -> bool {
+    apic::count_ticks(due);
+    sched.ticks = sched.ticks.saturating_add(due);
+    let ticks = sched.ticks;
+    let current = sched.current;
+    let mut reschedule = false;
+    sched.thread(current).ticks_run += due;
+    for index in 1..MAX_THREADS {
+        let id = ThreadId(index as u16);
+        let thread = sched.thread(id);
+        if thread.state == State::Blocked && matches!(thread.blocked_on, BlockedOn::Tick(at) if at <= ticks) {
+            thread.blocked_on = BlockedOn::Nothing;
+            sched.enqueue(id);
+            continue;
+        }
+        if thread.state == State::Blocked && thread.deadline.is_some_and(|at| at <= ticks) {
+            crate::ipc::time_out(sched, id);
+            continue;
+        }
+        let Some(budget) = thread.budget else { continue };
+        if now.saturating_sub(thread.period_start_us) >= budget.period_us.max(1) {
+            thread.period_start_us = now;
+            thread.used_us = 0;
+            if thread.state == State::Throttled && id != current && budget.budget_us > 0 {
+                sched.enqueue(id);
+            }
+        }
+    }
+    if sched.thread(current).state == State::Throttled && !sched.exhausted(current) {
+        // Its new period began at this very interrupt: it may go on.
+        sched.thread(current).state = State::Running;
+    }
+    // The slice belongs to the thread, not the CPU: direct IPC switches do not reset it,
+    // so two threads calling each other cannot starve their peers.
+    let thread = sched.thread(current);
+    thread.slice_used = thread.slice_used.saturating_add(due as u32);
+    if thread.slice_used >= SLICE_TICKS && current != ThreadId::IDLE && thread.state == State::Running {
+        thread.slice_used = 0;
+        sched.enqueue(current);
+        reschedule = true;
+    }
+    reschedule
 }
 
 /// Ends the current thread with `exit`, waking whoever waits for it. Never returns.
@@ -444,6 +543,7 @@ fn end_thread(id: ThreadId, exit: Exit) {
         remove_ready(&mut sched, id);
         crate::ipc::forget_thread(&mut sched, id);
         let is_current = id == sched.current;
+        sched.return_donation(id);
         let thread = sched.thread(id);
         thread.state = State::Dead;
         thread.exit = Some(exit);
@@ -519,9 +619,13 @@ pub fn create_thread() -> Result<ThreadId, abi::ErrorCode> {
     unsafe { context::init_fpu_area(mm::phys_to_virt(fpu_frame) as *mut u8) };
     let me = sched.current;
     let priority = sched.thread(me).priority;
+    // A thread made by a budgeted thread has no CPU of its own until it is given a share
+    // (`configure`): otherwise every thread could make unlimited ones.
+    let budget = sched.thread(me).budget.map(|own| Budget { budget_us: 0, period_us: own.period_us });
     let thread = sched.thread(id);
     let top = thread.kernel_stack_top;
-    *thread = Thread { state: State::Inactive, kernel_stack_top: top, fpu_frame, priority, ..Thread::EMPTY };
+    let generation = thread.generation.wrapping_add(1);
+    *thread = Thread { state: State::Inactive, kernel_stack_top: top, fpu_frame, priority, budget, generation, ..Thread::EMPTY };
     thread.set_name("thread");
     Ok(id)
 }
@@ -532,7 +636,7 @@ pub fn start_thread(id: ThreadId, pml4: u64, cspace: kcore::cap::SpaceId, entry:
     if id.index() >= MAX_THREADS || sched.thread(id).state != State::Inactive {
         return Err(abi::ErrorCode::IllegalOperation);
     }
-    let ticks = sched.ticks;
+    let now = time::micros_since_boot();
     let thread = sched.thread(id);
     let frame_address = thread.kernel_stack_top - core::mem::size_of::<TrapFrame>() as u64;
     let frame = TrapFrame {
@@ -554,44 +658,93 @@ pub fn start_thread(id: ThreadId, pml4: u64, cspace: kcore::cap::SpaceId, entry:
     thread.cspace = Some(cspace);
     thread.owns_cspace = false;
     thread.ipc_buffer = ipc_buffer;
-    thread.period_start = ticks;
+    thread.period_start_us = now;
     sched.enqueue(id);
     Ok(())
 }
 
 /// `ThreadConfigure`: priority (at most the caller's), budget, fault endpoint.
+///
+/// Budgets are in microseconds and mean what they say (see the module documentation). A
+/// caller without a budget (init, the kernel's own threads) may give any budget or none. A
+/// caller with one gives the target a share of its own: the same fraction of the CPU, in
+/// the caller's period and rounded up, is taken out of the caller's budget, which must keep
+/// at least the minimum (`InsufficientRights` otherwise), and goes back when the target
+/// ends or is configured again. Such a caller can never give "no budget"
+/// (`InsufficientRights`), and may configure itself only to a smaller fraction.
 pub fn configure(id: ThreadId, priority: u64, budget_micros: u64, period_micros: u64, fault: Option<(u16, u64)>) -> Result<(), abi::ErrorCode> {
-    let tick = crate::arch::x86_64::apic::tick_micros().max(1);
+    use abi::ErrorCode;
     let mut sched = SCHED.lock();
     if id.index() >= MAX_THREADS || matches!(sched.thread(id).state, State::Free | State::Dead) {
-        return Err(abi::ErrorCode::IllegalOperation);
+        return Err(ErrorCode::IllegalOperation);
     }
     let me = sched.current;
     let mine = u64::from(sched.thread(me).priority);
     if priority >= PRIORITIES as u64 {
-        return Err(abi::ErrorCode::InvalidArgument);
+        return Err(ErrorCode::InvalidArgument);
     }
     if priority > mine {
-        return Err(abi::ErrorCode::InsufficientRights);
+        return Err(ErrorCode::InsufficientRights);
     }
-    let budget = match (budget_micros, period_micros) {
+    let requested = match (budget_micros, period_micros) {
         (0, 0) => None,
-        (budget, period) if budget == 0 || budget > period || period > 10_000_000 => return Err(abi::ErrorCode::InvalidArgument),
-        (budget, period) => Some(Budget {
-            budget_ticks: budget.div_ceil(tick).max(1) as u32,
-            period_ticks: period.div_ceil(tick).max(1) as u32,
-        }),
+        (budget, period) if budget < MIN_BUDGET_US || budget > period || period > MAX_PERIOD_US => {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        (budget_us, period_us) => Some(Budget { budget_us, period_us }),
     };
+    // What the caller gives out of its own budget (checks only; nothing changes yet).
+    let own = sched.thread(me).budget;
+    let my_generation = sched.thread(me).generation;
+    let cost = match (own, requested) {
+        (None, _) => None,
+        (Some(_), None) => return Err(ErrorCode::InsufficientRights),
+        (Some(own), Some(wanted)) if id == me => {
+            // Only down: a smaller fraction of the CPU than it has.
+            let more = u128::from(wanted.budget_us) * u128::from(own.period_us) > u128::from(own.budget_us) * u128::from(wanted.period_us);
+            if more {
+                return Err(ErrorCode::InsufficientRights);
+            }
+            None
+        }
+        (Some(own), Some(wanted)) => {
+            let cost = (u128::from(wanted.budget_us) * u128::from(own.period_us)).div_ceil(u128::from(wanted.period_us));
+            let cost = u64::try_from(cost).map_err(|_| ErrorCode::InsufficientRights)?;
+            let back = sched.thread(id).donation.filter(|d| d.donor == me && d.generation == my_generation).map_or(0, |d| d.budget_us);
+            if cost.saturating_add(MIN_BUDGET_US) > own.budget_us.saturating_add(back) {
+                return Err(ErrorCode::InsufficientRights);
+            }
+            Some(cost)
+        }
+    };
+    if id != me {
+        sched.return_donation(id);
+    }
+    if let Some(cost) = cost {
+        if let Some(budget) = &mut sched.thread(me).budget {
+            budget.budget_us = budget.budget_us.saturating_sub(cost);
+        }
+        sched.thread(id).donation = Some(Donation { donor: me, generation: my_generation, budget_us: cost });
+    }
     let was_ready = sched.thread(id).state == State::Ready;
     if was_ready {
         remove_ready(&mut sched, id);
     }
+    let now = time::micros_since_boot();
     let thread = sched.thread(id);
     thread.priority = priority as u8;
-    thread.budget = budget;
-    thread.used_ticks = 0;
+    if thread.budget.is_none() {
+        thread.used_us = 0;
+        thread.period_start_us = now;
+    }
+    // A thread that had a budget keeps what it used this period: configuring it again
+    // must not hand it a fresh budget within the same period.
+    thread.budget = requested;
     thread.fault_endpoint = fault;
-    if was_ready {
+    if thread.state == State::Throttled && id != me {
+        // A new budget (a share, say, for a thread made with none): it may run again.
+        sched.enqueue(id);
+    } else if was_ready {
         sched.enqueue(id);
     }
     Ok(())
@@ -629,6 +782,7 @@ pub fn kill(id: ThreadId) -> Result<(), abi::ErrorCode> {
         _ if id == current() => exit_current(Exit::Killed),
         State::Inactive => {
             let mut sched = SCHED.lock();
+            sched.return_donation(id);
             let thread = sched.thread(id);
             thread.state = State::Dead;
             thread.exit = Some(Exit::Killed);

@@ -63,11 +63,24 @@ pub enum Exit {
     Killed,
 }
 
-/// A budget of CPU time per period, in timer ticks. `None` means unlimited.
+/// A budget of CPU time per period, in microseconds: the thread runs at most `budget_us`
+/// in every `period_us`. A budget of 0 never runs (a thread made by a budgeted thread,
+/// until it is given a share). `None` in a thread means unlimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
-    pub budget_ticks: u32,
-    pub period_ticks: u32,
+    pub budget_us: u64,
+    pub period_us: u64,
+}
+
+/// CPU time a thread was given out of another's budget ([`crate::sched::configure`]): it
+/// goes back to `donor` when this thread ends or is given another budget, if the donor is
+/// still the thread it was (`generation`: thread slots are reused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Donation {
+    pub donor: ThreadId,
+    pub generation: u32,
+    /// Microseconds per the donor's period.
+    pub budget_us: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -91,8 +104,15 @@ pub struct Thread {
     pub blocked_on: BlockedOn,
     pub exit: Option<Exit>,
     pub budget: Option<Budget>,
-    pub used_ticks: u32,
-    pub period_start: u64,
+    /// Microseconds of CPU used in the current period, charged at every switch and
+    /// timer interrupt (not sampled per tick: blocking just before a tick saves nothing).
+    pub used_us: u64,
+    /// When the current period began (µs since boot).
+    pub period_start_us: u64,
+    /// Where its budget came from, if out of another thread's.
+    pub donation: Option<Donation>,
+    /// Bumped each time the slot gets a new thread, so a stale [`Donation`] is refused.
+    pub generation: u32,
     /// Total timer ticks this thread was running when they fired.
     pub ticks_run: u64,
     /// User address of this thread's IPC buffer (one page); 0 if it has none.
@@ -135,8 +155,10 @@ impl Thread {
         blocked_on: BlockedOn::Nothing,
         exit: None,
         budget: None,
-        used_ticks: 0,
-        period_start: 0,
+        used_us: 0,
+        period_start_us: 0,
+        donation: None,
+        generation: 0,
         ticks_run: 0,
         ipc_buffer: 0,
         reply_to: None,

@@ -84,6 +84,15 @@ pub mod fault_label {
     pub const KILLED: u32 = 3;
 }
 
+/// CPU budgets (`ThreadConfigure`), in microseconds.
+pub mod budget {
+    /// The smallest budget the kernel accepts: it enforces budgets with a one-shot timer
+    /// to within a few microseconds, so a smaller one could not mean what it says.
+    pub const MIN_US: u64 = 100;
+    /// The longest period.
+    pub const MAX_PERIOD_US: u64 = 10_000_000;
+}
+
 /// The most bytes one `ConsoleWrite` takes.
 pub const CONSOLE_WRITE_MAX: usize = 4096;
 
@@ -191,6 +200,14 @@ pub enum Sysno {
     /// Configure a thread before or after start: `rdi` = thread cap (Write), `rsi` =
     /// priority (at most the caller's), `rdx` = budget µs, `r10` = period µs (both 0: no
     /// budget), `r8` = fault endpoint slot in the caller's space ([`NO_SLOT`]: none).
+    ///
+    /// Budgets are enforced to the microsecond ([`budget`]): `InvalidArgument` for a budget
+    /// under [`budget::MIN_US`], over its period, or a period over [`budget::MAX_PERIOD_US`].
+    /// CPU time cannot be created: a caller with a budget gives the target a share of its
+    /// own (the same fraction of the CPU is taken out of the caller's budget, and goes back
+    /// when the target ends or is configured again), must keep at least [`budget::MIN_US`]
+    /// itself, and can never give "no budget" (`InsufficientRights` for either). A thread
+    /// created by a caller with a budget has none to run on until it is given a share.
     ThreadConfigure = 24,
     /// Mint into another space: `rdi` = source slot, `rsi` = cspace cap (Write), `rdx` =
     /// destination slot there, `r10` = rights, `r8` = badge (0: keep).

@@ -392,7 +392,7 @@ impl CompiledManifest {
             if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&program.priority) {
                 return Err(Invalid::new(at, "priority out of range"));
             }
-            if program.budget_us == 0
+            if u64::from(program.budget_us) < abi::syscall::budget::MIN_US
                 || program.budget_us > program.period_us
                 || program.period_us > MAX_PERIOD_US
             {

@@ -147,6 +147,11 @@ pub enum ManifestError {
     ZeroBudget {
         program: String,
     },
+    /// Under the smallest budget the kernel enforces (`abi::syscall::budget::MIN_US`).
+    BudgetBelowMinimum {
+        program: String,
+        budget_us: u32,
+    },
     BudgetOverPeriod {
         program: String,
         budget_us: u32,
@@ -287,6 +292,11 @@ impl fmt::Display for ManifestError {
                 crate::INIT_PRIORITY
             ),
             E::ZeroBudget { program } => write!(f, "program \"{program}\": budget_us is 0; it would never run"),
+            E::BudgetBelowMinimum { program, budget_us } => write!(
+                f,
+                "program \"{program}\": budget_us {budget_us} is under the {} µs the kernel can enforce",
+                abi::syscall::budget::MIN_US
+            ),
             E::BudgetOverPeriod { program, budget_us, period_us } => {
                 write!(f, "program \"{program}\": budget_us {budget_us} exceeds period_us {period_us}")
             }
@@ -504,6 +514,9 @@ fn compile_program(
         })?;
     if source.budget_us == 0 {
         return Err(ManifestError::ZeroBudget { program: program() });
+    }
+    if u64::from(source.budget_us) < abi::syscall::budget::MIN_US {
+        return Err(ManifestError::BudgetBelowMinimum { program: program(), budget_us: source.budget_us });
     }
     if source.budget_us > source.period_us {
         return Err(ManifestError::BudgetOverPeriod {

@@ -445,10 +445,15 @@ fn checker_messages() {
             "cpu overcommitted",
             format!(
                 "{}{}",
-                program("a", &[("budget_us", "2"), ("period_us", "3")]),
-                program("b", &[("budget_us", "1"), ("period_us", "2")])
+                program("a", &[("budget_us", "2000"), ("period_us", "3000")]),
+                program("b", &[("budget_us", "1000"), ("period_us", "2000")])
             ),
             "the programs' CPU budgets add up to 1.166667 CPUs, but init holds only 1",
+        ),
+        (
+            "budget under what the kernel enforces",
+            program("a", &[("budget_us", "50"), ("period_us", "1000")]),
+            "program \"a\": budget_us 50 is under the 100 µs the kernel can enforce",
         ),
         (
             "heap",

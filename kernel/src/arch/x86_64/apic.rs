@@ -1,7 +1,9 @@
 //! Interrupt controllers: the legacy PICs switched off, the local APIC and its timer.
 //!
-//! The LAPIC timer is calibrated against the reference clock and then ticks periodically;
-//! it is the scheduler's preemption source. The IOAPIC is found (ACPI) but device
+//! The LAPIC timer is calibrated against the reference clock and then runs one-shot: the
+//! scheduler arms it for the next periodic tick or for the moment the running thread's CPU
+//! budget runs out, whichever comes first (`sched::on_timer`). It is the scheduler's
+//! preemption source. The IOAPIC is found (ACPI) but device
 //! interrupts are routed only when a user-space driver holds an IRQ capability.
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -19,11 +21,12 @@ const TIMER_INITIAL: u64 = 0x380;
 const TIMER_CURRENT: u64 = 0x390;
 const TIMER_DIVIDE: u64 = 0x3e0;
 const LVT_MASKED: u32 = 1 << 16;
-const LVT_PERIODIC: u32 = 1 << 17;
 
 static LAPIC: Once<u64> = Once::new();
 static TICKS: AtomicU64 = AtomicU64::new(0);
 static TICK_MICROS: AtomicU64 = AtomicU64::new(0);
+/// LAPIC timer counts (divide by 16) per millisecond, from the calibration.
+static COUNTS_PER_MS: AtomicU64 = AtomicU64::new(0);
 
 fn write(register: u64, value: u32) {
     if let Some(&base) = LAPIC.get() {
@@ -78,18 +81,26 @@ pub fn calibrate_timer(clock: &RefClock) -> u64 {
     counted * 1000 / micros.max(1)
 }
 
-/// Starts the periodic tick.
-pub fn start_timer(ticks_per_ms: u64, period_micros: u64) {
-    let initial = (ticks_per_ms * period_micros / 1000).clamp(1, u64::from(u32::MAX)) as u32;
+/// Starts the timer: one-shot, first due one tick period from now. The tick length is
+/// `period_micros`; the scheduler re-arms the timer at every interrupt ([`arm_in`]).
+pub fn start_timer(counts_per_ms: u64, period_micros: u64) {
+    COUNTS_PER_MS.store(counts_per_ms, Ordering::Relaxed);
     TICK_MICROS.store(period_micros, Ordering::Relaxed);
     write(TIMER_DIVIDE, 0x3);
-    write(LVT_TIMER, LVT_PERIODIC | u32::from(TIMER_VECTOR));
-    write(TIMER_INITIAL, initial);
+    write(LVT_TIMER, u32::from(TIMER_VECTOR));
+    arm_in(period_micros);
 }
 
-pub fn on_timer() {
-    TICKS.fetch_add(1, Ordering::Relaxed);
-    write(EOI, 0);
+/// The timer interrupts once, `micros` from now (at least one count).
+pub fn arm_in(micros: u64) {
+    let per_ms = COUNTS_PER_MS.load(Ordering::Relaxed);
+    let counts = u128::from(micros) * u128::from(per_ms) / 1000;
+    write(TIMER_INITIAL, counts.clamp(1, u128::from(u32::MAX)) as u32);
+}
+
+/// One periodic tick of the scheduler's clock has passed (for [`ticks`]).
+pub fn count_ticks(ticks: u64) {
+    TICKS.fetch_add(ticks, Ordering::Relaxed);
 }
 
 /// This CPU's local APIC id.

@@ -230,8 +230,8 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         0..=31 if frame.cs & 3 == 3 => crate::sched::user_exception(frame, Cr2::read_raw()),
         0..=31 => exception(frame),
         v if v == u64::from(TIMER_VECTOR) => {
-            apic::on_timer();
-            crate::sched::on_tick();
+            apic::end_of_interrupt();
+            crate::sched::on_timer();
         }
         v if v == u64::from(SPURIOUS_VECTOR) => {} // no EOI for spurious interrupts
         0x30..=0x3f => crate::irq::handle((frame.vector - 0x30) as usize),

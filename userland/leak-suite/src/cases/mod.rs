@@ -9,6 +9,7 @@ use crate::world::Case;
 mod amplify;
 mod auditops;
 mod boot;
+mod budget;
 mod cnode;
 mod exhaust;
 mod forge;
@@ -33,6 +34,7 @@ pub fn all() -> Vec<&'static Case> {
         thread::CASES,
         exhaust::CASES,
         lifetime::CASES,
+        budget::CASES,
     ];
     areas.iter().flat_map(|cases| cases.iter()).collect()
 }
