@@ -13,5 +13,6 @@ pub mod elf;
 pub mod err;
 pub mod frames;
 pub mod memmap;
+pub mod model;
 pub mod rand;
 pub mod ustar;

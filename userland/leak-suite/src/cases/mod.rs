@@ -11,6 +11,7 @@ mod auditops;
 mod boot;
 mod budget;
 mod cnode;
+mod differential;
 mod exhaust;
 mod forge;
 mod ipc;
@@ -35,6 +36,7 @@ pub fn all() -> Vec<&'static Case> {
         exhaust::CASES,
         lifetime::CASES,
         budget::CASES,
+        differential::CASES,
     ];
     areas.iter().flat_map(|cases| cases.iter()).collect()
 }

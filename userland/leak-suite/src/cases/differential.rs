@@ -1,0 +1,194 @@
+//! Differential testing against the reference model (`kcore::model`): a hostile puppet runs
+//! a seeded random sequence of creates (endpoints, notifications, frames, child capability
+//! spaces), copies, mints, moves, deletes, revokes and gives into its children, and after
+//! every step the suite compares the kernel with the model: the error code, and every slot
+//! of the puppet's pool and of each of its live child spaces (kind, rights, badge, and
+//! which object: the model never reuses a name, the kernel reuses indices, so a reference
+//! that outlived its object shows as a slot naming another object). A dead child's space
+//! index must be dead too, until a new child gets it. The quota is small, so OutOfQuota and
+//! refunds are exercised; deleting a child's last cap destroys it with everything in it.
+
+use alloc::vec::Vec;
+
+use kcore::cap::{ObjectType, Rights};
+use kcore::model::{Model, Op, Place, CHILDREN, POOL};
+use libcap::{ErrorCode, Sysno};
+
+use crate::audit::{self, CapRecord};
+use crate::puppet::{Options, Puppet};
+use crate::world::{Case, Fail, Outcome, World};
+use crate::{ensure, fail};
+
+pub const CASES: &[Case] = &[Case {
+    id: "DIFF-001",
+    what: "100,000 random steps by a hostile process (create, copy/mint, move, delete, revoke, give into child spaces it makes and destroys) match the reference model after every step: error codes, every slot of every space, object identity across index reuse, dead spaces dead",
+    run: differential,
+}];
+
+/// Steps of the CI run (`cargo xtask test`).
+const STEPS: u64 = 100_000;
+/// The puppet's first pool slot.
+const BASE: u64 = 4;
+/// The puppet's quota: four pages and four small objects.
+const QUOTA: u64 = 4 * 4096 + 4 * 64;
+
+struct Rng(libcap::rand::SplitMix64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0.below(n)
+    }
+}
+
+fn random_op(rng: &mut Rng, model: &Model) -> Op {
+    let slot = |rng: &mut Rng| rng.below(POOL as u64) as usize;
+    let rights = |rng: &mut Rng| if rng.below(3) == 0 { Rights::ALL } else { Rights::from_bits(rng.below(32) as u32).unwrap_or(Rights::ALL) };
+    let badge = |rng: &mut Rng| if rng.below(3) == 0 { 1 + rng.below(7) } else { 0 };
+    match rng.below(20) {
+        0..=4 => {
+            let free_child = (0..CHILDREN).any(|child| !model.child_live(child));
+            let kind = match rng.below(4) {
+                0 => ObjectType::Endpoint,
+                1 => ObjectType::Notification,
+                2 => ObjectType::Frame,
+                _ if free_child => ObjectType::CSpace,
+                _ => ObjectType::Endpoint,
+            };
+            Op::Create { kind, at: slot(rng) }
+        }
+        5..=8 => Op::Mint { from: slot(rng), to: slot(rng), rights: rights(rng), badge: badge(rng) },
+        9..=10 => Op::Move { from: slot(rng), to: slot(rng) },
+        11..=13 => Op::Delete { at: slot(rng) },
+        14..=15 => Op::Revoke { at: slot(rng) },
+        _ => Op::Give { from: slot(rng), child: slot(rng), to: slot(rng), rights: rights(rng), badge: badge(rng) },
+    }
+}
+
+fn kind(kind: ObjectType) -> u64 {
+    u64::from(kind.as_u32())
+}
+
+fn perform(p: &Puppet, op: Op) -> Result<Result<(), ErrorCode>, Fail> {
+    let at = |slot: usize| BASE + slot as u64;
+    let ret = match op {
+        Op::Create { kind: k, at: slot } => p.sys(Sysno::ObjectCreate, &[kind(k), at(slot), 0])?,
+        Op::Mint { from, to, rights, badge } => p.sys(Sysno::CapMint, &[at(from), at(to), u64::from(rights.bits()), badge])?,
+        Op::Move { from, to } => p.sys(Sysno::CapMove, &[at(from), at(to)])?,
+        Op::Delete { at: slot } => p.sys(Sysno::CapDelete, &[at(slot)])?,
+        Op::Revoke { at: slot } => p.sys(Sysno::CapRevoke, &[at(slot)])?,
+        Op::Give { from, child, to, rights, badge } => p.sys(Sysno::CapGive, &[at(from), at(child), to as u64 + 1, u64::from(rights.bits()), badge])?,
+    };
+    Ok(audit::code(ret.rax))
+}
+
+/// Which capability spaces are live (AuditCap answers anything but InvalidSlot).
+fn live_spaces() -> Vec<bool> {
+    (0..64u64).map(|space| audit::audit_cap(space, 0) != Err(ErrorCode::InvalidSlot)).collect()
+}
+
+/// The kernel's names for the model's objects: (model object, kernel object index).
+struct Names(Vec<(u32, u64)>);
+
+impl Names {
+    fn learn(&mut self, model: &Model, object: u32, kernel: u64) -> Outcome {
+        self.0.retain(|&(id, _)| model.object_live(id));
+        if let Some(&(other, _)) = self.0.iter().find(|&&(_, index)| index == kernel) {
+            fail!("a new object got kernel index {kernel}, which still names live model object {other}");
+        }
+        self.0.push((object, kernel));
+        Ok(())
+    }
+
+    fn of(&self, object: u32) -> Option<u64> {
+        self.0.iter().find(|&&(id, _)| id == object).map(|&(_, index)| index)
+    }
+}
+
+fn compare(what: &str, got: Option<CapRecord>, want: Option<kcore::model::ModelCap>, names: &Names) -> Outcome {
+    match (got, want) {
+        (None, None) => Ok(()),
+        (Some(got), Some(want)) => {
+            let same = got.kind == kind(want.kind)
+                && got.rights == u64::from(want.rights.bits())
+                && got.badge == want.badge
+                && names.of(want.object) == Some(got.object);
+            ensure!(same, "{what}: the kernel has {}, the model {want:?} (kernel name {:?})", got.describe(), names.of(want.object));
+            Ok(())
+        }
+        (got, want) => fail!("{what}: the kernel has {got:?}, the model {want:?}"),
+    }
+}
+
+fn audit_slot(space: u16, slot: u64) -> Result<Option<CapRecord>, Fail> {
+    match audit::audit_cap(u64::from(space), slot) {
+        Ok(record) => Ok(Some(record)),
+        Err(ErrorCode::EmptySlot) => Ok(None),
+        Err(code) => fail!("auditing space {space} slot {slot}: {code:?}"),
+    }
+}
+
+fn differential(world: &mut World) -> Outcome {
+    let seed = world.seed ^ 0xd1ff;
+    run(world, seed, STEPS)
+}
+
+pub fn run(world: &mut World, seed: u64, steps: u64) -> Outcome {
+    let mut rng = Rng(libcap::rand::SplitMix64::new(seed));
+    let p = Puppet::with(world, Options { quota: QUOTA, ..Options::default() })?;
+    let mut model = Model::new(QUOTA);
+    let mut names = Names(Vec::new());
+    // Kernel space index of each model child (the last it had, live or dead).
+    let mut child_space: [Option<u16>; CHILDREN] = [None; CHILDREN];
+    let (mut creates, mut refusals, mut children_made) = (0u64, 0u64, 0u64);
+    for step in 0..steps {
+        let op = random_op(&mut rng, &model);
+        let before = matches!(op, Op::Create { kind: ObjectType::CSpace, .. }).then(live_spaces);
+        let got = perform(&p, op)?;
+        let want = model.apply(op);
+        let context = |why: core::fmt::Arguments| Fail(alloc::format!("seed {seed:#x} step {step}: {op:?}: {why}"));
+        if got != want.map(drop) {
+            return Err(context(format_args!("the kernel said {got:?}, the model {:?}", want.map(drop))));
+        }
+        match want {
+            Err(_) => refusals += 1,
+            Ok(effect) => {
+                if let (Some((object, child)), Op::Create { at, .. }) = (effect.created, op) {
+                    creates += 1;
+                    let Some(record) = audit_slot(p.space, BASE + at as u64)? else {
+                        return Err(context(format_args!("the created object is not in its slot")));
+                    };
+                    names.learn(&model, object, record.object).map_err(|Fail(why)| context(format_args!("{why}")))?;
+                    if let (Some(child), Some(before)) = (child, &before) {
+                        children_made += 1;
+                        let now = live_spaces();
+                        let new = (0..now.len()).find(|&index| now[index] && !before[index]);
+                        let Some(new) = new else { return Err(context(format_args!("no new capability space appeared"))) };
+                        child_space[child] = Some(new as u16);
+                    }
+                }
+            }
+        }
+        // Every slot of the pool and of every live child; every dead child's space dead.
+        for slot in 0..POOL {
+            let got = audit_slot(p.space, BASE + slot as u64)?;
+            compare(&alloc::format!("pool slot {slot}"), got, model.cap(Place { space: 0, slot }), &names).map_err(|Fail(why)| context(format_args!("{why}")))?;
+        }
+        for child in 0..CHILDREN {
+            let Some(space) = child_space[child] else { continue };
+            if model.child_live(child) {
+                for slot in 0..POOL {
+                    let got = audit_slot(space, slot as u64 + 1)?;
+                    compare(&alloc::format!("child {child} (space {space}) slot {}", slot + 1), got, model.cap(Place { space: child + 1, slot }), &names)
+                        .map_err(|Fail(why)| context(format_args!("{why}")))?;
+                }
+            } else {
+                let reused = (0..CHILDREN).any(|other| other != child && model.child_live(other) && child_space[other] == Some(space));
+                if !reused && audit::audit_cap(u64::from(space), 0) != Err(ErrorCode::InvalidSlot) {
+                    return Err(context(format_args!("model child {child} is dead but its space {space} is live")));
+                }
+            }
+        }
+    }
+    libcap::println!("leak-suite: DIFF-001: seed {seed:#x}: {steps} steps, {creates} objects created ({children_made} child spaces), {refusals} refused as the model said; the kernel matched the model after every step");
+    p.teardown(world)
+}
