@@ -30,18 +30,9 @@ mod console;
 mod frame;
 mod ipc;
 mod irq;
+// The in-QEMU test harnesses: built only into the test kernel, beside the kernel proper.
 #[cfg(feature = "ktest")]
-mod census;
-#[cfg(feature = "ktest")]
-mod kbench;
-#[cfg(feature = "ktest")]
-mod kfuzz;
-#[cfg(feature = "ktest")]
-mod ksuite;
-#[cfg(feature = "ktest")]
-mod klifecycle;
-#[cfg(feature = "ktest")]
-mod ktest;
+mod harness;
 mod mm;
 mod process;
 mod sched;
@@ -202,7 +193,7 @@ extern "C" fn kernel_main() -> ! {
     let testing = false;
     #[cfg(feature = "ktest")]
     if testing
-        && let Err(error) = sched::spawn_kernel("ktest", ktest::thread_main, 31) {
+        && let Err(error) = sched::spawn_kernel("ktest", harness::ktest::thread_main, 31) {
             fatal(format_args!("cannot start the test thread: {error:?}"));
         }
     if !testing {

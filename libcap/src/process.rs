@@ -163,7 +163,11 @@ pub struct Budget {
 pub struct ThreadConfig {
     /// Priority; at most the caller's own.
     pub priority: u8,
-    /// CPU budget; `None`: unlimited within its priority.
+    /// CPU budget, enforced to the microsecond (at least
+    /// [`abi::syscall::budget::MIN_US`]); `None`: unlimited within its priority. A caller
+    /// with a budget of its own gives a share of it (taken from its own budget until the
+    /// thread ends) and cannot give `None`; the threads it creates have no CPU until it
+    /// does (see `Sysno::ThreadConfigure`).
     pub budget: Option<Budget>,
     /// The endpoint (a slot of the caller's) the kernel sends the thread's fault, exit and
     /// kill messages to (labels in [`abi::syscall::fault_label`]), with that cap's badge.

@@ -4,7 +4,7 @@
 //! builds, boots it with `ktest=bench quiet` under the same QEMU, machine and accelerator as
 //! the Linux peer (`-icount shift=0` under TCG), and reads the `DAIOS-BENCH` lines that
 //! `userland/bench-client` prints (what it measures and how: its crate doc;
-//! the harness that starts it: `kernel/src/kbench.rs`). Like the peer, the run is refused
+//! the harness that starts it: `kernel/src/harness/kbench.rs`). Like the peer, the run is refused
 //! unless the calibration slope is 1.000 ticks per instruction under TCG.
 //!
 //! `cargo xtask bench` with no argument (or `all`) runs ours and the Linux peer at the same

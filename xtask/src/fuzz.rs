@@ -1,7 +1,7 @@
 //! `cargo xtask fuzz`: syscall-fuzzer campaigns in QEMU (issue 5).
 //!
 //! Each campaign boots the test kernel with `ktest=fuzz fuzz_seed=S fuzz_calls=N`: the
-//! kernel's harness (`kernel/src/kfuzz.rs`) runs `bin/fuzzer` beside the fuzz workers, then
+//! kernel's harness (`kernel/src/harness/kfuzz.rs`) runs `bin/fuzzer` beside the fuzz workers, then
 //! checks the kernel's consistency and that every resource came back. Campaign `k` uses
 //! seed `S + k`. A failed campaign prints its seed, the end of its serial log, and where the
 //! whole log was saved; replay it with `--seed S --campaigns 1` (add `--trace` to see every

@@ -1,6 +1,6 @@
 //! bench-client: the measuring half of `cargo xtask bench`.
 //!
-//! Started by the kernel harness (`kernel/src/kbench.rs`, `ktest=bench`) beside
+//! Started by the kernel harness (`kernel/src/harness/kbench.rs`, `ktest=bench`) beside
 //! `bench-server`, at the same priority, with the caps in [`proto::client_slots`]. It times
 //! each operation with the time-stamp counter, the way `bench/linux-peer` times Linux: a
 //! warm-up of [`proto::WARMUP`] rounds, then [`proto::ITERATIONS`] measured rounds, each

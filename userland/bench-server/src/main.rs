@@ -1,6 +1,6 @@
 //! bench-server: the passive half of `cargo xtask bench`.
 //!
-//! Started by the kernel harness (`kernel/src/kbench.rs`, `ktest=bench`) with the caps in
+//! Started by the kernel harness (`kernel/src/harness/kbench.rs`, `ktest=bench`) with the caps in
 //! [`proto::server_slots`]. It receives on the benchmark endpoint and answers each request
 //! by its label ([`proto::label`]): a register-only reply, a reply carrying its own
 //! timestamps (the sel4bench one-way method), the longest message, a reply after deleting a

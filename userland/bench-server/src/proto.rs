@@ -2,7 +2,7 @@
 //!
 //! The one definition, shared by three crates through `#[path]`: the server
 //! (`userland/bench-server`), the client (`userland/bench-client`) and the kernel harness
-//! that hands out the caps (`kernel/src/kbench.rs`). Plain constants only, no dependencies,
+//! that hands out the caps (`kernel/src/harness/kbench.rs`). Plain constants only, no dependencies,
 //! so each of them can include it.
 #![allow(dead_code)]
 

@@ -1,6 +1,6 @@
 //! fuzz-worker: real work beside the syscall fuzzer (issue 5), in one of three roles.
 //!
-//! The harness (`kernel/src/kfuzz.rs`) starts this program three times with the role in
+//! The harness (`kernel/src/harness/kfuzz.rs`) starts this program three times with the role in
 //! `rdi` ([`libcap::rt::start_args`]); slot 2 is an endpoint and slot 3 a notification:
 //!
 //! - [`ECHO_SERVER`]: answers every message on slot 2 with word 0 + 1 and the sender's badge

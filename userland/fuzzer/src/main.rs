@@ -2,7 +2,7 @@
 //!
 //! Issues `calls` syscalls chosen by a seeded PRNG (SplitMix64), with random and boundary
 //! arguments, while the worker processes beside it keep doing real work. The kernel must
-//! survive it; the harness (`kernel/src/kfuzz.rs`, `ktest=fuzz`) then checks the kernel's
+//! survive it; the harness (`kernel/src/harness/kfuzz.rs`, `ktest=fuzz`) then checks the kernel's
 //! consistency. The same seed gives the same sequence of calls (the kernel's answers can
 //! still differ with timing: which worker ran when), so a failure is replayed from its seed.
 //!

@@ -1,6 +1,6 @@
 //! leak-suite: the capability-leak and isolation suite (issue 5).
 //!
-//! Started by the kernel's `ktest=suite` harness (`kernel/src/ksuite.rs`) beside the real
+//! Started by the kernel's `ktest=suite` harness (`kernel/src/harness/ksuite.rs`) beside the real
 //! system (init and the programs of `system.toml`), it runs every case of [`cases`] in
 //! order. A case has a stable ID (`CNODE-COPY-003`), states one claim, and checks it from
 //! user space: the happy path, then each error path with its exact error code and the state

@@ -2,7 +2,7 @@
 //!
 //! A puppet is a capability space, an address space and a thread, built here the way init
 //! builds a process (`ObjectCreate`, `Map`, `CapGive`, `ThreadConfigure`, `ThreadStart`).
-//! Its code is the harness's puppet program (`kernel/src/ksuite.rs`, mapped read-execute
+//! Its code is the harness's puppet program (`kernel/src/harness/ksuite.rs`, mapped read-execute
 //! from one of the suite's code frames), which calls its control endpoint for an operation,
 //! performs it with the puppet's own authority only, and sends back the registers.
 //!

@@ -1,7 +1,7 @@
 //! The suite's world: its own slots, the census and audit between cases, and the check
 //! helpers every case uses.
 //!
-//! # The suite's authority (given by `kernel/src/ksuite.rs`)
+//! # The suite's authority (given by `kernel/src/harness/ksuite.rs`)
 //! | slot | cap |
 //! |------|-----|
 //! | 1 | console (write) |

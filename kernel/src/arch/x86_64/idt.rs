@@ -242,7 +242,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
 fn exception(frame: &mut TrapFrame) {
     let cr2 = Cr2::read_raw();
     #[cfg(feature = "ktest")]
-    if crate::ktest::on_exception(frame, cr2) {
+    if crate::harness::ktest::on_exception(frame, cr2) {
         return;
     }
     report(frame, cr2);

@@ -50,7 +50,7 @@ const INIT_ADDRESS_SPACE: u32 = 3;
 const INIT_IRQS: [(u32, u32); 4] = [(100, 1), (101, 3), (102, 8), (103, 12)];
 const INIT_PORTS: [u32; 3] = [110, 111, 112];
 const INIT_AUDIT: u32 = 120;
-/// The harness's slots in the kernel's space (`kernel/src/ksuite.rs`).
+/// The harness's slots in the kernel's space (`kernel/src/harness/ksuite.rs`).
 const KERNEL_CONSOLE: u32 = 0;
 const HARNESS_CODE: [u32; 4] = [60, 61, 62, 63];
 const HARNESS_NOTIFICATIONS: [u32; 2] = [64, 65];

@@ -19,7 +19,7 @@ macro_rules! privileged {
     };
 }
 
-// The numbers are the puppet program's table (kernel/src/ksuite.rs).
+// The numbers are the puppet program's table (kernel/src/harness/ksuite.rs).
 privileged! {
     "ISO-PRIV-001", 0, "hlt", hlt;
     "ISO-PRIV-002", 1, "cli", cli;

@@ -22,7 +22,7 @@ use crate::println;
 use crate::sched::{self, UserStart};
 use crate::thread::Exit;
 
-#[path = "../../userland/bench-server/src/proto.rs"]
+#[path = "../../../userland/bench-server/src/proto.rs"]
 mod proto;
 
 use proto::{client_slots, server_slots};

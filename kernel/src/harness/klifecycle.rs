@@ -16,7 +16,7 @@
 //! The verdict is `KTEST PASS lifecycle`; xtask also checks that the child's 1,000th
 //! incarnation said so (`lifecycle-child: incarnation 1000: done`).
 
-use crate::census::Census;
+use crate::harness::census::Census;
 
 use crate::arch::x86_64::exit_qemu;
 use crate::caps;

@@ -38,7 +38,7 @@ use kcore::cap::{SlotRef, SpaceId};
 
 use crate::arch::x86_64::exit_qemu;
 use crate::caps::{self, Object};
-use crate::census::Census;
+use crate::harness::census::Census;
 use crate::println;
 use crate::sched::{self, UserStart};
 use crate::thread::{BlockedOn, Exit, State, ThreadId, MAX_THREADS};

@@ -101,11 +101,11 @@ pub fn run(name: &str, clock: &RefClock) -> ! {
         "aslr" => aslr(),
         "process_objects" => process_objects(),
         "user_driver" => user_driver(),
-        "fuzz" => crate::kfuzz::run(),
-        "suite" => crate::ksuite::run(),
-        "lifecycle" => crate::klifecycle::run(),
+        "fuzz" => crate::harness::kfuzz::run(),
+        "suite" => crate::harness::ksuite::run(),
+        "lifecycle" => crate::harness::klifecycle::run(),
         "audit" => audit(),
-        "bench" => crate::kbench::run(),
+        "bench" => crate::harness::kbench::run(),
         other => fail(other, format_args!("no such kernel test")),
     }
 }

@@ -1,0 +1,16 @@
+//! The in-QEMU test harnesses (`--features ktest`): not part of the kernel users boot.
+//!
+//! - `ktest`: the kernel tests, chosen by `ktest=NAME` on the command line, and the
+//!   dispatcher to the harnesses below;
+//! - `ksuite`: the capability-leak and isolation suite's harness (`userland/leak-suite`);
+//! - `kfuzz`: the syscall fuzzer's run, its consistency checks;
+//! - `kbench`: the benchmark programs;
+//! - `klifecycle`: the 1,000-process churn;
+//! - `census`: the resource count all of them compare before and after a run.
+
+pub mod census;
+pub mod kbench;
+pub mod kfuzz;
+pub mod klifecycle;
+pub mod ksuite;
+pub mod ktest;
