@@ -87,6 +87,17 @@ fn initrd_from(manifest: &Path, release_programs: bool, file: &str) -> Result<Pa
 }
 
 fn pack_initrd(release_programs: bool, manifest: Vec<u8>, name: &str) -> Result<PathBuf> {
+    pack_initrd_with(release_programs, manifest, name, Vec::new())
+}
+
+/// The initrd of `system.toml` with `extra` files added (a campaign's parameters, say),
+/// written to `<target>/<name>`.
+pub fn initrd_with_files(extra: Vec<(String, Vec<u8>)>, name: &str) -> Result<PathBuf> {
+    let manifest = crate::manifest::compile().context("the boot manifest")?;
+    pack_initrd_with(false, manifest, name, extra)
+}
+
+fn pack_initrd_with(release_programs: bool, manifest: Vec<u8>, name: &str, extra: Vec<(String, Vec<u8>)>) -> Result<PathBuf> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let commit = Command::new("git")
         .current_dir(workspace_root())
@@ -101,6 +112,7 @@ fn pack_initrd(release_programs: bool, manifest: Vec<u8>, name: &str) -> Result<
     for (name, path) in crate::userland::build(release_programs)? {
         files.push((name, std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?));
     }
+    files.extend(extra);
 
     let mut builder = tar::Builder::new(Vec::new());
     for (path, data) in &files {

@@ -9,6 +9,12 @@
 //!
 //! `cargo xtask test` runs one campaign of the kernel's defaults (100,000 calls, a fixed
 //! seed) as the QEMU test `fuzz`.
+//!
+//! `--differential`: campaigns of the differential test instead (leak suite DIFF-001,
+//! `kcore::model`): each boots `ktest=suite` with `etc/diff-campaign` (`seed=S steps=N`)
+//! in its initrd, and the suite runs DIFF-001 alone, `--steps` long, comparing the kernel
+//! with the reference model after every step. `cargo xtask test` runs 100,000 steps of
+//! one fixed seed.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -39,6 +45,12 @@ pub struct Args {
     /// Accelerator; the default is KVM where /dev/kvm is hardware KVM.
     #[arg(long, value_enum)]
     accel: Option<Accel>,
+    /// Run the differential test against the reference model (DIFF-001) instead.
+    #[arg(long)]
+    differential: bool,
+    /// Steps per differential campaign.
+    #[arg(long, default_value_t = 1_000_000)]
+    steps: u64,
 }
 
 fn parse_u64(text: &str) -> Result<u64, String> {
@@ -59,6 +71,9 @@ pub fn run(args: Args) -> Result<()> {
             .map_or(0, |d| d.as_nanos());
         (nanos as u64) & 0xffff_ffff
     });
+    if args.differential {
+        return differential(&args, first, accel);
+    }
     let timeout = Duration::from_secs(args.timeout.unwrap_or(60 + args.calls / 2000));
     let kernel = build::kernel(false, Flavour::Test)?;
     let initrd = build::initrd()?;
@@ -131,6 +146,46 @@ pub fn run(args: Args) -> Result<()> {
                 "FAILED seed: {seed:#x} (replay: cargo xtask fuzz --calls {} --seed {seed:#x})",
                 args.calls
             );
+        }
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// `--differential`: DIFF-001 campaigns of `args.steps` steps from seed `first`.
+fn differential(args: &Args, first: u64, accel: Accel) -> Result<()> {
+    let kernel = build::kernel(false, Flavour::Test)?;
+    let logs = build::target_dir().join("fuzz");
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    // About 5,000 steps a second under TCG; the suite's boot and audit come on top.
+    let timeout = Duration::from_secs(args.timeout.unwrap_or(120 + args.steps / 1000));
+    println!("== fuzz --differential: {} campaign(s) of {} steps from seed {first:#x} ({accel:?})", args.campaigns, args.steps);
+    let mut failed = Vec::new();
+    for campaign in 0..args.campaigns {
+        let seed = first.wrapping_add(campaign);
+        let parameters = format!("seed={seed:#x} steps={}\n", args.steps).into_bytes();
+        let initrd = build::initrd_with_files(vec![("etc/diff-campaign".into(), parameters)], "initrd-diff.tar")?;
+        let boot = Boot::Direct { kernel: &kernel, initrd: &initrd, cmdline: "ktest=suite quiet" };
+        let outcome = qemu::run_captured(qemu::test_command(&boot, accel), timeout)?;
+        let log = logs.join(format!("diff-seed-{seed:#x}.log"));
+        std::fs::write(&log, &outcome.serial).with_context(|| format!("writing {}", log.display()))?;
+        let passed = outcome.status == Some(abi::qemu_exit::SUCCESS_STATUS)
+            && outcome.serial.contains("KTEST PASS suite")
+            && outcome.serial.contains("CASE PASS DIFF-001");
+        if passed {
+            let figures = outcome.serial.lines().find(|line| line.contains("DIFF-001: seed")).unwrap_or("");
+            println!("diff seed={seed:#x}: ok in {:.1} s: {}", outcome.elapsed.as_secs_f64(), figures.trim_start_matches("leak-suite: DIFF-001: "));
+            continue;
+        }
+        let why = outcome.serial.lines().find(|line| line.contains("CASE FAIL DIFF-001")).unwrap_or("no verdict (timeout or crash)");
+        println!("diff seed={seed:#x}: FAILED: {why}; serial log in {}", log.display());
+        failed.push(seed);
+    }
+    println!();
+    println!("{} campaign(s), {} failed", args.campaigns, failed.len());
+    if !failed.is_empty() {
+        for seed in &failed {
+            println!("FAILED seed: {seed:#x} (replay: cargo xtask fuzz --differential --steps {} --seed {seed:#x})", args.steps);
         }
         std::process::exit(1);
     }

@@ -73,7 +73,11 @@ fn run() -> Result<u64, Fail> {
     let mut world = World::new(own_space, reference, SEED);
     world::census_baseline()?;
     let (mut passed, mut failed) = (0u64, 0u64);
-    for case in cases::all() {
+    let campaign = world.campaign;
+    if let Some((seed, steps)) = campaign {
+        println!("leak-suite: differential campaign: seed {seed:#x}, {steps} steps (DIFF-001 alone)");
+    }
+    for case in cases::all().into_iter().filter(|case| campaign.is_none() || case.id == "DIFF-001") {
         let outcome = (case.run)(&mut world);
         world.clean();
         let mut problems: Vec<String> = Vec::new();

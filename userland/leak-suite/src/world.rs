@@ -77,11 +77,14 @@ pub struct World {
     pub seed: u64,
     /// The oracle: `etc/system.bin` from the initrd, decoded as init decodes it.
     pub manifest: Result<manifest::CompiledManifest, String>,
+    /// A differential campaign (`cargo xtask fuzz --differential`): `etc/diff-campaign` in
+    /// the initrd, `seed=S steps=N`. When present the suite runs DIFF-001 alone, with these.
+    pub campaign: Option<(u64, u64)>,
 }
 
 impl World {
     pub fn new(own_space: u16, reference: Snapshot, seed: u64) -> World {
-        World { own_space, reference, reserved: 0, code_users: [0; 4], puppets_made: 0, seed, manifest: read_manifest() }
+        World { own_space, reference, reserved: 0, code_users: [0; 4], puppets_made: 0, seed, manifest: read_manifest(), campaign: read_campaign() }
     }
 
     /// An empty slot of the suite's space, not handed out before in this case.
@@ -151,6 +154,19 @@ impl World {
 }
 
 /// The boot manifest from the initrd copy the harness mapped for us (as init reads it).
+fn read_campaign() -> Option<(u64, u64)> {
+    let initrd = libcap::rt::initrd()?;
+    let text = core::str::from_utf8(kcore::ustar::Archive::find(initrd, "etc/diff-campaign").ok()??).ok()?;
+    let number = |key: &str| {
+        let value = text.split_whitespace().find_map(|word| word.strip_prefix(key)?.strip_prefix('='))?;
+        match value.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).ok(),
+            None => value.parse().ok(),
+        }
+    };
+    Some((number("seed")?, number("steps")?))
+}
+
 fn read_manifest() -> Result<manifest::CompiledManifest, String> {
     let initrd = libcap::rt::initrd().ok_or_else(|| String::from("the harness passed no initrd"))?;
     let blob = match kcore::ustar::Archive::find(initrd, "etc/system.bin") {

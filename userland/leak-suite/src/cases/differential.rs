@@ -25,7 +25,8 @@ pub const CASES: &[Case] = &[Case {
     run: differential,
 }];
 
-/// Steps of the CI run (`cargo xtask test`).
+/// Steps of the CI run (`cargo xtask test`); `cargo xtask fuzz --differential` runs
+/// campaigns of other seeds and lengths.
 const STEPS: u64 = 100_000;
 /// The puppet's first pool slot.
 const BASE: u64 = 4;
@@ -128,11 +129,11 @@ fn audit_slot(space: u16, slot: u64) -> Result<Option<CapRecord>, Fail> {
 }
 
 fn differential(world: &mut World) -> Outcome {
-    let seed = world.seed ^ 0xd1ff;
-    run(world, seed, STEPS)
+    let (seed, steps) = world.campaign.unwrap_or((world.seed ^ 0xd1ff, STEPS));
+    run(world, seed, steps)
 }
 
-pub fn run(world: &mut World, seed: u64, steps: u64) -> Outcome {
+fn run(world: &mut World, seed: u64, steps: u64) -> Outcome {
     let mut rng = Rng(libcap::rand::SplitMix64::new(seed));
     let p = Puppet::with(world, Options { quota: QUOTA, ..Options::default() })?;
     let mut model = Model::new(QUOTA);
