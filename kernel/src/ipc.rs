@@ -26,7 +26,8 @@ use abi::ErrorCode;
 use kcore::cap::SlotRef;
 
 use crate::arch::x86_64::idt::TrapFrame;
-use crate::sched::{self, Scheduler};
+use crate::sched::{self, Scheduler, WaitLinks};
+use kcore::queue::WaitQueue;
 use crate::thread::{BlockedOn, State, ThreadId, MAX_THREADS};
 
 pub const MAX_ENDPOINTS: usize = 256;
@@ -45,24 +46,24 @@ enum Waiting {
 pub struct Endpoint {
     live: bool,
     waiting: Waiting,
-    head: Option<ThreadId>,
-    tail: Option<ThreadId>,
+    /// Its senders or receivers (as `waiting` says), linked through `Thread::next_waiting`.
+    queue: WaitQueue,
 }
 
 impl Endpoint {
-    pub const DEAD: Endpoint = Endpoint { live: false, waiting: Waiting::Nobody, head: None, tail: None };
+    pub const DEAD: Endpoint = Endpoint { live: false, waiting: Waiting::Nobody, queue: WaitQueue::EMPTY };
 }
 
 #[derive(Clone, Copy, Debug)]
 pub struct Notification {
     live: bool,
     word: u64,
-    head: Option<ThreadId>,
-    tail: Option<ThreadId>,
+    /// Its waiters, linked through `Thread::next_waiting`.
+    queue: WaitQueue,
 }
 
 impl Notification {
-    pub const DEAD: Notification = Notification { live: false, word: 0, head: None, tail: None };
+    pub const DEAD: Notification = Notification { live: false, word: 0, queue: WaitQueue::EMPTY };
 }
 
 impl Scheduler {
@@ -198,83 +199,54 @@ pub fn report_end(sched: &mut Scheduler, id: ThreadId, endpoint: u16, badge: u64
 // ----- queues --------------------------------------------------------------------------
 
 fn push_endpoint(sched: &mut Scheduler, index: u16, id: ThreadId, waiting: Waiting) {
-    sched.thread(id).next_waiting = None;
-    let tail = sched.endpoint(index).tail;
-    match tail {
-        Some(tail) => sched.thread(tail).next_waiting = Some(id),
-        None => sched.endpoint(index).head = Some(id),
+    let Scheduler { threads, endpoints, .. } = sched;
+    if let Some(endpoint) = endpoints.get_mut(usize::from(index)) {
+        endpoint.queue.push_back(&mut WaitLinks(threads), id.0);
+        endpoint.waiting = waiting;
     }
-    let endpoint = sched.endpoint(index);
-    endpoint.tail = Some(id);
-    endpoint.waiting = waiting;
 }
 
 fn pop_endpoint(sched: &mut Scheduler, index: u16) -> Option<ThreadId> {
-    let head = sched.endpoints.get(usize::from(index))?.head?;
-    let next = sched.thread(head).next_waiting.take();
-    let endpoint = sched.endpoint(index);
-    endpoint.head = next;
-    if next.is_none() {
-        endpoint.tail = None;
+    let Scheduler { threads, endpoints, .. } = sched;
+    let endpoint = endpoints.get_mut(usize::from(index))?;
+    let head = endpoint.queue.pop_front(&mut WaitLinks(threads));
+    if endpoint.queue.is_empty() {
         endpoint.waiting = Waiting::Nobody;
     }
-    Some(head)
+    head.map(ThreadId)
 }
 
 fn push_notification(sched: &mut Scheduler, index: u16, id: ThreadId) {
-    sched.thread(id).next_waiting = None;
-    match sched.notification(index).tail {
-        Some(tail) => sched.thread(tail).next_waiting = Some(id),
-        None => sched.notification(index).head = Some(id),
+    let Scheduler { threads, notifications, .. } = sched;
+    if let Some(notification) = notifications.get_mut(usize::from(index)) {
+        notification.queue.push_back(&mut WaitLinks(threads), id.0);
     }
-    sched.notification(index).tail = Some(id);
 }
 
 fn pop_notification(sched: &mut Scheduler, index: u16) -> Option<ThreadId> {
-    let head = sched.notifications.get(usize::from(index))?.head?;
-    let next = sched.thread(head).next_waiting.take();
-    let notification = sched.notification(index);
-    notification.head = next;
-    if next.is_none() {
-        notification.tail = None;
-    }
-    Some(head)
+    let Scheduler { threads, notifications, .. } = sched;
+    notifications.get_mut(usize::from(index))?.queue.pop_front(&mut WaitLinks(threads)).map(ThreadId)
 }
 
 /// Takes `id` out of whatever endpoint or notification queue it waits in.
 fn unlink(sched: &mut Scheduler, id: ThreadId) {
-    let (head, is_endpoint, index) = match sched.thread(id).blocked_on {
+    let blocked_on = sched.thread(id).blocked_on;
+    let Scheduler { threads, endpoints, notifications, .. } = sched;
+    match blocked_on {
         BlockedOn::Send { endpoint, .. } | BlockedOn::Receive { endpoint } => {
-            (sched.endpoint(endpoint).head, true, endpoint)
+            if let Some(endpoint) = endpoints.get_mut(usize::from(endpoint)) {
+                endpoint.queue.remove(&mut WaitLinks(threads), id.0);
+                if endpoint.queue.is_empty() {
+                    endpoint.waiting = Waiting::Nobody;
+                }
+            }
         }
-        BlockedOn::Notification { notification } => (sched.notification(notification).head, false, notification),
-        _ => return,
-    };
-    // Rebuild the queue without `id` (queues are short; this runs only on timeouts and deaths).
-    let mut kept: [Option<ThreadId>; MAX_THREADS] = [None; MAX_THREADS];
-    let mut count = 0;
-    let mut cursor = head;
-    while let Some(current) = cursor {
-        cursor = sched.thread(current).next_waiting.take();
-        if current != id
-            && let Some(place) = kept.get_mut(count)
-        {
-            *place = Some(current);
-            count += 1;
+        BlockedOn::Notification { notification } => {
+            if let Some(notification) = notifications.get_mut(usize::from(notification)) {
+                notification.queue.remove(&mut WaitLinks(threads), id.0);
+            }
         }
-    }
-    if is_endpoint {
-        let waiting = sched.endpoint(index).waiting;
-        *sched.endpoint(index) = Endpoint { live: true, ..Endpoint::DEAD };
-        for waiter in kept.iter().take(count).flatten() {
-            push_endpoint(sched, index, *waiter, waiting);
-        }
-    } else {
-        let word = sched.notification(index).word;
-        *sched.notification(index) = Notification { live: true, word, ..Notification::DEAD };
-        for waiter in kept.iter().take(count).flatten() {
-            push_notification(sched, index, *waiter);
-        }
+        _ => {}
     }
 }
 
@@ -491,7 +463,7 @@ pub fn send(frame: &mut TrapFrame, cap: EndpointCap, call: bool, blocking: bool)
         let info = decode_message(sched, me, frame.rsi, cap.grant)?;
         let endpoint = sched.endpoints.get(usize::from(cap.index)).copied().ok_or(ErrorCode::PeerGone)?;
         if endpoint.waiting == Waiting::Receivers {
-            let receiver = endpoint.head.ok_or(ErrorCode::PeerGone)?;
+            let receiver = endpoint.queue.head().map(ThreadId).ok_or(ErrorCode::PeerGone)?;
             // Refused: the receiver keeps waiting, the sender learns why.
             let delivery = transfer(sched, Sender { id: me, badge: cap.badge, info }, message_registers(frame), receiver)?;
             pop_endpoint(sched, cap.index);

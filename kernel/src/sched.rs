@@ -28,6 +28,35 @@ use crate::mm;
 use crate::arch::x86_64::{apic, time};
 use crate::thread::{BlockedOn, Budget, Donation, Exit, MAX_THREADS, PRIORITIES, State, Thread, ThreadId, KERNEL_STACK_PAGES};
 use abi::syscall::budget::{MAX_PERIOD_US, MIN_US as MIN_BUDGET_US};
+use kcore::queue::{Links, WaitQueue};
+
+/// The run queues' links: each thread's `next_ready`.
+pub(crate) struct ReadyLinks<'a>(pub(crate) &'a mut [Thread; MAX_THREADS]);
+
+impl Links for ReadyLinks<'_> {
+    fn next(&self, id: u16) -> Option<u16> {
+        self.0.get(usize::from(id)).and_then(|thread| thread.next_ready).map(|next| next.0)
+    }
+    fn set_next(&mut self, id: u16, next: Option<u16>) {
+        if let Some(thread) = self.0.get_mut(usize::from(id)) {
+            thread.next_ready = next.map(ThreadId);
+        }
+    }
+}
+
+/// Endpoint and notification queues' links: each thread's `next_waiting`.
+pub(crate) struct WaitLinks<'a>(pub(crate) &'a mut [Thread; MAX_THREADS]);
+
+impl Links for WaitLinks<'_> {
+    fn next(&self, id: u16) -> Option<u16> {
+        self.0.get(usize::from(id)).and_then(|thread| thread.next_waiting).map(|next| next.0)
+    }
+    fn set_next(&mut self, id: u16, next: Option<u16>) {
+        if let Some(thread) = self.0.get_mut(usize::from(id)) {
+            thread.next_waiting = next.map(ThreadId);
+        }
+    }
+}
 
 /// The running thread's capability space index (`NO_CSPACE`: none), kept beside the
 /// scheduler so that every syscall's cap lookup takes one lock, not two.
@@ -51,8 +80,8 @@ pub struct Scheduler {
     pub(crate) threads: [Thread; MAX_THREADS],
     pub(crate) endpoints: [crate::ipc::Endpoint; crate::ipc::MAX_ENDPOINTS],
     pub(crate) notifications: [crate::ipc::Notification; crate::ipc::MAX_NOTIFICATIONS],
-    heads: [Option<ThreadId>; PRIORITIES],
-    tails: [Option<ThreadId>; PRIORITIES],
+    /// The ready threads of each priority, linked through `Thread::next_ready`.
+    run_queues: [WaitQueue; PRIORITIES],
     /// Bit `p` is set exactly when the queue of priority `p` is not empty.
     ready: u32,
     current: ThreadId,
@@ -68,8 +97,7 @@ static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
     threads: [Thread::EMPTY; MAX_THREADS],
     endpoints: [crate::ipc::Endpoint::DEAD; crate::ipc::MAX_ENDPOINTS],
     notifications: [crate::ipc::Notification::DEAD; crate::ipc::MAX_NOTIFICATIONS],
-    heads: [None; PRIORITIES],
-    tails: [None; PRIORITIES],
+    run_queues: [WaitQueue::EMPTY; PRIORITIES],
     ready: 0,
     current: ThreadId::IDLE,
     ticks: 0,
@@ -96,31 +124,25 @@ impl Scheduler {
         &mut self.threads[id.index() % MAX_THREADS]
     }
 
-    #[allow(clippy::indexing_slicing, reason = "priorities are reduced % PRIORITIES or come from the ready bitmap, below 32 = PRIORITIES")]
     pub(crate) fn enqueue(&mut self, id: ThreadId) {
         let priority = usize::from(self.thread(id).priority) % PRIORITIES;
-        let thread = self.thread(id);
-        thread.state = State::Ready;
-        thread.next_ready = None;
-        match self.tails[priority] {
-            Some(tail) => self.thread(tail).next_ready = Some(id),
-            None => self.heads[priority] = Some(id),
+        self.thread(id).state = State::Ready;
+        let Scheduler { threads, run_queues, ready, .. } = self;
+        if let Some(queue) = run_queues.get_mut(priority) {
+            queue.push_back(&mut ReadyLinks(threads), id.0);
+            *ready |= 1 << priority;
         }
-        self.tails[priority] = Some(id);
-        self.ready |= 1 << priority;
     }
 
-    #[allow(clippy::indexing_slicing, reason = "priorities are reduced % PRIORITIES or come from the ready bitmap, below 32 = PRIORITIES")]
     fn dequeue_highest(&mut self) -> Option<ThreadId> {
         let priority = self.highest_ready_priority()?;
-        let head = self.heads[priority]?;
-        let next = self.thread(head).next_ready.take();
-        self.heads[priority] = next;
-        if next.is_none() {
-            self.tails[priority] = None;
-            self.ready &= !(1 << priority);
+        let Scheduler { threads, run_queues, ready, .. } = self;
+        let queue = run_queues.get_mut(priority)?;
+        let head = queue.pop_front(&mut ReadyLinks(threads));
+        if queue.is_empty() {
+            *ready &= !(1 << priority);
         }
-        Some(head)
+        head.map(ThreadId)
     }
 
     /// One instruction (`lzcnt`/`bsr`) instead of a scan over 32 queues.
@@ -421,21 +443,17 @@ fn perform_switch(switch: Switch) {
 }
 
 impl Scheduler {
-    #[allow(clippy::indexing_slicing, reason = "priorities are reduced % PRIORITIES or come from the ready bitmap, below 32 = PRIORITIES")]
     fn enqueue_front_unless_idle(&mut self, id: ThreadId) {
         if id == ThreadId::IDLE {
             return;
         }
         let priority = usize::from(self.thread(id).priority) % PRIORITIES;
-        let head = self.heads[priority];
-        let thread = self.thread(id);
-        thread.state = State::Ready;
-        thread.next_ready = head;
-        self.heads[priority] = Some(id);
-        if head.is_none() {
-            self.tails[priority] = Some(id);
+        self.thread(id).state = State::Ready;
+        let Scheduler { threads, run_queues, ready, .. } = self;
+        if let Some(queue) = run_queues.get_mut(priority) {
+            queue.push_front(&mut ReadyLinks(threads), id.0);
+            *ready |= 1 << priority;
         }
-        self.ready |= 1 << priority;
     }
 }
 
@@ -577,29 +595,17 @@ fn end_thread(id: ThreadId, exit: Exit) {
     }
 }
 
-#[allow(clippy::indexing_slicing, reason = "priorities are reduced % PRIORITIES or come from the ready bitmap, below 32 = PRIORITIES")]
 fn remove_ready(sched: &mut Scheduler, id: ThreadId) {
     if sched.thread(id).state != State::Ready {
         return;
     }
     let priority = usize::from(sched.thread(id).priority) % PRIORITIES;
-    let mut kept: [Option<ThreadId>; MAX_THREADS] = [None; MAX_THREADS];
-    let mut count = 0;
-    let mut cursor = sched.heads[priority];
-    while let Some(current) = cursor {
-        cursor = sched.thread(current).next_ready.take();
-        if current != id
-            && let Some(place) = kept.get_mut(count)
-        {
-            *place = Some(current);
-            count += 1;
+    let Scheduler { threads, run_queues, ready, .. } = sched;
+    if let Some(queue) = run_queues.get_mut(priority) {
+        queue.remove(&mut ReadyLinks(threads), id.0);
+        if queue.is_empty() {
+            *ready &= !(1 << priority);
         }
-    }
-    sched.heads[priority] = None;
-    sched.tails[priority] = None;
-    sched.ready &= !(1 << priority);
-    for waiting in kept.iter().take(count).flatten() {
-        sched.enqueue(*waiting);
     }
 }
 

@@ -14,5 +14,6 @@ pub mod err;
 pub mod frames;
 pub mod memmap;
 pub mod model;
+pub mod queue;
 pub mod rand;
 pub mod ustar;
