@@ -10,6 +10,7 @@ mod amplify;
 mod auditops;
 mod boot;
 mod budget;
+mod budget_loans;
 mod cnode;
 mod differential;
 mod exhaust;
@@ -36,6 +37,7 @@ pub fn all() -> Vec<&'static Case> {
         exhaust::CASES,
         lifetime::CASES,
         budget::CASES,
+        budget_loans::CASES,
         differential::CASES,
     ];
     areas.iter().flat_map(|cases| cases.iter()).collect()
