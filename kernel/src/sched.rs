@@ -167,6 +167,15 @@ impl Scheduler {
         thread.budget.is_some_and(|budget| thread.used_us >= budget.budget_us)
     }
 
+    /// Whether thread `id` has lent part of its budget to a thread that is still alive.
+    fn has_live_borrowers(&mut self, id: ThreadId) -> bool {
+        let generation = self.thread(id).generation;
+        self.threads.iter().any(|thread| {
+            !matches!(thread.state, State::Free | State::Dead)
+                && thread.donation.is_some_and(|d| d.donor == id && d.generation == generation)
+        })
+    }
+
     /// Arms the timer for the running thread: the next periodic tick, or the moment its
     /// budget runs out if that is sooner.
     fn arm_timer(&mut self, now: u64) {
@@ -181,9 +190,14 @@ impl Scheduler {
     }
 
     /// Thread `id` ends or gets another budget: the share it was given goes back to its
-    /// donor, if the donor is still the same thread and still has a budget.
+    /// donor, if the donor is still the same thread and still has a budget; only the part
+    /// `id` still holds, in proportion (what it lent on stays with its borrowers, whose
+    /// loans then go nowhere when they end: `id`'s slot is dead or has a new generation).
     fn return_donation(&mut self, id: ThreadId) {
-        let Some(Donation { donor, generation, budget_us }) = self.thread(id).donation.take() else { return };
+        let held = self.thread(id).budget.map_or(0, |budget| budget.budget_us);
+        let Some(Donation { donor, generation, budget_us, granted_us }) = self.thread(id).donation.take() else { return };
+        let kept = u128::from(budget_us) * u128::from(held.min(granted_us)) / u128::from(granted_us.max(1));
+        let budget_us = u64::try_from(kept).unwrap_or(0).min(budget_us);
         if donor.index() >= MAX_THREADS || donor == id {
             return;
         }
@@ -677,7 +691,9 @@ pub fn start_thread(id: ThreadId, pml4: u64, cspace: kcore::cap::SpaceId, entry:
 /// the caller's period and rounded up, is taken out of the caller's budget, which must keep
 /// at least the minimum (`InsufficientRights` otherwise), and goes back when the target
 /// ends or is configured again. Such a caller can never give "no budget"
-/// (`InsufficientRights`), and may configure itself only to a smaller fraction.
+/// (`InsufficientRights`), and may configure itself only to a smaller fraction, nor give a
+/// new budget to a thread whose borrowers are alive. When a thread ends, its donor gets
+/// back only the part of the share it still holds (not what it lent on).
 pub fn configure(id: ThreadId, priority: u64, budget_micros: u64, period_micros: u64, fault: Option<(u16, u64)>) -> Result<(), abi::ErrorCode> {
     use abi::ErrorCode;
     let mut sched = SCHED.lock();
@@ -716,13 +732,22 @@ pub fn configure(id: ThreadId, priority: u64, budget_micros: u64, period_micros:
         (Some(own), Some(wanted)) => {
             let cost = (u128::from(wanted.budget_us) * u128::from(own.period_us)).div_ceil(u128::from(wanted.period_us));
             let cost = u64::try_from(cost).map_err(|_| ErrorCode::InsufficientRights)?;
-            let back = sched.thread(id).donation.filter(|d| d.donor == me && d.generation == my_generation).map_or(0, |d| d.budget_us);
+            let held = sched.thread(id).budget.map_or(0, |budget| budget.budget_us);
+            let back = sched.thread(id).donation.filter(|d| d.donor == me && d.generation == my_generation).map_or(0, |d| {
+                let kept = u128::from(d.budget_us) * u128::from(held.min(d.granted_us)) / u128::from(d.granted_us.max(1));
+                u64::try_from(kept).unwrap_or(0).min(d.budget_us)
+            });
             if cost.saturating_add(MIN_BUDGET_US) > own.budget_us.saturating_add(back) {
                 return Err(ErrorCode::InsufficientRights);
             }
             Some(cost)
         }
     };
+    // A thread that lent part of its budget on cannot be given a fresh one by a budgeted
+    // caller while its borrowers live: they would keep what they had on top of it.
+    if own.is_some() && id != me && sched.has_live_borrowers(id) {
+        return Err(ErrorCode::InsufficientRights);
+    }
     if id != me {
         sched.return_donation(id);
     }
@@ -730,7 +755,8 @@ pub fn configure(id: ThreadId, priority: u64, budget_micros: u64, period_micros:
         if let Some(budget) = &mut sched.thread(me).budget {
             budget.budget_us = budget.budget_us.saturating_sub(cost);
         }
-        sched.thread(id).donation = Some(Donation { donor: me, generation: my_generation, budget_us: cost });
+        let granted_us = requested.map_or(0, |budget| budget.budget_us);
+        sched.thread(id).donation = Some(Donation { donor: me, generation: my_generation, budget_us: cost, granted_us });
     }
     let was_ready = sched.thread(id).state == State::Ready;
     if was_ready {

@@ -81,6 +81,9 @@ pub struct Donation {
     pub generation: u32,
     /// Microseconds per the donor's period.
     pub budget_us: u64,
+    /// The budget it bought (µs per the receiver's period): what the receiver keeps of it
+    /// when it ends, in proportion, is what goes back; the rest it lent on.
+    pub granted_us: u64,
 }
 
 #[derive(Clone, Copy, Debug)]

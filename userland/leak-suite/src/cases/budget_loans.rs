@@ -13,7 +13,7 @@ use crate::ensure;
 
 pub const CASES: &[Case] = &[
     Case { id: "BUDGET-004", what: "a budgeted process cannot raise its own budget through a cap to its own thread, nor make itself unlimited; a share is a fraction of the CPU in any period (2000/20000 µs from a 1000/10000 µs holder is all of it): InsufficientRights", run: own_and_units },
-    Case { id: "BUDGET-005", what: "FIXME a chain of loans creates CPU: when a process that lent part of its share on ends, its lender gets back all it lent, though the thread it lent to still holds part of it", run: chain },
+    Case { id: "BUDGET-005", what: "a chain of loans creates no CPU: when a process that lent part of its share on ends, its lender gets back only what it still held, and a budgeted caller cannot give a new budget to a thread whose borrowers live (InsufficientRights)", run: chain },
 ];
 
 const PRIORITY: u8 = 10;
@@ -54,9 +54,8 @@ fn own_and_units(world: &mut World) -> Outcome {
     p.teardown(world)
 }
 
-/// Kills a puppet waiting for its next operation. Its KILLED report is not awaited: for this
-/// puppet (budgeted, lending, killed between operations) none arrived within 300 ticks in
-/// the runs of 09348d1; not investigated yet.
+/// Kills a puppet waiting for its next operation. Its KILLED report is not awaited: the
+/// lender configured it with no fault endpoint (`NO_SLOT`), so none is sent.
 fn stop(p: &Puppet) -> Outcome {
     expect_ok("kill", process::thread_kill(p.thread))
 }
@@ -69,19 +68,16 @@ fn chain(world: &mut World) -> Outcome {
     expect_code("the lender gives the middle 600/10000", configure(&lender, 5, 600, 10_000)?, Ok(()))?;
     create_thread(&middle, 6)?;
     expect_code("the middle gives its thread 400/10000", configure(&middle, 6, 400, 10_000)?, Ok(()))?;
+    let no = Err(ErrorCode::InsufficientRights);
+    expect_code("a fresh budget for the middle while its thread holds 400 of it", configure(&lender, 5, 500, 10_000)?, no)?;
     // The middle ends; its cspace (and so its thread) lives on: the suite holds it.
     stop(&middle)?;
     create_thread(&lender, 7)?;
-    // FIXME: the lender gets its whole 600 back although the middle's thread still runs on
-    // 400 of them, so it can lend 600 again: 400 kept + 600 + 400 = 1400 µs per 10 ms out of
-    // the 1000 it was given. The intended answer is InsufficientRights (only 200 came back),
-    // then 400 is fine, and 800 once that thread is gone too (sched::return_donation returns
-    // a loan whole and forgets the loans the ending thread made in turn).
-    expect_code(
-        "FIXME the lender gives 600/10000 again while the middle's thread still holds 400 of its 1000",
-        configure(&lender, 7, 600, 10_000)?,
-        Ok(()),
-    )?;
+    // The lender kept 400 and gets back the 200 the middle still held: 600, of which it must
+    // keep the 100 µs minimum. 400 kept + 600 lent again + the thread's 400 would be 1400 of
+    // the 1000 it was given.
+    expect_code("the lender gives 600/10000 again while the middle's thread still holds 400", configure(&lender, 7, 600, 10_000)?, no)?;
+    expect_code("but 400 it has", configure(&lender, 7, 400, 10_000)?, Ok(()))?;
     middle.teardown(world)?;
     lender.teardown(world)
 }
