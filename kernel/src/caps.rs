@@ -6,7 +6,8 @@
 //! them when their last cap goes.
 
 use abi::{Badge, CapSlot, ErrorCode, ObjectType, Rights};
-use kcore::cap::{CapStore, SlotRef, SpaceId};
+use abi::tables::Table;
+use kcore::cap::{CapStore, Shares, SlotRef, SpaceId};
 use spin::Mutex;
 
 /// What a cap points at, as the kernel finds it.
@@ -40,9 +41,19 @@ pub const CSPACE_COST: u64 = 4096;
 /// its slot).
 pub const THREAD_COST: u64 = 2 * 4096;
 
-pub const SPACES: usize = 64;
+pub const SPACES: usize = Table::CSpaces.capacity() as usize;
 pub const SLOTS: usize = 128;
-pub const OBJECTS: usize = 1024;
+pub const OBJECTS: usize = Table::Objects.capacity() as usize;
+
+/// Table entries outside every quota's shares, for the objects the kernel makes without a
+/// cap: the idle thread, init's thread, the in-QEMU harnesses' programs (threads and address
+/// spaces), and the kernel's own root space.
+const KERNEL_MADE: Shares = Shares::NONE.plus(Table::CSpaces, 1).plus(Table::Threads, 16).plus(Table::AddressSpaces, 16);
+
+/// The shares the kernel's root space keeps when init takes the rest: what 10 MiB of quota
+/// buys (about a sixth of each table), for the spaces and objects the in-QEMU harnesses make
+/// beside init (the leak suite's space carries 8 MiB).
+const KERNEL_KEEPS: Shares = Shares::for_quota(10 << 20);
 
 pub type Store = CapStore<Object, SPACES, SLOTS, OBJECTS>;
 
@@ -59,17 +70,25 @@ pub fn with<R>(f: impl FnOnce(&mut Store) -> R) -> R {
 /// which every console cap is derived.
 pub fn init() -> Result<(), ErrorCode> {
     with(|store| {
-        store.create_root_space(CONSOLE_SPACE, u64::MAX)?;
+        store.create_root_space_with(CONSOLE_SPACE, u64::MAX, Shares::ALL.less(KERNEL_MADE))?;
         store.decode_create(SlotRef::new(CONSOLE_SPACE, 0), ObjectType::Console, 0)?.perform(Object::Console);
         Ok(())
     })
 }
 
-/// A new root capability space with `quota` bytes of kernel memory.
+/// A new top-level capability space with `quota` bytes of kernel memory and the table
+/// shares they buy (the in-QEMU harnesses' programs).
+#[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU harnesses"))]
 pub fn create_space(quota: u64) -> Result<SpaceId, ErrorCode> {
+    with(|store| Ok(store.decode_create_space(CONSOLE_SPACE, quota, 0)?.perform()))
+}
+
+/// init's capability space: `quota` bytes, and every table entry the kernel does not keep.
+pub fn create_init_space(quota: u64) -> Result<SpaceId, ErrorCode> {
     with(|store| {
-        let boot = store.decode_create_space(CONSOLE_SPACE, quota, 0)?;
-        Ok(boot.perform())
+        let unheld = store.quota(CONSOLE_SPACE).map_or(Shares::NONE, |q| q.unheld());
+        let rest = unheld.less(KERNEL_KEEPS).less(Shares::one(Table::CSpaces));
+        Ok(store.decode_create_space_with(CONSOLE_SPACE, quota, 0, rest)?.perform())
     })
 }
 

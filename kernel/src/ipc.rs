@@ -30,8 +30,8 @@ use crate::sched::{self, Scheduler, WaitLinks};
 use kcore::queue::WaitQueue;
 use crate::thread::{BlockedOn, State, ThreadId, MAX_THREADS};
 
-pub const MAX_ENDPOINTS: usize = 256;
-pub const MAX_NOTIFICATIONS: usize = 256;
+pub const MAX_ENDPOINTS: usize = abi::tables::Table::Endpoints.capacity() as usize;
+pub const MAX_NOTIFICATIONS: usize = abi::tables::Table::Notifications.capacity() as usize;
 /// What an endpoint or a notification costs its creator's quota, in bytes.
 pub const OBJECT_COST: u64 = 64;
 

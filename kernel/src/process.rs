@@ -169,7 +169,7 @@ pub fn start_init(initrd: kcore::memmap::PhysRange) -> Result<ThreadId, LoadErro
     }
     let (free, _) = crate::mm::frame_stats();
     let quota = free * PAGE / 4 * 3;
-    let space = caps::create_space(quota)?;
+    let space = caps::create_init_space(quota)?;
     caps::grant_console(space, INIT_CONSOLE_SLOT, Rights::ALL)?;
     caps::install(space, INIT_CSPACE_SLOT, ObjectType::CSpace, Object::CSpace(space.index()))?;
     let address_space = vspace::register(loaded.pml4, true)?;

@@ -9,6 +9,7 @@
 //! - [`cap`]: [`CapSlot`], [`Badge`], [`ObjectType`].
 //! - [`msg`]: [`MessageInfo`], the message-info word, and message size limits.
 //! - [`ipc_buffer`]: byte layout of the per-thread IPC buffer.
+//! - [`tables`]: the kernel's fixed tables and the share of each a quota holds.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod ipc_buffer;
 pub mod msg;
 pub mod rights;
 pub mod syscall;
+pub mod tables;
 
 pub use cap::{Badge, CapSlot, ObjectType};
 pub use error::ErrorCode;

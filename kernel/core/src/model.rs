@@ -15,6 +15,10 @@
 //!   children; revoke deletes every descendant in every space;
 //! - a cap to a capability space lives only in a strict ancestor of that space, so the
 //!   driver can never give one to a child (`IllegalOperation`);
+//! - the driver's quota also buys it a share of each kernel table (`abi::tables::share`):
+//!   live objects, live endpoints, live notifications and live child spaces (each its own
+//!   entry; with no quota of their own, children hold no shares) never exceed their share,
+//!   and a create that would is `OutOfQuota`, as one beyond the bytes is;
 //! - an object dies with its last cap and its cost goes back to the quota; a child space
 //!   dies with the last cap to it, and every cap in it goes (their objects too, when those
 //!   were their last caps). Indices of dead objects and spaces are reused by the kernel;
@@ -26,6 +30,7 @@
 //! destination occupancy, then badges, then quota.
 
 use crate::cap::{ErrorCode, ObjectType, Rights};
+use abi::tables::{Table, share};
 
 /// Slots of the driver's pool, and of each child space (slots `1..=POOL` there).
 pub const POOL: usize = 8;
@@ -137,6 +142,17 @@ impl Model {
         self.used
     }
 
+    /// Whether the driver's table shares have room for one more object of `kind`.
+    fn share_left(&self, kind: ObjectType) -> bool {
+        let live = |of: &dyn Fn(ObjectType) -> bool| self.objects.iter().flatten().filter(|o| of(o.kind)).count() as u64;
+        let table = match kind {
+            ObjectType::CSpace => Some(Table::CSpaces),
+            _ => Table::of(kind),
+        };
+        let room = |table: Table, live: u64| live < u64::from(share(table, self.quota));
+        room(Table::Objects, live(&|_| true)) && table.is_none_or(|table| room(table, live(&|other| other == kind)))
+    }
+
     fn cap_at(&self, space: usize, slot: usize) -> Option<(usize, ModelCap)> {
         let index = (*self.slots.get(space)?.get(slot)?)?;
         Some((index, (*self.caps.get(index)?)?))
@@ -168,7 +184,7 @@ impl Model {
                 if self.cap_at(0, at).is_some() {
                     return Err(ErrorCode::SlotOccupied);
                 }
-                if self.used.saturating_add(cost(kind)) > self.quota {
+                if self.used.saturating_add(cost(kind)) > self.quota || !self.share_left(kind) {
                     return Err(ErrorCode::OutOfQuota);
                 }
                 let child = if kind == ObjectType::CSpace {
@@ -414,11 +430,25 @@ mod tests {
     }
 
     #[test]
-    fn revoke_reaches_children_spaces_and_quota_is_exact() {
-        let mut model = Model::new(4096 + 64);
+    fn creates_stop_at_each_share() {
+        // 16 KiB + 64 buys three objects, one endpoint, one child space (bytes for more).
+        let mut model = Model::new(4 * 4096 + 64);
+        model.apply(Op::Create { kind: ObjectType::Endpoint, at: 0 }).unwrap();
+        assert_eq!(model.apply(Op::Create { kind: ObjectType::Endpoint, at: 1 }), Err(ErrorCode::OutOfQuota));
+        model.apply(Op::Create { kind: ObjectType::CSpace, at: 1 }).unwrap();
+        assert_eq!(model.apply(Op::Create { kind: ObjectType::CSpace, at: 2 }), Err(ErrorCode::OutOfQuota));
+        model.apply(Op::Create { kind: ObjectType::Frame, at: 2 }).unwrap();
+        assert_eq!(model.apply(Op::Create { kind: ObjectType::Frame, at: 3 }), Err(ErrorCode::OutOfQuota), "the object share");
+        model.apply(Op::Delete { at: 0 }).unwrap();
+        model.apply(Op::Create { kind: ObjectType::Endpoint, at: 0 }).unwrap();
+        model.check().unwrap();
+    }
+
+    #[test]
+    fn revoke_reaches_children_spaces() {
+        let mut model = Model::new(1 << 20);
         model.apply(Op::Create { kind: ObjectType::CSpace, at: 0 }).unwrap();
         model.apply(Op::Create { kind: ObjectType::Endpoint, at: 1 }).unwrap();
-        assert_eq!(model.apply(Op::Create { kind: ObjectType::Notification, at: 2 }), Err(ErrorCode::OutOfQuota));
         model.apply(Op::Give { from: 1, child: 0, to: 4, rights: Rights::READ, badge: 0 }).unwrap();
         model.apply(Op::Revoke { at: 1 }).unwrap();
         assert_eq!(model.cap(Place { space: 1, slot: 4 }), None);

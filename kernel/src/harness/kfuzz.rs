@@ -343,7 +343,7 @@ fn watch(run: &Run, id: ThreadId, what: &str, limit: Option<u64>) -> Option<Exit
 /// live before the run and that no cap outside the set names count. Returns how many.
 fn reclaim_space_cycles(before: &Census) -> usize {
     let leaked = |index: usize| {
-        (1..64).contains(&index) && before.live_spaces & (1 << index) == 0 && caps::with(|store| store.quota(SpaceId::new(index as u16))).is_some()
+        (1..128).contains(&index) && before.live_spaces & (1 << index) == 0 && caps::with(|store| store.quota(SpaceId::new(index as u16))).is_some()
     };
     let mut candidates = [false; caps::SPACES];
     for (index, candidate) in candidates.iter_mut().enumerate() {

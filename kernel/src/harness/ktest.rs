@@ -472,7 +472,8 @@ fn start_blob(test: &str, name: &str, code: &[u8], argument: u64, priority: u8, 
         vspace::map(pml4, USER_STACK_TOP - 4096, stack_frame, Perms::READ_WRITE)?;
         let buffer_frame = crate::mm::allocate_frame().map_err(|_| abi::ErrorCode::OutOfResources)?;
         vspace::map(pml4, USER_IPC_BUFFER, buffer_frame, Perms::READ_WRITE)?;
-        let space = crate::caps::create_space(64 * 1024)?;
+        // 1 MiB: table shares for a child space of its own (`abi::tables`).
+        let space = crate::caps::create_space(1 << 20)?;
         crate::caps::grant_console(space, 1, abi::Rights::WRITE)?;
         for grant in extra_caps() {
             crate::caps::mint(KERNEL_SPACE, grant.from, space, grant.to, grant.rights, abi::Badge::new(grant.badge))?;
@@ -1601,9 +1602,9 @@ user_audit_start:
     mov edi, 2
     cmp rdx, 12
     jne 9f
-    mov eax, 31                 /* 3: space 64 does not exist: InvalidSlot */
+    mov eax, 31                 /* 3: space 128 does not exist: InvalidSlot */
     mov edi, 2
-    mov esi, 64
+    mov esi, 128
     xor edx, edx
     syscall
     mov edi, 3
@@ -1617,9 +1618,9 @@ user_audit_start:
     mov edi, 4
     cmp rax, 3
     jne 9f
-    mov eax, 32                 /* 5: thread 64: InvalidArgument */
+    mov eax, 32                 /* 5: thread 256 does not exist: InvalidArgument */
     mov edi, 2
-    mov esi, 64
+    mov esi, 256
     syscall
     mov edi, 5
     cmp rax, 2
