@@ -25,7 +25,7 @@ use abi::msg::{MessageInfo, REGISTER_WORDS};
 use abi::ErrorCode;
 use kcore::cap::SlotRef;
 
-use crate::arch::x86_64::idt::TrapFrame;
+use crate::arch::idt::TrapFrame;
 use crate::sched::{self, Scheduler, WaitLinks};
 use kcore::queue::WaitQueue;
 use crate::thread::{BlockedOn, State, ThreadId, MAX_THREADS};

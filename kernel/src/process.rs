@@ -73,7 +73,7 @@ pub fn random_u64() -> (u64, bool) {
             }
         }
     }
-    (kcore::rand::mix(crate::arch::x86_64::cpu::rdtsc()), false)
+    (kcore::rand::mix(crate::arch::cpu::rdtsc()), false)
 }
 
 /// A random page-aligned address in `[low, high - span)`.

@@ -1,6 +1,6 @@
 //! The syscall dispatcher: registers in, one handler per call, an `ErrorCode` out.
 //!
-//! `arch::x86_64::syscall` saves the user's registers as a [`TrapFrame`] and calls
+//! `arch::syscall` saves the user's registers as a [`TrapFrame`] and calls
 //! [`dispatch`]. Each handler takes the decoded [`Args`] and returns `Result<Reply, ErrorCode>`;
 //! the dispatcher writes the code to `rax` (0 for success) and the reply words to the
 //! message registers. Every argument is checked before anything changes.
@@ -8,8 +8,8 @@
 use abi::{Badge, CapSlot, ErrorCode, ObjectType, Rights, Sysno};
 use kcore::cap::SlotRef;
 
-use crate::arch::x86_64::idt::TrapFrame;
-use crate::arch::x86_64::syscall::sanitize_user_flags;
+use crate::arch::idt::TrapFrame;
+use crate::arch::syscall::sanitize_user_flags;
 use crate::caps;
 use crate::sched;
 use crate::thread::Exit;
@@ -149,7 +149,7 @@ fn handle(number: Sysno, args: Args) -> Result<Reply, ErrorCode> {
         }
         Sysno::ObjectCreate => {
             let kind = ObjectType::try_from(args.a0).map_err(|_| ErrorCode::InvalidArgument)?;
-            caps::create_object(my_space()?, destination_arg(args.a1)?, kind, args.a2, args.a3)?;
+            crate::object::create(my_space()?, destination_arg(args.a1)?, kind, args.a2, args.a3)?;
             Ok(Reply::default())
         }
         Sysno::Map => map(args),

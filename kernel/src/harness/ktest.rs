@@ -9,8 +9,8 @@
 
 use spin::Mutex;
 
-use crate::arch::x86_64::idt::{self, TrapFrame};
-use crate::arch::x86_64::{apic, exit_qemu, gdt, paging, time::RefClock};
+use crate::arch::idt::{self, TrapFrame};
+use crate::arch::{apic, exit_qemu, gdt, paging, time::RefClock};
 use crate::println;
 
 #[derive(Clone, Copy)]
@@ -120,7 +120,7 @@ fn boot() -> ! {
     if platform.local_apic == 0 || platform.io_apic_count == 0 || platform.cpus == 0 {
         fail("boot", format_args!("ACPI did not find the LAPIC, an IOAPIC and a CPU"));
     }
-    if crate::arch::x86_64::time::tsc_khz() == 0 {
+    if crate::arch::time::tsc_khz() == 0 {
         fail("boot", format_args!("TSC not calibrated"));
     }
     let features = crate::FEATURES.get().copied().unwrap_or_default();
@@ -219,15 +219,15 @@ fn invalid_opcode() -> ! {
 fn timer(clock: &RefClock) -> ! {
     const TICKS: u64 = 20;
     let start = apic::ticks();
-    let begin = crate::arch::x86_64::time::micros_since_boot();
+    let begin = crate::arch::time::micros_since_boot();
     // Give up after 100 periods' worth of wall time: interrupts are not arriving.
     while apic::ticks() < start + TICKS {
-        if crate::arch::x86_64::time::micros_since_boot() - begin > 100 * TICKS * apic::tick_micros() {
+        if crate::arch::time::micros_since_boot() - begin > 100 * TICKS * apic::tick_micros() {
             fail("timer", format_args!("only {} timer interrupts arrived", apic::ticks() - start));
         }
-        crate::arch::x86_64::wait_for_interrupt();
+        crate::arch::wait_for_interrupt();
     }
-    let elapsed = crate::arch::x86_64::time::micros_since_boot() - begin;
+    let elapsed = crate::arch::time::micros_since_boot() - begin;
     let expected = TICKS * apic::tick_micros();
     println!("ktest: {TICKS} ticks in {elapsed} us (expected about {expected} us, reference {})", clock.name());
     // Both clocks come from the same virtual clock; allow for scheduling noise on the host.
@@ -310,7 +310,7 @@ fn extra_caps() -> impl Iterator<Item = Grant> {
 
 /// A new endpoint or notification in the kernel space's `slot`, for tests to hand out.
 fn kernel_object(test: &str, slot: u32, kind: abi::ObjectType) {
-    if let Err(error) = crate::caps::create_object(KERNEL_SPACE, abi::CapSlot::new(slot), kind, 0, 0) {
+    if let Err(error) = crate::object::create(KERNEL_SPACE, abi::CapSlot::new(slot), kind, 0, 0) {
         fail(test, format_args!("cannot create a {kind:?}: {error:?}"));
     }
 }
