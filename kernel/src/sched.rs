@@ -78,8 +78,8 @@ pub const SLICE_TICKS: u32 = 5;
 
 pub struct Scheduler {
     pub(crate) threads: [Thread; MAX_THREADS],
-    pub(crate) endpoints: [crate::ipc::Endpoint; crate::ipc::MAX_ENDPOINTS],
-    pub(crate) notifications: [crate::ipc::Notification; crate::ipc::MAX_NOTIFICATIONS],
+    pub(crate) endpoints: crate::ipc::Endpoints,
+    pub(crate) notifications: crate::ipc::Notifications,
     /// The ready threads of each priority, linked through `Thread::next_ready`.
     run_queues: [WaitQueue; PRIORITIES],
     /// Bit `p` is set exactly when the queue of priority `p` is not empty.
@@ -95,8 +95,8 @@ pub struct Scheduler {
 
 static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
     threads: [Thread::EMPTY; MAX_THREADS],
-    endpoints: [crate::ipc::Endpoint::DEAD; crate::ipc::MAX_ENDPOINTS],
-    notifications: [crate::ipc::Notification::DEAD; crate::ipc::MAX_NOTIFICATIONS],
+    endpoints: crate::ipc::Endpoints::EMPTY,
+    notifications: crate::ipc::Notifications::EMPTY,
     run_queues: [WaitQueue::EMPTY; PRIORITIES],
     ready: 0,
     current: ThreadId::IDLE,
