@@ -7,9 +7,9 @@
 //! every space (`userland/leak-suite`, case DIFF-001) is a differential test of the kernel:
 //!
 //! - a *driver* space (index 0 here) holds a pool of [`POOL`] slots and a kernel-memory
-//!   quota; it creates endpoints, notifications, frames and child capability spaces, and
-//!   copies, mints, moves, deletes and revokes in its pool, and gives (mints) caps into its
-//!   children's slots;
+//!   quota; it creates endpoints, notifications, frames, threads, address spaces and child
+//!   capability spaces, copies, mints, moves, deletes and revokes in its pool, and gives
+//!   (mints) caps into its children's slots;
 //! - rights only shrink, a badge is set once and only on endpoints and notifications;
 //!   copy, mint and give make a child in the derivation tree; delete re-parents its
 //!   children; revoke deletes every descendant in every space;
@@ -46,6 +46,8 @@ const OBJECTS: usize = CAPS;
 pub const fn cost(kind: ObjectType) -> u64 {
     match kind {
         ObjectType::Endpoint | ObjectType::Notification => 64,
+        ObjectType::Thread => 2 * 4096,
+        ObjectType::AddressSpace => 4 * 4096,
         _ => 4096,
     }
 }
@@ -388,7 +390,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn op() -> impl Strategy<Value = Op> {
-        let kind = prop_oneof![Just(ObjectType::Endpoint), Just(ObjectType::Notification), Just(ObjectType::Frame), Just(ObjectType::CSpace)];
+        let kind = prop_oneof![
+            Just(ObjectType::Endpoint),
+            Just(ObjectType::Notification),
+            Just(ObjectType::Frame),
+            Just(ObjectType::Thread),
+            Just(ObjectType::AddressSpace),
+            Just(ObjectType::CSpace)
+        ];
         let rights = (0u32..32).prop_map(|bits| Rights::from_bits(bits).unwrap_or(Rights::ALL));
         let slot = 0..POOL;
         prop_oneof![

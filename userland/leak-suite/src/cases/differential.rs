@@ -1,6 +1,6 @@
 //! Differential testing against the reference model (`kcore::model`): a hostile puppet runs
-//! a seeded random sequence of creates (endpoints, notifications, frames, child capability
-//! spaces), copies, mints, moves, deletes, revokes and gives into its children, and after
+//! a seeded random sequence of creates (endpoints, notifications, frames, threads, address
+//! spaces, child capability spaces), copies, mints, moves, deletes, revokes and gives into its children, and after
 //! every step the suite compares the kernel with the model: the error code, and every slot
 //! of the puppet's pool and of each of its live child spaces (kind, rights, badge, and
 //! which object: the model never reuses a name, the kernel reuses indices, so a reference
@@ -31,7 +31,8 @@ const STEPS: u64 = 100_000;
 /// The puppet's first pool slot.
 const BASE: u64 = 4;
 /// The puppet's quota: 528 KiB, whose table shares (`abi::tables::share`) bind long before
-/// its bytes: 9 endpoints, 9 notifications and 2 child spaces alive at once.
+/// its bytes: 9 endpoints, 9 notifications, 3 threads, 2 address spaces and 2 child spaces
+/// alive at once.
 const QUOTA: u64 = (512 + 16) * 1024;
 
 struct Rng(libcap::rand::SplitMix64);
@@ -49,10 +50,12 @@ fn random_op(rng: &mut Rng, model: &Model) -> Op {
     match rng.below(20) {
         0..=4 => {
             let free_child = (0..CHILDREN).any(|child| !model.child_live(child));
-            let kind = match rng.below(4) {
+            let kind = match rng.below(6) {
                 0 => ObjectType::Endpoint,
                 1 => ObjectType::Notification,
                 2 => ObjectType::Frame,
+                3 => ObjectType::Thread,
+                4 => ObjectType::AddressSpace,
                 _ if free_child => ObjectType::CSpace,
                 _ => ObjectType::Endpoint,
             };
