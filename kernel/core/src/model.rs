@@ -19,6 +19,11 @@
 //!   live objects, live endpoints, live notifications and live child spaces (each its own
 //!   entry; with no quota of their own, children hold no shares) never exceed their share,
 //!   and a create that would is `OutOfQuota`, as one beyond the bytes is;
+//! - a thread starts once (`IllegalOperation` after), in a child space and an address space
+//!   the driver holds caps to, and stops when killed, when its last cap goes, when its
+//!   address space dies or when its capability space does: no thread outlives the space its
+//!   caps are named in (the driver has a budget, so the threads it makes never get CPU and
+//!   their state changes only by these steps);
 //! - an object dies with its last cap and its cost goes back to the quota; a child space
 //!   dies with the last cap to it, and every cap in it goes (their objects too, when those
 //!   were their last caps). Indices of dead objects and spaces are reused by the kernel;
@@ -69,6 +74,20 @@ pub enum Op {
     Delete { at: usize },
     Revoke { at: usize },
     Give { from: usize, child: usize, to: usize, rights: Rights, badge: u64 },
+    /// `ThreadStart` of the thread in `thread` in the address space in `aspace`, with the
+    /// child capability space in `child` as its caps.
+    Start { thread: usize, aspace: usize, child: usize },
+    /// `ThreadKill` of the thread in `thread`.
+    Kill { thread: usize },
+}
+
+/// Where a thread object is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Life {
+    Inactive,
+    /// Started in model child `child`'s space and address-space object `aspace`.
+    Running { child: usize, aspace: u32 },
+    Dead,
 }
 
 /// A cap as the model holds it.
@@ -88,6 +107,8 @@ struct Object {
     kind: ObjectType,
     /// For a capability space: the model child it is.
     child: Option<usize>,
+    /// For a thread: where it is in its life.
+    life: Life,
 }
 
 /// The model's whole state.
@@ -199,7 +220,7 @@ impl Model {
                 let id = self.next_object;
                 self.next_object = self.next_object.saturating_add(1);
                 if let Some(object) = self.objects.get_mut(entry) {
-                    *object = Some(Object { id, kind, child });
+                    *object = Some(Object { id, kind, child, life: Life::Inactive });
                 }
                 if let Some(child) = child
                     && let Some(live) = self.live_children.get_mut(child)
@@ -249,6 +270,25 @@ impl Model {
                 self.remove(index);
                 Ok(none)
             }
+            Op::Start { thread, aspace, child } => {
+                let thread = self.invoke(thread, ObjectType::Thread)?;
+                let aspace = self.invoke(aspace, ObjectType::AddressSpace)?;
+                let space = self.invoke(child, ObjectType::CSpace)?;
+                let child = self.objects.iter().flatten().find(|o| o.id == space).and_then(|o| o.child).ok_or(ErrorCode::PeerGone)?;
+                let object = self.objects.iter_mut().flatten().find(|o| o.id == thread).ok_or(ErrorCode::PeerGone)?;
+                if object.life != Life::Inactive {
+                    return Err(ErrorCode::IllegalOperation);
+                }
+                object.life = Life::Running { child, aspace };
+                Ok(none)
+            }
+            Op::Kill { thread } => {
+                let thread = self.invoke(thread, ObjectType::Thread)?;
+                if let Some(object) = self.objects.iter_mut().flatten().find(|o| o.id == thread) {
+                    object.life = Life::Dead;
+                }
+                Ok(none)
+            }
             Op::Revoke { at } => {
                 let Some((index, _)) = self.cap_at(0, at) else { return Err(ErrorCode::EmptySlot) };
                 // Descendants only; the revoked cap keeps the object alive, so none dies.
@@ -261,6 +301,29 @@ impl Model {
                 Ok(none)
             }
         }
+    }
+
+    /// The object a pool cap names, to invoke it as `kind` (which needs `WRITE`): the
+    /// kernel's lookup order, empty slot, then kind, then rights.
+    fn invoke(&self, slot: usize, kind: ObjectType) -> Result<u32, ErrorCode> {
+        let Some((_, cap)) = self.cap_at(0, slot) else { return Err(ErrorCode::EmptySlot) };
+        if cap.kind != kind {
+            return Err(ErrorCode::WrongObjectType);
+        }
+        if !Rights::WRITE.is_subset_of(cap.rights) {
+            return Err(ErrorCode::InsufficientRights);
+        }
+        Ok(cap.object)
+    }
+
+    /// The driver's pool slots holding a cap of `kind`.
+    pub fn pool_slots_holding(&self, kind: ObjectType) -> impl Iterator<Item = usize> + '_ {
+        (0..POOL).filter(move |&slot| self.cap(Place { space: 0, slot }).is_some_and(|cap| cap.kind == kind))
+    }
+
+    /// Threads running in model child `child`'s space.
+    pub fn running_in(&self, child: usize) -> usize {
+        self.objects.iter().flatten().filter(|o| matches!(o.life, Life::Running { child: c, .. } if c == child)).count()
     }
 
     /// Copy, mint or give: the checks in the kernel's order, then a child cap.
@@ -333,6 +396,14 @@ impl Model {
         let Some(entry) = self.object_index(id) else { return };
         let Some(object) = self.objects.get_mut(entry).and_then(Option::take) else { return };
         self.used = self.used.saturating_sub(cost(object.kind));
+        // A dying space or address space stops every thread running in it.
+        for other in self.objects.iter_mut().flatten() {
+            if let Life::Running { child, aspace } = other.life
+                && (object.child == Some(child) || (object.kind == ObjectType::AddressSpace && aspace == id))
+            {
+                other.life = Life::Dead;
+            }
+        }
         if let Some(child) = object.child {
             if let Some(live) = self.live_children.get_mut(child) {
                 *live = false;
@@ -406,6 +477,8 @@ mod tests {
             (slot.clone(), slot.clone()).prop_map(|(from, to)| Op::Move { from, to }),
             slot.clone().prop_map(|at| Op::Delete { at }),
             slot.clone().prop_map(|at| Op::Revoke { at }),
+            (slot.clone(), slot.clone(), slot.clone()).prop_map(|(thread, aspace, child)| Op::Start { thread, aspace, child }),
+            slot.clone().prop_map(|thread| Op::Kill { thread }),
             (slot.clone(), slot.clone(), slot, rights, prop_oneof![Just(0u64), 1u64..4]).prop_map(|(from, child, to, rights, badge)| Op::Give { from, child, to, rights, badge }),
         ]
     }
@@ -450,6 +523,26 @@ mod tests {
         assert_eq!(model.apply(Op::Create { kind: ObjectType::Frame, at: 3 }), Err(ErrorCode::OutOfQuota), "the object share");
         model.apply(Op::Delete { at: 0 }).unwrap();
         model.apply(Op::Create { kind: ObjectType::Endpoint, at: 0 }).unwrap();
+        model.check().unwrap();
+    }
+
+    #[test]
+    fn a_thread_stops_with_its_space_and_starts_once() {
+        let mut model = Model::new(1 << 20);
+        for (at, kind) in [(0, ObjectType::Thread), (1, ObjectType::AddressSpace), (2, ObjectType::CSpace), (3, ObjectType::Thread)] {
+            model.apply(Op::Create { kind, at }).unwrap();
+        }
+        assert_eq!(model.apply(Op::Start { thread: 1, aspace: 1, child: 2 }), Err(ErrorCode::WrongObjectType));
+        assert_eq!(model.apply(Op::Start { thread: 0, aspace: 1, child: 4 }), Err(ErrorCode::EmptySlot));
+        model.apply(Op::Start { thread: 0, aspace: 1, child: 2 }).unwrap();
+        model.apply(Op::Start { thread: 3, aspace: 1, child: 2 }).unwrap();
+        assert_eq!(model.running_in(0), 2);
+        assert_eq!(model.apply(Op::Start { thread: 0, aspace: 1, child: 2 }), Err(ErrorCode::IllegalOperation), "once");
+        model.apply(Op::Kill { thread: 3 }).unwrap();
+        assert_eq!(model.running_in(0), 1);
+        model.apply(Op::Delete { at: 2 }).unwrap();
+        assert_eq!(model.running_in(0), 0, "the space died, and its thread with it");
+        assert_eq!(model.apply(Op::Start { thread: 0, aspace: 1, child: 2 }), Err(ErrorCode::EmptySlot));
         model.check().unwrap();
     }
 

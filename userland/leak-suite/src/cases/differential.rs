@@ -1,6 +1,6 @@
 //! Differential testing against the reference model (`kcore::model`): a hostile puppet runs
 //! a seeded random sequence of creates (endpoints, notifications, frames, threads, address
-//! spaces, child capability spaces), copies, mints, moves, deletes, revokes and gives into its children, and after
+//! spaces, child capability spaces), thread starts (in its children's spaces) and kills, copies, mints, moves, deletes, revokes and gives into its children, and after
 //! every step the suite compares the kernel with the model: the error code, and every slot
 //! of the puppet's pool and of each of its live child spaces (kind, rights, badge, and
 //! which object: the model never reuses a name, the kernel reuses indices, so a reference
@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 
 use kcore::cap::{ObjectType, Rights};
 use kcore::model::{Model, Op, Place, CHILDREN, POOL};
+use libcap::process::{self, Budget, ThreadConfig};
 use libcap::{ErrorCode, Sysno};
 
 use crate::audit::{self, CapRecord};
@@ -47,7 +48,7 @@ fn random_op(rng: &mut Rng, model: &Model) -> Op {
     let slot = |rng: &mut Rng| rng.below(POOL as u64) as usize;
     let rights = |rng: &mut Rng| if rng.below(3) == 0 { Rights::ALL } else { Rights::from_bits(rng.below(32) as u32).unwrap_or(Rights::ALL) };
     let badge = |rng: &mut Rng| if rng.below(3) == 0 { 1 + rng.below(7) } else { 0 };
-    match rng.below(20) {
+    match rng.below(22) {
         0..=4 => {
             let free_child = (0..CHILDREN).any(|child| !model.child_live(child));
             let kind = match rng.below(6) {
@@ -65,7 +66,20 @@ fn random_op(rng: &mut Rng, model: &Model) -> Op {
         9..=10 => Op::Move { from: slot(rng), to: slot(rng) },
         11..=13 => Op::Delete { at: slot(rng) },
         14..=15 => Op::Revoke { at: slot(rng) },
-        _ => Op::Give { from: slot(rng), child: slot(rng), to: slot(rng), rights: rights(rng), badge: badge(rng) },
+        16..=19 => Op::Give { from: slot(rng), child: slot(rng), to: slot(rng), rights: rights(rng), badge: badge(rng) },
+        20 => {
+            // Mostly slots that hold the right kinds, or starts would almost never succeed.
+            let holding = |rng: &mut Rng, kind: ObjectType| {
+                let slots: Vec<usize> = model.pool_slots_holding(kind).collect();
+                match slots.len() {
+                    0 => slot(rng),
+                    n if rng.below(8) > 0 => slots[rng.below(n as u64) as usize],
+                    _ => slot(rng),
+                }
+            };
+            Op::Start { thread: holding(rng, ObjectType::Thread), aspace: holding(rng, ObjectType::AddressSpace), child: holding(rng, ObjectType::CSpace) }
+        }
+        _ => Op::Kill { thread: slot(rng) },
     }
 }
 
@@ -82,6 +96,9 @@ fn perform(p: &Puppet, op: Op) -> Result<Result<(), ErrorCode>, Fail> {
         Op::Delete { at: slot } => p.sys(Sysno::CapDelete, &[at(slot)])?,
         Op::Revoke { at: slot } => p.sys(Sysno::CapRevoke, &[at(slot)])?,
         Op::Give { from, child, to, rights, badge } => p.sys(Sysno::CapGive, &[at(from), at(child), to as u64 + 1, u64::from(rights.bits()), badge])?,
+        // Entry and stack are never reached: the puppet's threads get no CPU (its budget).
+        Op::Start { thread, aspace, child } => p.sys(Sysno::ThreadStart, &[at(thread), at(aspace), at(child), 0x40_0000, 0x80_0000, 0])?,
+        Op::Kill { thread } => p.sys(Sysno::ThreadKill, &[at(thread)])?,
     };
     Ok(audit::code(ret.rax))
 }
@@ -137,9 +154,28 @@ fn differential(world: &mut World) -> Outcome {
     run(world, seed, steps)
 }
 
+/// Threads the kernel runs in capability space `space`: a scan of every thread slot.
+fn threads_in(space: u16) -> Result<usize, Fail> {
+    let mut count = 0;
+    for index in 0..u64::from(libcap::abi::tables::Table::Threads.capacity()) {
+        match audit::audit_thread(index) {
+            Ok((in_space, _)) if in_space == u64::from(space) + 1 => count += 1,
+            Ok(_) => {}
+            Err(code) => fail!("auditing thread {index}: {code:?}"),
+        }
+    }
+    Ok(count)
+}
+
 fn run(world: &mut World, seed: u64, steps: u64) -> Outcome {
     let mut rng = Rng(libcap::rand::SplitMix64::new(seed));
     let p = Puppet::with(world, Options { quota: QUOTA, ..Options::default() })?;
+    // With a budget of its own, the puppet makes threads that get no CPU until given a
+    // share (BUDGET-002), so a started thread's state changes only by the steps.
+    let config = ThreadConfig { priority: 10, budget: Some(Budget { budget_us: 9_000, period_us: 10_000 }), fault_endpoint: Some(p.fault) };
+    crate::world::expect_ok("give the puppet a budget", process::thread_configure(p.thread, config))?;
+    // What the model said of threads after the last scan: (child live, threads in it).
+    let mut seen: [(bool, usize); CHILDREN] = [(false, 0); CHILDREN];
     let mut model = Model::new(QUOTA);
     let mut names = Names(Vec::new());
     // Kernel space index of each model child (the last it had, live or dead).
@@ -172,6 +208,25 @@ fn run(world: &mut World, seed: u64, steps: u64) -> Outcome {
                     }
                 }
             }
+        }
+        // Threads: scanned whenever the model's view of them changed. A child's space runs
+        // exactly the threads the model started in it; a dead child's index runs none (until
+        // a new child gets it), so no thread outlives the space its caps are named in.
+        let now: [(bool, usize); CHILDREN] = core::array::from_fn(|child| (model.child_live(child), model.running_in(child)));
+        if now != seen {
+            for child in 0..CHILDREN {
+                let Some(space) = child_space[child] else { continue };
+                let reused = (0..CHILDREN).any(|other| other != child && model.child_live(other) && child_space[other] == Some(space));
+                if reused {
+                    continue;
+                }
+                let want = if model.child_live(child) { model.running_in(child) } else { 0 };
+                let got = threads_in(space)?;
+                if got != want {
+                    return Err(context(format_args!("child {child} (space {space}) runs {got} threads, the model {want}")));
+                }
+            }
+            seen = now;
         }
         // Every slot of the pool and of every live child; every dead child's space dead.
         for slot in 0..POOL {
