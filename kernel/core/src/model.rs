@@ -24,6 +24,10 @@
 //!   address space dies or when its capability space does: no thread outlives the space its
 //!   caps are named in (the driver has a budget, so the threads it makes never get CPU and
 //!   their state changes only by these steps);
+//! - a driver with a CPU budget gives a thread a budget out of its own: the same fraction
+//!   of the CPU in the driver's period, rounded up, keeping at least the minimum
+//!   (`InsufficientRights` otherwise; "no budget" is never its to give), and gets it back
+//!   when the thread is configured again or dies; so CPU time is never created;
 //! - an object dies with its last cap and its cost goes back to the quota; a child space
 //!   dies with the last cap to it, and every cap in it goes (their objects too, when those
 //!   were their last caps). Indices of dead objects and spaces are reused by the kernel;
@@ -79,6 +83,9 @@ pub enum Op {
     Start { thread: usize, aspace: usize, child: usize },
     /// `ThreadKill` of the thread in `thread`.
     Kill { thread: usize },
+    /// `ThreadConfigure` of the thread in `thread` at the driver's priority, with a budget
+    /// of `budget_us` per `period_us` (both 0: none) and no fault endpoint.
+    Configure { thread: usize, budget_us: u64, period_us: u64 },
 }
 
 /// Where a thread object is in its life.
@@ -109,11 +116,17 @@ struct Object {
     child: Option<usize>,
     /// For a thread: where it is in its life.
     life: Life,
+    /// For a thread: its budget (µs per period) if it was given one, and the µs of the
+    /// driver's budget that went into it.
+    budget: Option<(u64, u64)>,
+    donated_us: u64,
 }
 
 /// The model's whole state.
 pub struct Model {
     quota: u64,
+    /// The driver's own budget (µs per period), if it has one.
+    budget: Option<(u64, u64)>,
     used: u64,
     /// The cap in each slot: index into `caps`.
     slots: [[Option<usize>; POOL]; 1 + CHILDREN],
@@ -135,6 +148,7 @@ impl Model {
     pub const fn new(quota: u64) -> Model {
         Model {
             quota,
+            budget: None,
             used: 0,
             slots: [[None; POOL]; 1 + CHILDREN],
             caps: [None; CAPS],
@@ -142,6 +156,12 @@ impl Model {
             live_children: [false; CHILDREN],
             next_object: 1,
         }
+    }
+
+    /// This model with a driver whose own budget is `budget_us` per `period_us`.
+    pub const fn with_budget(mut self, budget_us: u64, period_us: u64) -> Model {
+        self.budget = Some((budget_us, period_us));
+        self
     }
 
     /// The cap in `place`, if any.
@@ -220,7 +240,7 @@ impl Model {
                 let id = self.next_object;
                 self.next_object = self.next_object.saturating_add(1);
                 if let Some(object) = self.objects.get_mut(entry) {
-                    *object = Some(Object { id, kind, child, life: Life::Inactive });
+                    *object = Some(Object { id, kind, child, life: Life::Inactive, budget: None, donated_us: 0 });
                 }
                 if let Some(child) = child
                     && let Some(live) = self.live_children.get_mut(child)
@@ -284,8 +304,37 @@ impl Model {
             }
             Op::Kill { thread } => {
                 let thread = self.invoke(thread, ObjectType::Thread)?;
+                self.end_thread(thread);
+                Ok(none)
+            }
+            Op::Configure { thread, budget_us, period_us } => {
+                use abi::syscall::budget::{MAX_PERIOD_US, MIN_US};
+                let thread = self.invoke(thread, ObjectType::Thread)?;
+                let Some(object) = self.objects.iter().flatten().find(|o| o.id == thread).copied() else { return Err(ErrorCode::PeerGone) };
+                if object.life == Life::Dead {
+                    return Err(ErrorCode::IllegalOperation);
+                }
+                let requested = match (budget_us, period_us) {
+                    (0, 0) => None,
+                    (budget, period) if budget < MIN_US || budget > period || period > MAX_PERIOD_US => return Err(ErrorCode::InvalidArgument),
+                    wanted => Some(wanted),
+                };
+                let donated_us = match (self.budget, requested) {
+                    (None, _) => 0,
+                    (Some(_), None) => return Err(ErrorCode::InsufficientRights),
+                    (Some((own, own_period)), Some((budget, period))) => {
+                        let cost = (u128::from(budget) * u128::from(own_period)).div_ceil(u128::from(period));
+                        let cost = u64::try_from(cost).map_err(|_| ErrorCode::InsufficientRights)?;
+                        if cost.saturating_add(MIN_US) > own.saturating_add(object.donated_us) {
+                            return Err(ErrorCode::InsufficientRights);
+                        }
+                        self.budget = Some((own + object.donated_us - cost, own_period));
+                        cost
+                    }
+                };
                 if let Some(object) = self.objects.iter_mut().flatten().find(|o| o.id == thread) {
-                    object.life = Life::Dead;
+                    object.budget = requested;
+                    object.donated_us = donated_us;
                 }
                 Ok(none)
             }
@@ -314,6 +363,30 @@ impl Model {
             return Err(ErrorCode::InsufficientRights);
         }
         Ok(cap.object)
+    }
+
+    /// A thread dies (killed, its space or address space gone, its last cap deleted): what
+    /// the driver's budget gave it comes back.
+    fn end_thread(&mut self, id: u32) {
+        let Some(object) = self.objects.iter_mut().flatten().find(|o| o.id == id) else { return };
+        object.life = Life::Dead;
+        let back = core::mem::take(&mut object.donated_us);
+        if let Some((own, period)) = self.budget {
+            self.budget = Some((own.saturating_add(back), period));
+        }
+    }
+
+    /// The driver's budget left, µs per period (`None`: it has none).
+    pub const fn budget(&self) -> Option<(u64, u64)> {
+        self.budget
+    }
+
+    /// For the thread cap in pool slot `slot`: whether the thread is running, and whether
+    /// it was given a budget. `None` if the slot holds no thread cap.
+    pub fn thread_at(&self, slot: usize) -> Option<(bool, bool)> {
+        let cap = self.cap(Place { space: 0, slot }).filter(|cap| cap.kind == ObjectType::Thread)?;
+        let object = self.objects.iter().flatten().find(|o| o.id == cap.object)?;
+        Some((matches!(object.life, Life::Running { .. }), object.budget.is_some()))
     }
 
     /// The driver's pool slots holding a cap of `kind`.
@@ -396,13 +469,20 @@ impl Model {
         let Some(entry) = self.object_index(id) else { return };
         let Some(object) = self.objects.get_mut(entry).and_then(Option::take) else { return };
         self.used = self.used.saturating_sub(cost(object.kind));
-        // A dying space or address space stops every thread running in it.
-        for other in self.objects.iter_mut().flatten() {
-            if let Life::Running { child, aspace } = other.life
-                && (object.child == Some(child) || (object.kind == ObjectType::AddressSpace && aspace == id))
-            {
-                other.life = Life::Dead;
+        // A dying thread gives its budget back; a dying space or address space stops every
+        // thread running in it.
+        if object.kind == ObjectType::Thread && object.life != Life::Dead && let Some((own, period)) = self.budget {
+            self.budget = Some((own.saturating_add(object.donated_us), period));
+        }
+        let stopped: [Option<u32>; OBJECTS] = core::array::from_fn(|index| {
+            let other = self.objects.get(index).copied().flatten()?;
+            match other.life {
+                Life::Running { child, aspace } if object.child == Some(child) || (object.kind == ObjectType::AddressSpace && aspace == id) => Some(other.id),
+                _ => None,
             }
+        });
+        for thread in stopped.into_iter().flatten() {
+            self.end_thread(thread);
         }
         if let Some(child) = object.child {
             if let Some(live) = self.live_children.get_mut(child) {
@@ -479,6 +559,8 @@ mod tests {
             slot.clone().prop_map(|at| Op::Revoke { at }),
             (slot.clone(), slot.clone(), slot.clone()).prop_map(|(thread, aspace, child)| Op::Start { thread, aspace, child }),
             slot.clone().prop_map(|thread| Op::Kill { thread }),
+            (slot.clone(), prop_oneof![Just(0u64), 50u64..12_000], prop_oneof![Just(0u64), Just(10_000u64), 1u64..30_000])
+                .prop_map(|(thread, budget_us, period_us)| Op::Configure { thread, budget_us, period_us }),
             (slot.clone(), slot.clone(), slot, rights, prop_oneof![Just(0u64), 1u64..4]).prop_map(|(from, child, to, rights, badge)| Op::Give { from, child, to, rights, badge }),
         ]
     }
@@ -486,7 +568,7 @@ mod tests {
     proptest! {
         #[test]
         fn sequences_keep_the_model_consistent(ops in prop::collection::vec(op(), 1..200)) {
-            let mut model = Model::new(12 * 1024);
+            let mut model = Model::new(12 * 1024).with_budget(5_000, 10_000);
             for op in ops {
                 let _ = model.apply(op);
                 prop_assert_eq!(model.check(), Ok(()));
@@ -543,6 +625,24 @@ mod tests {
         model.apply(Op::Delete { at: 2 }).unwrap();
         assert_eq!(model.running_in(0), 0, "the space died, and its thread with it");
         assert_eq!(model.apply(Op::Start { thread: 0, aspace: 1, child: 2 }), Err(ErrorCode::EmptySlot));
+        model.check().unwrap();
+    }
+
+    #[test]
+    fn budgets_come_out_of_the_drivers_and_go_back() {
+        let mut model = Model::new(1 << 20).with_budget(2000, 10_000);
+        model.apply(Op::Create { kind: ObjectType::Thread, at: 0 }).unwrap();
+        let configure = |budget_us, period_us| Op::Configure { thread: 0, budget_us, period_us };
+        assert_eq!(model.apply(configure(50, 10_000)), Err(ErrorCode::InvalidArgument), "under the minimum");
+        assert_eq!(model.apply(configure(0, 0)), Err(ErrorCode::InsufficientRights), "no budget is not its to give");
+        assert_eq!(model.apply(configure(1950, 10_000)), Err(ErrorCode::InsufficientRights), "it must keep 100");
+        model.apply(configure(250, 5_000)).unwrap();
+        assert_eq!(model.budget(), Some((1500, 10_000)), "the same fraction in its own period");
+        model.apply(configure(1900, 10_000)).unwrap();
+        assert_eq!(model.budget(), Some((100, 10_000)), "the 500 came back first");
+        model.apply(Op::Kill { thread: 0 }).unwrap();
+        assert_eq!(model.budget(), Some((2000, 10_000)));
+        assert_eq!(model.apply(configure(100, 10_000)), Err(ErrorCode::IllegalOperation), "dead");
         model.check().unwrap();
     }
 

@@ -1,6 +1,7 @@
 //! Differential testing against the reference model (`kcore::model`): a hostile puppet runs
 //! a seeded random sequence of creates (endpoints, notifications, frames, threads, address
-//! spaces, child capability spaces), thread starts (in its children's spaces) and kills, copies, mints, moves, deletes, revokes and gives into its children, and after
+//! spaces, child capability spaces), thread starts (in its children's spaces), kills and
+//! budgets (out of its own), copies, mints, moves, deletes, revokes and gives into its children, and after
 //! every step the suite compares the kernel with the model: the error code, and every slot
 //! of the puppet's pool and of each of its live child spaces (kind, rights, badge, and
 //! which object: the model never reuses a name, the kernel reuses indices, so a reference
@@ -36,6 +37,10 @@ const BASE: u64 = 4;
 /// alive at once.
 const QUOTA: u64 = (512 + 16) * 1024;
 
+/// The puppet's own CPU budget, out of which it gives its threads theirs.
+const PUPPET_BUDGET_US: u32 = 9_000;
+const PUPPET_PERIOD_US: u32 = 10_000;
+
 struct Rng(libcap::rand::SplitMix64);
 
 impl Rng {
@@ -48,7 +53,7 @@ fn random_op(rng: &mut Rng, model: &Model) -> Op {
     let slot = |rng: &mut Rng| rng.below(POOL as u64) as usize;
     let rights = |rng: &mut Rng| if rng.below(3) == 0 { Rights::ALL } else { Rights::from_bits(rng.below(32) as u32).unwrap_or(Rights::ALL) };
     let badge = |rng: &mut Rng| if rng.below(3) == 0 { 1 + rng.below(7) } else { 0 };
-    match rng.below(22) {
+    match rng.below(24) {
         0..=4 => {
             let free_child = (0..CHILDREN).any(|child| !model.child_live(child));
             let kind = match rng.below(6) {
@@ -77,9 +82,26 @@ fn random_op(rng: &mut Rng, model: &Model) -> Op {
                     _ => slot(rng),
                 }
             };
-            Op::Start { thread: holding(rng, ObjectType::Thread), aspace: holding(rng, ObjectType::AddressSpace), child: holding(rng, ObjectType::CSpace) }
+            let thread = holding(rng, ObjectType::Thread);
+            // A thread with a budget would run (and fault, when the kernel gets to it): the
+            // model cannot say when, so those are never started.
+            if model.thread_at(thread).is_some_and(|(_, budgeted)| budgeted) {
+                return Op::Kill { thread };
+            }
+            Op::Start { thread, aspace: holding(rng, ObjectType::AddressSpace), child: holding(rng, ObjectType::CSpace) }
         }
-        _ => Op::Kill { thread: slot(rng) },
+        21 => Op::Kill { thread: slot(rng) },
+        _ => {
+            let threads: Vec<usize> = model.pool_slots_holding(ObjectType::Thread).collect();
+            let thread = if threads.is_empty() || rng.below(8) == 0 { slot(rng) } else { threads[rng.below(threads.len() as u64) as usize] };
+            // Likewise a running thread is never given a budget.
+            if model.thread_at(thread).is_some_and(|(running, _)| running) {
+                return Op::Kill { thread };
+            }
+            const BUDGETS: [(u64, u64); 8] = [(0, 0), (50, 10_000), (1_000, 10_000), (3_000, 10_000), (2_500, 5_000), (100, 1_000), (20_000, 10_000), (8_000, 10_000)];
+            let (budget_us, period_us) = BUDGETS[rng.below(BUDGETS.len() as u64) as usize];
+            Op::Configure { thread, budget_us, period_us }
+        }
     }
 }
 
@@ -99,6 +121,7 @@ fn perform(p: &Puppet, op: Op) -> Result<Result<(), ErrorCode>, Fail> {
         // Entry and stack are never reached: the puppet's threads get no CPU (its budget).
         Op::Start { thread, aspace, child } => p.sys(Sysno::ThreadStart, &[at(thread), at(aspace), at(child), 0x40_0000, 0x80_0000, 0])?,
         Op::Kill { thread } => p.sys(Sysno::ThreadKill, &[at(thread)])?,
+        Op::Configure { thread, budget_us, period_us } => p.sys(Sysno::ThreadConfigure, &[at(thread), 10, budget_us, period_us, libcap::abi::syscall::NO_SLOT])?,
     };
     Ok(audit::code(ret.rax))
 }
@@ -172,11 +195,11 @@ fn run(world: &mut World, seed: u64, steps: u64) -> Outcome {
     let p = Puppet::with(world, Options { quota: QUOTA, ..Options::default() })?;
     // With a budget of its own, the puppet makes threads that get no CPU until given a
     // share (BUDGET-002), so a started thread's state changes only by the steps.
-    let config = ThreadConfig { priority: 10, budget: Some(Budget { budget_us: 9_000, period_us: 10_000 }), fault_endpoint: Some(p.fault) };
+    let config = ThreadConfig { priority: 10, budget: Some(Budget { budget_us: PUPPET_BUDGET_US, period_us: PUPPET_PERIOD_US }), fault_endpoint: Some(p.fault) };
     crate::world::expect_ok("give the puppet a budget", process::thread_configure(p.thread, config))?;
     // What the model said of threads after the last scan: (child live, threads in it).
     let mut seen: [(bool, usize); CHILDREN] = [(false, 0); CHILDREN];
-    let mut model = Model::new(QUOTA);
+    let mut model = Model::new(QUOTA).with_budget(u64::from(PUPPET_BUDGET_US), u64::from(PUPPET_PERIOD_US));
     let mut names = Names(Vec::new());
     // Kernel space index of each model child (the last it had, live or dead).
     let mut child_space: [Option<u16>; CHILDREN] = [None; CHILDREN];
