@@ -28,6 +28,10 @@
 //!   of the CPU in the driver's period, rounded up, keeping at least the minimum
 //!   (`InsufficientRights` otherwise; "no budget" is never its to give), and gets it back
 //!   when the thread is configured again or dies; so CPU time is never created;
+//! - a notification's word gathers the badges signalled on it (1 for an unbadged cap)
+//!   until a poll takes it, and a new notification starts at 0 whatever index it gets; the
+//!   driver is the only thread that runs, so a non-blocking send or receive on an endpoint
+//!   finds nobody (`WouldBlock`);
 //! - an object dies with its last cap and its cost goes back to the quota; a child space
 //!   dies with the last cap to it, and every cap in it goes (their objects too, when those
 //!   were their last caps). Indices of dead objects and spaces are reused by the kernel;
@@ -83,6 +87,14 @@ pub enum Op {
     Start { thread: usize, aspace: usize, child: usize },
     /// `ThreadKill` of the thread in `thread`.
     Kill { thread: usize },
+    /// `Signal` through the notification cap in `at`.
+    Signal { at: usize },
+    /// `Poll` through the notification cap in `at`: its word, cleared.
+    Poll { at: usize },
+    /// `NbSend` of an empty message through the endpoint cap in `at`.
+    NbSend { at: usize },
+    /// `NbRecv` through the endpoint cap in `at`.
+    NbRecv { at: usize },
     /// `ThreadConfigure` of the thread in `thread` at the driver's priority, with a budget
     /// of `budget_us` per `period_us` (both 0: none) and no fault endpoint.
     Configure { thread: usize, budget_us: u64, period_us: u64 },
@@ -120,6 +132,8 @@ struct Object {
     /// driver's budget that went into it.
     budget: Option<(u64, u64)>,
     donated_us: u64,
+    /// For a notification: its word.
+    word: u64,
 }
 
 /// The model's whole state.
@@ -141,6 +155,8 @@ pub struct Model {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Effect {
     pub created: Option<(u32, Option<usize>)>,
+    /// What a poll returned.
+    pub word: Option<u64>,
 }
 
 impl Model {
@@ -221,7 +237,7 @@ impl Model {
 
     /// Applies `op`: the error the kernel must answer, or what it did.
     pub fn apply(&mut self, op: Op) -> Result<Effect, ErrorCode> {
-        let none = Effect { created: None };
+        let none = Effect { created: None, word: None };
         match op {
             Op::Create { kind, at } => {
                 if self.cap_at(0, at).is_some() {
@@ -240,7 +256,7 @@ impl Model {
                 let id = self.next_object;
                 self.next_object = self.next_object.saturating_add(1);
                 if let Some(object) = self.objects.get_mut(entry) {
-                    *object = Some(Object { id, kind, child, life: Life::Inactive, budget: None, donated_us: 0 });
+                    *object = Some(Object { id, kind, child, life: Life::Inactive, budget: None, donated_us: 0, word: 0 });
                 }
                 if let Some(child) = child
                     && let Some(live) = self.live_children.get_mut(child)
@@ -252,7 +268,7 @@ impl Model {
                 }
                 self.used = self.used.saturating_add(cost(kind));
                 self.place_cap(0, at, ModelCap { object: id, kind, rights: Rights::ALL, badge: 0, parent: None });
-                Ok(Effect { created: Some((id, child)) })
+                Ok(Effect { created: Some((id, child)), word: None })
             }
             Op::Mint { from, to, rights, badge } => {
                 self.derive(from, 0, to, rights, badge)?;
@@ -301,6 +317,26 @@ impl Model {
                 }
                 object.life = Life::Running { child, aspace };
                 Ok(none)
+            }
+            Op::Signal { at } => {
+                let (notification, badge) = self.invoke_with(at, ObjectType::Notification, Rights::WRITE)?;
+                if let Some(object) = self.objects.iter_mut().flatten().find(|o| o.id == notification) {
+                    object.word |= if badge == 0 { 1 } else { badge };
+                }
+                Ok(none)
+            }
+            Op::Poll { at } => {
+                let (notification, _) = self.invoke_with(at, ObjectType::Notification, Rights::READ)?;
+                let word = self.objects.iter_mut().flatten().find(|o| o.id == notification).map_or(0, |o| core::mem::take(&mut o.word));
+                Ok(Effect { created: None, word: Some(word) })
+            }
+            Op::NbSend { at } => {
+                self.invoke_with(at, ObjectType::Endpoint, Rights::WRITE)?;
+                Err(ErrorCode::WouldBlock)
+            }
+            Op::NbRecv { at } => {
+                self.invoke_with(at, ObjectType::Endpoint, Rights::READ)?;
+                Err(ErrorCode::WouldBlock)
             }
             Op::Kill { thread } => {
                 let thread = self.invoke(thread, ObjectType::Thread)?;
@@ -355,14 +391,19 @@ impl Model {
     /// The object a pool cap names, to invoke it as `kind` (which needs `WRITE`): the
     /// kernel's lookup order, empty slot, then kind, then rights.
     fn invoke(&self, slot: usize, kind: ObjectType) -> Result<u32, ErrorCode> {
+        self.invoke_with(slot, kind, Rights::WRITE).map(|(object, _)| object)
+    }
+
+    /// The object and badge of a pool cap, to invoke it as `kind` with `rights`.
+    fn invoke_with(&self, slot: usize, kind: ObjectType, rights: Rights) -> Result<(u32, u64), ErrorCode> {
         let Some((_, cap)) = self.cap_at(0, slot) else { return Err(ErrorCode::EmptySlot) };
         if cap.kind != kind {
             return Err(ErrorCode::WrongObjectType);
         }
-        if !Rights::WRITE.is_subset_of(cap.rights) {
+        if !rights.is_subset_of(cap.rights) {
             return Err(ErrorCode::InsufficientRights);
         }
-        Ok(cap.object)
+        Ok((cap.object, cap.badge))
     }
 
     /// A thread dies (killed, its space or address space gone, its last cap deleted): what
@@ -559,6 +600,10 @@ mod tests {
             slot.clone().prop_map(|at| Op::Revoke { at }),
             (slot.clone(), slot.clone(), slot.clone()).prop_map(|(thread, aspace, child)| Op::Start { thread, aspace, child }),
             slot.clone().prop_map(|thread| Op::Kill { thread }),
+            slot.clone().prop_map(|at| Op::Signal { at }),
+            slot.clone().prop_map(|at| Op::Poll { at }),
+            slot.clone().prop_map(|at| Op::NbSend { at }),
+            slot.clone().prop_map(|at| Op::NbRecv { at }),
             (slot.clone(), prop_oneof![Just(0u64), 50u64..12_000], prop_oneof![Just(0u64), Just(10_000u64), 1u64..30_000])
                 .prop_map(|(thread, budget_us, period_us)| Op::Configure { thread, budget_us, period_us }),
             (slot.clone(), slot.clone(), slot, rights, prop_oneof![Just(0u64), 1u64..4]).prop_map(|(from, child, to, rights, badge)| Op::Give { from, child, to, rights, badge }),
@@ -643,6 +688,23 @@ mod tests {
         model.apply(Op::Kill { thread: 0 }).unwrap();
         assert_eq!(model.budget(), Some((2000, 10_000)));
         assert_eq!(model.apply(configure(100, 10_000)), Err(ErrorCode::IllegalOperation), "dead");
+        model.check().unwrap();
+    }
+
+    #[test]
+    fn a_notification_gathers_badges_until_polled_and_starts_at_zero() {
+        let mut model = Model::new(1 << 20);
+        model.apply(Op::Create { kind: ObjectType::Notification, at: 0 }).unwrap();
+        model.apply(Op::Mint { from: 0, to: 1, rights: Rights::ALL, badge: 4 }).unwrap();
+        model.apply(Op::Signal { at: 0 }).unwrap();
+        model.apply(Op::Signal { at: 1 }).unwrap();
+        assert_eq!(model.apply(Op::Poll { at: 0 }).map(|e| e.word), Ok(Some(5)));
+        assert_eq!(model.apply(Op::Poll { at: 1 }).map(|e| e.word), Ok(Some(0)));
+        model.apply(Op::Signal { at: 1 }).unwrap();
+        model.apply(Op::Delete { at: 0 }).unwrap();
+        model.apply(Op::Delete { at: 1 }).unwrap();
+        model.apply(Op::Create { kind: ObjectType::Notification, at: 0 }).unwrap();
+        assert_eq!(model.apply(Op::Poll { at: 0 }).map(|e| e.word), Ok(Some(0)), "a new notification starts at 0");
         model.check().unwrap();
     }
 

@@ -1,7 +1,8 @@
 //! Differential testing against the reference model (`kcore::model`): a hostile puppet runs
 //! a seeded random sequence of creates (endpoints, notifications, frames, threads, address
 //! spaces, child capability spaces), thread starts (in its children's spaces), kills and
-//! budgets (out of its own), copies, mints, moves, deletes, revokes and gives into its children, and after
+//! budgets (out of its own), signals and polls (the words compared), non-blocking sends and
+//! receives, copies, mints, moves, deletes, revokes and gives into its children, and after
 //! every step the suite compares the kernel with the model: the error code, and every slot
 //! of the puppet's pool and of each of its live child spaces (kind, rights, badge, and
 //! which object: the model never reuses a name, the kernel reuses indices, so a reference
@@ -12,7 +13,7 @@
 use alloc::vec::Vec;
 
 use kcore::cap::{ObjectType, Rights};
-use kcore::model::{Model, Op, Place, CHILDREN, POOL};
+use kcore::model::{CHILDREN, Effect, Model, Op, POOL, Place};
 use libcap::process::{self, Budget, ThreadConfig};
 use libcap::{ErrorCode, Sysno};
 
@@ -23,7 +24,7 @@ use crate::{ensure, fail};
 
 pub const CASES: &[Case] = &[Case {
     id: "DIFF-001",
-    what: "100,000 random steps by a hostile process (create, copy/mint, move, delete, revoke, give into child spaces it makes and destroys) match the reference model after every step: error codes, every slot of every space, object identity across index reuse, dead spaces dead",
+    what: "100,000 random steps by a hostile process (create every kind, copy/mint, move, delete, revoke, give into child spaces it makes and destroys, start and kill threads there, give them budgets, signal and poll, non-blocking IPC) match the reference model after every step: error codes, poll words, every slot of every space, object identity across index reuse, dead spaces dead, the threads each space runs",
     run: differential,
 }];
 
@@ -53,7 +54,7 @@ fn random_op(rng: &mut Rng, model: &Model) -> Op {
     let slot = |rng: &mut Rng| rng.below(POOL as u64) as usize;
     let rights = |rng: &mut Rng| if rng.below(3) == 0 { Rights::ALL } else { Rights::from_bits(rng.below(32) as u32).unwrap_or(Rights::ALL) };
     let badge = |rng: &mut Rng| if rng.below(3) == 0 { 1 + rng.below(7) } else { 0 };
-    match rng.below(24) {
+    match rng.below(28) {
         0..=4 => {
             let free_child = (0..CHILDREN).any(|child| !model.child_live(child));
             let kind = match rng.below(6) {
@@ -91,6 +92,10 @@ fn random_op(rng: &mut Rng, model: &Model) -> Op {
             Op::Start { thread, aspace: holding(rng, ObjectType::AddressSpace), child: holding(rng, ObjectType::CSpace) }
         }
         21 => Op::Kill { thread: slot(rng) },
+        22 => Op::Signal { at: slot(rng) },
+        23 => Op::Poll { at: slot(rng) },
+        24 => Op::NbSend { at: slot(rng) },
+        25 => Op::NbRecv { at: slot(rng) },
         _ => {
             let threads: Vec<usize> = model.pool_slots_holding(ObjectType::Thread).collect();
             let thread = if threads.is_empty() || rng.below(8) == 0 { slot(rng) } else { threads[rng.below(threads.len() as u64) as usize] };
@@ -109,7 +114,8 @@ fn kind(kind: ObjectType) -> u64 {
     u64::from(kind.as_u32())
 }
 
-fn perform(p: &Puppet, op: Op) -> Result<Result<(), ErrorCode>, Fail> {
+/// Performs `op` in the puppet: the result, and `rdi` (a poll's word).
+fn perform(p: &Puppet, op: Op) -> Result<(Result<(), ErrorCode>, u64), Fail> {
     let at = |slot: usize| BASE + slot as u64;
     let ret = match op {
         Op::Create { kind: k, at: slot } => p.sys(Sysno::ObjectCreate, &[kind(k), at(slot), 0])?,
@@ -122,8 +128,12 @@ fn perform(p: &Puppet, op: Op) -> Result<Result<(), ErrorCode>, Fail> {
         Op::Start { thread, aspace, child } => p.sys(Sysno::ThreadStart, &[at(thread), at(aspace), at(child), 0x40_0000, 0x80_0000, 0])?,
         Op::Kill { thread } => p.sys(Sysno::ThreadKill, &[at(thread)])?,
         Op::Configure { thread, budget_us, period_us } => p.sys(Sysno::ThreadConfigure, &[at(thread), 10, budget_us, period_us, libcap::abi::syscall::NO_SLOT])?,
+        Op::Signal { at: slot } => p.sys(Sysno::Signal, &[at(slot)])?,
+        Op::Poll { at: slot } => p.sys(Sysno::Poll, &[at(slot)])?,
+        Op::NbSend { at: slot } => p.sys(Sysno::NbSend, &[at(slot), 0])?,
+        Op::NbRecv { at: slot } => p.sys(Sysno::NbRecv, &[at(slot)])?,
     };
-    Ok(audit::code(ret.rax))
+    Ok((audit::code(ret.rax), ret.rdi()))
 }
 
 /// Which capability spaces are live (AuditCap answers anything but InvalidSlot).
@@ -207,11 +217,16 @@ fn run(world: &mut World, seed: u64, steps: u64) -> Outcome {
     for step in 0..steps {
         let op = random_op(&mut rng, &model);
         let before = matches!(op, Op::Create { kind: ObjectType::CSpace, .. }).then(live_spaces);
-        let got = perform(&p, op)?;
+        let (got, word) = perform(&p, op)?;
         let want = model.apply(op);
         let context = |why: core::fmt::Arguments| Fail(alloc::format!("seed {seed:#x} step {step}: {op:?}: {why}"));
         if got != want.map(drop) {
             return Err(context(format_args!("the kernel said {got:?}, the model {:?}", want.map(drop))));
+        }
+        if let Ok(Effect { word: Some(want_word), .. }) = want
+            && word != want_word
+        {
+            return Err(context(format_args!("the poll returned {word:#x}, the model {want_word:#x}")));
         }
         match want {
             Err(_) => refusals += 1,
