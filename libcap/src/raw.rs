@@ -3,7 +3,9 @@
 //! Everything a program needs that Rust cannot express safely is here, each item small
 //! enough to audit on its own:
 //!
-//! - [`syscall`] and [`thread_exit`]: the two `syscall` instructions, as safe functions.
+//! - [`syscall`] and [`thread_exit`]: the two `syscall` instructions, as safe functions
+//!   ([`syscall_args`] and [`Registers::from_args`] put an [`abi::args`] struct, the one
+//!   definition of a syscall's argument registers, into them).
 //! - `_start`: the ELF entry point (a naked function: align the stack, call [`crate::rt`]).
 //! - `memcpy`, `memmove`, `memset`, `memcmp`, `bcmp`: the C memory routines the compiler
 //!   emits calls to. On `x86_64-unknown-linux-gnu` they normally come from libc, and the
@@ -65,6 +67,7 @@ pub struct Registers {
 impl Registers {
     /// The argument registers for `args` ([`SyscallArgs::encode`]: `rdi rsi rdx r10 r8 r9`);
     /// `r12`-`r15` zero.
+    #[inline]
     pub fn from_args<A: SyscallArgs>(args: &A) -> Registers {
         let [rdi, rsi, rdx, r10, r8, r9] = args.encode();
         Registers { rdi, rsi, rdx, r10, r8, r9, ..Registers::default() }

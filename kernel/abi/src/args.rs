@@ -44,9 +44,11 @@ pub trait RegisterValue: Sized + Copy {
 
 /// A slot: `InvalidSlot` above `u32::MAX`.
 impl RegisterValue for CapSlot {
+    #[inline]
     fn decode(word: u64) -> Result<CapSlot, ErrorCode> {
         CapSlot::try_from(word).map_err(|_| ErrorCode::InvalidSlot)
     }
+    #[inline]
     fn encode(self) -> u64 {
         u64::from(self.index())
     }
@@ -55,9 +57,11 @@ impl RegisterValue for CapSlot {
 /// An optional slot: [`NO_SLOT`] is `None`, else as [`CapSlot`] (`InvalidSlot` above
 /// `u32::MAX`).
 impl RegisterValue for Option<CapSlot> {
+    #[inline]
     fn decode(word: u64) -> Result<Option<CapSlot>, ErrorCode> {
         if word == NO_SLOT { Ok(None) } else { CapSlot::decode(word).map(Some) }
     }
+    #[inline]
     fn encode(self) -> u64 {
         self.map_or(NO_SLOT, CapSlot::encode)
     }
@@ -66,9 +70,11 @@ impl RegisterValue for Option<CapSlot> {
 /// A rights mask: `InvalidArgument` for any bit outside [`Rights::ALL`] (above bit 31
 /// included).
 impl RegisterValue for Rights {
+    #[inline]
     fn decode(word: u64) -> Result<Rights, ErrorCode> {
         Rights::try_from(word).map_err(|_| ErrorCode::InvalidArgument)
     }
+    #[inline]
     fn encode(self) -> u64 {
         u64::from(self.bits())
     }
@@ -76,9 +82,11 @@ impl RegisterValue for Rights {
 
 /// An object kind: `InvalidArgument` for a number that is not one.
 impl RegisterValue for ObjectType {
+    #[inline]
     fn decode(word: u64) -> Result<ObjectType, ErrorCode> {
         ObjectType::try_from(word).map_err(|_| ErrorCode::InvalidArgument)
     }
+    #[inline]
     fn encode(self) -> u64 {
         u64::from(self.as_u32())
     }
@@ -87,9 +95,11 @@ impl RegisterValue for ObjectType {
 /// A message-info word: [`MessageInfo::decode`]'s errors (`InvalidArgument` for reserved
 /// bits, `MessageTooLong` for a length or cap count over the maxima).
 impl RegisterValue for MessageInfo {
+    #[inline]
     fn decode(word: u64) -> Result<MessageInfo, ErrorCode> {
         MessageInfo::decode(word)
     }
+    #[inline]
     fn encode(self) -> u64 {
         MessageInfo::encode(self)
     }
@@ -106,11 +116,13 @@ pub struct Arg<T> {
 
 impl<T> Arg<T> {
     /// The argument as whatever word the caller passed.
+    #[inline]
     pub const fn from_word(word: u64) -> Arg<T> {
         Arg { word, kind: PhantomData }
     }
 
     /// The word as it travels in the register.
+    #[inline]
     pub const fn word(self) -> u64 {
         self.word
     }
@@ -118,12 +130,14 @@ impl<T> Arg<T> {
 
 impl<T: RegisterValue> Arg<T> {
     /// The argument for `value`.
+    #[inline]
     pub fn new(value: T) -> Arg<T> {
         Arg::from_word(value.encode())
     }
 
     /// The value, or the error the ABI defines for a word that is not a `T`
     /// ([`RegisterValue::decode`]).
+    #[inline]
     pub fn get(self) -> Result<T, ErrorCode> {
         T::decode(self.word)
     }
@@ -132,6 +146,7 @@ impl<T: RegisterValue> Arg<T> {
 impl Arg<CapSlot> {
     /// The slot as the place a new cap is to go: as [`Arg::get`], and slot 0 (never
     /// filled: see [`CapSlot`]) is `InvalidSlot` too.
+    #[inline]
     pub fn destination(self) -> Result<CapSlot, ErrorCode> {
         self.get().and_then(|slot| if slot.index() == 0 { Err(ErrorCode::InvalidSlot) } else { Ok(slot) })
     }
@@ -140,18 +155,21 @@ impl Arg<CapSlot> {
 impl Arg<Option<CapSlot>> {
     /// `None` for [`NO_SLOT`], else the slot, still unchecked (so its `InvalidSlot` comes
     /// where the kernel looks it up).
+    #[inline]
     pub const fn slot(self) -> Option<Arg<CapSlot>> {
         if self.word == NO_SLOT { None } else { Some(Arg::from_word(self.word)) }
     }
 }
 
 impl<T: RegisterValue> From<T> for Arg<T> {
+    #[inline]
     fn from(value: T) -> Arg<T> {
         Arg::new(value)
     }
 }
 
 impl<T> Clone for Arg<T> {
+    #[inline]
     fn clone(&self) -> Arg<T> {
         *self
     }
@@ -160,6 +178,7 @@ impl<T> Clone for Arg<T> {
 impl<T> Copy for Arg<T> {}
 
 impl<T> PartialEq for Arg<T> {
+    #[inline]
     fn eq(&self, other: &Arg<T>) -> bool {
         self.word == other.word
     }
@@ -168,6 +187,7 @@ impl<T> PartialEq for Arg<T> {
 impl<T> Eq for Arg<T> {}
 
 impl<T> core::fmt::Debug for Arg<T> {
+    #[inline]
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "Arg({:#x})", self.word)
     }
@@ -182,27 +202,33 @@ pub trait Field: Copy {
 }
 
 impl Field for u64 {
+    #[inline]
     fn from_word(word: u64) -> u64 {
         word
     }
+    #[inline]
     fn to_word(self) -> u64 {
         self
     }
 }
 
 impl Field for Badge {
+    #[inline]
     fn from_word(word: u64) -> Badge {
         Badge::new(word)
     }
+    #[inline]
     fn to_word(self) -> u64 {
         self.value()
     }
 }
 
 impl<T> Field for Arg<T> {
+    #[inline]
     fn from_word(word: u64) -> Arg<T> {
         Arg::from_word(word)
     }
+    #[inline]
     fn to_word(self) -> u64 {
         self.word
     }
@@ -234,10 +260,12 @@ struct Six {
 }
 
 impl Six {
+    #[inline]
     const fn from_array([rdi, rsi, rdx, r10, r8, r9]: [u64; 6]) -> Six {
         Six { rdi, rsi, rdx, r10, r8, r9 }
     }
 
+    #[inline]
     const fn to_array(self) -> [u64; 6] {
         [self.rdi, self.rsi, self.rdx, self.r10, self.r8, self.r9]
     }
@@ -282,6 +310,7 @@ macro_rules! syscall_args {
                 const SYSNO: Sysno = Sysno::$name;
                 const REGISTERS: &'static [Reg] = &[$( reg!($reg) ),*];
 
+                #[inline]
                 fn encode(&self) -> [u64; 6] {
                     #[allow(unused_mut)]
                     let mut registers = Six::default();
@@ -289,6 +318,7 @@ macro_rules! syscall_args {
                     registers.to_array()
                 }
 
+                #[inline]
                 fn decode(registers: [u64; 6]) -> $name {
                     #[allow(unused_variables)]
                     let registers = Six::from_array(registers);
@@ -299,6 +329,7 @@ macro_rules! syscall_args {
 
         /// The argument registers `sysno` reads ([`SyscallArgs::REGISTERS`] of its struct).
         /// The match is exhaustive: every [`Sysno`] has its struct.
+        #[inline]
         pub const fn registers(sysno: Sysno) -> &'static [Reg] {
             match sysno {
                 $( Sysno::$name => $name::REGISTERS, )*
