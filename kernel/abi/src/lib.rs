@@ -4,6 +4,8 @@
 //! registers into these types; libcap re-exports them. Nothing else re-declares them.
 //!
 //! - [`syscall`]: syscall numbers ([`Sysno`]) and the `SYSCALL` register convention.
+//! - [`args`]: one typed argument struct per syscall, which libcap encodes into the
+//!   argument registers and the kernel decodes from them.
 //! - [`error`]: [`ErrorCode`], the closed set of errors a syscall returns.
 //! - [`rights`]: [`Rights`], what a cap allows.
 //! - [`cap`]: [`CapSlot`], [`Badge`], [`ObjectType`].
@@ -13,6 +15,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod args;
 pub mod cap;
 pub mod error;
 pub mod ipc_buffer;
