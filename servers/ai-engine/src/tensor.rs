@@ -15,7 +15,7 @@
 use alloc::vec::Vec;
 
 use crate::error::Error;
-use crate::simd::{self, F32Row, I8Row, Isa, MR, NR};
+use crate::simd::{self, F32Row, I8Row, Isa, Level, MR, NR, NR_WIDE};
 
 /// A row-major f32 matrix borrowed in place from a model file as little-endian bytes.
 ///
@@ -186,22 +186,40 @@ impl<'a> Linear<'a> {
         if n == 0 || m == 0 {
             return Ok(());
         }
+        // Weight rows are streamed once per call: start fetching a block ahead.
+        let ahead = |o: usize, nr: usize, fetch: &dyn Fn(usize)| {
+            let ahead = o + PREFETCH_AHEAD * nr;
+            for r in ahead..(ahead + nr).min(m) {
+                fetch(r);
+            }
+        };
+        let wide = isa.level() == Level::Avx512;
         match &self.weight {
-            Weight::F32(w) => gemm(x, n, k, m, out, |o| w.row(o), |o| {
-                // Weight rows are streamed once per call: start fetching a block ahead.
-                let ahead = o + PREFETCH_AHEAD * NR;
-                for r in ahead..(ahead + NR).min(m) {
-                    simd::prefetch(w.row(r).0);
+            Weight::F32(w) => {
+                let fetch = |r: usize| simd::prefetch(w.row(r).0);
+                if wide {
+                    gemm::<_, NR_WIDE>(x, n, k, m, out, |o| w.row(o), |o| ahead(o, NR_WIDE, &fetch), |xs, ws| {
+                        simd::dot_block_f32_wide(isa, xs, ws)
+                    }, |_| 1.0, &self.bias)
+                } else {
+                    gemm::<_, NR>(x, n, k, m, out, |o| w.row(o), |o| ahead(o, NR, &fetch), |xs, ws| {
+                        simd::dot_block_f32(isa, xs, ws)
+                    }, |_| 1.0, &self.bias)
                 }
-            }, |xs, ws| simd::dot_block_f32(isa, xs, ws), |_| 1.0, &self.bias),
-            Weight::I8(w) => gemm(x, n, k, m, out, |o| w.row(o), |o| {
-                let ahead = o + PREFETCH_AHEAD * NR;
-                for r in ahead..(ahead + NR).min(m) {
-                    simd::prefetch(w.row(r).0);
+            }
+            Weight::I8(w) => {
+                let fetch = |r: usize| simd::prefetch(w.row(r).0);
+                let scale = |o: usize| w.scale.get(o).copied().unwrap_or(0.0);
+                if wide {
+                    gemm::<_, NR_WIDE>(x, n, k, m, out, |o| w.row(o), |o| ahead(o, NR_WIDE, &fetch), |xs, ws| {
+                        simd::dot_block_i8_wide(isa, xs, ws)
+                    }, scale, &self.bias)
+                } else {
+                    gemm::<_, NR>(x, n, k, m, out, |o| w.row(o), |o| ahead(o, NR, &fetch), |xs, ws| {
+                        simd::dot_block_i8(isa, xs, ws)
+                    }, scale, &self.bias)
                 }
-            }, |xs, ws| {
-                simd::dot_block_i8(isa, xs, ws)
-            }, |o| w.scale.get(o).copied().unwrap_or(0.0), &self.bias),
+            }
         }
         Ok(())
     }
@@ -215,7 +233,7 @@ const PREFETCH_AHEAD: usize = 2;
 /// padding copy.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn gemm<R: Copy>(
+fn gemm<R: Copy, const N: usize>(
     x: &[f32],
     n: usize,
     k: usize,
@@ -223,23 +241,23 @@ fn gemm<R: Copy>(
     out: &mut [f32],
     row: impl Fn(usize) -> R,
     before_block: impl Fn(usize),
-    kernel: impl Fn([&[f32]; MR], [R; NR]) -> [[f32; NR]; MR],
+    kernel: impl Fn([&[f32]; MR], [R; N]) -> [[f32; N]; MR],
     scale: impl Fn(usize) -> f32,
     bias: &[f32],
 ) {
     let xrow = |i: usize| x.get(i * k..(i + 1) * k).unwrap_or(&[]);
-    for o0 in (0..m).step_by(NR) {
+    for o0 in (0..m).step_by(N) {
         before_block(o0);
-        let ws: [R; NR] = core::array::from_fn(|j| row((o0 + j).min(m - 1)));
-        let sc: [f32; NR] = core::array::from_fn(|j| scale((o0 + j).min(m - 1)));
-        let bs: [f32; NR] =
+        let ws: [R; N] = core::array::from_fn(|j| row((o0 + j).min(m - 1)));
+        let sc: [f32; N] = core::array::from_fn(|j| scale((o0 + j).min(m - 1)));
+        let bs: [f32; N] =
             core::array::from_fn(|j| bias.get((o0 + j).min(m - 1)).copied().unwrap_or(0.0));
         for i0 in (0..n).step_by(MR) {
             let xs: [&[f32]; MR] = core::array::from_fn(|i| xrow((i0 + i).min(n - 1)));
             let r = kernel(xs, ws);
             for (i, ri) in r.iter().enumerate().take(n - i0) {
                 let base = (i0 + i) * m + o0;
-                if let Some(dst) = out.get_mut(base..base + (m - o0).min(NR)) {
+                if let Some(dst) = out.get_mut(base..base + (m - o0).min(N)) {
                     for (j, d) in dst.iter_mut().enumerate() {
                         *d = ri[j] * sc[j] + bs[j];
                     }
