@@ -52,6 +52,9 @@ pub enum Level {
     /// x86_64 AVX-512 F/BW/VL (with AVX2 and FMA), 512-bit; the OS saves the opmask and ZMM
     /// state (XCR0 checked).
     Avx512,
+    /// [`Level::Avx512`] plus AVX-512 VNNI (`vpdpbusd`): int8 layers multiply u8
+    /// activations by i8 weights in integers, 64 products per instruction.
+    Avx512Vnni,
 }
 
 /// Proof that the running CPU (and OS) supports a [`Level`].
@@ -81,6 +84,10 @@ impl Isa {
             Level::Avx2Fma => cpuid_avx2_fma::get(),
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
             Level::Avx512 => cpuid_avx512::get(),
+            // CPUID.(EAX=7,ECX=0):ECX bit 11 is AVX512_VNNI; it uses the state the AVX-512
+            // check already found enabled in XCR0.
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            Level::Avx512Vnni => cpuid_avx512::get() && (__cpuid_count(7, 0).ecx >> 11) & 1 == 1,
             #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
             _ => false,
         };
@@ -89,7 +96,7 @@ impl Isa {
 
     /// The best level this CPU supports.
     pub fn detect() -> Isa {
-        [Level::Avx512, Level::Avx2Fma, Level::Sse2]
+        [Level::Avx512Vnni, Level::Avx512, Level::Avx2Fma, Level::Sse2]
             .into_iter()
             .find_map(Isa::new)
             .unwrap_or(Isa(Level::Portable))
@@ -97,7 +104,19 @@ impl Isa {
 
     /// Every level this CPU supports, best last.
     pub fn all_supported() -> impl Iterator<Item = Isa> {
-        [Level::Portable, Level::Sse2, Level::Avx2Fma, Level::Avx512].into_iter().filter_map(Isa::new)
+        [Level::Portable, Level::Sse2, Level::Avx2Fma, Level::Avx512, Level::Avx512Vnni]
+            .into_iter()
+            .filter_map(Isa::new)
+    }
+
+    /// Whether the GEMM uses the wide (`MR x NR_WIDE`, AVX-512) micro-kernels.
+    pub fn wide(self) -> bool {
+        matches!(self.0, Level::Avx512 | Level::Avx512Vnni)
+    }
+
+    /// Whether int8 layers run in integers ([`dot_block_u8i8_wide`] with `vpdpbusd`).
+    pub fn vnni(self) -> bool {
+        self.0 == Level::Avx512Vnni
     }
 
     pub fn level(self) -> Level {
@@ -158,7 +177,7 @@ pub fn dot_block_f32(isa: Isa, x: [&[f32]; MR], w: [F32Row<'_>; NR]) -> [[f32; N
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         // SAFETY: Feature (module doc, 1): `isa` proves AVX2 and FMA are available (AVX-512
         // implies them: its constructor checks both).
-        Level::Avx2Fma | Level::Avx512 => unsafe { x86::dot_block_f32_avx2(x, w) },
+        Level::Avx2Fma | Level::Avx512 | Level::Avx512Vnni => unsafe { x86::dot_block_f32_avx2(x, w) },
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         // SAFETY: Feature (module doc, 1): `isa` proves SSE2 is available.
         Level::Sse2 => unsafe { x86::dot_block_f32_sse2(x, w) },
@@ -189,7 +208,7 @@ pub fn dot_block_i8(isa: Isa, x: [&[f32]; MR], w: [I8Row<'_>; NR]) -> [[f32; NR]
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         // SAFETY: Feature (module doc, 1): `isa` proves AVX2 and FMA are available (AVX-512
         // implies them).
-        Level::Avx2Fma | Level::Avx512 => unsafe { x86::dot_block_i8_avx2(x, w) },
+        Level::Avx2Fma | Level::Avx512 | Level::Avx512Vnni => unsafe { x86::dot_block_i8_avx2(x, w) },
         _ => dot_block_portable(x, w),
     }
 }
@@ -200,7 +219,7 @@ pub fn dot_block_f32_wide(isa: Isa, x: [&[f32]; MR], w: [F32Row<'_>; NR_WIDE]) -
     match isa.0 {
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         // SAFETY: Feature (module doc, 1): `isa` proves AVX-512 F/BW/VL, AVX2 and FMA.
-        Level::Avx512 => unsafe { x86::dot_block_f32_avx512(x, w) },
+        Level::Avx512 | Level::Avx512Vnni => unsafe { x86::dot_block_f32_avx512(x, w) },
         _ => dot_block_portable(x, w),
     }
 }
@@ -211,9 +230,35 @@ pub fn dot_block_i8_wide(isa: Isa, x: [&[f32]; MR], w: [I8Row<'_>; NR_WIDE]) -> 
     match isa.0 {
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         // SAFETY: Feature (module doc, 1): `isa` proves AVX-512 F/BW/VL, AVX2 and FMA.
-        Level::Avx512 => unsafe { x86::dot_block_i8_avx512(x, w) },
+        Level::Avx512 | Level::Avx512Vnni => unsafe { x86::dot_block_i8_avx512(x, w) },
         _ => dot_block_portable(x, w),
     }
+}
+
+/// A row of u8 activations (quantised by the caller, who keeps the row's scale and offset).
+#[derive(Clone, Copy)]
+pub struct U8Row<'a>(pub &'a [u8]);
+
+/// `out[i][j] = sum_p x[i][p] * w[j][p]` over `k` elements, u8 times i8, summed exactly in
+/// 32-bit integers and returned as f32 (exact while the sums stay below 2^24 in magnitude,
+/// e.g. any `k <= 514`; beyond that, f32-rounded). Shortest common prefix on ragged input.
+#[inline]
+pub fn dot_block_u8i8_wide(isa: Isa, x: [U8Row<'_>; MR], w: [I8Row<'_>; NR_WIDE]) -> [[f32; NR_WIDE]; MR] {
+    match isa.0 {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        // SAFETY: Feature (module doc, 1): `isa` proves AVX-512 F/BW/VL, VNNI, AVX2 and FMA.
+        Level::Avx512Vnni => unsafe { x86::dot_block_u8i8_vnni(x, w) },
+        _ => {
+            let k = x.iter().map(|r| r.0.len()).chain(w.iter().map(|r| r.0.len())).min().unwrap_or(0);
+            core::array::from_fn(|i| core::array::from_fn(|j| dot_u8i8(&x[i].0[..k], &w[j].0[..k]) as f32))
+        }
+    }
+}
+
+/// Integer dot product of u8 and i8 rows over their common length.
+#[inline(always)]
+fn dot_u8i8(x: &[u8], w: &[i8]) -> i32 {
+    x.iter().zip(w).map(|(&a, &b)| i32::from(a) * i32::from(b)).sum()
 }
 
 #[inline(always)]
@@ -248,7 +293,7 @@ macro_rules! multiversion {
         $vis fn $name(isa: Isa, $($arg: $ty),*) $(-> $ret)? {
             match isa.0 {
                 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-                Level::Avx512 => {
+                Level::Avx512 | Level::Avx512Vnni => {
                     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
                     fn avx512($($arg: $ty),*) $(-> $ret)? { $body($($arg),*) }
                     // SAFETY: Feature (module doc, 1): `isa` proves AVX-512 F/BW/VL, AVX2, FMA.
@@ -279,6 +324,11 @@ multiversion! {
     pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) => crate::tensor::portable::axpy;
 }
 multiversion! {
+    /// Quantises an activation row to u8, `x ~ scale * q + min` (see
+    /// [`crate::tensor::portable::quantize_row_u8`]); returns `(scale, min)`.
+    pub fn quantize_row_u8(x: &[f32], q: &mut [u8]) -> (f32, f32) => crate::tensor::portable::quantize_row_u8;
+}
+multiversion! {
     /// Exact-erf GELU in place (erf to ~1.5e-7 absolute).
     pub fn gelu(x: &mut [f32]) => crate::tensor::portable::gelu;
 }
@@ -299,14 +349,14 @@ multiversion! {
 
 /// Fused multi-head self-attention (see [`crate::tensor::portable::attention`]).
 ///
-/// At [`Level::Avx512`] this runs the AVX2 build: LLVM's 512-bit auto-vectorisation of the
+/// At [`Level::Avx512`] (and VNNI) this runs the AVX2 build: LLVM's 512-bit auto-vectorisation of the
 /// portable body measured about 6x slower than its 256-bit one (attention went from 7% to
 /// 37% of the time), so AVX-512 has no attention of its own yet.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn attention(isa: Isa, q: &[f32], k: &[f32], v: &[f32], n: usize, heads: usize, hd: usize, ctx: &mut [f32], kt: &mut [f32], scores: &mut [f32]) {
     let isa = match isa.0 {
-        Level::Avx512 => Isa(Level::Avx2Fma),
+        Level::Avx512 | Level::Avx512Vnni => Isa(Level::Avx2Fma),
         _ => isa,
     };
     attention_multi(isa, q, k, v, n, heads, hd, ctx, kt, scores)
@@ -668,6 +718,67 @@ mod x86 {
         }
         let mut out = reduce24(&c);
         tail(&mut out, &x, &w, kv * 16, k);
+        out
+    }
+
+    #[inline(always)]
+    fn load64_u8(a: &[u8; 64]) -> __m512i {
+        // SAFETY: Load/store (module doc, 2): reads exactly the 64 bytes of `a`.
+        unsafe { _mm512_loadu_si512(a.as_ptr().cast::<__m512i>()) }
+    }
+
+    #[inline(always)]
+    fn load64_i8(a: &[i8; 64]) -> __m512i {
+        // SAFETY: Load/store (module doc, 2): reads exactly the 64 bytes of `a`.
+        unsafe { _mm512_loadu_si512(a.as_ptr().cast::<__m512i>()) }
+    }
+
+    /// The VNNI micro-kernel: 4 u8 activation rows x 6 i8 weight rows, 24 i32 accumulators,
+    /// 64 products per `vpdpbusd`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,avx512vnni")]
+    pub(super) fn dot_block_u8i8_vnni(x: [U8Row<'_>; MR], w: [I8Row<'_>; NR_WIDE]) -> [[f32; NR_WIDE]; MR] {
+        let k = x.iter().map(|r| r.0.len()).chain(w.iter().map(|r| r.0.len())).min().unwrap_or(0);
+        let kv = k / 64;
+        let (x0, _) = x[0].0[..kv * 64].as_chunks::<64>();
+        let (x1, _) = x[1].0[..kv * 64].as_chunks::<64>();
+        let (x2, _) = x[2].0[..kv * 64].as_chunks::<64>();
+        let (x3, _) = x[3].0[..kv * 64].as_chunks::<64>();
+        let (w0, _) = w[0].0[..kv * 64].as_chunks::<64>();
+        let (w1, _) = w[1].0[..kv * 64].as_chunks::<64>();
+        let (w2, _) = w[2].0[..kv * 64].as_chunks::<64>();
+        let (w3, _) = w[3].0[..kv * 64].as_chunks::<64>();
+        let (w4, _) = w[4].0[..kv * 64].as_chunks::<64>();
+        let (w5, _) = w[5].0[..kv * 64].as_chunks::<64>();
+        let xs = x0.iter().zip(x1).zip(x2).zip(x3);
+        let ws = w0.iter().zip(w1).zip(w2).zip(w3).zip(w4).zip(w5);
+        let mut c = [[_mm512_setzero_si512(); NR_WIDE]; MR];
+        for ((((a0, a1), a2), a3), (((((b0, b1), b2), b3), b4), b5)) in xs.zip(ws) {
+            let b = [load64_i8(b0), load64_i8(b1), load64_i8(b2), load64_i8(b3), load64_i8(b4), load64_i8(b5)];
+            for (ci, xi) in c.iter_mut().zip([a0, a1, a2, a3]) {
+                let a = load64_u8(xi);
+                for (cij, bj) in ci.iter_mut().zip(&b) {
+                    *cij = _mm512_dpbusd_epi32(*cij, a, *bj);
+                }
+            }
+        }
+        // Each i32 lane sums 4 products per 64 elements, |lane| <= 4 * 255 * 128 * k / 64, so
+        // it converts to f32 exactly for k <= 8192; the 16-lane sum then rounds in f32 only
+        // beyond 2^24 (k > 514), far below the quantisation error.
+        let mut cf = [[_mm512_setzero_ps(); NR_WIDE]; MR];
+        for (cfi, ci) in cf.iter_mut().zip(&c) {
+            for (f, v) in cfi.iter_mut().zip(ci) {
+                *f = _mm512_cvtepi32_ps(*v);
+            }
+        }
+        let mut out = reduce24(&cf);
+        let from = kv * 64;
+        for (xi, oi) in x.iter().zip(out.iter_mut()) {
+            for (wj, o) in w.iter().zip(oi.iter_mut()) {
+                if let (Some(a), Some(b)) = (xi.0.get(from..k), wj.0.get(from..k)) {
+                    *o += dot_u8i8(a, b) as f32;
+                }
+            }
+        }
         out
     }
 }

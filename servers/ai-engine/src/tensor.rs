@@ -15,7 +15,7 @@
 use alloc::vec::Vec;
 
 use crate::error::Error;
-use crate::simd::{self, F32Row, I8Row, Isa, Level, MR, NR, NR_WIDE};
+use crate::simd::{self, F32Row, I8Row, Isa, MR, NR, NR_WIDE, U8Row};
 
 /// A row-major f32 matrix borrowed in place from a model file as little-endian bytes.
 ///
@@ -72,13 +72,16 @@ impl<'a> MatF32<'a> {
 ///
 /// # Invariants
 ///
-/// `q.len() == rows * cols` and `scale.len() == rows` (only built by [`MatI8::quantize`]).
+/// `q.len() == rows * cols`, `scale.len() == rows` and `row_sum[r]` is the sum of row `r` of
+/// `q` (only built by [`MatI8::quantize`]).
 #[derive(Clone, Debug)]
 pub struct MatI8 {
     rows: usize,
     cols: usize,
     q: Vec<i8>,
     scale: Vec<f32>,
+    /// Per-row sums of `q`, for the offset of asymmetric u8 activations (VNNI path).
+    row_sum: Vec<f32>,
 }
 
 impl MatI8 {
@@ -95,7 +98,8 @@ impl MatI8 {
             scale.push(s);
             q.extend(row.iter().map(|&v| round_i8(v / s)));
         }
-        Ok(MatI8 { rows: m.rows, cols: m.cols, q, scale })
+        let row_sum = q.chunks_exact(m.cols.max(1)).map(|r| r.iter().map(|&v| f32::from(v)).sum()).collect();
+        Ok(MatI8 { rows: m.rows, cols: m.cols, q, scale, row_sum })
     }
     pub fn rows(&self) -> usize {
         self.rows
@@ -108,7 +112,7 @@ impl MatI8 {
     }
     /// Bytes of weight storage.
     pub fn size_bytes(&self) -> usize {
-        self.q.len() + self.scale.len() * 4
+        self.q.len() + self.scale.len() * 4 + self.row_sum.len() * 4
     }
 }
 
@@ -193,7 +197,7 @@ impl<'a> Linear<'a> {
                 fetch(r);
             }
         };
-        let wide = isa.level() == Level::Avx512;
+        let wide = isa.wide();
         match &self.weight {
             Weight::F32(w) => {
                 let fetch = |r: usize| simd::prefetch(w.row(r).0);
@@ -218,6 +222,59 @@ impl<'a> Linear<'a> {
                     gemm::<_, NR>(x, n, k, m, out, |o| w.row(o), |o| ahead(o, NR, &fetch), |xs, ws| {
                         simd::dot_block_i8(isa, xs, ws)
                     }, scale, &self.bias)
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+
+impl Linear<'_> {
+    /// As [`Linear::forward`], with int8 layers on a VNNI CPU run in integers: each
+    /// activation row is quantised to u8 with its own scale and offset (asymmetric, min to
+    /// max over 255 steps) into `qx` (`n * in_features` bytes) and `qp` (`2 * n` floats),
+    /// then multiplied by the i8 weights with `vpdpbusd`. Any other case (f32 weights, no
+    /// VNNI, buffers too short) is exactly [`Linear::forward`].
+    pub fn forward_quant(&self, isa: Isa, x: &[f32], n: usize, out: &mut [f32], qx: &mut [u8], qp: &mut [f32]) -> Result<(), Error> {
+        let (k, m) = (self.in_features(), self.out_features());
+        let Weight::I8(w) = &self.weight else {
+            return self.forward(isa, x, n, out);
+        };
+        let (Some(nk), Some(nm)) = (n.checked_mul(k), n.checked_mul(m)) else {
+            return Err(Error::BadShape);
+        };
+        if !isa.vnni() || qx.len() < nk || qp.len() < 2 * n || x.len() < nk || out.len() < nm || n == 0 || m == 0 || k == 0 {
+            return self.forward(isa, x, n, out);
+        }
+        for ((xr, qr), p) in x.chunks_exact(k).zip(qx.chunks_exact_mut(k)).zip(qp.chunks_exact_mut(2)).take(n) {
+            let (s, z) = simd::quantize_row_u8(isa, xr, qr);
+            p[0] = s;
+            p[1] = z;
+        }
+        let xrow = |i: usize| U8Row(qx.get(i * k..(i + 1) * k).unwrap_or(&[]));
+        for o0 in (0..m).step_by(NR_WIDE) {
+            let col = |j: usize| (o0 + j).min(m - 1);
+            let ahead = o0 + PREFETCH_AHEAD * NR_WIDE;
+            for r in ahead..(ahead + NR_WIDE).min(m) {
+                simd::prefetch(w.row(r).0);
+            }
+            let ws: [I8Row<'_>; NR_WIDE] = core::array::from_fn(|j| w.row(col(j)));
+            let sw: [f32; NR_WIDE] = core::array::from_fn(|j| w.scale.get(col(j)).copied().unwrap_or(0.0));
+            let rs: [f32; NR_WIDE] = core::array::from_fn(|j| w.row_sum.get(col(j)).copied().unwrap_or(0.0));
+            let bs: [f32; NR_WIDE] = core::array::from_fn(|j| self.bias.get(col(j)).copied().unwrap_or(0.0));
+            for i0 in (0..n).step_by(MR) {
+                let xs: [U8Row<'_>; MR] = core::array::from_fn(|i| xrow((i0 + i).min(n - 1)));
+                let r = simd::dot_block_u8i8_wide(isa, xs, ws);
+                for (i, ri) in r.iter().enumerate().take(n - i0) {
+                    let (sx, zx) = (qp[2 * (i0 + i)], qp[2 * (i0 + i) + 1]);
+                    let base = (i0 + i) * m + o0;
+                    if let Some(dst) = out.get_mut(base..base + (m - o0).min(NR_WIDE)) {
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            // x ~ sx * u + zx, so x . wq = sx * (u . wq) + zx * sum(wq).
+                            *d = (sx * ri[j] + zx * rs[j]) * sw[j] + bs[j];
+                        }
+                    }
                 }
             }
         }
@@ -275,6 +332,45 @@ pub mod portable {
         for (y, x) in y.iter_mut().zip(x) {
             *y += a * *x;
         }
+    }
+
+    /// Quantises `x` to u8 in `q` (common length), asymmetric: `x ~ scale * q + min`, `q` in
+    /// 0..=255 from the row's min to its max. Returns `(scale, min)`; a constant row gives
+    /// scale 0 (every `q` 0) and is reproduced exactly.
+    #[inline(always)]
+    pub fn quantize_row_u8(x: &[f32], q: &mut [u8]) -> (f32, f32) {
+        // Min and max in 16 independent lanes (compare-and-select vectorises; `f32::min`
+        // with its NaN rule does not).
+        let (chunks, rest) = x.as_chunks::<16>();
+        let (mut lo16, mut hi16) = ([f32::INFINITY; 16], [f32::NEG_INFINITY; 16]);
+        for c in chunks {
+            for ((l, h), &v) in lo16.iter_mut().zip(hi16.iter_mut()).zip(c) {
+                *l = if v < *l { v } else { *l };
+                *h = if v > *h { v } else { *h };
+            }
+        }
+        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+        for &v in lo16.iter().chain(rest) {
+            lo = if v < lo { v } else { lo };
+        }
+        for &v in hi16.iter().chain(rest) {
+            hi = if v > hi { v } else { hi };
+        }
+        // (Comparisons skip NaN, so `lo` and `hi` are never NaN.)
+        if hi <= lo || !lo.is_finite() || !hi.is_finite() {
+            q.fill(0);
+            return (0.0, if lo.is_finite() { lo } else { 0.0 });
+        }
+        let scale = (hi - lo) / 255.0;
+        let inv = 1.0 / scale;
+        // Adding 1.5 * 2^23 rounds to an integer in the low mantissa bits; the value is in
+        // 0..=255 (up to rounding), so its low byte is the code.
+        const MAGIC: f32 = 12_582_912.0;
+        for (d, &v) in q.iter_mut().zip(x) {
+            let t = ((v - lo) * inv + MAGIC).to_bits();
+            *d = (t & 0xff) as u8;
+        }
+        (scale, lo)
     }
 
     /// Sum with 8 independent lanes (vectorisable without re-association).
@@ -539,6 +635,10 @@ mod tests {
             lin.forward(isa, &x, n, &mut out).unwrap();
             let mut outq = alloc::vec![0.0; n * m];
             q.forward(isa, &x, n, &mut outq).unwrap();
+            // The integer path where the CPU has VNNI (else the same as `forward`).
+            let (mut qx, mut qp) = (alloc::vec![0u8; n * k], alloc::vec![0.0f32; 2 * n]);
+            let mut outv = alloc::vec![0.0; n * m];
+            q.forward_quant(isa, &x, n, &mut outv, &mut qx, &mut qp).unwrap();
             for i in 0..n {
                 for o in 0..m {
                     let want: f32 =
@@ -546,8 +646,25 @@ mod tests {
                     let got = out[i * m + o];
                     assert!((got - want).abs() < 1e-4, "{isa:?} ({i},{o}): {got} vs {want}");
                     assert!((outq[i * m + o] - want).abs() < 0.1, "{isa:?} int8 ({i},{o})");
+                    assert!((outv[i * m + o] - want).abs() < 0.15, "{isa:?} u8 x int8 ({i},{o}): {}", outv[i * m + o]);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn u8_row_quantisation_round_trips() {
+        let x: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin() * 3.0 - 0.5).collect();
+        for isa in Isa::all_supported() {
+            let mut q = alloc::vec![0u8; x.len()];
+            let (s, z) = simd::quantize_row_u8(isa, &x, &mut q);
+            assert!(q.contains(&0) && q.contains(&255), "{isa:?}: the range is used end to end");
+            for (&v, &c) in x.iter().zip(&q) {
+                assert!((s * f32::from(c) + z - v).abs() <= s * 0.5001, "{isa:?}: {v} -> {c}");
+            }
+            // A constant row is exact, and non-finite input cannot make codes out of range.
+            assert_eq!(simd::quantize_row_u8(isa, &[2.5; 20], &mut q[..20]), (0.0, 2.5));
+            simd::quantize_row_u8(isa, &[1.0, f32::NAN, f32::INFINITY], &mut q[..3]);
         }
     }
 
