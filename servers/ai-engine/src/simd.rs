@@ -350,19 +350,24 @@ multiversion! {
     fn attention_multi(q: &[f32], k: &[f32], v: &[f32], n: usize, heads: usize, hd: usize, ctx: &mut [f32], kt: &mut [f32], scores: &mut [f32]) => crate::tensor::portable::attention;
 }
 
-/// Fused multi-head self-attention (see [`crate::tensor::portable::attention`]).
-///
-/// At [`Level::Avx512`] (and VNNI) this runs the AVX2 build: LLVM's 512-bit auto-vectorisation of the
-/// portable body measured about 6x slower than its 256-bit one (attention went from 7% to
-/// 37% of the time), so AVX-512 has no attention of its own yet.
+/// Fused multi-head self-attention (see [`crate::tensor::portable::attention`]). At the
+/// AVX-512 levels with head size 32 (MiniLM) it runs a hand-written kernel: LLVM's 512-bit
+/// auto-vectorisation of the portable body fell back to 128-bit vectors and ran several times
+/// slower than its AVX2 build. Other head sizes at those levels take the AVX2 build.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn attention(isa: Isa, q: &[f32], k: &[f32], v: &[f32], n: usize, heads: usize, hd: usize, ctx: &mut [f32], kt: &mut [f32], scores: &mut [f32]) {
-    let isa = match isa.0 {
-        Level::Avx512 | Level::Avx512Vnni => Isa(Level::Avx2Fma),
-        _ => isa,
-    };
-    attention_multi(isa, q, k, v, n, heads, hd, ctx, kt, scores)
+    if isa.wide() {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        if hd == 32 {
+            // SAFETY: Feature (module doc, 1): `isa.wide()` proves AVX-512 F/BW/VL, AVX2, FMA.
+            unsafe { x86::attention32_avx512(q, k, v, n, heads, ctx, kt, scores) };
+            return;
+        }
+        attention_multi(Isa(Level::Avx2Fma), q, k, v, n, heads, hd, ctx, kt, scores)
+    } else {
+        attention_multi(isa, q, k, v, n, heads, hd, ctx, kt, scores)
+    }
 }
 
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -783,5 +788,87 @@ mod x86 {
             }
         }
         out
+    }
+
+    /// Attention for head size 32, 4 query rows per block: scores 32 keys at a time (8 ZMM
+    /// accumulators, broadcast queries against transposed keys), softmax, then the weighted
+    /// sum of values for the 4 rows at once (8 accumulators). Same contract as
+    /// [`crate::tensor::portable::attention`] (wrong sizes leave `ctx` untouched).
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    pub(super) fn attention32_avx512(q: &[f32], k: &[f32], v: &[f32], n: usize, heads: usize, ctx: &mut [f32], kt: &mut [f32], scores: &mut [f32]) {
+        const HD: usize = 32;
+        const ROWS: usize = 4;
+        let h = heads * HD;
+        let nh = n * h;
+        if n == 0 || q.len() < nh || k.len() < nh || v.len() < nh || ctx.len() < nh || kt.len() < n * HD || scores.len() < ROWS * n {
+            return;
+        }
+        let scale = 1.0 / libm::sqrtf(HD as f32);
+        let kt = &mut kt[..n * HD];
+        let scores = &mut scores[..ROWS * n];
+        let full = n / 32 * 32;
+        let row16 = |s: &[f32], at: usize| s.get(at..at + 16).and_then(|x| <&[f32; 16]>::try_from(x).ok()).map(load16);
+        for off in (0..h).step_by(HD) {
+            for (j, kr) in k.chunks_exact(h).take(n).enumerate() {
+                for (d, &kv) in kr[off..off + HD].iter().enumerate() {
+                    kt[d * n + j] = kv;
+                }
+            }
+            for i0 in (0..n).step_by(ROWS) {
+                let rows = (n - i0).min(ROWS);
+                let mut qs = [[0.0f32; HD]; ROWS];
+                for (r, qr) in qs.iter_mut().enumerate() {
+                    let i = i0 + r.min(rows - 1);
+                    for (d, s) in qr.iter_mut().zip(&q[i * h + off..i * h + off + HD]) {
+                        *d = s * scale;
+                    }
+                }
+                for j0 in (0..full).step_by(32) {
+                    let mut acc = [[_mm512_setzero_ps(); 2]; ROWS];
+                    for (d, ktr) in kt.chunks_exact(n).take(HD).enumerate() {
+                        let (Some(k0), Some(k1)) = (row16(ktr, j0), row16(ktr, j0 + 16)) else {
+                            continue;
+                        };
+                        for (a, qr) in acc.iter_mut().zip(&qs) {
+                            let qb = _mm512_set1_ps(qr[d]);
+                            a[0] = _mm512_fmadd_ps(qb, k0, a[0]);
+                            a[1] = _mm512_fmadd_ps(qb, k1, a[1]);
+                        }
+                    }
+                    for (a, s) in acc.iter().zip(scores.chunks_exact_mut(n)) {
+                        let lo = store16(a[0]);
+                        let hi = store16(a[1]);
+                        s[j0..j0 + 16].copy_from_slice(&lo);
+                        s[j0 + 16..j0 + 32].copy_from_slice(&hi);
+                    }
+                }
+                for (qr, s) in qs.iter().zip(scores.chunks_exact_mut(n)) {
+                    for (j, sj) in s.iter_mut().enumerate().skip(full) {
+                        *sj = qr.iter().zip(kt.iter().skip(j).step_by(n)).map(|(a, b)| a * b).sum();
+                    }
+                }
+                for s in scores.chunks_exact_mut(n).take(rows) {
+                    crate::tensor::portable::softmax(s);
+                }
+                let mut acc = [[_mm512_setzero_ps(); 2]; ROWS];
+                for (j, vr) in v.chunks_exact(h).take(n).enumerate() {
+                    let (Some(v0), Some(v1)) = (row16(vr, off), row16(vr, off + 16)) else {
+                        continue;
+                    };
+                    for (r, a) in acc.iter_mut().enumerate() {
+                        let pb = _mm512_set1_ps(scores.get(r * n + j).copied().unwrap_or(0.0));
+                        a[0] = _mm512_fmadd_ps(pb, v0, a[0]);
+                        a[1] = _mm512_fmadd_ps(pb, v1, a[1]);
+                    }
+                }
+                for (r, a) in acc.iter().enumerate().take(rows) {
+                    let i = i0 + r;
+                    let out = &mut ctx[i * h + off..i * h + off + HD];
+                    out[..16].copy_from_slice(&store16(a[0]));
+                    out[16..].copy_from_slice(&store16(a[1]));
+                }
+            }
+        }
     }
 }

@@ -454,7 +454,13 @@ pub mod portable {
     /// `ctx` untouched (callers check shapes first).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    pub fn attention(
+    pub fn attention(q: &[f32], k: &[f32], v: &[f32], n: usize, heads: usize, hd: usize, ctx: &mut [f32], kt: &mut [f32], scores: &mut [f32]) {
+        attention_keys::<16>(q, k, v, n, heads, hd, ctx, kt, scores)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn attention_keys<const KEYS: usize>(
         q: &[f32],
         k: &[f32],
         v: &[f32],
@@ -488,7 +494,7 @@ pub mod portable {
                     &q[i * h + off..i * h + off + hd]
                 };
                 if hd == HEAD_DIM {
-                    scores_block_32(core::array::from_fn(qrow), scale, kt, n, scores);
+                    scores_block_32::<KEYS>(core::array::from_fn(qrow), scale, kt, n, scores);
                 } else {
                     for (r, s) in scores.chunks_exact_mut(n).enumerate().take(rows) {
                         s.fill(0.0);
@@ -497,21 +503,35 @@ pub mod portable {
                         }
                     }
                 }
-                for (r, s) in scores.chunks_exact_mut(n).enumerate().take(rows) {
+                for s in scores.chunks_exact_mut(n).take(rows) {
                     softmax(s);
-                    let i = i0 + r;
-                    let out = &mut ctx[i * h + off..i * h + off + hd];
-                    if hd == HEAD_DIM {
-                        let mut acc = [0.0f32; HEAD_DIM];
-                        for (&p, vr) in s.iter().zip(v.chunks_exact(h)) {
-                            if let Some(vr) = vr.get(off..off + HEAD_DIM).and_then(|x| <&[f32; HEAD_DIM]>::try_from(x).ok()) {
-                                for (a, x) in acc.iter_mut().zip(vr) {
+                }
+                if hd == HEAD_DIM {
+                    // The weighted sum of values for the block's rows at once: each value row
+                    // is loaded once for 4 query rows, and 4 x 32 accumulators give enough
+                    // independent chains to hide the FMA latency.
+                    let mut acc = [[0.0f32; HEAD_DIM]; ATTN_ROWS];
+                    let (s0, rest) = scores.split_at(n);
+                    let (s1, rest) = rest.split_at(n);
+                    let (s2, s3) = rest.split_at(n);
+                    let ps = s0.iter().zip(s1).zip(s2).zip(s3.iter().take(n));
+                    for ((((&p0, &p1), &p2), &p3), vr) in ps.zip(v.chunks_exact(h)) {
+                        if let Some(vr) = vr.get(off..off + HEAD_DIM).and_then(|x| <&[f32; HEAD_DIM]>::try_from(x).ok()) {
+                            for (a, p) in acc.iter_mut().zip([p0, p1, p2, p3]) {
+                                for (a, x) in a.iter_mut().zip(vr) {
                                     *a += p * x;
                                 }
                             }
                         }
-                        out.copy_from_slice(&acc);
-                    } else {
+                    }
+                    for (r, a) in acc.iter().enumerate().take(rows) {
+                        let i = i0 + r;
+                        ctx[i * h + off..i * h + off + hd].copy_from_slice(a);
+                    }
+                } else {
+                    for (r, s) in scores.chunks_exact(n).enumerate().take(rows) {
+                        let i = i0 + r;
+                        let out = &mut ctx[i * h + off..i * h + off + hd];
                         out.fill(0.0);
                         for (&p, vr) in s.iter().zip(v.chunks_exact(h)) {
                             axpy(p, &vr[off..off + hd], out);
@@ -526,13 +546,12 @@ pub mod portable {
     const ATTN_ROWS: usize = 4;
     /// The head size with a register-blocked path (MiniLM, BERT-base: 32 and 64; 32 here).
     const HEAD_DIM: usize = 32;
-    /// Keys per register block.
-    const KEYS: usize = 16;
 
-    /// `scores[r][j] = scale * q[r] . k[j]` for 4 query rows of 32 dims, 16 keys at a time
-    /// from the transposed keys `kt` (`32 x n`): 8 vector accumulators stay in registers.
+    /// `scores[r][j] = scale * q[r] . k[j]` for 4 query rows of 32 dims, `KEYS` keys at a time
+    /// from the transposed keys `kt` (`32 x n`): `4 * KEYS` floats of accumulators stay in
+    /// registers (8 vectors for 16 keys at 8 lanes or 32 keys at 16 lanes).
     #[inline(always)]
-    fn scores_block_32(q: [&[f32]; ATTN_ROWS], scale: f32, kt: &[f32], n: usize, scores: &mut [f32]) {
+    fn scores_block_32<const KEYS: usize>(q: [&[f32]; ATTN_ROWS], scale: f32, kt: &[f32], n: usize, scores: &mut [f32]) {
         let mut qs = [[0.0f32; HEAD_DIM]; ATTN_ROWS];
         for (dst, src) in qs.iter_mut().zip(q) {
             for (d, s) in dst.iter_mut().zip(src) {
@@ -648,6 +667,28 @@ mod tests {
                     assert!((got - want).abs() < 1e-4, "{isa:?} ({i},{o}): {got} vs {want}");
                     assert!((outq[i * m + o] - want).abs() < 0.1, "{isa:?} int8 ({i},{o})");
                     assert!((outv[i * m + o] - want).abs() < 0.15, "{isa:?} u8 x int8 ({i},{o}): {}", outv[i * m + o]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn attention_matches_portable_on_every_isa() {
+        // n = 70: two full 32-key blocks, a 6-key tail and a last block of 2 query rows.
+        for (n, heads, hd) in [(70, 2, 32), (5, 3, 32), (9, 2, 8)] {
+            let h = heads * hd;
+            let data = |seed: usize| -> Vec<f32> {
+                (0..n * h).map(|i| (((i * 7919 + seed) % 101) as f32 / 50.0 - 1.0) * 0.7).collect()
+            };
+            let (q, k, v) = (data(1), data(2), data(3));
+            let mut want = alloc::vec![0.0; n * h];
+            let (mut kt, mut sc) = (alloc::vec![0.0; n * hd], alloc::vec![0.0; 4 * n]);
+            portable::attention(&q, &k, &v, n, heads, hd, &mut want, &mut kt, &mut sc);
+            for isa in Isa::all_supported() {
+                let mut got = alloc::vec![0.0; n * h];
+                simd::attention(isa, &q, &k, &v, n, heads, hd, &mut got, &mut kt, &mut sc);
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!((g - w).abs() < 1e-5, "{isa:?} n={n} hd={hd} [{i}]: {g} vs {w}");
                 }
             }
         }
