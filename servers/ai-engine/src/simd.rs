@@ -791,7 +791,8 @@ mod x86 {
     }
 
     /// Attention for head size 32, 4 query rows per block: scores 32 keys at a time (8 ZMM
-    /// accumulators, broadcast queries against transposed keys), softmax, then the weighted
+    /// accumulators, broadcast queries against transposed keys; the last keys 16 at a time),
+    /// softmax, then the weighted
     /// sum of values for the 4 rows at once (8 accumulators). Same contract as
     /// [`crate::tensor::portable::attention`] (wrong sizes leave `ctx` untouched).
     #[allow(clippy::too_many_arguments)]
@@ -843,9 +844,20 @@ mod x86 {
                         s[j0 + 16..j0 + 32].copy_from_slice(&hi);
                     }
                 }
-                for (qr, s) in qs.iter().zip(scores.chunks_exact_mut(n)) {
-                    for (j, sj) in s.iter_mut().enumerate().skip(full) {
-                        *sj = qr.iter().zip(kt.iter().skip(j).step_by(n)).map(|(a, b)| a * b).sum();
+                // The last keys (fewer than 32), 16 at a time through a zero-padded copy.
+                for j0 in (full..n).step_by(16) {
+                    let cnt = (n - j0).min(16);
+                    let mut acc = [_mm512_setzero_ps(); ROWS];
+                    for (d, ktr) in kt.chunks_exact(n).take(HD).enumerate() {
+                        let mut buf = [0.0f32; 16];
+                        buf[..cnt].copy_from_slice(&ktr[j0..j0 + cnt]);
+                        let kv = load16(&buf);
+                        for (a, qr) in acc.iter_mut().zip(&qs) {
+                            *a = _mm512_fmadd_ps(_mm512_set1_ps(qr[d]), kv, *a);
+                        }
+                    }
+                    for (a, s) in acc.iter().zip(scores.chunks_exact_mut(n)) {
+                        s[j0..j0 + cnt].copy_from_slice(&store16(*a)[..cnt]);
                     }
                 }
                 for s in scores.chunks_exact_mut(n).take(rows) {

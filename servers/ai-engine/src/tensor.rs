@@ -674,8 +674,9 @@ mod tests {
 
     #[test]
     fn attention_matches_portable_on_every_isa() {
-        // n = 70: two full 32-key blocks, a 6-key tail and a last block of 2 query rows.
-        for (n, heads, hd) in [(70, 2, 32), (5, 3, 32), (9, 2, 8)] {
+        // n = 70: two full 32-key blocks, a 6-key tail and a last block of 2 query rows;
+        // 48: one block and a full 16-key tail; 5: tail only.
+        for (n, heads, hd) in [(70, 2, 32), (48, 1, 32), (5, 3, 32), (9, 2, 8)] {
             let h = heads * hd;
             let data = |seed: usize| -> Vec<f32> {
                 (0..n * h).map(|i| (((i * 7919 + seed) % 101) as f32 / 50.0 - 1.0) * 0.7).collect()
