@@ -268,13 +268,9 @@ impl Linear<'_> {
                 let r = simd::dot_block_u8i8_wide(isa, xs, ws);
                 for (i, ri) in r.iter().enumerate().take(n - i0) {
                     let (sx, zx) = (qp[2 * (i0 + i)], qp[2 * (i0 + i) + 1]);
-                    let base = (i0 + i) * m + o0;
-                    if let Some(dst) = out.get_mut(base..base + (m - o0).min(NR_WIDE)) {
-                        for (j, d) in dst.iter_mut().enumerate() {
-                            // x ~ sx * u + zx, so x . wq = sx * (u . wq) + zx * sum(wq).
-                            *d = (sx * ri[j] + zx * rs[j]) * sw[j] + bs[j];
-                        }
-                    }
+                    // x ~ sx * u + zx, so x . wq = sx * (u . wq) + zx * sum(wq).
+                    let y: [f32; NR_WIDE] = core::array::from_fn(|j| (sx * ri[j] + zx * rs[j]) * sw[j] + bs[j]);
+                    store_block(out, (i0 + i) * m + o0, (m - o0).min(NR_WIDE), &y);
                 }
             }
         }
@@ -314,14 +310,23 @@ fn gemm<R: Copy, const N: usize>(
             let xs: [&[f32]; MR] = core::array::from_fn(|i| xrow((i0 + i).min(n - 1)));
             let r = kernel(xs, ws);
             for (i, ri) in r.iter().enumerate().take(n - i0) {
-                let base = (i0 + i) * m + o0;
-                if let Some(dst) = out.get_mut(base..base + (m - o0).min(N)) {
-                    for (j, d) in dst.iter_mut().enumerate() {
-                        *d = ri[j] * sc[j] + bs[j];
-                    }
-                }
+                let y: [f32; N] = core::array::from_fn(|j| ri[j] * sc[j] + bs[j]);
+                store_block(out, (i0 + i) * m + o0, (m - o0).min(N), &y);
             }
         }
+    }
+}
+
+/// Writes the first `len` results of a block row at `out[base..]`: a fixed-size copy for
+/// full blocks (the common case, which the compiler unrolls), a shorter one at the edge.
+#[inline(always)]
+fn store_block<const N: usize>(out: &mut [f32], base: usize, len: usize, y: &[f32; N]) {
+    if len == N {
+        if let Some(dst) = out.get_mut(base..base + N).and_then(|d| <&mut [f32; N]>::try_from(d).ok()) {
+            *dst = *y;
+        }
+    } else if let Some(dst) = out.get_mut(base..base + len) {
+        dst.copy_from_slice(&y[..len]);
     }
 }
 
