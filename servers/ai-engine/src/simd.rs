@@ -364,6 +364,8 @@ pub fn attention(isa: Isa, q: &[f32], k: &[f32], v: &[f32], n: usize, heads: usi
             unsafe { x86::attention32_avx512(q, k, v, n, heads, ctx, kt, scores) };
             return;
         }
+        // The AVX-512 levels are only constructed after checking AVX2 and FMA too
+        // (`cpuid_avx512`), so this `Isa` holds the invariant.
         attention_multi(Isa(Level::Avx2Fma), q, k, v, n, heads, hd, ctx, kt, scores)
     } else {
         attention_multi(isa, q, k, v, n, heads, hd, ctx, kt, scores)
@@ -579,13 +581,15 @@ mod x86 {
 
     #[inline(always)]
     fn load16(a: &[f32; 16]) -> __m512 {
-        // SAFETY: Load/store (module doc, 2): reads exactly the 64 bytes of `a`.
+        // SAFETY: Load/store (module doc, 2): reads exactly the 64 bytes of `a`; Feature (1): only
+        // called from the `#[target_feature(enable = "avx512f,...")]` kernels below.
         unsafe { _mm512_loadu_ps(a.as_ptr()) }
     }
 
     #[inline(always)]
     fn load16_le(a: &[u8; 64]) -> __m512 {
-        // SAFETY: Load/store (module doc, 2): reads exactly the 64 bytes of `a`.
+        // SAFETY: Load/store (module doc, 2): reads exactly the 64 bytes of `a`; Feature (1): only
+        // called from the `#[target_feature(enable = "avx512f,...")]` kernels below.
         unsafe { _mm512_loadu_ps(a.as_ptr().cast::<f32>()) }
     }
 
@@ -600,7 +604,8 @@ mod x86 {
     #[inline(always)]
     fn store16(v: __m512) -> [f32; 16] {
         let mut out = [0.0f32; 16];
-        // SAFETY: Load/store (module doc, 2): writes exactly the 64 bytes of `out`.
+        // SAFETY: Load/store (module doc, 2): writes exactly the 64 bytes of `out`; Feature (1): only
+        // called from the `#[target_feature(enable = "avx512f,...")]` kernels below.
         unsafe { _mm512_storeu_ps(out.as_mut_ptr(), v) }
         out
     }
@@ -731,13 +736,15 @@ mod x86 {
 
     #[inline(always)]
     fn load64_u8(a: &[u8; 64]) -> __m512i {
-        // SAFETY: Load/store (module doc, 2): reads exactly the 64 bytes of `a`.
+        // SAFETY: Load/store (module doc, 2): reads exactly the 64 bytes of `a`; Feature (1): only
+        // called from the `#[target_feature(enable = "avx512f,...")]` kernels below.
         unsafe { _mm512_loadu_si512(a.as_ptr().cast::<__m512i>()) }
     }
 
     #[inline(always)]
     fn load64_i8(a: &[i8; 64]) -> __m512i {
-        // SAFETY: Load/store (module doc, 2): reads exactly the 64 bytes of `a`.
+        // SAFETY: Load/store (module doc, 2): reads exactly the 64 bytes of `a`; Feature (1): only
+        // called from the `#[target_feature(enable = "avx512f,...")]` kernels below.
         unsafe { _mm512_loadu_si512(a.as_ptr().cast::<__m512i>()) }
     }
 
