@@ -17,3 +17,4 @@ pub mod model;
 pub mod queue;
 pub mod rand;
 pub mod ustar;
+pub mod xsave;

@@ -9,7 +9,9 @@
 //! FPU state is switched eagerly with XSAVE/XRSTOR (FXSAVE/FXRSTOR without XSAVE). The
 //! kernel itself is built soft-float and never touches these registers, so they only ever
 //! hold user state. Eager, not lazy: lazy switching needs #NM traps and leaks timing about
-//! other threads' FPU use; at 832 bytes of state (x87+SSE+AVX) the cost is small.
+//! other threads' FPU use; at 832 bytes of state (x87+SSE+AVX), 2,688 with AVX-512, the
+//! cost is small. Each thread's image lives in one frame; `kcore::xsave` enables only
+//! components whose image fits it.
 
 use core::arch::naked_asm;
 use core::sync::atomic::{AtomicBool, Ordering};

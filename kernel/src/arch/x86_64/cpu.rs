@@ -8,6 +8,7 @@
 
 use core::arch::x86_64::{__cpuid, __cpuid_count, CpuidResult};
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
+use kcore::xsave;
 use x86_64::registers::xcontrol::{XCr0, XCr0Flags};
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -94,21 +95,24 @@ pub fn enable(mut features: Features) -> Features {
     // provides per thread.
     unsafe { Cr4::write(cr4) };
 
-    if features.xsave {
-        let mut xcr0 = XCr0Flags::X87 | XCr0Flags::SSE;
-        if features.avx {
-            xcr0 |= XCr0Flags::AVX;
-        }
-        // AVX-512 needs all three of its components, and only if the CPU offers them.
-        let supported = u64::from(cpuid(0xd, 0).eax) | (u64::from(cpuid(0xd, 0).edx) << 32);
-        let avx512 = XCr0Flags::OPMASK | XCr0Flags::ZMM_HI256 | XCr0Flags::HI16_ZMM;
-        if features.avx512f && supported & avx512.bits() == avx512.bits() {
-            xcr0 |= avx512;
-        }
-        // SAFETY: OSXSAVE is set, and every component enabled is one CPUID reports.
+    let supported = if features.xsave { u64::from(cpuid(0xd, 0).eax) | (u64::from(cpuid(0xd, 0).edx) << 32) } else { 0 };
+    let offer = xsave::Offer { xsave: features.xsave, avx: features.avx, avx512f: features.avx512f, supported_xcr0: supported };
+    let layout = |bit: u32| {
+        let leaf = cpuid(0xd, bit);
+        xsave::Layout { size: leaf.eax, offset: leaf.ebx }
+    };
+    if let Some(choice) = xsave::choose(offer, layout) {
+        let xcr0 = XCr0Flags::from_bits_truncate(choice.xcr0);
+        // SAFETY: OSXSAVE is set, every component enabled is one CPUID reports, and their
+        // image fits the frame each thread saves it in (`xsave::choose`).
         unsafe { XCr0::write(xcr0) };
+        if choice.avx512_refused {
+            log::warn!("CPU: AVX-512 state laid out past {} bytes; AVX-512 left off", xsave::AREA_BYTES);
+        }
         features.xcr0 = xcr0.bits();
+        // The CPU's own figure for the XCR0 just written; `choose` bounded the same image.
         features.xsave_area = cpuid(0xd, 0).ebx;
+        features.avx512f &= choice.xcr0 & xsave::component::AVX512 != 0;
     }
     features
 }
