@@ -96,6 +96,9 @@ pub mod budget {
 /// The most bytes one `ConsoleWrite` takes.
 pub const CONSOLE_WRITE_MAX: usize = 4096;
 
+/// The most bytes one `ConsoleRead` returns.
+pub const CONSOLE_READ_MAX: usize = 256;
+
 /// A syscall number, passed in `rax`.
 ///
 /// "slot" arguments are [`crate::CapSlot`] indices into the caller's capability space;
@@ -152,7 +155,10 @@ pub enum Sysno {
     /// Give up the rest of the current time slice.
     Yield = 11,
     /// Describe a cap. `rdi` slot. Returns `rdx` the [`crate::ObjectType`], `r10` the
-    /// [`crate::Rights`] bits, `r8` the [`crate::Badge`].
+    /// [`crate::Rights`] bits, `r8` the [`crate::Badge`], and `r9`, for a thread or
+    /// cspace cap, the index the authority audit knows it by (`AuditThread`'s thread
+    /// index, `AuditCap`'s space index), else 0: a supervisor can tell an auditor which
+    /// thread and space are which program's.
     CapIdentify = 12,
     /// Copy a cap, same rights and badge; the copy is derived from the original.
     /// `rdi` source slot, `rsi` empty destination slot.
@@ -233,17 +239,30 @@ pub enum Sysno {
     AuditCap = 31,
     /// Authority audit of threads: `rdi` = audit cap (Read), `rsi` = thread index. Returns
     /// in `rdx` the capability-space index + 1 of a live thread (0: no space), in `r10` its
-    /// state (0 free, 1 inactive, 2 ready, 3 running, 4 blocked, 5 throttled, 6 dead).
+    /// state (0 free, 1 inactive, 2 ready, 3 running, 4 blocked, 5 throttled, 6 dead), in
+    /// `r8` the CPU time it has used since it was created, in microseconds, and in `r9`
+    /// the kernel memory its capability space's quota has paid for, in bytes (0: no space).
     /// `InvalidArgument` past the last thread.
     AuditThread = 32,
     /// Describe a frame: `rdi` = frame cap (Read). Returns `rdx` its size in bytes and `r10`
     /// its first physical address (for device DMA; the frame is contiguous).
     FrameInfo = 33,
+    /// Read what was typed on the console: `rdi` = console cap (Read), `rsi` = user buffer,
+    /// `rdx` = its length (at most [`CONSOLE_READ_MAX`]). Never blocks: returns in `rdx`
+    /// the number of bytes copied, 0 if none is waiting. Finding none re-arms the console's
+    /// input notification (see [`Sysno::ConsoleSetNotification`]), so a reader loops
+    /// "read until 0, then wait".
+    ConsoleRead = 34,
+    /// Deliver console input as a notification: `rdi` = console cap (Read), `rsi` =
+    /// notification cap (Write; its badge is the bit pattern signalled). Each time input
+    /// arrives the kernel signals it once, and again only after a `ConsoleRead` found
+    /// nothing left. One reader at a time: a second call moves the delivery.
+    ConsoleSetNotification = 35,
 }
 
 impl Sysno {
     /// Every syscall, in numeric order.
-    pub const ALL: [Sysno; 33] = [
+    pub const ALL: [Sysno; 35] = [
         Sysno::Send,
         Sysno::NbSend,
         Sysno::Call,
@@ -277,6 +296,8 @@ impl Sysno {
         Sysno::AuditCap,
         Sysno::AuditThread,
         Sysno::FrameInfo,
+        Sysno::ConsoleRead,
+        Sysno::ConsoleSetNotification,
     ];
 
     /// The number as it travels in `rax`.
@@ -307,7 +328,7 @@ mod tests {
             assert_eq!(Sysno::try_from(s.as_u64()), Ok(*s));
         }
         assert_eq!(Sysno::try_from(0), Err(0));
-        assert_eq!(Sysno::try_from(34), Err(34));
+        assert_eq!(Sysno::try_from(36), Err(36));
         assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
     }
 
