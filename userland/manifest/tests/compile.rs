@@ -100,7 +100,7 @@ fn checker_messages() {
         (
             "unknown field",
             program("a", &[("prio", "3")]),
-            "TOML parse error at line 16, column 1\n   |\n16 | prio = 3\n   | ^^^^\nunknown field `prio`, expected one of `name`, `priority`, `budget_us`, `period_us`, `memory_quota`, `on_crash`, `max_backoff_ms`, `audit`, `console`, `caps`, `heap`",
+            "TOML parse error at line 16, column 1\n   |\n16 | prio = 3\n   | ^^^^\nunknown field `prio`, expected one of `name`, `priority`, `budget_us`, `period_us`, `memory_quota`, `on_crash`, `max_backoff_ms`, `audit`, `console`, `caps`, `heap`, `supervisor`",
         ),
         (
             "unknown program",
@@ -175,7 +175,12 @@ fn checker_messages() {
         (
             "console right init lacks",
             program("a", &[("console", r#"["read", "write"]"#)]),
-            "program \"a\" asks for read, write on console, which takes only write",
+            "program \"a\" asks for read, write on console, but init holds only write",
+        ),
+        (
+            "console right that means nothing",
+            program("a", &[("console", r#"["execute"]"#)]),
+            "program \"a\" asks for execute on console, which takes only read, write",
         ),
         (
             "console init does not hold",
@@ -439,7 +444,7 @@ fn checker_messages() {
                 program("a", &[("audit", "true")]),
                 program("b", &[("audit", "true")])
             ),
-            "programs \"a\" and \"b\" both ask for audit; only the test runner may hold it",
+            "programs \"a\" and \"b\" both ask for audit; one program (the test runner or the shell) may hold it",
         ),
         (
             "cpu overcommitted",
