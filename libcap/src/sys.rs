@@ -198,7 +198,9 @@ pub fn frame_create(dest: CapSlot, bytes: u64, flags: u64) -> Result<(), ErrorCo
 pub struct AuditedCap {
     /// The [`ObjectType`] number (kept raw: an auditor reports kinds it does not know).
     pub kind: u64,
+    /// What the cap allows.
     pub rights: Rights,
+    /// Its badge ([`Badge::NONE`] if unbadged).
     pub badge: Badge,
     /// The kernel object's identity: equal for caps to the same object.
     pub object: u64,
