@@ -434,6 +434,12 @@ pub fn wait(notification: CapSlot) -> Result<u64, ErrorCode> {
         .map(|regs| regs.rdi)
 }
 
+/// As [`wait`], but `TimedOut` after `ticks` timer ticks with no signal (0: wait forever).
+pub fn wait_timeout(notification: CapSlot, ticks: u64) -> Result<u64, ErrorCode> {
+    invoke(Sysno::Wait, Registers { rdi: slot(notification), rsi: ticks, ..Registers::default() })
+        .map(|regs| regs.rdi)
+}
+
 /// As [`wait`], but returns 0 at once when no signal is pending.
 pub fn poll(notification: CapSlot) -> Result<u64, ErrorCode> {
     invoke(Sysno::Poll, Registers { rdi: slot(notification), ..Registers::default() })
