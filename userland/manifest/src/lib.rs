@@ -339,7 +339,7 @@ impl fmt::Display for ObjectName<'_> {
             ObjectRef::Irq(line) => write!(f, "irq {line}"),
             ObjectRef::IoPorts(range) => write!(f, "io ports {range}"),
             ObjectRef::OwnAddressSpace => f.write_str("its own address space"),
-            ObjectRef::Supervisor => f.write_str("init's supervisor interface"),
+            ObjectRef::Supervisor => f.write_str("supervisor (init)"),
         }
     }
 }
