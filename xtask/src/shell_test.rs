@@ -213,7 +213,7 @@ fn script(session: &mut Session, manifest: &::manifest::CompiledManifest) -> Res
     session.command(b"restart memory", "restart: refused by init: this shell's supervisor cap is status-only")?;
     session.command(b"stop echo-server", "stop: refused by init")?;
     let ps = session.command(b"ps", "programs, as the manifest lists them")?;
-    if ps.lines().any(|l| l.starts_with("memory ") && !l.split_whitespace().last().is_some_and(|r| r == "0")) {
+    if ps.lines().any(|l| l.starts_with("memory ") && l.split_whitespace().last().is_none_or(|r| r != "0")) {
         bail!("memory restarted after a refused restart: {ps:?}");
     }
     checked.push("restart/stop refused");

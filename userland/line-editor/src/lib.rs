@@ -34,6 +34,7 @@ type Chars = Vec<char, LINE_MAX>;
 pub type Text = String<{ LINE_MAX * 4 }>;
 
 /// What Enter (or Ctrl-C) gives the shell.
+#[allow(clippy::large_enum_variant, reason = "one at a time, on the stack, and no heap to box it in")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Submitted {
     /// Enter: the line, and whether characters past [`LINE_MAX`] were refused.
