@@ -123,6 +123,70 @@ pub fn run(kernel: &Path, initrd: &Path, accel: crate::qemu::Accel) -> Result<St
     result
 }
 
+/// `qemu::shell_control`: the shell of `tests/manifests/shell-control.toml`, whose
+/// supervisor cap has control: `restart` gives the program a new incarnation (counted in
+/// `ps`), `stop` ends it for good, whatever its `on_crash`.
+pub fn run_control(kernel: &Path, accel: crate::qemu::Accel) -> Result<String> {
+    let path = crate::build::workspace_root().join("tests/manifests/shell-control.toml");
+    let initrd = crate::build::initrd_for(&path, "shell-control")?;
+    let boot = crate::qemu::Boot::Direct { kernel, initrd: &initrd, cmdline: "quiet" };
+    let mut session = Session::start(crate::qemu::test_command(&boot, accel))?;
+    let result = control_script(&mut session);
+    if let Err(error) = &result {
+        println!("---- serial log of qemu::shell_control ----\n{}\n---- end of serial log ----", session.all().trim_end());
+        println!("qemu::shell_control: {error:#}");
+    }
+    result
+}
+
+/// The `ps` row of `name`, split into words.
+fn ps_row(ps: &str, name: &str) -> Vec<String> {
+    ps.lines().find(|line| line.split_whitespace().next() == Some(name)).map(|line| line.split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
+}
+
+fn control_script(session: &mut Session) -> Result<String> {
+    session.answer("Ctrl-A X leaves QEMU")?;
+    let ps = session.command(b"ps", "programs, as the manifest lists them")?;
+    let before = ps_row(&ps, "echo-server");
+    if before.get(1).map(String::as_str) != Some("blocked") || before.last().map(String::as_str) != Some("0") {
+        bail!("echo-server before the restart: {before:?}");
+    }
+    session.command(b"restart echo-server", "restart: echo-server: done")?;
+    // The restart happens when init hears of the kill; a later `ps` shows it.
+    let started = Instant::now();
+    loop {
+        let ps = session.command(b"ps", "programs, as the manifest lists them")?;
+        let row = ps_row(&ps, "echo-server");
+        if row.get(1).map(String::as_str) == Some("blocked") && row.last().map(String::as_str) == Some("1") {
+            break;
+        }
+        if started.elapsed() > ANSWER_TIMEOUT {
+            bail!("echo-server after the restart: {row:?}");
+        }
+    }
+    session.command(b"stop echo-server", "stop: echo-server: done")?;
+    let started = Instant::now();
+    loop {
+        let ps = session.command(b"ps", "programs, as the manifest lists them")?;
+        if ps_row(&ps, "echo-server").get(1).map(String::as_str) == Some("ended") {
+            break;
+        }
+        if started.elapsed() > ANSWER_TIMEOUT {
+            bail!("echo-server still runs after stop: {ps:?}");
+        }
+    }
+    let all = session.all();
+    for line in ["init: echo-server restarting, as a supervisor asked", "init: echo-server stopped, as a supervisor asked"] {
+        if !all.contains(line) {
+            bail!("init did not log {line:?}");
+        }
+    }
+    if all.contains("KERNEL EXCEPTION") || all.contains("FATAL") || all.contains("crashed, fatal") {
+        bail!("a restart or stop was taken for a crash");
+    }
+    Ok("restart (restarts 0 -> 1), stop (ended, not restarted)".into())
+}
+
 fn script(session: &mut Session, manifest: &::manifest::CompiledManifest) -> Result<String> {
     let boot = session.answer("Ctrl-A X leaves QEMU")?;
     if !boot.contains("init: all") {

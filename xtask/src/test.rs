@@ -205,6 +205,7 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
         && !"aslr_across_boots".contains(filter)
         && !"system".contains(filter)
         && !"shell".contains(filter)
+        && !"shell_control".contains(filter)
         && !manifests_selected
     {
         return Ok(());
@@ -222,6 +223,9 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
     }
     if "shell".contains(filter) {
         shell(&kernel, &initrd, accel, tally);
+    }
+    if "shell_control".contains(filter) {
+        shell_control(&kernel, accel, tally);
     }
     if "aslr_across_boots".contains(filter) {
         aslr_across_boots(&kernel, &initrd, accel, tally)?;
@@ -276,6 +280,23 @@ fn shell(kernel: &Path, initrd: &Path, accel: Accel, tally: &mut Tally) {
             tally.failed += 1;
             tally.failures.push("qemu::shell".into());
             println!("test qemu::shell ... FAILED — {what}: {error:#}");
+        }
+    }
+}
+
+/// A shell whose supervisor cap has control restarts and stops a program (`shell_test`).
+fn shell_control(kernel: &Path, accel: Accel, tally: &mut Tally) {
+    let what = "a shell given supervisor = \"control\" (tests/manifests/shell-control.toml): restart gives a program a new incarnation, counted in ps; stop ends it for good, whatever its on_crash";
+    let started = std::time::Instant::now();
+    match crate::shell_test::run_control(kernel, accel) {
+        Ok(checked) => {
+            tally.passed += 1;
+            println!("test qemu::shell_control ... ok ({:.2} s) — {what} ({checked})", started.elapsed().as_secs_f64());
+        }
+        Err(error) => {
+            tally.failed += 1;
+            tally.failures.push("qemu::shell_control".into());
+            println!("test qemu::shell_control ... FAILED — {what}: {error:#}");
         }
     }
 }
