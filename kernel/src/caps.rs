@@ -2,11 +2,13 @@
 //!
 //! All capability spaces live in one statically sized store. The decisions (rights only
 //! shrink, badges fixed, revoke reaches every derived cap, quotas) are made by the
-//! host-tested `kcore::cap`; this module names the kernel objects caps point at and frees
-//! them when their last cap goes.
+//! host-tested `kcore::cap`; this module names the kernel objects caps point at, and hands
+//! those whose last cap went to `object::destroy`. Making and destroying the objects
+//! themselves is `object.rs`.
 
 use abi::{Badge, CapSlot, ErrorCode, ObjectType, Rights};
-use kcore::cap::{CapStore, SlotRef, SpaceId};
+use abi::tables::Table;
+use kcore::cap::{CapStore, Shares, SlotRef, SpaceId};
 use spin::Mutex;
 
 /// What a cap points at, as the kernel finds it.
@@ -34,15 +36,19 @@ pub enum Object {
     Audit,
 }
 
-/// Kernel memory a capability space costs beyond the quota it is given.
-pub const CSPACE_COST: u64 = 4096;
-/// Kernel memory a thread costs (FPU state and bookkeeping; its kernel stack belongs to
-/// its slot).
-pub const THREAD_COST: u64 = 2 * 4096;
-
-pub const SPACES: usize = 64;
+pub const SPACES: usize = Table::CSpaces.capacity() as usize;
 pub const SLOTS: usize = 128;
-pub const OBJECTS: usize = 1024;
+pub const OBJECTS: usize = Table::Objects.capacity() as usize;
+
+/// Table entries outside every quota's shares, for the objects the kernel makes without a
+/// cap: the idle thread, init's thread, the in-QEMU harnesses' programs (threads and address
+/// spaces), and the kernel's own root space.
+const KERNEL_MADE: Shares = Shares::NONE.plus(Table::CSpaces, 1).plus(Table::Threads, 16).plus(Table::AddressSpaces, 16);
+
+/// The shares the kernel's root space keeps when init takes the rest: what 10 MiB of quota
+/// buys (about a sixth of each table), for the spaces and objects the in-QEMU harnesses make
+/// beside init (the leak suite's space carries 8 MiB).
+const KERNEL_KEEPS: Shares = Shares::for_quota(10 << 20);
 
 pub type Store = CapStore<Object, SPACES, SLOTS, OBJECTS>;
 
@@ -59,17 +65,25 @@ pub fn with<R>(f: impl FnOnce(&mut Store) -> R) -> R {
 /// which every console cap is derived.
 pub fn init() -> Result<(), ErrorCode> {
     with(|store| {
-        store.create_root_space(CONSOLE_SPACE, u64::MAX)?;
+        store.create_root_space_with(CONSOLE_SPACE, u64::MAX, Shares::ALL.less(KERNEL_MADE))?;
         store.decode_create(SlotRef::new(CONSOLE_SPACE, 0), ObjectType::Console, 0)?.perform(Object::Console);
         Ok(())
     })
 }
 
-/// A new root capability space with `quota` bytes of kernel memory.
+/// A new top-level capability space with `quota` bytes of kernel memory and the table
+/// shares they buy (the in-QEMU harnesses' programs).
+#[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU harnesses"))]
 pub fn create_space(quota: u64) -> Result<SpaceId, ErrorCode> {
+    with(|store| Ok(store.decode_create_space(CONSOLE_SPACE, quota, 0)?.perform()))
+}
+
+/// init's capability space: `quota` bytes, and every table entry the kernel does not keep.
+pub fn create_init_space(quota: u64) -> Result<SpaceId, ErrorCode> {
     with(|store| {
-        let boot = store.decode_create_space(CONSOLE_SPACE, quota, 0)?;
-        Ok(boot.perform())
+        let unheld = store.quota(CONSOLE_SPACE).map_or(Shares::NONE, |q| q.unheld());
+        let rest = unheld.less(KERNEL_KEEPS).less(Shares::one(Table::CSpaces));
+        Ok(store.decode_create_space_with(CONSOLE_SPACE, quota, 0, rest)?.perform())
     })
 }
 
@@ -94,20 +108,10 @@ impl Reaped {
         Reaped { objects: [None; SLOTS], count: 0 }
     }
 
-    /// Destroys what was collected.
+    /// Destroys what was collected (`object::destroy`).
     pub fn finish(self) {
         for object in self.objects.iter().take(self.count).flatten() {
-            match *object {
-                Object::Console => {}
-                Object::Endpoint(index) => crate::ipc::destroy_endpoint(index),
-                Object::Notification(index) => crate::ipc::destroy_notification(index),
-                Object::Frame(index) => crate::frame::destroy(index),
-                Object::AddressSpace(index) => crate::vspace::destroy_object(index),
-                Object::Thread(index) => crate::sched::release(crate::thread::ThreadId(index)),
-                Object::CSpace(index) => destroy_space(SpaceId::new(index)),
-                Object::Irq(line) => crate::irq::release(line),
-                Object::IoPorts(..) | Object::Audit => {}
-            }
+            crate::object::destroy(*object);
         }
     }
 }
@@ -120,121 +124,6 @@ impl kcore::cap::Reaper<Object> for Reaped {
             self.count += 1;
         }
     }
-}
-
-/// Spaces waiting to be destroyed, and whether a `destroy_space` is already draining them.
-static PENDING_SPACES: Mutex<([u16; SPACES], usize)> = Mutex::new(([0; SPACES], 0));
-static DRAINING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-
-/// Destroys a space: every cap in it goes (and with the last caps, their objects).
-///
-/// Iterative, not recursive: destroying a space can reap the last cap of another space
-/// (a chain of spaces holding each other's caps, as long as user space likes), and each
-/// level would otherwise take kernel stack. Nested destructions queue up instead and the
-/// outermost call drains the queue.
-pub fn destroy_space(space: SpaceId) {
-    {
-        let mut pending = PENDING_SPACES.lock();
-        let (queue, count) = &mut *pending;
-        if !queue.get(..*count).unwrap_or(&[]).contains(&space.index())
-            && let Some(place) = queue.get_mut(*count)
-        {
-            *place = space.index();
-            *count += 1;
-        }
-    }
-    if DRAINING.swap(true, core::sync::atomic::Ordering::Relaxed) {
-        return;
-    }
-    loop {
-        let next = {
-            let mut pending = PENDING_SPACES.lock();
-            let (queue, count) = &mut *pending;
-            if *count == 0 {
-                break;
-            }
-            *count -= 1;
-            queue.get(*count).copied().unwrap_or(0)
-        };
-        // Nothing may run in a space whose index can be reused: its threads stop first.
-        crate::sched::kill_threads_in_cspace(SpaceId::new(next));
-        let mut reaped = Reaped::new();
-        with(|store| {
-            if let Ok(destroy) = store.decode_destroy_space(SpaceId::new(next)) {
-                destroy.perform(&mut reaped);
-            }
-        });
-        reaped.finish();
-    }
-    DRAINING.store(false, core::sync::atomic::Ordering::Relaxed);
-}
-
-/// Creates an object of `kind` in `slot` of `space`, charged to its quota. `argument` is
-/// the quota of a new capability space or the size of a frame, `flags` a frame's flags
-/// (`abi::syscall::frame_create`); other kinds ignore both.
-pub fn create_object(space: SpaceId, slot: CapSlot, kind: ObjectType, argument: u64, flags: u64) -> Result<(), ErrorCode> {
-    let target = SlotRef::new(space, slot.index());
-    if kind == ObjectType::CSpace {
-        return with(|store| {
-            // Only the checks: the slot must be empty before a space is made for it.
-            drop(store.decode_create(target, kind, 0)?);
-            let child = store.decode_create_space(space, argument, CSPACE_COST)?.perform();
-            match store.decode_create(target, kind, 0) {
-                Ok(create) => {
-                    create.perform(Object::CSpace(child.index()));
-                    Ok(())
-                }
-                // Unreachable (checked above under the same lock), but never leak a space.
-                Err(error) => {
-                    if let Ok(destroy) = store.decode_destroy_space(child) {
-                        destroy.perform(&mut Reaped::new());
-                    }
-                    Err(error)
-                }
-            }
-        });
-    }
-    let frame = match kind {
-        ObjectType::Frame => Some(crate::frame::Spec::decode(argument, flags)?),
-        _ => None,
-    };
-    let cost = match kind {
-        ObjectType::Endpoint | ObjectType::Notification => crate::ipc::OBJECT_COST,
-        ObjectType::Frame => frame.map_or(0, crate::frame::Spec::bytes),
-        ObjectType::AddressSpace => crate::vspace::SPACE_COST,
-        ObjectType::Thread => THREAD_COST,
-        _ => return Err(ErrorCode::InvalidArgument),
-    };
-    // Check slot and quota first, so a doomed request allocates nothing.
-    with(|store| store.decode_create(target, kind, cost).map(|_| ()))?;
-    let object = match kind {
-        ObjectType::Endpoint => Object::Endpoint(crate::ipc::allocate_endpoint()?),
-        ObjectType::Notification => Object::Notification(crate::ipc::allocate_notification()?),
-        ObjectType::Frame => Object::Frame(crate::frame::create(frame.ok_or(ErrorCode::InvalidArgument)?)?),
-        ObjectType::AddressSpace => {
-            let pml4 = crate::vspace::create()?;
-            match crate::vspace::register(pml4, false) {
-                Ok(index) => Object::AddressSpace(index),
-                Err(error) => {
-                    crate::vspace::destroy(pml4, false);
-                    return Err(error);
-                }
-            }
-        }
-        ObjectType::Thread => Object::Thread(crate::sched::create_thread()?.0),
-        _ => return Err(ErrorCode::InvalidArgument),
-    };
-    let created = with(|store| store.decode_create(target, kind, cost).map(|op| op.perform(object)));
-    if let (Ok(id), Object::AddressSpace(index)) = (created, object) {
-        // Its page tables are charged to whoever pays for the space.
-        crate::vspace::set_payer(index, id);
-    }
-    if created.is_err() {
-        let mut reaped = Reaped::new();
-        kcore::cap::Reaper::reap(&mut reaped, kind, object);
-        reaped.finish();
-    }
-    created.map(drop)
 }
 
 /// Installs an existing kernel object in `space`'s `slot` with all rights (boot only:

@@ -6,7 +6,7 @@
 use core::fmt::Write;
 use spin::Mutex;
 
-use crate::arch::x86_64::serial::Serial;
+use crate::arch::serial::Serial;
 
 static SERIAL: Mutex<Option<Serial>> = Mutex::new(None);
 
@@ -27,7 +27,7 @@ impl log::Log for Console {
             log::Level::Debug => "DEBUG",
             log::Level::Trace => "TRACE",
         };
-        let micros = crate::arch::x86_64::time::micros_since_boot();
+        let micros = crate::arch::time::micros_since_boot();
         print(format_args!("[{:4}.{:06}] {level} {}\n", micros / 1_000_000, micros % 1_000_000, record.args()));
     }
 
@@ -76,7 +76,7 @@ pub fn enable_input_interrupt() {
 pub fn print(args: core::fmt::Arguments) {
     // Interrupts off while holding the lock: a fault or timer handler that prints must not
     // find the console locked by the code it interrupted.
-    x86_64::instructions::interrupts::without_interrupts(|| {
+    crate::arch::without_interrupts(|| {
         let mut guard = SERIAL.lock();
         if let Some(serial) = guard.as_mut() {
             let _ = serial.write_fmt(args);

@@ -10,7 +10,7 @@ use abi::ErrorCode;
 use spin::Mutex;
 use x86_64::instructions::port::Port;
 
-use crate::arch::x86_64::{apic, ioapic};
+use crate::arch::{apic, ioapic};
 
 pub const ISA_LINES: usize = 16;
 /// Vector of ISA IRQ `n` is `IRQ_VECTOR_BASE + n`.
@@ -26,7 +26,7 @@ struct Line {
 static LINES: Mutex<[Line; ISA_LINES]> = Mutex::new([Line { gsi: 0, bound: None }; ISA_LINES]);
 
 /// Routes every ISA line through the I/O APIC (masked), honouring ACPI's overrides.
-pub fn init(platform: &crate::arch::x86_64::acpi::Platform) {
+pub fn init(platform: &crate::arch::acpi::Platform) {
     let Some(ioapic) = platform.io_apics.first().filter(|_| platform.io_apic_count > 0) else { return };
     if ioapic::init(u64::from(ioapic.address)).is_err() {
         log::warn!("cannot map the I/O APIC: no device interrupts");

@@ -34,13 +34,14 @@ mod irq;
 #[cfg(feature = "ktest")]
 mod harness;
 mod mm;
+mod object;
 mod process;
 mod sched;
 mod syscall;
 mod thread;
 mod vspace;
 
-use arch::x86_64 as arch_impl;
+use arch as arch_impl;
 use arch_impl::{acpi, apic, boot::BootHandoff, cpu, gdt, idt, paging, time};
 use kcore::bootinfo::BootInfo;
 use kcore::memmap::PhysRange;

@@ -73,7 +73,7 @@ pub fn random_u64() -> (u64, bool) {
             }
         }
     }
-    (kcore::rand::mix(crate::arch::x86_64::cpu::rdtsc()), false)
+    (kcore::rand::mix(crate::arch::cpu::rdtsc()), false)
 }
 
 /// A random page-aligned address in `[low, high - span)`.
@@ -169,7 +169,7 @@ pub fn start_init(initrd: kcore::memmap::PhysRange) -> Result<ThreadId, LoadErro
     }
     let (free, _) = crate::mm::frame_stats();
     let quota = free * PAGE / 4 * 3;
-    let space = caps::create_space(quota)?;
+    let space = caps::create_init_space(quota)?;
     caps::grant_console(space, INIT_CONSOLE_SLOT, Rights::ALL)?;
     caps::install(space, INIT_CSPACE_SLOT, ObjectType::CSpace, Object::CSpace(space.index()))?;
     let address_space = vspace::register(loaded.pml4, true)?;

@@ -21,11 +21,11 @@
 
 use spin::Mutex;
 
-use crate::arch::x86_64::context::{self, switch_to};
-use crate::arch::x86_64::idt::{TrapFrame, trap_return};
-use crate::arch::x86_64::{gdt, paging, syscall};
+use crate::arch::context::{self, switch_to};
+use crate::arch::idt::{TrapFrame, trap_return};
+use crate::arch::{gdt, paging, syscall};
 use crate::mm;
-use crate::arch::x86_64::{apic, time};
+use crate::arch::{apic, time};
 use crate::thread::{BlockedOn, Budget, Donation, Exit, MAX_THREADS, PRIORITIES, State, Thread, ThreadId, KERNEL_STACK_PAGES};
 use abi::syscall::budget::{MAX_PERIOD_US, MIN_US as MIN_BUDGET_US};
 use kcore::queue::{Links, WaitQueue};
@@ -78,8 +78,8 @@ pub const SLICE_TICKS: u32 = 5;
 
 pub struct Scheduler {
     pub(crate) threads: [Thread; MAX_THREADS],
-    pub(crate) endpoints: [crate::ipc::Endpoint; crate::ipc::MAX_ENDPOINTS],
-    pub(crate) notifications: [crate::ipc::Notification; crate::ipc::MAX_NOTIFICATIONS],
+    pub(crate) endpoints: crate::ipc::Endpoints,
+    pub(crate) notifications: crate::ipc::Notifications,
     /// The ready threads of each priority, linked through `Thread::next_ready`.
     run_queues: [WaitQueue; PRIORITIES],
     /// Bit `p` is set exactly when the queue of priority `p` is not empty.
@@ -95,8 +95,8 @@ pub struct Scheduler {
 
 static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
     threads: [Thread::EMPTY; MAX_THREADS],
-    endpoints: [crate::ipc::Endpoint::DEAD; crate::ipc::MAX_ENDPOINTS],
-    notifications: [crate::ipc::Notification::DEAD; crate::ipc::MAX_NOTIFICATIONS],
+    endpoints: crate::ipc::Endpoints::EMPTY,
+    notifications: crate::ipc::Notifications::EMPTY,
     run_queues: [WaitQueue::EMPTY; PRIORITIES],
     ready: 0,
     current: ThreadId::IDLE,
@@ -434,13 +434,11 @@ fn perform_switch(switch: Switch) {
         gdt::set_interrupt_stack(next_top);
         syscall::set_kernel_stack(next_top);
     }
-    let (active, _) = x86_64::registers::control::Cr3::read();
-    if active.start_address().as_u64() != next_pml4 {
-        let frame = x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(next_pml4));
+    if crate::arch::active_address_space() != next_pml4 {
         // SAFETY: every address space maps the kernel identically in its upper half, so
         // the kernel keeps running across the switch; `next_pml4` is a live space (spaces
         // are destroyed only after their last thread is switched away from).
-        unsafe { x86_64::registers::control::Cr3::write(frame, x86_64::registers::control::Cr3Flags::empty()) };
+        unsafe { crate::arch::load_address_space(next_pml4) };
     }
     if old_fpu != 0 {
         // SAFETY: a frame owned by the outgoing thread, page aligned, in the direct map.
@@ -559,13 +557,12 @@ pub fn exit_current(exit: Exit) -> ! {
     let current = current();
     let kernel_pml4 = SCHED.lock().kernel_pml4;
     // Leave the dying space first: the kernel half is the same everywhere.
-    let frame = x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(kernel_pml4));
-    // SAFETY: the kernel's own tables map everything the kernel uses.
-    unsafe { x86_64::registers::control::Cr3::write(frame, x86_64::registers::control::Cr3Flags::empty()) };
+    // SAFETY: the kernel's own tables map everything the kernel uses, and live forever.
+    unsafe { crate::arch::load_address_space(kernel_pml4) };
     end_thread(current, exit);
     schedule();
     // A dead thread is never scheduled again.
-    crate::arch::x86_64::halt_forever()
+    crate::arch::halt_forever()
 }
 
 /// Ends thread `id` (the caller, or one that is not running): it leaves every queue, its
@@ -606,7 +603,7 @@ fn end_thread(id: ThreadId, exit: Exit) {
         crate::vspace::destroy(pml4, true);
     }
     if let Some(cspace) = cspace {
-        crate::caps::destroy_space(cspace);
+        crate::object::destroy_space(cspace);
     }
 }
 
@@ -845,10 +842,9 @@ pub fn kill_threads_in(pml4: u64) -> bool {
         if id == me {
             current_dies = true;
             let kernel_pml4 = SCHED.lock().kernel_pml4;
-            let frame = x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(kernel_pml4));
-            // SAFETY: the kernel's tables map all the kernel uses; the caller's own space is
-            // about to be freed, so it must not stay loaded.
-            unsafe { x86_64::registers::control::Cr3::write(frame, x86_64::registers::control::Cr3Flags::empty()) };
+            // SAFETY: the kernel's tables map all the kernel uses and live forever; the
+            // caller's own space is about to be freed, so it must not stay loaded.
+            unsafe { crate::arch::load_address_space(kernel_pml4) };
             continue;
         }
         let _ = kill(id);
@@ -932,7 +928,7 @@ pub fn user_exception(frame: &mut TrapFrame, cr2: u64) {
     let name = core::str::from_utf8(name_buffer.get(..len).unwrap_or(&[])).unwrap_or("?");
     log::warn!(
         "user fault: thread \"{name}\": {} (vector {}), error code {:#x}, address {:#x}, RIP {:#x}",
-        crate::arch::x86_64::idt::vector_name(frame.vector),
+        crate::arch::idt::vector_name(frame.vector),
         frame.vector,
         frame.error_code,
         cr2,

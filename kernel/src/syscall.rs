@@ -1,29 +1,26 @@
 //! The syscall dispatcher: registers in, one handler per call, an `ErrorCode` out.
 //!
-//! `arch::x86_64::syscall` saves the user's registers as a [`TrapFrame`] and calls
-//! [`dispatch`]. Each handler takes the decoded [`Args`] and returns `Result<Reply, ErrorCode>`;
-//! the dispatcher writes the code to `rax` (0 for success) and the reply words to the
-//! message registers. Every argument is checked before anything changes.
+//! `arch::syscall` saves the user's registers as a [`TrapFrame`] and calls
+//! [`dispatch`]. Each handler decodes the argument registers into its syscall's struct in
+//! [`abi::args`] (the one definition of the register layout, which libcap encodes) and
+//! returns `Result<Reply, ErrorCode>`; the dispatcher writes the code to `rax` (0 for
+//! success) and the reply words to the message registers. Every argument is checked before
+//! anything changes, each at the point the syscall's documented order of checks puts it
+//! ([`abi::args::Arg::get`] is that check for a typed argument).
 
-use abi::{Badge, CapSlot, ErrorCode, ObjectType, Rights, Sysno};
+use abi::args::{self, Arg, SyscallArgs};
+use abi::{CapSlot, ErrorCode, ObjectType, Rights, Sysno};
 use kcore::cap::SlotRef;
 
-use crate::arch::x86_64::idt::TrapFrame;
-use crate::arch::x86_64::syscall::sanitize_user_flags;
+use crate::arch::idt::TrapFrame;
+use crate::arch::syscall::sanitize_user_flags;
 use crate::caps;
 use crate::sched;
 use crate::thread::Exit;
 
-/// The argument registers, in ABI order.
-#[derive(Clone, Copy, Debug)]
-pub struct Args {
-    pub a0: u64,
-    pub a1: u64,
-    pub a2: u64,
-    pub a3: u64,
-    pub a4: u64,
-    pub a5: u64,
-}
+/// The argument registers `rdi rsi rdx r10 r8 r9`, in ABI order: what
+/// [`SyscallArgs::decode`] takes.
+type Registers = [u64; 6];
 
 /// Words returned in the first message registers (`rdx`, `r10`, `r8`, `r9`).
 #[derive(Clone, Copy, Debug, Default)]
@@ -36,7 +33,7 @@ pub struct Reply {
 /// operation writes the outcome into this same frame (through `ipc::frame_of`). The
 /// handler then returns without touching the frame again.
 pub fn dispatch(frame: &mut TrapFrame) {
-    let args = Args { a0: frame.rdi, a1: frame.rsi, a2: frame.rdx, a3: frame.r10, a4: frame.r8, a5: frame.r9 };
+    let args: Registers = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9];
     let result = match Sysno::try_from(frame.rax) {
         Ok(number) => match number {
             Sysno::Send
@@ -66,15 +63,15 @@ pub fn dispatch(frame: &mut TrapFrame) {
     }
 }
 
-fn endpoint_cap(slot: u64, rights: Rights) -> Result<crate::ipc::EndpointCap, ErrorCode> {
+fn endpoint_cap(slot: Arg<CapSlot>, rights: Rights) -> Result<crate::ipc::EndpointCap, ErrorCode> {
     let space = my_space()?;
-    let found = caps::with(|store| store.lookup(caps::slot(space, slot_arg(slot)?)))?;
+    let found = caps::with(|store| store.lookup(caps::slot(space, slot.get()?)))?;
     let caps::Object::Endpoint(index) = found.handle else { return Err(ErrorCode::WrongObjectType) };
     if !rights.is_subset_of(found.rights) {
         return Err(ErrorCode::InsufficientRights);
     }
     Ok(crate::ipc::EndpointCap {
-        slot: caps::slot(space, slot_arg(slot)?),
+        slot: caps::slot(space, slot.get()?),
         index,
         badge: found.badge.value(),
         grant: found.rights.contains(Rights::GRANT),
@@ -82,22 +79,29 @@ fn endpoint_cap(slot: u64, rights: Rights) -> Result<crate::ipc::EndpointCap, Er
     })
 }
 
-fn notification_cap(slot: u64, rights: Rights) -> Result<(u16, u64), ErrorCode> {
+fn notification_cap(slot: Arg<CapSlot>, rights: Rights) -> Result<(u16, u64), ErrorCode> {
     let space = my_space()?;
-    match caps::lookup(space, slot_arg(slot)?, ObjectType::Notification, rights)? {
+    match caps::lookup(space, slot.get()?, ObjectType::Notification, rights)? {
         (caps::Object::Notification(index), badge) => Ok((index, badge.value())),
         _ => Err(ErrorCode::WrongObjectType),
     }
 }
 
 /// The operations that may block: their outcome lands in `frame`.
-fn ipc(number: Sysno, args: Args, frame: &mut TrapFrame) -> Result<(), ErrorCode> {
+///
+/// The message (its info word and words) is not decoded here: the IPC path reads it from
+/// the sender's saved registers when it is delivered, which for a queued sender is later.
+fn ipc(number: Sysno, args: Registers, frame: &mut TrapFrame) -> Result<(), ErrorCode> {
     use crate::ipc;
     match number {
-        Sysno::Send | Sysno::NbSend => ipc::send(frame, endpoint_cap(args.a0, Rights::WRITE)?, false, number == Sysno::Send),
-        Sysno::Call => ipc::send(frame, endpoint_cap(args.a0, Rights::WRITE)?, true, true),
-        Sysno::Recv => ipc::receive(frame, endpoint_cap(args.a0, Rights::READ)?.index, true, args.a1),
-        Sysno::NbRecv => ipc::receive(frame, endpoint_cap(args.a0, Rights::READ)?.index, false, 0),
+        Sysno::Send => ipc::send(frame, endpoint_cap(args::Send::decode(args).endpoint, Rights::WRITE)?, false, true),
+        Sysno::NbSend => ipc::send(frame, endpoint_cap(args::NbSend::decode(args).endpoint, Rights::WRITE)?, false, false),
+        Sysno::Call => ipc::send(frame, endpoint_cap(args::Call::decode(args).endpoint, Rights::WRITE)?, true, true),
+        Sysno::Recv => {
+            let args = args::Recv::decode(args);
+            ipc::receive(frame, endpoint_cap(args.endpoint, Rights::READ)?.index, true, args.timeout)
+        }
+        Sysno::NbRecv => ipc::receive(frame, endpoint_cap(args::NbRecv::decode(args).endpoint, Rights::READ)?.index, false, 0),
         Sysno::Reply => {
             ipc::reply(frame)?;
             frame.rax = 0;
@@ -105,7 +109,7 @@ fn ipc(number: Sysno, args: Args, frame: &mut TrapFrame) -> Result<(), ErrorCode
         }
         Sysno::ReplyRecv => {
             // Decode the receive first, so a bad endpoint cap leaves the reply pending.
-            let index = endpoint_cap(args.a0, Rights::READ)?.index;
+            let index = endpoint_cap(args::ReplyRecv::decode(args).endpoint, Rights::READ)?.index;
             // As in seL4, a reply with nobody to release (no call pending, or the caller
             // died) does not stop the receive: the server goes back to serving. A reply the
             // caller could not take is reported instead, and the call stays pending, so
@@ -117,87 +121,95 @@ fn ipc(number: Sysno, args: Args, frame: &mut TrapFrame) -> Result<(), ErrorCode
             ipc::receive(frame, index, true, 0)
         }
         Sysno::Wait => {
-            let (index, _) = notification_cap(args.a0, Rights::READ)?;
-            ipc::wait(frame, index, true, args.a1)
+            let args = args::Wait::decode(args);
+            let (index, _) = notification_cap(args.notification, Rights::READ)?;
+            ipc::wait(frame, index, true, args.timeout)
         }
         Sysno::Poll => {
-            let (index, _) = notification_cap(args.a0, Rights::READ)?;
+            let (index, _) = notification_cap(args::Poll::decode(args).notification, Rights::READ)?;
             ipc::wait(frame, index, false, 0)
         }
         _ => Err(ErrorCode::InvalidSyscall),
     }
 }
 
-fn handle(number: Sysno, args: Args) -> Result<Reply, ErrorCode> {
+fn handle(number: Sysno, args: Registers) -> Result<Reply, ErrorCode> {
     match number {
-        Sysno::ConsoleWrite => console_write(args),
-        Sysno::ConsoleRead => console_read(args),
+        Sysno::ConsoleWrite => console_write(args::ConsoleWrite::decode(args)),
+        Sysno::ConsoleRead => console_read(args::ConsoleRead::decode(args)),
         Sysno::ConsoleSetNotification => {
+            let args = args::ConsoleSetNotification::decode(args);
             let space = my_space()?;
-            caps::lookup(space, slot_arg(args.a0)?, ObjectType::Console, Rights::READ)?;
-            let (notification, badge) = notification_cap(args.a1, Rights::WRITE)?;
+            caps::lookup(space, args.console.get()?, ObjectType::Console, Rights::READ)?;
+            let (notification, badge) = notification_cap(args.notification, Rights::WRITE)?;
             crate::console::enable_input_interrupt();
             crate::irq::set_notification(crate::console::INPUT_IRQ, notification, badge)?;
             Ok(Reply::default())
         }
-        Sysno::ThreadExit => sched::exit_current(Exit::Code(args.a0)),
+        Sysno::ThreadExit => sched::exit_current(Exit::Code(args::ThreadExit::decode(args).code)),
         Sysno::Yield => {
+            let args::Yield {} = args::Yield::decode(args);
             sched::yield_now();
             Ok(Reply::default())
         }
-        Sysno::CapIdentify => cap_identify(args),
-        Sysno::CapCopy => cap_copy(args),
-        Sysno::CapMint => cap_mint(args),
-        Sysno::CapMove => cap_move(args),
-        Sysno::CapDelete => cap_delete(args),
-        Sysno::CapRevoke => cap_revoke(args),
+        Sysno::CapIdentify => cap_identify(args::CapIdentify::decode(args)),
+        Sysno::CapCopy => cap_copy(args::CapCopy::decode(args)),
+        Sysno::CapMint => cap_mint(args::CapMint::decode(args)),
+        Sysno::CapMove => cap_move(args::CapMove::decode(args)),
+        Sysno::CapDelete => cap_delete(args::CapDelete::decode(args)),
+        Sysno::CapRevoke => cap_revoke(args::CapRevoke::decode(args)),
         Sysno::Signal => {
-            let (index, badge) = notification_cap(args.a0, Rights::WRITE)?;
+            let (index, badge) = notification_cap(args::Signal::decode(args).notification, Rights::WRITE)?;
             crate::ipc::signal(index, badge);
             Ok(Reply::default())
         }
         Sysno::ObjectCreate => {
-            let kind = ObjectType::try_from(args.a0).map_err(|_| ErrorCode::InvalidArgument)?;
-            caps::create_object(my_space()?, destination_arg(args.a1)?, kind, args.a2, args.a3)?;
+            let args = args::ObjectCreate::decode(args);
+            let kind = args.kind.get()?;
+            crate::object::create(my_space()?, args.dest.destination()?, kind, args.size, args.flags)?;
             Ok(Reply::default())
         }
-        Sysno::Map => map(args),
+        Sysno::Map => map(args::Map::decode(args)),
         Sysno::FrameInfo => {
-            let frame = frame_cap(args.a0, Rights::READ)?;
+            let frame = frame_cap(args::FrameInfo::decode(args).frame, Rights::READ)?;
             let (phys, bytes) = crate::frame::info(frame).ok_or(ErrorCode::PeerGone)?;
             Ok(Reply { words: [bytes, phys, 0, 0] })
         }
-        Sysno::Unmap => unmap(args),
-        Sysno::ThreadStart => thread_start(args),
-        Sysno::ThreadConfigure => thread_configure(args),
-        Sysno::CapGive => cap_give(args),
+        Sysno::Unmap => unmap(args::Unmap::decode(args)),
+        Sysno::ThreadStart => thread_start(args::ThreadStart::decode(args)),
+        Sysno::ThreadConfigure => thread_configure(args::ThreadConfigure::decode(args)),
+        Sysno::CapGive => cap_give(args::CapGive::decode(args)),
         Sysno::IoPortRead => {
-            let (first, last) = io_ports_cap(args.a0, Rights::READ)?;
-            let value = crate::irq::port_read(first, last, args.a1, args.a2)?;
+            let args = args::IoPortRead::decode(args);
+            let (first, last) = io_ports_cap(args.ports, Rights::READ)?;
+            let value = crate::irq::port_read(first, last, args.port, args.width)?;
             Ok(Reply { words: [value, 0, 0, 0] })
         }
         Sysno::IoPortWrite => {
-            let (first, last) = io_ports_cap(args.a0, Rights::WRITE)?;
-            crate::irq::port_write(first, last, args.a1, args.a2, args.a3)?;
+            let args = args::IoPortWrite::decode(args);
+            let (first, last) = io_ports_cap(args.ports, Rights::WRITE)?;
+            crate::irq::port_write(first, last, args.port, args.width, args.value)?;
             Ok(Reply::default())
         }
         Sysno::IrqSetNotification => {
-            let line = irq_cap(args.a0)?;
-            let (notification, badge) = notification_cap(args.a1, Rights::WRITE)?;
+            let args = args::IrqSetNotification::decode(args);
+            let line = irq_cap(args.irq)?;
+            let (notification, badge) = notification_cap(args.notification, Rights::WRITE)?;
             crate::irq::set_notification(line, notification, badge)?;
             Ok(Reply::default())
         }
         Sysno::IrqAck => {
-            crate::irq::ack(irq_cap(args.a0)?)?;
+            crate::irq::ack(irq_cap(args::IrqAck::decode(args).irq)?)?;
             Ok(Reply::default())
         }
         Sysno::AuditCap => {
-            audit_cap(args.a0)?;
-            let space = u16::try_from(args.a1).map_err(|_| ErrorCode::InvalidSlot)?;
+            let args = args::AuditCap::decode(args);
+            audit_cap(args.audit)?;
+            let space = u16::try_from(args.space).map_err(|_| ErrorCode::InvalidSlot)?;
             if usize::from(space) >= caps::SPACES {
                 return Err(ErrorCode::InvalidSlot);
             }
-            let slot = kcore::cap::SlotRef::new(kcore::cap::SpaceId::new(space), slot_arg(args.a2)?.index());
+            let slot = kcore::cap::SlotRef::new(kcore::cap::SpaceId::new(space), args.slot.get()?.index());
             let found = caps::with(|store| store.lookup(slot))?;
             Ok(Reply {
                 words: [
@@ -209,8 +221,9 @@ fn handle(number: Sysno, args: Args) -> Result<Reply, ErrorCode> {
             })
         }
         Sysno::AuditThread => {
-            audit_cap(args.a0)?;
-            let (space, state, cpu_us) = sched::audit_thread(args.a1).ok_or(ErrorCode::InvalidArgument)?;
+            let args = args::AuditThread::decode(args);
+            audit_cap(args.audit)?;
+            let (space, state, cpu_us) = sched::audit_thread(args.thread).ok_or(ErrorCode::InvalidArgument)?;
             let quota_used = space
                 .checked_sub(1)
                 .and_then(|index| u16::try_from(index).ok())
@@ -219,7 +232,7 @@ fn handle(number: Sysno, args: Args) -> Result<Reply, ErrorCode> {
             Ok(Reply { words: [space, state, cpu_us, quota_used] })
         }
         Sysno::ThreadKill => {
-            let id = thread_cap(args.a0)?;
+            let id = thread_cap(args::ThreadKill::decode(args).thread)?;
             crate::sched::kill(id)?;
             Ok(Reply::default())
         }
@@ -236,32 +249,22 @@ fn handle(number: Sysno, args: Args) -> Result<Reply, ErrorCode> {
     }
 }
 
-fn slot_arg(value: u64) -> Result<CapSlot, ErrorCode> {
-    CapSlot::try_from(value).map_err(|_| ErrorCode::InvalidSlot)
-}
-
-/// A slot a cap is to be put in: slot 0 is never filled (it means "no slot" in the ABI:
-/// `NO_SLOT`-free encodings, the implicit reply), so it is `InvalidSlot` as a destination.
-fn destination_arg(value: u64) -> Result<CapSlot, ErrorCode> {
-    slot_arg(value).and_then(|slot| if slot.index() == 0 { Err(ErrorCode::InvalidSlot) } else { Ok(slot) })
-}
-
 /// The caller's capability space; kernel threads have none.
 fn my_space() -> Result<kcore::cap::SpaceId, ErrorCode> {
     sched::current_cspace().ok_or(ErrorCode::IllegalOperation)
 }
 
-fn console_write(args: Args) -> Result<Reply, ErrorCode> {
+fn console_write(args: args::ConsoleWrite) -> Result<Reply, ErrorCode> {
     let space = my_space()?;
-    caps::lookup(space, slot_arg(args.a0)?, ObjectType::Console, Rights::WRITE)?;
-    let len = usize::try_from(args.a2).map_err(|_| ErrorCode::InvalidArgument)?;
+    caps::lookup(space, args.console.get()?, ObjectType::Console, Rights::WRITE)?;
+    let len = usize::try_from(args.len).map_err(|_| ErrorCode::InvalidArgument)?;
     if len > abi::syscall::CONSOLE_WRITE_MAX {
         return Err(ErrorCode::MessageTooLong);
     }
     let mut buffer = [0u8; abi::syscall::CONSOLE_WRITE_MAX];
     let pml4 = sched::with_current(|thread| thread.pml4);
     let bytes = buffer.get_mut(..len).ok_or(ErrorCode::InvalidArgument)?;
-    crate::vspace::copy_from_user(pml4, args.a1, bytes)?;
+    crate::vspace::copy_from_user(pml4, args.bytes, bytes)?;
     crate::console::print(format_args!("{}", Utf8Lossy(bytes)));
     Ok(Reply::default())
 }
@@ -269,10 +272,10 @@ fn console_write(args: Args) -> Result<Reply, ErrorCode> {
 /// `ConsoleRead`: whatever bytes are waiting, never blocking. Finding none re-arms the
 /// input interrupt, then looks once more: a byte that came in between is read now rather
 /// than waiting for an interrupt that was masked when it arrived.
-fn console_read(args: Args) -> Result<Reply, ErrorCode> {
+fn console_read(args: args::ConsoleRead) -> Result<Reply, ErrorCode> {
     let space = my_space()?;
-    caps::lookup(space, slot_arg(args.a0)?, ObjectType::Console, Rights::READ)?;
-    let len = usize::try_from(args.a2).map_err(|_| ErrorCode::InvalidArgument)?;
+    caps::lookup(space, args.console.get()?, ObjectType::Console, Rights::READ)?;
+    let len = usize::try_from(args.len).map_err(|_| ErrorCode::InvalidArgument)?;
     if len > abi::syscall::CONSOLE_READ_MAX {
         return Err(ErrorCode::MessageTooLong);
     }
@@ -281,7 +284,7 @@ fn console_read(args: Args) -> Result<Reply, ErrorCode> {
     let pml4 = sched::with_current(|thread| thread.pml4);
     // The whole buffer is checked (written) before any byte is taken from the line, so a
     // bad buffer loses no input.
-    crate::vspace::copy_to_user(pml4, args.a1, bytes)?;
+    crate::vspace::copy_to_user(pml4, args.buffer, bytes)?;
     let mut count = crate::console::read(bytes);
     if count == 0 {
         // Not bound (nobody asked for the notification): nothing to re-arm.
@@ -289,7 +292,7 @@ fn console_read(args: Args) -> Result<Reply, ErrorCode> {
         count = crate::console::read(bytes);
     }
     let read = bytes.get(..count).ok_or(ErrorCode::InvalidArgument)?;
-    crate::vspace::copy_to_user(pml4, args.a1, read)?;
+    crate::vspace::copy_to_user(pml4, args.buffer, read)?;
     Ok(Reply { words: [count as u64, 0, 0, 0] })
 }
 
@@ -308,9 +311,9 @@ impl core::fmt::Display for Utf8Lossy<'_> {
     }
 }
 
-fn cap_identify(args: Args) -> Result<Reply, ErrorCode> {
+fn cap_identify(args: args::CapIdentify) -> Result<Reply, ErrorCode> {
     let space = my_space()?;
-    let slot = slot_arg(args.a0)?;
+    let slot = args.slot.get()?;
     let info = caps::with(|store| store.identify(caps::slot(space, slot)))?;
     // The audit's number for a thread or cspace (ABI: `CapIdentify`), needing no right.
     let audit_index = match info.kind {
@@ -323,36 +326,37 @@ fn cap_identify(args: Args) -> Result<Reply, ErrorCode> {
     Ok(Reply { words: [u64::from(info.kind.as_u32()), u64::from(info.rights.bits()), info.badge.value(), audit_index] })
 }
 
-fn two_slots(args: Args) -> Result<(SlotRef, SlotRef), ErrorCode> {
+/// A source slot and a destination slot (not 0) of the caller's space.
+fn two_slots(src: Arg<CapSlot>, dest: Arg<CapSlot>) -> Result<(SlotRef, SlotRef), ErrorCode> {
     let space = my_space()?;
-    Ok((caps::slot(space, slot_arg(args.a0)?), caps::slot(space, destination_arg(args.a1)?)))
+    Ok((caps::slot(space, src.get()?), caps::slot(space, dest.destination()?)))
 }
 
 /// A copy is a mint that keeps every right and the badge.
-fn cap_copy(args: Args) -> Result<Reply, ErrorCode> {
-    let (src, dst) = two_slots(args)?;
-    caps::derive(src, dst, Rights::ALL, Badge::NONE)?;
+fn cap_copy(args: args::CapCopy) -> Result<Reply, ErrorCode> {
+    let (src, dst) = two_slots(args.src, args.dest)?;
+    caps::derive(src, dst, Rights::ALL, abi::Badge::NONE)?;
     Ok(Reply::default())
 }
 
-fn cap_mint(args: Args) -> Result<Reply, ErrorCode> {
-    let (src, dst) = two_slots(args)?;
-    let rights = u32::try_from(args.a2).ok().and_then(Rights::from_bits).ok_or(ErrorCode::InvalidArgument)?;
-    caps::derive(src, dst, rights, Badge::new(args.a3))?;
+fn cap_mint(args: args::CapMint) -> Result<Reply, ErrorCode> {
+    let (src, dst) = two_slots(args.src, args.dest)?;
+    let rights = args.rights.get()?;
+    caps::derive(src, dst, rights, args.badge)?;
     Ok(Reply::default())
 }
 
-fn cap_move(args: Args) -> Result<Reply, ErrorCode> {
-    let (src, dst) = two_slots(args)?;
+fn cap_move(args: args::CapMove) -> Result<Reply, ErrorCode> {
+    let (src, dst) = two_slots(args.src, args.dest)?;
     caps::relocate(src, dst)?;
     // A send queued through the moved cap named its old slot.
     crate::ipc::cancel_revoked_sends();
     Ok(Reply::default())
 }
 
-fn cap_delete(args: Args) -> Result<Reply, ErrorCode> {
+fn cap_delete(args: args::CapDelete) -> Result<Reply, ErrorCode> {
     let space = my_space()?;
-    let slot = caps::slot(space, slot_arg(args.a0)?);
+    let slot = caps::slot(space, args.slot.get()?);
     let mut reaped = caps::Reaped::new();
     caps::with(|store| store.decode_delete(slot).map(|op| op.perform(&mut reaped)))?;
     reaped.finish();
@@ -360,43 +364,43 @@ fn cap_delete(args: Args) -> Result<Reply, ErrorCode> {
     Ok(Reply::default())
 }
 
-fn cap_revoke(args: Args) -> Result<Reply, ErrorCode> {
+fn cap_revoke(args: args::CapRevoke) -> Result<Reply, ErrorCode> {
     let space = my_space()?;
-    let slot = caps::slot(space, slot_arg(args.a0)?);
+    let slot = caps::slot(space, args.slot.get()?);
     caps::with(|store| store.decode_revoke(slot).map(|op| op.perform()))?;
     crate::ipc::cancel_revoked_sends();
     Ok(Reply::default())
 }
 
-fn address_space_cap(slot: u64) -> Result<(u16, u64), ErrorCode> {
-    match caps::lookup(my_space()?, slot_arg(slot)?, ObjectType::AddressSpace, Rights::WRITE)? {
+fn address_space_cap(slot: Arg<CapSlot>) -> Result<(u16, u64), ErrorCode> {
+    match caps::lookup(my_space()?, slot.get()?, ObjectType::AddressSpace, Rights::WRITE)? {
         (caps::Object::AddressSpace(index), _) => Ok((index, crate::vspace::root(index).ok_or(ErrorCode::PeerGone)?)),
         _ => Err(ErrorCode::WrongObjectType),
     }
 }
 
-fn thread_cap(slot: u64) -> Result<crate::thread::ThreadId, ErrorCode> {
-    match caps::lookup(my_space()?, slot_arg(slot)?, ObjectType::Thread, Rights::WRITE)? {
+fn thread_cap(slot: Arg<CapSlot>) -> Result<crate::thread::ThreadId, ErrorCode> {
+    match caps::lookup(my_space()?, slot.get()?, ObjectType::Thread, Rights::WRITE)? {
         (caps::Object::Thread(index), _) => Ok(crate::thread::ThreadId(index)),
         _ => Err(ErrorCode::WrongObjectType),
     }
 }
 
-fn cspace_cap(slot: u64) -> Result<kcore::cap::SpaceId, ErrorCode> {
-    match caps::lookup(my_space()?, slot_arg(slot)?, ObjectType::CSpace, Rights::WRITE)? {
+fn cspace_cap(slot: Arg<CapSlot>) -> Result<kcore::cap::SpaceId, ErrorCode> {
+    match caps::lookup(my_space()?, slot.get()?, ObjectType::CSpace, Rights::WRITE)? {
         (caps::Object::CSpace(index), _) => Ok(kcore::cap::SpaceId::new(index)),
         _ => Err(ErrorCode::WrongObjectType),
     }
 }
 
 /// `Map`: the frame cap's rights bound the mapping's; never writable and executable.
-fn map(args: Args) -> Result<Reply, ErrorCode> {
+fn map(args: args::Map) -> Result<Reply, ErrorCode> {
     use abi::syscall::map_perms;
-    let (space_index, pml4) = address_space_cap(args.a0)?;
-    if args.a3 & !map_perms::ALL != 0 || args.a3 == map_perms::ALL {
+    let (space_index, pml4) = address_space_cap(args.space)?;
+    if args.perms & !map_perms::ALL != 0 || args.perms == map_perms::ALL {
         return Err(ErrorCode::InvalidArgument);
     }
-    let perms = crate::vspace::Perms { write: args.a3 & map_perms::WRITE != 0, execute: args.a3 & map_perms::EXECUTE != 0 };
+    let perms = crate::vspace::Perms { write: args.perms & map_perms::WRITE != 0, execute: args.perms & map_perms::EXECUTE != 0 };
     let mut needed = Rights::READ;
     if perms.write {
         needed = needed.union(Rights::WRITE);
@@ -404,71 +408,73 @@ fn map(args: Args) -> Result<Reply, ErrorCode> {
     if perms.execute {
         needed = needed.union(Rights::EXECUTE);
     }
-    let frame = frame_cap(args.a1, needed)?;
-    crate::frame::map(frame, space_index, pml4, args.a2, perms)?;
+    let frame = frame_cap(args.frame, needed)?;
+    crate::frame::map(frame, space_index, pml4, args.address, perms)?;
     Ok(Reply::default())
 }
 
-fn frame_cap(slot: u64, rights: Rights) -> Result<u32, ErrorCode> {
-    match caps::lookup(my_space()?, slot_arg(slot)?, ObjectType::Frame, rights)? {
+fn frame_cap(slot: Arg<CapSlot>, rights: Rights) -> Result<u32, ErrorCode> {
+    match caps::lookup(my_space()?, slot.get()?, ObjectType::Frame, rights)? {
         (caps::Object::Frame(index), _) => Ok(index),
         _ => Err(ErrorCode::WrongObjectType),
     }
 }
 
-fn unmap(args: Args) -> Result<Reply, ErrorCode> {
-    let (space_index, pml4) = address_space_cap(args.a0)?;
-    crate::frame::unmap(space_index, pml4, args.a1)?;
+fn unmap(args: args::Unmap) -> Result<Reply, ErrorCode> {
+    let (space_index, pml4) = address_space_cap(args.space)?;
+    crate::frame::unmap(space_index, pml4, args.address)?;
     Ok(Reply::default())
 }
 
-fn thread_start(args: Args) -> Result<Reply, ErrorCode> {
-    let id = thread_cap(args.a0)?;
-    let (_, pml4) = address_space_cap(args.a1)?;
-    let cspace = cspace_cap(args.a2)?;
-    if args.a3 >= crate::vspace::USER_END || args.a4 >= crate::vspace::USER_END || args.a5 >= crate::vspace::USER_END {
+fn thread_start(args: args::ThreadStart) -> Result<Reply, ErrorCode> {
+    let id = thread_cap(args.thread)?;
+    let (_, pml4) = address_space_cap(args.space)?;
+    let cspace = cspace_cap(args.cspace)?;
+    let user_end = crate::vspace::USER_END;
+    if args.entry >= user_end || args.stack_pointer >= user_end || args.ipc_buffer >= user_end {
         return Err(ErrorCode::InvalidArgument);
     }
-    crate::sched::start_thread(id, pml4, cspace, args.a3, args.a4, args.a5)?;
+    crate::sched::start_thread(id, pml4, cspace, args.entry, args.stack_pointer, args.ipc_buffer)?;
     Ok(Reply::default())
 }
 
-fn thread_configure(args: Args) -> Result<Reply, ErrorCode> {
-    let id = thread_cap(args.a0)?;
-    let fault = if args.a4 == abi::syscall::NO_SLOT {
-        None
-    } else {
-        let cap = endpoint_cap(args.a4, Rights::WRITE)?;
-        Some((cap.index, cap.badge))
+fn thread_configure(args: args::ThreadConfigure) -> Result<Reply, ErrorCode> {
+    let id = thread_cap(args.thread)?;
+    let fault = match args.fault_endpoint.slot() {
+        None => None,
+        Some(slot) => {
+            let cap = endpoint_cap(slot, Rights::WRITE)?;
+            Some((cap.index, cap.badge))
+        }
     };
-    crate::sched::configure(id, args.a1, args.a2, args.a3, fault)?;
+    crate::sched::configure(id, args.priority, args.budget_us, args.period_us, fault)?;
     Ok(Reply::default())
 }
 
-fn cap_give(args: Args) -> Result<Reply, ErrorCode> {
+fn cap_give(args: args::CapGive) -> Result<Reply, ErrorCode> {
     let space = my_space()?;
-    let target = cspace_cap(args.a1)?;
-    let rights = u32::try_from(args.a3).ok().and_then(Rights::from_bits).ok_or(ErrorCode::InvalidArgument)?;
-    let from = caps::slot(space, slot_arg(args.a0)?);
-    let to = caps::slot(target, destination_arg(args.a2)?);
-    caps::derive(from, to, rights, Badge::new(args.a4))?;
+    let target = cspace_cap(args.cspace)?;
+    let rights = args.rights.get()?;
+    let from = caps::slot(space, args.src.get()?);
+    let to = caps::slot(target, args.dest.destination()?);
+    caps::derive(from, to, rights, args.badge)?;
     Ok(Reply::default())
 }
 
-fn io_ports_cap(slot: u64, rights: Rights) -> Result<(u16, u16), ErrorCode> {
-    match caps::lookup(my_space()?, slot_arg(slot)?, ObjectType::IoPortRange, rights)? {
+fn io_ports_cap(slot: Arg<CapSlot>, rights: Rights) -> Result<(u16, u16), ErrorCode> {
+    match caps::lookup(my_space()?, slot.get()?, ObjectType::IoPortRange, rights)? {
         (caps::Object::IoPorts(first, last), _) => Ok((first, last)),
         _ => Err(ErrorCode::WrongObjectType),
     }
 }
 
-fn irq_cap(slot: u64) -> Result<u8, ErrorCode> {
-    match caps::lookup(my_space()?, slot_arg(slot)?, ObjectType::IrqHandler, Rights::WRITE)? {
+fn irq_cap(slot: Arg<CapSlot>) -> Result<u8, ErrorCode> {
+    match caps::lookup(my_space()?, slot.get()?, ObjectType::IrqHandler, Rights::WRITE)? {
         (caps::Object::Irq(line), _) => Ok(line),
         _ => Err(ErrorCode::WrongObjectType),
     }
 }
 
-fn audit_cap(slot: u64) -> Result<(), ErrorCode> {
-    caps::lookup(my_space()?, slot_arg(slot)?, ObjectType::Audit, Rights::READ).map(|_| ())
+fn audit_cap(slot: Arg<CapSlot>) -> Result<(), ErrorCode> {
+    caps::lookup(my_space()?, slot.get()?, ObjectType::Audit, Rights::READ).map(|_| ())
 }

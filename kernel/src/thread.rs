@@ -3,7 +3,7 @@
 
 use kcore::cap::SpaceId;
 
-pub const MAX_THREADS: usize = 64;
+pub const MAX_THREADS: usize = abi::tables::Table::Threads.capacity() as usize;
 /// Kernel stack pages per thread (the slot reserves one more, unmapped, as the guard).
 pub const KERNEL_STACK_PAGES: u64 = 4;
 pub const PRIORITIES: usize = 32;

@@ -304,7 +304,7 @@ pub fn prune(pml4: u64, virt: u64) -> u64 {
 
 // ----- address-space objects -------------------------------------------------------------
 
-pub const MAX_SPACES: usize = 64;
+pub const MAX_SPACES: usize = abi::tables::Table::AddressSpaces.capacity() as usize;
 /// What an address space costs its creator's quota when it is made: its root and a few
 /// tables' worth of bookkeeping. Every page table `Map` makes later is charged on top
 /// ([`TABLE_COST`] each) and refunded when `Unmap` leaves it empty.

@@ -19,7 +19,8 @@
 
 use core::arch::asm;
 
-use abi::{CapSlot, ErrorCode, MessageInfo, Sysno};
+use abi::args::{self, SyscallArgs};
+use abi::{CapSlot, ErrorCode, MessageInfo};
 
 use crate::raw::{self, Registers};
 
@@ -68,9 +69,12 @@ pub struct RawReceived {
     pub message: RawMessage,
 }
 
-fn load(slot: CapSlot, message: &RawMessage) -> Registers {
+/// The registers of `args` (the endpoint and info word) with `message`'s words.
+#[inline(always)]
+fn load<A: SyscallArgs>(args: &A, message: &RawMessage) -> Registers {
+    let [rdi, rsi, ..] = args.encode();
     let [rdx, r10, r8, r9, r12, r13, r14, r15] = message.words;
-    Registers { rdi: u64::from(slot.index()), rsi: message.info.encode(), rdx, r10, r8, r9, r12, r13, r14, r15 }
+    Registers { rdi, rsi, rdx, r10, r8, r9, r12, r13, r14, r15 }
 }
 
 fn store(rax: u64, regs: &Registers) -> Result<RawReceived, ErrorCode> {
@@ -86,24 +90,25 @@ fn store(rax: u64, regs: &Registers) -> Result<RawReceived, ErrorCode> {
 /// `Call` on the endpoint in `endpoint` with `message`; returns the reply.
 #[inline(always)]
 pub fn call(endpoint: CapSlot, message: &RawMessage) -> Result<RawReceived, ErrorCode> {
-    let mut regs = load(endpoint, message);
-    let rax = raw::syscall(Sysno::Call, &mut regs);
+    let args = args::Call { endpoint: endpoint.into(), info: message.info.into() };
+    let mut regs = load(&args, message);
+    let rax = raw::syscall(args::Call::SYSNO, &mut regs);
     store(rax, &regs)
 }
 
 /// `Recv` on the endpoint in `endpoint`.
 #[inline(always)]
 pub fn recv(endpoint: CapSlot) -> Result<RawReceived, ErrorCode> {
-    let mut regs = Registers { rdi: u64::from(endpoint.index()), ..Registers::default() };
-    let rax = raw::syscall(Sysno::Recv, &mut regs);
+    let (rax, regs) = raw::syscall_args(&args::Recv { endpoint: endpoint.into(), timeout: 0 });
     store(rax, &regs)
 }
 
 /// `ReplyRecv`: answer the pending call with `message`, then receive on `endpoint`.
 #[inline(always)]
 pub fn reply_recv(endpoint: CapSlot, message: &RawMessage) -> Result<RawReceived, ErrorCode> {
-    let mut regs = load(endpoint, message);
-    let rax = raw::syscall(Sysno::ReplyRecv, &mut regs);
+    let args = args::ReplyRecv { endpoint: endpoint.into(), info: message.info.into() };
+    let mut regs = load(&args, message);
+    let rax = raw::syscall(args::ReplyRecv::SYSNO, &mut regs);
     store(rax, &regs)
 }
 

@@ -18,18 +18,15 @@
 //! maps goes into children's spaces. Code that holds its own address-space cap must keep
 //! to that discipline.
 
-use abi::syscall::{NO_SLOT, map_perms};
-use abi::{Badge, CapSlot, ErrorCode, ObjectType, Rights, Sysno};
+use abi::args::{self, SyscallArgs};
+use abi::syscall::map_perms;
+use abi::{Badge, CapSlot, ErrorCode, ObjectType, Rights};
 
-use crate::raw::{self, Registers};
+use crate::raw;
 use crate::sys;
 
-fn slot(s: CapSlot) -> u64 {
-    u64::from(s.index())
-}
-
-fn invoke(sysno: Sysno, mut regs: Registers) -> Result<(), ErrorCode> {
-    sys::check(raw::syscall(sysno, &mut regs))
+fn invoke<A: SyscallArgs>(args: A) -> Result<(), ErrorCode> {
+    sys::invoke(args).map(drop)
 }
 
 // ---- Creating objects -----------------------------------------------------------------
@@ -102,21 +99,12 @@ impl Access {
 /// Maps the frame in `frame` at `address` (page aligned, lower half) in the address space
 /// `space`, with `access`. See the module docs before mapping into your own space.
 pub fn map(space: CapSlot, frame: CapSlot, address: u64, access: Access) -> Result<(), ErrorCode> {
-    invoke(
-        Sysno::Map,
-        Registers {
-            rdi: slot(space),
-            rsi: slot(frame),
-            rdx: address,
-            r10: access.bits(),
-            ..Registers::default()
-        },
-    )
+    invoke(args::Map { space: space.into(), frame: frame.into(), address, perms: access.bits() })
 }
 
 /// Removes the mapping at `address` from the address space `space`.
 pub fn unmap(space: CapSlot, address: u64) -> Result<(), ErrorCode> {
-    invoke(Sysno::Unmap, Registers { rdi: slot(space), rsi: address, ..Registers::default() })
+    invoke(args::Unmap { space: space.into(), address })
 }
 
 // ---- Threads --------------------------------------------------------------------------
@@ -135,18 +123,14 @@ pub struct StartState {
 /// Starts the created thread `thread` in address space `space` with capability space
 /// `cspace`, at `state`. Every register but `rsp` and `rip` starts at zero.
 pub fn thread_start(thread: CapSlot, space: CapSlot, cspace: CapSlot, state: StartState) -> Result<(), ErrorCode> {
-    invoke(
-        Sysno::ThreadStart,
-        Registers {
-            rdi: slot(thread),
-            rsi: slot(space),
-            rdx: slot(cspace),
-            r10: state.entry,
-            r8: state.stack_pointer,
-            r9: state.ipc_buffer.unwrap_or(0),
-            ..Registers::default()
-        },
-    )
+    invoke(args::ThreadStart {
+        thread: thread.into(),
+        space: space.into(),
+        cspace: cspace.into(),
+        entry: state.entry,
+        stack_pointer: state.stack_pointer,
+        ipc_buffer: state.ipc_buffer.unwrap_or(0),
+    })
 }
 
 /// A CPU budget: `budget_us` of CPU time in every `period_us`.
@@ -177,22 +161,18 @@ pub struct ThreadConfig {
 /// Configures `thread`, before or after it starts.
 pub fn thread_configure(thread: CapSlot, config: ThreadConfig) -> Result<(), ErrorCode> {
     let (budget, period) = config.budget.map_or((0, 0), |b| (b.budget_us, b.period_us));
-    invoke(
-        Sysno::ThreadConfigure,
-        Registers {
-            rdi: slot(thread),
-            rsi: u64::from(config.priority),
-            rdx: u64::from(budget),
-            r10: u64::from(period),
-            r8: config.fault_endpoint.map_or(NO_SLOT, slot),
-            ..Registers::default()
-        },
-    )
+    invoke(args::ThreadConfigure {
+        thread: thread.into(),
+        priority: u64::from(config.priority),
+        budget_us: u64::from(budget),
+        period_us: u64::from(period),
+        fault_endpoint: config.fault_endpoint.into(),
+    })
 }
 
 /// Stops `thread` for good; its fault endpoint hears of it (label `KILLED`).
 pub fn thread_kill(thread: CapSlot) -> Result<(), ErrorCode> {
-    invoke(Sysno::ThreadKill, Registers { rdi: slot(thread), ..Registers::default() })
+    invoke(args::ThreadKill { thread: thread.into() })
 }
 
 // ---- Giving caps ----------------------------------------------------------------------
@@ -201,17 +181,7 @@ pub fn thread_kill(thread: CapSlot) -> Result<(), ErrorCode> {
 /// `src`'s rights intersected with `rights`, and `badge` ([`Badge::NONE`] keeps `src`'s).
 /// The new cap is derived from `src`: revoking `src` takes it back.
 pub fn cap_give(src: CapSlot, cspace: CapSlot, dest: CapSlot, rights: Rights, badge: Badge) -> Result<(), ErrorCode> {
-    invoke(
-        Sysno::CapGive,
-        Registers {
-            rdi: slot(src),
-            rsi: slot(cspace),
-            rdx: slot(dest),
-            r10: u64::from(rights.bits()),
-            r8: badge.value(),
-            ..Registers::default()
-        },
-    )
+    invoke(args::CapGive { src: src.into(), cspace: cspace.into(), dest: dest.into(), rights: rights.into(), badge })
 }
 
 // ---- Slots ----------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 //! Everything a program needs that Rust cannot express safely is here, each item small
 //! enough to audit on its own:
 //!
-//! - [`syscall`] and [`thread_exit`]: the two `syscall` instructions, as safe functions.
+//! - [`syscall`] and [`thread_exit`]: the two `syscall` instructions, as safe functions
+//!   ([`syscall_args`] and [`Registers::from_args`] put an [`abi::args`] struct, the one
+//!   definition of a syscall's argument registers, into them).
 //! - `_start`: the ELF entry point (a naked function: align the stack, call [`crate::rt`]).
 //! - `memcpy`, `memmove`, `memset`, `memcmp`, `bcmp`: the C memory routines the compiler
 //!   emits calls to. On `x86_64-unknown-linux-gnu` they normally come from libc, and the
@@ -41,6 +43,7 @@ use core::arch::{asm, naked_asm};
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use abi::args::SyscallArgs;
 use abi::{CapSlot, ErrorCode, Sysno};
 
 /// The registers of one syscall, other than `rax` (number in, result out).
@@ -59,6 +62,25 @@ pub struct Registers {
     pub r13: u64,
     pub r14: u64,
     pub r15: u64,
+}
+
+impl Registers {
+    /// The argument registers for `args` ([`SyscallArgs::encode`]: `rdi rsi rdx r10 r8 r9`);
+    /// `r12`-`r15` zero.
+    #[inline]
+    pub fn from_args<A: SyscallArgs>(args: &A) -> Registers {
+        let [rdi, rsi, rdx, r10, r8, r9] = args.encode();
+        Registers { rdi, rsi, rdx, r10, r8, r9, ..Registers::default() }
+    }
+}
+
+/// Performs the syscall `args` are the arguments of ([`SyscallArgs::SYSNO`]) and returns
+/// `rax` and the registers as the kernel left them.
+#[inline]
+pub fn syscall_args<A: SyscallArgs>(args: &A) -> (u64, Registers) {
+    let mut regs = Registers::from_args(args);
+    let rax = syscall(A::SYSNO, &mut regs);
+    (rax, regs)
 }
 
 /// Performs syscall `sysno` with `regs`, updates `regs` with the kernel's answer and
@@ -101,6 +123,7 @@ pub fn syscall_number(number: u64, regs: &mut Registers) -> u64 {
 /// `ThreadExit` with `code`. Never returns: should the kernel return anyway, `ud2` faults
 /// the thread.
 pub fn thread_exit(code: u64) -> ! {
+    let [rdi, ..] = abi::args::ThreadExit { code }.encode();
     // SAFETY: ThreadExit reads only `rax` and `rdi`; control does not come back (and if it
     // did, `ud2` raises #UD before any Rust code runs with a wrong assumption).
     unsafe {
@@ -108,7 +131,7 @@ pub fn thread_exit(code: u64) -> ! {
             "syscall",
             "ud2",
             in("rax") Sysno::ThreadExit.as_u64(),
-            in("rdi") code,
+            in("rdi") rdi,
             options(noreturn, nostack),
         );
     }
@@ -311,14 +334,13 @@ fn map_fill_unmap<R>(
     frame: CapSlot,
     fill: impl FnOnce(&mut [u8; PAGE_SIZE]) -> R,
 ) -> Result<R, ErrorCode> {
-    let mut map = Registers {
-        rdi: u64::from(own_space.index()),
-        rsi: u64::from(frame.index()),
-        rdx: SCRATCH_PAGE,
-        r10: abi::syscall::map_perms::WRITE,
-        ..Registers::default()
+    let map = abi::args::Map {
+        space: own_space.into(),
+        frame: frame.into(),
+        address: SCRATCH_PAGE,
+        perms: abi::syscall::map_perms::WRITE,
     };
-    crate::sys::check(syscall(Sysno::Map, &mut map))?;
+    crate::sys::check(syscall_args(&map).0)?;
     let page = SCRATCH_PAGE as *mut [u8; PAGE_SIZE];
     // SAFETY: the `Map` above succeeded, so 4096 bytes at SCRATCH_PAGE (page aligned, so
     // aligned for `[u8; N]`) are mapped readable and writable in the space `own_space`
@@ -330,12 +352,8 @@ fn map_fill_unmap<R>(
     // so it is the only Rust reference to these bytes. Another mapping of the same frame,
     // if any, is not reachable from safe Rust (no safe code dereferences an address).
     let result = fill(unsafe { &mut *page });
-    let mut unmap = Registers {
-        rdi: u64::from(own_space.index()),
-        rsi: SCRATCH_PAGE,
-        ..Registers::default()
-    };
-    crate::sys::check(syscall(Sysno::Unmap, &mut unmap))?;
+    let unmap = abi::args::Unmap { space: own_space.into(), address: SCRATCH_PAGE };
+    crate::sys::check(syscall_args(&unmap).0)?;
     Ok(result)
 }
 

@@ -1,5 +1,6 @@
-//! Typed syscalls: one safe function per [`Sysno`], decoding the registers of
-//! [`abi::syscall`] into ABI types.
+//! Typed syscalls: one safe function per [`abi::Sysno`], encoding its arguments through the
+//! syscall's struct in [`abi::args`] (the one definition of the register layout, which the
+//! kernel decodes) and decoding the registers of [`abi::syscall`] into ABI types.
 //!
 //! Every function returns `Err(ErrorCode)` when the kernel does (`rax != 0`). A register
 //! value that is not valid ABI (an unknown error number, object kind or rights bit) means
@@ -9,8 +10,9 @@
 //! [`REGISTER_WORDS`] words and no caps. Longer messages and cap transfer use the IPC
 //! buffer, which comes with thread setup.
 
+use abi::args::{self, Arg, SyscallArgs};
 use abi::msg::REGISTER_WORDS;
-use abi::{Badge, CapSlot, ErrorCode, MessageInfo, ObjectType, Rights, Sysno};
+use abi::{Badge, CapSlot, ErrorCode, MessageInfo, ObjectType, Rights};
 
 use crate::raw::{self, Registers};
 
@@ -29,13 +31,9 @@ fn abi_violation(what: &str, value: u64) -> ! {
     panic!("kernel returned an invalid {what}: {value:#x}")
 }
 
-fn slot(s: CapSlot) -> u64 {
-    u64::from(s.index())
-}
-
-/// Invokes `sysno` with `regs` and checks the result.
-fn invoke(sysno: Sysno, mut regs: Registers) -> Result<Registers, ErrorCode> {
-    let rax = raw::syscall(sysno, &mut regs);
+/// Invokes the syscall of `args` and checks the result.
+pub(crate) fn invoke<A: SyscallArgs>(args: A) -> Result<Registers, ErrorCode> {
+    let (rax, regs) = raw::syscall_args(&args);
     check(rax).map(|()| regs)
 }
 
@@ -46,36 +44,21 @@ fn invoke(sysno: Sysno, mut regs: Registers) -> Result<Registers, ErrorCode> {
 /// Returns how many bytes came (0: none waiting, and the input notification is re-armed).
 pub fn console_read(console: CapSlot, buffer: &mut [u8]) -> Result<usize, ErrorCode> {
     let len = buffer.len().min(abi::syscall::CONSOLE_READ_MAX);
-    let regs = invoke(
-        Sysno::ConsoleRead,
-        Registers { rdi: slot(console), rsi: buffer.as_mut_ptr() as u64, rdx: len as u64, ..Registers::default() },
-    )?;
+    let regs = invoke(args::ConsoleRead { console: console.into(), buffer: buffer.as_mut_ptr() as u64, len: len as u64 })?;
     Ok(usize::try_from(regs.rdx).unwrap_or(0).min(len))
 }
 
 /// Console input signals the notification in `notification` (needs `WRITE`; its badge is
 /// the bits signalled) whenever bytes arrive for [`console_read`].
 pub fn console_set_notification(console: CapSlot, notification: CapSlot) -> Result<(), ErrorCode> {
-    invoke(
-        Sysno::ConsoleSetNotification,
-        Registers { rdi: slot(console), rsi: slot(notification), ..Registers::default() },
-    )
-    .map(drop)
+    invoke(args::ConsoleSetNotification { console: console.into(), notification: notification.into() }).map(drop)
 }
 
 /// Writes `bytes` to the console cap in `console`, in pieces of at most
 /// [`CONSOLE_WRITE_MAX`](abi::syscall::CONSOLE_WRITE_MAX) bytes. Stops at the first error.
 pub fn console_write(console: CapSlot, bytes: &[u8]) -> Result<(), ErrorCode> {
     for piece in bytes.chunks(abi::syscall::CONSOLE_WRITE_MAX) {
-        invoke(
-            Sysno::ConsoleWrite,
-            Registers {
-                rdi: slot(console),
-                rsi: piece.as_ptr() as u64,
-                rdx: piece.len() as u64,
-                ..Registers::default()
-            },
-        )?;
+        invoke(args::ConsoleWrite { console: console.into(), bytes: piece.as_ptr() as u64, len: piece.len() as u64 })?;
     }
     Ok(())
 }
@@ -87,7 +70,7 @@ pub fn thread_exit(code: u64) -> ! {
 
 /// Gives up the rest of the time slice.
 pub fn yield_now() -> Result<(), ErrorCode> {
-    invoke(Sysno::Yield, Registers::default()).map(drop)
+    invoke(args::Yield {}).map(drop)
 }
 
 // ---- Capability space ---------------------------------------------------------------
@@ -108,7 +91,7 @@ pub struct CapInfo {
 
 /// Describes the cap in `cap`.
 pub fn cap_identify(cap: CapSlot) -> Result<CapInfo, ErrorCode> {
-    let regs = invoke(Sysno::CapIdentify, Registers { rdi: slot(cap), ..Registers::default() })?;
+    let regs = invoke(args::CapIdentify { slot: cap.into() })?;
     let object_type =
         ObjectType::try_from(regs.rdx).unwrap_or_else(|v| abi_violation("object type", v));
     let rights = Rights::try_from(regs.r10).unwrap_or_else(|v| abi_violation("rights word", v));
@@ -118,59 +101,35 @@ pub fn cap_identify(cap: CapSlot) -> Result<CapInfo, ErrorCode> {
 /// Copies the cap in `src` to the empty slot `dest` (same rights and badge, derived from
 /// `src`).
 pub fn cap_copy(src: CapSlot, dest: CapSlot) -> Result<(), ErrorCode> {
-    invoke(Sysno::CapCopy, Registers { rdi: slot(src), rsi: slot(dest), ..Registers::default() })
-        .map(drop)
+    invoke(args::CapCopy { src: src.into(), dest: dest.into() }).map(drop)
 }
 
 /// Derives into `dest` a cap with `src`'s rights intersected with `rights`, and `badge`
 /// ([`Badge::NONE`] keeps `src`'s badge).
 pub fn cap_mint(src: CapSlot, dest: CapSlot, rights: Rights, badge: Badge) -> Result<(), ErrorCode> {
-    invoke(
-        Sysno::CapMint,
-        Registers {
-            rdi: slot(src),
-            rsi: slot(dest),
-            rdx: u64::from(rights.bits()),
-            r10: badge.value(),
-            ..Registers::default()
-        },
-    )
-    .map(drop)
+    invoke(args::CapMint { src: src.into(), dest: dest.into(), rights: rights.into(), badge }).map(drop)
 }
 
 /// Moves the cap in `src` to the empty slot `dest`.
 pub fn cap_move(src: CapSlot, dest: CapSlot) -> Result<(), ErrorCode> {
-    invoke(Sysno::CapMove, Registers { rdi: slot(src), rsi: slot(dest), ..Registers::default() })
-        .map(drop)
+    invoke(args::CapMove { src: src.into(), dest: dest.into() }).map(drop)
 }
 
 /// Deletes the cap in `cap`; caps derived from it stay valid.
 pub fn cap_delete(cap: CapSlot) -> Result<(), ErrorCode> {
-    invoke(Sysno::CapDelete, Registers { rdi: slot(cap), ..Registers::default() }).map(drop)
+    invoke(args::CapDelete { slot: cap.into() }).map(drop)
 }
 
 /// Deletes every cap derived from the cap in `cap`, in every capability space.
 pub fn cap_revoke(cap: CapSlot) -> Result<(), ErrorCode> {
-    invoke(Sysno::CapRevoke, Registers { rdi: slot(cap), ..Registers::default() }).map(drop)
+    invoke(args::CapRevoke { slot: cap.into() }).map(drop)
 }
 
 /// Creates an object of kind `object_type` (with `size` bytes for frames and untyped, else
 /// 0), charged to the caller's quota, and places a cap with all rights in the empty slot
-/// `dest`.
-///
-/// Registers as the kernel decodes them (kernel/src/syscall.rs): `rdi` the kind, `rsi` the
-/// slot, `rdx` the size argument (for a CSpace: its quota in bytes).
+/// `dest` ([`args::ObjectCreate`]; for a CSpace `size` is its quota in bytes).
 pub fn object_create(dest: CapSlot, object_type: ObjectType, size: u64) -> Result<(), ErrorCode> {
-    invoke(
-        Sysno::ObjectCreate,
-        Registers {
-            rdi: u64::from(object_type.as_u32()),
-            rsi: slot(dest),
-            rdx: size,
-            ..Registers::default()
-        },
-    )
-    .map(drop)
+    invoke(args::ObjectCreate { kind: object_type.into(), dest: dest.into(), size, flags: 0 }).map(drop)
 }
 
 /// Creates a frame of `bytes` (a power of two from 4 KiB to
@@ -178,17 +137,7 @@ pub fn object_create(dest: CapSlot, object_type: ObjectType, size: u64) -> Resul
 /// zeroed, physically contiguous, aligned to its size, with `flags` from
 /// [`abi::syscall::frame_create`]. It costs `bytes` of the caller's quota.
 pub fn frame_create(dest: CapSlot, bytes: u64, flags: u64) -> Result<(), ErrorCode> {
-    invoke(
-        Sysno::ObjectCreate,
-        Registers {
-            rdi: u64::from(ObjectType::Frame.as_u32()),
-            rsi: slot(dest),
-            rdx: bytes,
-            r10: flags,
-            ..Registers::default()
-        },
-    )
-    .map(drop)
+    invoke(args::ObjectCreate { kind: ObjectType::Frame.into(), dest: dest.into(), size: bytes, flags }).map(drop)
 }
 
 // ---- Authority audit (read-only, through an audit cap) -----------------------------
@@ -210,7 +159,7 @@ pub struct AuditedCap {
 /// `InvalidSlot` past the last space or slot or for a space that is not live, `EmptySlot`
 /// for an empty slot.
 pub fn audit_cap(audit: CapSlot, space: u64, slot_index: u64) -> Result<AuditedCap, ErrorCode> {
-    let regs = invoke(Sysno::AuditCap, Registers { rdi: slot(audit), rsi: space, rdx: slot_index, ..Registers::default() })?;
+    let regs = invoke(args::AuditCap { audit: audit.into(), space, slot: Arg::from_word(slot_index) })?;
     let rights = Rights::try_from(regs.r10).unwrap_or_else(|v| abi_violation("rights word", v));
     Ok(AuditedCap { kind: regs.rdx, rights, badge: Badge::new(regs.r8), object: regs.r9 })
 }
@@ -230,7 +179,7 @@ pub struct AuditedThread {
 
 /// Thread `index` as the audit sees it; `InvalidArgument` past the last thread.
 pub fn audit_thread(audit: CapSlot, index: u64) -> Result<AuditedThread, ErrorCode> {
-    let regs = invoke(Sysno::AuditThread, Registers { rdi: slot(audit), rsi: index, ..Registers::default() })?;
+    let regs = invoke(args::AuditThread { audit: audit.into(), thread: index })?;
     Ok(AuditedThread { space: regs.rdx, state: regs.r10, cpu_us: regs.r8, quota_used: regs.r9 })
 }
 
@@ -245,7 +194,7 @@ pub struct FrameInfo {
 
 /// Describes the frame whose cap is in `frame` (it needs `READ`).
 pub fn frame_info(frame: CapSlot) -> Result<FrameInfo, ErrorCode> {
-    let regs = invoke(Sysno::FrameInfo, Registers { rdi: slot(frame), ..Registers::default() })?;
+    let regs = invoke(args::FrameInfo { frame: frame.into() })?;
     Ok(FrameInfo { bytes: regs.rdx, phys: regs.r10 })
 }
 
@@ -301,9 +250,10 @@ impl Message {
         self.words.get(..n).unwrap_or(&[])
     }
 
+    /// Puts the message words in their registers (`abi::syscall::MESSAGE_REGISTERS`) over
+    /// `regs`; the info word is an argument of each IPC struct.
     fn load(&self, regs: &mut Registers) {
         let [w0, w1, w2, w3, w4, w5, w6, w7] = self.words;
-        regs.rsi = self.info.encode();
         (regs.rdx, regs.r10, regs.r8, regs.r9) = (w0, w1, w2, w3);
         (regs.r12, regs.r13, regs.r14, regs.r15) = (w4, w5, w6, w7);
     }
@@ -329,10 +279,13 @@ pub struct Received {
     pub message: Message,
 }
 
-fn send_with(sysno: Sysno, cap: CapSlot, message: &Message) -> Result<Registers, ErrorCode> {
-    let mut regs = Registers { rdi: slot(cap), ..Registers::default() };
+/// Invokes the IPC syscall of `args` with the words of `message` (whose info word `args`
+/// carries).
+fn send_with<A: SyscallArgs>(args: A, message: &Message) -> Result<Registers, ErrorCode> {
+    let mut regs = Registers::from_args(&args);
     message.load(&mut regs);
-    invoke(sysno, regs)
+    let rax = raw::syscall(A::SYSNO, &mut regs);
+    check(rax).map(|()| regs)
 }
 
 fn received(regs: &Registers) -> Received {
@@ -341,47 +294,45 @@ fn received(regs: &Registers) -> Received {
 
 /// Sends `message` on the endpoint in `endpoint`, blocking until a receiver takes it.
 pub fn send(endpoint: CapSlot, message: &Message) -> Result<(), ErrorCode> {
-    send_with(Sysno::Send, endpoint, message).map(drop)
+    send_with(args::Send { endpoint: endpoint.into(), info: message.info.into() }, message).map(drop)
 }
 
 /// As [`send`], but `WouldBlock` instead of waiting for a receiver.
 pub fn nb_send(endpoint: CapSlot, message: &Message) -> Result<(), ErrorCode> {
-    send_with(Sysno::NbSend, endpoint, message).map(drop)
+    send_with(args::NbSend { endpoint: endpoint.into(), info: message.info.into() }, message).map(drop)
 }
 
 /// Sends `message` and waits for the reply.
 pub fn call(endpoint: CapSlot, message: &Message) -> Result<Message, ErrorCode> {
-    send_with(Sysno::Call, endpoint, message).map(|regs| Message::store(&regs))
+    send_with(args::Call { endpoint: endpoint.into(), info: message.info.into() }, message).map(|regs| Message::store(&regs))
 }
 
 /// Waits for a message on the endpoint in `endpoint`.
 pub fn recv(endpoint: CapSlot) -> Result<Received, ErrorCode> {
-    invoke(Sysno::Recv, Registers { rdi: slot(endpoint), ..Registers::default() })
-        .map(|regs| received(&regs))
+    invoke(args::Recv { endpoint: endpoint.into(), timeout: 0 }).map(|regs| received(&regs))
 }
 
 /// As [`recv`], but `TimedOut` after `ticks` timer ticks with no message (0: wait forever).
 pub fn recv_timeout(endpoint: CapSlot, ticks: u64) -> Result<Received, ErrorCode> {
-    invoke(Sysno::Recv, Registers { rdi: slot(endpoint), rsi: ticks, ..Registers::default() })
-        .map(|regs| received(&regs))
+    invoke(args::Recv { endpoint: endpoint.into(), timeout: ticks }).map(|regs| received(&regs))
 }
 
 /// As [`recv`], but `WouldBlock` if no sender is waiting.
 pub fn nb_recv(endpoint: CapSlot) -> Result<Received, ErrorCode> {
-    invoke(Sysno::NbRecv, Registers { rdi: slot(endpoint), ..Registers::default() })
-        .map(|regs| received(&regs))
+    invoke(args::NbRecv { endpoint: endpoint.into() }).map(|regs| received(&regs))
 }
 
 /// Answers the call this thread received last (the kernel's implicit one-shot reply; the
-/// `reply` slot is ignored and kept only for source compatibility). `IllegalOperation` if
-/// no call is pending, `PeerGone` if the caller died.
-pub fn reply(reply: CapSlot, message: &Message) -> Result<(), ErrorCode> {
-    send_with(Sysno::Reply, reply, message).map(drop)
+/// `reply` slot is ignored, as the kernel ignores `rdi` ([`args::Reply`]), and kept only
+/// for source compatibility). `IllegalOperation` if no call is pending, `PeerGone` if the
+/// caller died.
+pub fn reply(_reply: CapSlot, message: &Message) -> Result<(), ErrorCode> {
+    send_with(args::Reply { info: message.info.into() }, message).map(drop)
 }
 
 /// Replies with `message` to the pending call (if any), then waits on `endpoint`.
 pub fn reply_recv(endpoint: CapSlot, message: &Message) -> Result<Received, ErrorCode> {
-    send_with(Sysno::ReplyRecv, endpoint, message).map(|regs| received(&regs))
+    send_with(args::ReplyRecv { endpoint: endpoint.into(), info: message.info.into() }, message).map(|regs| received(&regs))
 }
 
 // ---- Caps in messages (through the IPC buffer) ---------------------------------------
@@ -425,25 +376,22 @@ pub fn reply_recv_with_caps(endpoint: CapSlot, message: &Message, send: &[CapSlo
 
 /// ORs the cap's badge into the notification in `notification`.
 pub fn signal(notification: CapSlot) -> Result<(), ErrorCode> {
-    invoke(Sysno::Signal, Registers { rdi: slot(notification), ..Registers::default() }).map(drop)
+    invoke(args::Signal { notification: notification.into() }).map(drop)
 }
 
 /// Waits until the notification's signal word is non-zero; returns and clears it.
 pub fn wait(notification: CapSlot) -> Result<u64, ErrorCode> {
-    invoke(Sysno::Wait, Registers { rdi: slot(notification), ..Registers::default() })
-        .map(|regs| regs.rdi)
+    invoke(args::Wait { notification: notification.into(), timeout: 0 }).map(|regs| regs.rdi)
 }
 
 /// As [`wait`], but `TimedOut` after `ticks` timer ticks with no signal (0: wait forever).
 pub fn wait_timeout(notification: CapSlot, ticks: u64) -> Result<u64, ErrorCode> {
-    invoke(Sysno::Wait, Registers { rdi: slot(notification), rsi: ticks, ..Registers::default() })
-        .map(|regs| regs.rdi)
+    invoke(args::Wait { notification: notification.into(), timeout: ticks }).map(|regs| regs.rdi)
 }
 
 /// As [`wait`], but returns 0 at once when no signal is pending.
 pub fn poll(notification: CapSlot) -> Result<u64, ErrorCode> {
-    invoke(Sysno::Poll, Registers { rdi: slot(notification), ..Registers::default() })
-        .map(|regs| regs.rdi)
+    invoke(args::Poll { notification: notification.into() }).map(|regs| regs.rdi)
 }
 
 // ---- Raw ----------------------------------------------------------------------------

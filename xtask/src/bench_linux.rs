@@ -815,6 +815,15 @@ pub fn write_report(figures_ours: &[Figure], figures_linux: &[Figure], path: &Pa
         "comparison": comparison,
         "reference_measured_elsewhere": references,
     });
+    // `cargo xtask bench ai` keeps its figures in the same file under "ai": carry them over.
+    let mut report = report;
+    if let Some(ai) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|old| old.get("ai").cloned())
+    {
+        report["ai"] = ai;
+    }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }

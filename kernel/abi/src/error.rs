@@ -32,10 +32,12 @@ pub enum ErrorCode {
     /// The operation is well-formed but not allowed on this object in its current state
     /// (for example destroying a root capability space).
     IllegalOperation = 9,
-    /// Creating the object would exceed the caller's kernel-memory quota.
+    /// Creating the object would exceed the caller's kernel-memory quota: its bytes, or its
+    /// share of a kernel table ([`crate::tables`]).
     OutOfQuota = 10,
-    /// A fixed-size kernel table is full. Not attributable to the caller's quota; the
-    /// kernel's tables were sized too small for this system image.
+    /// The kernel ran out of something no quota covers: physical memory of the right kind
+    /// (a frame below 4 GiB, say), or a table entry for an object the kernel made itself.
+    /// Never because another quota holder used up its share of a table.
     OutOfResources = 11,
     /// A non-blocking operation would have had to block.
     WouldBlock = 12,
@@ -89,8 +91,8 @@ impl ErrorCode {
             ErrorCode::InsufficientRights => "capability lacks a required right",
             ErrorCode::BadgeAlreadySet => "capability is already badged",
             ErrorCode::IllegalOperation => "operation not allowed on this object",
-            ErrorCode::OutOfQuota => "kernel-memory quota exhausted",
-            ErrorCode::OutOfResources => "kernel table full",
+            ErrorCode::OutOfQuota => "kernel-memory quota or table share exhausted",
+            ErrorCode::OutOfResources => "kernel resources exhausted",
             ErrorCode::WouldBlock => "operation would block",
             ErrorCode::MessageTooLong => "message too long",
             ErrorCode::PeerGone => "peer gone",

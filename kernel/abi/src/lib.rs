@@ -4,20 +4,25 @@
 //! registers into these types; libcap re-exports them. Nothing else re-declares them.
 //!
 //! - [`syscall`]: syscall numbers ([`Sysno`]) and the `SYSCALL` register convention.
+//! - [`args`]: one typed argument struct per syscall, which libcap encodes into the
+//!   argument registers and the kernel decodes from them.
 //! - [`error`]: [`ErrorCode`], the closed set of errors a syscall returns.
 //! - [`rights`]: [`Rights`], what a cap allows.
 //! - [`cap`]: [`CapSlot`], [`Badge`], [`ObjectType`].
 //! - [`msg`]: [`MessageInfo`], the message-info word, and message size limits.
 //! - [`ipc_buffer`]: byte layout of the per-thread IPC buffer.
+//! - [`tables`]: the kernel's fixed tables and the share of each a quota holds.
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod args;
 pub mod cap;
 pub mod error;
 pub mod ipc_buffer;
 pub mod msg;
 pub mod rights;
 pub mod syscall;
+pub mod tables;
 
 pub use cap::{Badge, CapSlot, ObjectType};
 pub use error::ErrorCode;

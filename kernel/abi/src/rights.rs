@@ -11,7 +11,7 @@
 //! | `READ`        | receive                   | wait, poll   | map readable          |
 //! | `WRITE`       | send                      | signal       | map writable          |
 //! | `GRANT`       | send capabilities         | -            | -                     |
-//! | `GRANT_REPLY` | call (receiver may reply) | -            | -                     |
+//! | `GRANT_REPLY` | caps back in the reply    | -            | -                     |
 //! | `EXECUTE`     | -                         | -            | map executable        |
 //!
 //! On the console, `WRITE` prints and `READ` reads what is typed (`ConsoleRead`,
@@ -36,7 +36,9 @@ impl Rights {
     pub const WRITE: Rights = Rights(1 << 1);
     /// Transfer capabilities in a message sent through this endpoint.
     pub const GRANT: Rights = Rights(1 << 2);
-    /// Call through this endpoint, giving the receiver a one-shot reply capability.
+    /// The reply to a `Call` made through this cap may carry capabilities back to the
+    /// caller (a reply with caps to a caller without it is `InsufficientRights`). `Call`
+    /// itself needs only `WRITE`: every caller gets its reply.
     pub const GRANT_REPLY: Rights = Rights(1 << 3);
     /// Map a frame executable.
     pub const EXECUTE: Rights = Rights(1 << 4);

@@ -23,7 +23,9 @@
 //!
 //! The register order is also [`MESSAGE_REGISTERS`]. Message words beyond the first
 //! [`crate::msg::REGISTER_WORDS`] travel in the IPC buffer (see [`crate::ipc_buffer`]).
-//! Each [`Sysno`] variant documents which registers it reads and writes.
+//! Which argument register means what is defined once, per syscall, by its struct in
+//! [`crate::args`], which libcap encodes and the kernel decodes; each [`Sysno`] variant
+//! documents the registers it writes back.
 //!
 //! [`ErrorCode`]: crate::ErrorCode
 
@@ -65,7 +67,8 @@ pub mod map_perms {
 }
 pub use map_perms as MapPerms;
 
-/// Frames made by `ObjectCreate`: `rdx` is the size, `r10` these flags.
+/// Frames made by `ObjectCreate`: the size and these flags
+/// ([`args::ObjectCreate`](crate::args::ObjectCreate)).
 pub mod frame_create {
     /// The largest frame: 2 MiB. Sizes are powers of two from 4 KiB up to this.
     pub const MAX_BYTES: u64 = 2 << 20;
@@ -101,14 +104,14 @@ pub const CONSOLE_READ_MAX: usize = 256;
 
 /// A syscall number, passed in `rax`.
 ///
-/// "slot" arguments are [`crate::CapSlot`] indices into the caller's capability space;
-/// "info" is a [`crate::MessageInfo`] word.
+/// The arguments of each syscall, with their registers and types, are its struct in
+/// [`crate::args`] (same name); the order in which they are checked is documented there and
+/// here. What a syscall returns in registers besides `rax` is documented here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u64)]
 pub enum Sysno {
-    /// Send a message on an endpoint, blocking until a receiver takes it.
-    /// `rdi` endpoint slot (needs `WRITE`; `GRANT` if the info word carries caps),
-    /// `rsi` info, message words in registers then IPC buffer.
+    /// Send a message on an endpoint, blocking until a receiver takes it
+    /// ([`args::Send`](crate::args::Send)): the message words in registers then IPC buffer.
     ///
     /// A message arrives whole or not at all. The receiver must have an IPC buffer for
     /// words beyond the registers and for caps (`MessageTooLong`), both buffers must be
@@ -118,94 +121,89 @@ pub enum Sysno {
     /// in the queue is cancelled with `Revoked` if its cap is revoked, deleted or moved
     /// before a receiver takes it.
     Send = 1,
-    /// As [`Sysno::Send`], but fail with `WouldBlock` instead of waiting.
+    /// As [`Sysno::Send`], but fail with `WouldBlock` instead of waiting
+    /// ([`args::NbSend`](crate::args::NbSend)).
     NbSend = 2,
-    /// Send, then wait for the reply. `rdi` endpoint slot (needs `WRITE`; caps in the reply
-    /// need `GRANT_REPLY`), `rsi` info. Returns the reply as a receive does (`rdi` is 0:
-    /// replies carry no badge). `PeerGone` if the server dies before replying.
+    /// Send, then wait for the reply ([`args::Call`](crate::args::Call)). Returns the reply
+    /// as a receive does (`rdi` is 0: replies carry no badge). `PeerGone` if the server
+    /// dies before replying.
     Call = 3,
-    /// Wait for a message on an endpoint. `rdi` endpoint slot (needs `READ`), `rsi`
-    /// timeout in timer ticks (0: wait forever; `TimedOut` when it passes).
+    /// Wait for a message on an endpoint, with a timeout ([`args::Recv`](crate::args::Recv)).
     /// Returns `rdi` the sender's badge, `rsi` info, message words. If the sender used
     /// [`Sysno::Call`], the receiver now owes it a reply (an implicit, one-shot reply
     /// right held by the receiving thread until it replies or another call reaches it; a
     /// plain message received meanwhile does not end it).
     Recv = 4,
-    /// As [`Sysno::Recv`], but fail with `WouldBlock` if no sender is waiting.
+    /// As [`Sysno::Recv`], but fail with `WouldBlock` if no sender is waiting
+    /// ([`args::NbRecv`](crate::args::NbRecv)).
     NbRecv = 5,
-    /// Answer the call this thread received last. `rsi` info, message words (`rdi` is
-    /// ignored). `IllegalOperation` if no call is pending (a second reply), `PeerGone` if
-    /// the caller died. A reply the caller cannot take (the refusals of [`Sysno::Send`])
-    /// returns that error and the call stays pending.
+    /// Answer the call this thread received last ([`args::Reply`](crate::args::Reply): info
+    /// and message words). `IllegalOperation` if no call is pending (a second reply),
+    /// `PeerGone` if the caller died. A reply the caller cannot take (the refusals of
+    /// [`Sysno::Send`]) returns that error and the call stays pending.
     Reply = 6,
-    /// Reply to the pending call if there is one, then receive on `rdi` (no timeout). With
-    /// nobody to release (no call pending, or the caller died) it just receives; a reply
-    /// the caller cannot take returns that error at once, without receiving, and the call
-    /// stays pending.
+    /// Reply to the pending call if there is one, then receive on the endpoint, with no
+    /// timeout ([`args::ReplyRecv`](crate::args::ReplyRecv)). With nobody to release (no
+    /// call pending, or the caller died) it just receives; a reply the caller cannot take
+    /// returns that error at once, without receiving, and the call stays pending.
     ReplyRecv = 7,
-    /// OR the cap's badge into a notification's signal word. `rdi` notification slot
-    /// (needs `WRITE`).
+    /// OR the cap's badge into a notification's signal word
+    /// ([`args::Signal`](crate::args::Signal)).
     Signal = 8,
-    /// Wait until a notification's signal word is non-zero, take and clear it.
-    /// `rdi` notification slot (needs `READ`), `rsi` timeout in ticks (0: forever).
-    /// Returns `rdi` the signal word.
+    /// Wait until a notification's signal word is non-zero, take and clear it
+    /// ([`args::Wait`](crate::args::Wait)). Returns `rdi` the signal word.
     Wait = 9,
-    /// As [`Sysno::Wait`], but return a zero signal word instead of blocking.
+    /// As [`Sysno::Wait`], but return a zero signal word instead of blocking
+    /// ([`args::Poll`](crate::args::Poll)).
     Poll = 10,
-    /// Give up the rest of the current time slice.
+    /// Give up the rest of the current time slice ([`args::Yield`](crate::args::Yield): no
+    /// arguments).
     Yield = 11,
-    /// Describe a cap. `rdi` slot. Returns `rdx` the [`crate::ObjectType`], `r10` the
-    /// [`crate::Rights`] bits, `r8` the [`crate::Badge`], and `r9`, for a thread or
-    /// cspace cap, the index the authority audit knows it by (`AuditThread`'s thread
-    /// index, `AuditCap`'s space index), else 0: a supervisor can tell an auditor which
-    /// thread and space are which program's.
+    /// Describe a cap ([`args::CapIdentify`](crate::args::CapIdentify)). Returns `rdx` the
+    /// [`crate::ObjectType`], `r10` the [`crate::Rights`] bits, `r8` the [`crate::Badge`],
+    /// and `r9`, for a thread or cspace cap, the index the authority audit knows it by
+    /// (`AuditThread`'s thread index, `AuditCap`'s space index), else 0: a supervisor can
+    /// tell an auditor which thread and space are which program's.
     CapIdentify = 12,
-    /// Copy a cap, same rights and badge; the copy is derived from the original.
-    /// `rdi` source slot, `rsi` empty destination slot.
+    /// Copy a cap, same rights and badge; the copy is derived from the original
+    /// ([`args::CapCopy`](crate::args::CapCopy)).
     CapCopy = 13,
-    /// Derive a cap with fewer rights and/or a badge. `rdi` source slot, `rsi` empty
-    /// destination slot, `rdx` rights mask (intersected with the source's rights),
-    /// `r10` badge (0: keep the source's badge).
+    /// Derive a cap with fewer rights and/or a badge ([`args::CapMint`](crate::args::CapMint)).
     CapMint = 14,
-    /// Move a cap to another slot, keeping its place in the derivation tree.
-    /// `rdi` source slot, `rsi` empty destination slot.
+    /// Move a cap to another slot, keeping its place in the derivation tree
+    /// ([`args::CapMove`](crate::args::CapMove)).
     CapMove = 15,
-    /// Delete the cap in `rdi`. Its derived caps stay valid (they are re-parented).
-    /// Deleting the last cap to an object destroys it and refunds its quota.
+    /// Delete a cap ([`args::CapDelete`](crate::args::CapDelete)). Its derived caps stay
+    /// valid (they are re-parented). Deleting the last cap to an object destroys it and
+    /// refunds its quota.
     CapDelete = 16,
-    /// Delete every cap derived from the cap in `rdi`, in every capability space.
+    /// Delete every cap derived from a cap, in every capability space
+    /// ([`args::CapRevoke`](crate::args::CapRevoke)).
     CapRevoke = 17,
-    /// Create a kernel object, charged to the caller's kernel-memory quota.
-    /// `rdi` [`crate::ObjectType`] (endpoint, notification, frame, address space, thread,
-    /// cspace), `rsi` empty destination slot. The new cap has [`crate::Rights::ALL`].
-    /// For a cspace, `rdx` is its quota in bytes. For a frame, `rdx` is its size in bytes
-    /// (0: 4 KiB; else a power of two from 4 KiB to [`frame_create::MAX_BYTES`]) and `r10`
-    /// [`frame_create`] flags: the frame is zeroed, physically contiguous, aligned to its
-    /// size, and costs its size of quota; `OutOfResources` if no such run of memory is
-    /// free. Other kinds ignore `rdx` and `r10`.
+    /// Create a kernel object, charged to the caller's kernel-memory quota
+    /// ([`args::ObjectCreate`](crate::args::ObjectCreate)): an endpoint, notification,
+    /// frame, address space, thread or cspace. The new cap has [`crate::Rights::ALL`]. A
+    /// frame is zeroed, physically contiguous, aligned to its size, and costs its size of
+    /// quota; `OutOfResources` if no such run of memory is free.
     ObjectCreate = 18,
-    /// Write bytes to the console: `rdi` = console cap slot, `rsi` = user pointer,
-    /// `rdx` = length (at most [`CONSOLE_WRITE_MAX`]).
+    /// Write bytes to the console ([`args::ConsoleWrite`](crate::args::ConsoleWrite)).
     ConsoleWrite = 19,
-    /// End the calling thread: `rdi` = exit code, reported to its fault/exit endpoint.
+    /// End the calling thread ([`args::ThreadExit`](crate::args::ThreadExit)); the exit code
+    /// is reported to its fault/exit endpoint.
     ThreadExit = 20,
-    /// Map all of a frame: `rdi` = address-space cap (Write), `rsi` = frame cap (Read; plus
-    /// Write or Execute for such a mapping), `rdx` = user address (page aligned; the whole
-    /// frame must fit in the lower half), `r10` = [`MapPerms`] bits. Writable and
-    /// executable together is refused, and so is any mapping that would make a frame
-    /// writable somewhere and executable somewhere else. `SlotOccupied` if any page of the
-    /// range is mapped already.
+    /// Map all of a frame ([`args::Map`](crate::args::Map)). Writable and executable
+    /// together is refused, and so is any mapping that would make a frame writable
+    /// somewhere and executable somewhere else. `SlotOccupied` if any page of the range is
+    /// mapped already.
     Map = 21,
-    /// Unmap: `rdi` = address-space cap (Write), `rsi` = user address: the start of a
-    /// mapping, all of which goes. `InvalidArgument` for an address inside a mapping.
+    /// Unmap a mapping, all of which goes ([`args::Unmap`](crate::args::Unmap)).
+    /// `InvalidArgument` for an address inside a mapping.
     Unmap = 22,
-    /// Start a created thread: `rdi` = thread cap (Write), `rsi` = address-space cap,
-    /// `rdx` = cspace cap, `r10` = entry, `r8` = stack pointer, `r9` = IPC buffer address
-    /// (0: none). The thread starts with every register zero but `rsp` and `rip`.
+    /// Start a created thread ([`args::ThreadStart`](crate::args::ThreadStart)). The thread
+    /// starts with every register zero but `rsp` and `rip`.
     ThreadStart = 23,
-    /// Configure a thread before or after start: `rdi` = thread cap (Write), `rsi` =
-    /// priority (at most the caller's), `rdx` = budget µs, `r10` = period µs (both 0: no
-    /// budget), `r8` = fault endpoint slot in the caller's space ([`NO_SLOT`]: none).
+    /// Configure a thread before or after start: priority (at most the caller's), budget
+    /// and fault endpoint ([`args::ThreadConfigure`](crate::args::ThreadConfigure)).
     ///
     /// Budgets are enforced to the microsecond ([`budget`]): `InvalidArgument` for a budget
     /// under [`budget::MIN_US`], over its period, or a period over [`budget::MAX_PERIOD_US`].
@@ -215,46 +213,48 @@ pub enum Sysno {
     /// itself, and can never give "no budget" (`InsufficientRights` for either). A thread
     /// created by a caller with a budget has none to run on until it is given a share.
     ThreadConfigure = 24,
-    /// Mint into another space: `rdi` = source slot, `rsi` = cspace cap (Write), `rdx` =
-    /// destination slot there, `r10` = rights, `r8` = badge (0: keep).
+    /// Mint into another space ([`args::CapGive`](crate::args::CapGive)).
     CapGive = 25,
-    /// Stop a thread for good: `rdi` = thread cap (Write). Its fault endpoint hears of it.
+    /// Stop a thread for good ([`args::ThreadKill`](crate::args::ThreadKill)). Its fault
+    /// endpoint hears of it.
     ThreadKill = 26,
-    /// Read an I/O port: `rdi` = I/O-port-range cap (Read), `rsi` = port, `rdx` = width in
-    /// bytes (1, 2 or 4). The value comes back in `rdx`.
+    /// Read an I/O port ([`args::IoPortRead`](crate::args::IoPortRead)). The value comes
+    /// back in `rdx`.
     IoPortRead = 27,
-    /// Write an I/O port: `rdi` = I/O-port-range cap (Write), `rsi` = port, `rdx` = width,
-    /// `r10` = value.
+    /// Write an I/O port ([`args::IoPortWrite`](crate::args::IoPortWrite)).
     IoPortWrite = 28,
-    /// Deliver an IRQ line as a notification: `rdi` = IRQ-handler cap (Write), `rsi` =
-    /// notification cap (Write; its badge is the bit pattern signalled). Unmasks the line.
+    /// Deliver an IRQ line as a notification
+    /// ([`args::IrqSetNotification`](crate::args::IrqSetNotification)). Unmasks the line.
     IrqSetNotification = 29,
-    /// The driver has handled the interrupt: `rdi` = IRQ-handler cap (Write). Unmasks the
-    /// line, which the kernel masks each time it signals.
+    /// The driver has handled the interrupt ([`args::IrqAck`](crate::args::IrqAck)).
+    /// Unmasks the line, which the kernel masks each time it signals.
     IrqAck = 30,
-    /// Authority audit: `rdi` = audit cap (Read), `rsi` = capability-space index, `rdx` =
-    /// slot. Returns kind in `rdx`, rights in `r10`, badge in `r8`, and in `r9` the kernel
-    /// object's identity (equal for caps to the same object). `InvalidSlot` past the last
-    /// space or slot and for a space that is not live, `EmptySlot` for an empty slot.
+    /// Authority audit of one slot of any capability space
+    /// ([`args::AuditCap`](crate::args::AuditCap)). Returns kind in `rdx`, rights in `r10`,
+    /// badge in `r8`, and in `r9` the kernel object's identity (equal for caps to the same
+    /// object). `InvalidSlot` past the last space or slot and for a space that is not live,
+    /// `EmptySlot` for an empty slot.
     AuditCap = 31,
-    /// Authority audit of threads: `rdi` = audit cap (Read), `rsi` = thread index. Returns
+    /// Authority audit of threads ([`args::AuditThread`](crate::args::AuditThread)). Returns
     /// in `rdx` the capability-space index + 1 of a live thread (0: no space), in `r10` its
     /// state (0 free, 1 inactive, 2 ready, 3 running, 4 blocked, 5 throttled, 6 dead), in
     /// `r8` the CPU time it has used since it was created, in microseconds, and in `r9`
     /// the kernel memory its capability space's quota has paid for, in bytes (0: no space).
     /// `InvalidArgument` past the last thread.
     AuditThread = 32,
-    /// Describe a frame: `rdi` = frame cap (Read). Returns `rdx` its size in bytes and `r10`
-    /// its first physical address (for device DMA; the frame is contiguous).
+    /// Describe a frame ([`args::FrameInfo`](crate::args::FrameInfo)). Returns `rdx` its
+    /// size in bytes and `r10` its first physical address (for device DMA; the frame is
+    /// contiguous).
     FrameInfo = 33,
-    /// Read what was typed on the console: `rdi` = console cap (Read), `rsi` = user buffer,
-    /// `rdx` = its length (at most [`CONSOLE_READ_MAX`]). Never blocks: returns in `rdx`
+    /// Read what was typed on the console ([`args::ConsoleRead`](crate::args::ConsoleRead):
+    /// console cap, buffer, length). Never blocks: returns in `rdx`
     /// the number of bytes copied, 0 if none is waiting. Finding none re-arms the console's
     /// input notification (see [`Sysno::ConsoleSetNotification`]), so a reader loops
     /// "read until 0, then wait".
     ConsoleRead = 34,
-    /// Deliver console input as a notification: `rdi` = console cap (Read), `rsi` =
-    /// notification cap (Write; its badge is the bit pattern signalled). Each time input
+    /// Deliver console input as a notification
+    /// ([`args::ConsoleSetNotification`](crate::args::ConsoleSetNotification); the
+    /// notification cap's badge is the bit pattern signalled). Each time input
     /// arrives the kernel signals it once, and again only after a `ConsoleRead` found
     /// nothing left. One reader at a time: a second call moves the delivery.
     ConsoleSetNotification = 35,

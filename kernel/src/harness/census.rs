@@ -23,7 +23,7 @@ pub(crate) struct Census {
     cap_objects: usize,
     cspaces: usize,
     /// Which capability spaces are live, bit per space index (the store has 64).
-    pub(crate) live_spaces: u64,
+    pub(crate) live_spaces: u128,
     kernel_quota_used: u64,
     frame_objects: usize,
     address_spaces: usize,
@@ -38,8 +38,8 @@ pub(crate) struct Census {
 impl Census {
     pub(crate) fn take() -> Census {
         let (cap_objects, live_spaces, kernel_quota_used) = caps::with(|store| {
-            let mut live = 0u64;
-            for index in 0..caps::SPACES.min(64) {
+            let mut live = 0u128;
+            for index in 0..caps::SPACES.min(128) {
                 if store.quota(SpaceId::new(index as u16)).is_some() {
                     live |= 1 << index;
                 }

@@ -17,7 +17,7 @@
 use abi::{Badge, CapSlot, ObjectType, Rights};
 use kcore::cap::SpaceId;
 
-use crate::arch::x86_64::{cpu, exit_qemu, time};
+use crate::arch::{cpu, exit_qemu, time};
 use crate::println;
 use crate::sched::{self, UserStart};
 use crate::thread::Exit;
@@ -69,7 +69,7 @@ pub fn run() -> ! {
         (PONG, ObjectType::Notification),
         (GRANTED, ObjectType::Notification),
     ] {
-        if let Err(error) = crate::caps::create_object(KERNEL_SPACE, CapSlot::new(slot), kind, 0, 0) {
+        if let Err(error) = crate::object::create(KERNEL_SPACE, CapSlot::new(slot), kind, 0, 0) {
             fail(format_args!("cannot create a {kind:?}: {error:?}"));
         }
     }
@@ -127,7 +127,7 @@ fn start(
             crate::caps::mint(KERNEL_SPACE, from, space, to, rights, Badge::NONE)?;
         }
         for &(slot, kind) in objects {
-            crate::caps::create_object(space, CapSlot::new(slot), kind, 0, 0)?;
+            crate::object::create(space, CapSlot::new(slot), kind, 0, 0)?;
         }
         let (offset, word) = buffer_word;
         crate::vspace::copy_to_user(loaded.pml4, loaded.ipc_buffer + offset as u64, &u64::from(word).to_le_bytes())?;

@@ -36,7 +36,7 @@
 use abi::{Badge, CapSlot, ObjectType, Rights};
 use kcore::cap::{SlotRef, SpaceId};
 
-use crate::arch::x86_64::exit_qemu;
+use crate::arch::exit_qemu;
 use crate::caps::{self, Object};
 use crate::harness::census::Census;
 use crate::println;
@@ -163,7 +163,7 @@ pub fn run() -> ! {
         (7, ObjectType::CSpace, CHILD_CSPACE_QUOTA),
         (8, ObjectType::Thread, 0),
     ] {
-        if let Err(error) = caps::create_object(fuzzer_space, CapSlot::new(slot), kind, argument, 0) {
+        if let Err(error) = crate::object::create(fuzzer_space, CapSlot::new(slot), kind, argument, 0) {
             fail(&run, format_args!("cannot give the fuzzer a {kind:?}: {error:?}"));
         }
     }
@@ -239,7 +239,7 @@ pub fn run() -> ! {
 
 /// A new endpoint or notification in the kernel space's `slot`.
 fn kernel_object(run: &Run, slot: u32, kind: ObjectType) {
-    if let Err(error) = caps::create_object(KERNEL_SPACE, CapSlot::new(slot), kind, 0, 0) {
+    if let Err(error) = crate::object::create(KERNEL_SPACE, CapSlot::new(slot), kind, 0, 0) {
         fail(run, format_args!("cannot create a {kind:?}: {error:?}"));
     }
 }
@@ -343,7 +343,7 @@ fn watch(run: &Run, id: ThreadId, what: &str, limit: Option<u64>) -> Option<Exit
 /// live before the run and that no cap outside the set names count. Returns how many.
 fn reclaim_space_cycles(before: &Census) -> usize {
     let leaked = |index: usize| {
-        (1..64).contains(&index) && before.live_spaces & (1 << index) == 0 && caps::with(|store| store.quota(SpaceId::new(index as u16))).is_some()
+        (1..128).contains(&index) && before.live_spaces & (1 << index) == 0 && caps::with(|store| store.quota(SpaceId::new(index as u16))).is_some()
     };
     let mut candidates = [false; caps::SPACES];
     for (index, candidate) in candidates.iter_mut().enumerate() {
@@ -368,7 +368,7 @@ fn reclaim_space_cycles(before: &Census) -> usize {
         if *candidate && caps::with(|store| store.quota(SpaceId::new(index as u16))).is_some() {
             println!("kfuzz: reclaiming unreachable capability space {index}:");
             dump_space(SpaceId::new(index as u16));
-            caps::destroy_space(SpaceId::new(index as u16));
+            crate::object::destroy_space(SpaceId::new(index as u16));
             count += 1;
         }
     }

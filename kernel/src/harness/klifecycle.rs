@@ -18,8 +18,7 @@
 
 use crate::harness::census::Census;
 
-use crate::arch::x86_64::exit_qemu;
-use crate::caps;
+use crate::arch::exit_qemu;
 use crate::println;
 use crate::sched;
 use crate::thread::{MAX_THREADS, State, ThreadId};
@@ -60,7 +59,7 @@ pub fn run() -> ! {
     // init first, so that nothing reacts to the others' ends; its space holds the rest.
     let _ = sched::kill(init);
     let _ = sched::join(init);
-    caps::destroy_space(init_space);
+    crate::object::destroy_space(init_space);
     for index in 1..MAX_THREADS {
         let id = ThreadId(index as u16);
         let user = sched::with_sched(|s| s.thread(id).cspace.is_some() && s.thread(id).state != State::Free);

@@ -47,7 +47,7 @@
 use abi::{Badge, CapSlot, ObjectType, Rights};
 use kcore::cap::{SlotRef, SpaceId};
 
-use crate::arch::x86_64::exit_qemu;
+use crate::arch::exit_qemu;
 use crate::caps::{self, Object};
 use crate::harness::census::Census;
 use crate::harness::kfuzz;
@@ -348,7 +348,7 @@ fn settle(init: ThreadId) {
 /// own space.
 fn share_objects() {
     for slot in CODE_SLOTS {
-        if let Err(error) = caps::create_object(KERNEL_SPACE, CapSlot::new(slot), ObjectType::Frame, 0, 0) {
+        if let Err(error) = crate::object::create(KERNEL_SPACE, CapSlot::new(slot), ObjectType::Frame, 0, 0) {
             fail(format_args!("cannot create a code frame: {error:?}"));
         }
         let phys = match caps::lookup(KERNEL_SPACE, CapSlot::new(slot), ObjectType::Frame, Rights::READ) {
@@ -366,7 +366,7 @@ fn share_objects() {
         unsafe { core::ptr::copy_nonoverlapping(code.as_ptr(), target, code.len()) };
     }
     for slot in [BASELINE_SLOT, CHECK_SLOT] {
-        if let Err(error) = caps::create_object(KERNEL_SPACE, CapSlot::new(slot), ObjectType::Notification, 0, 0) {
+        if let Err(error) = crate::object::create(KERNEL_SPACE, CapSlot::new(slot), ObjectType::Notification, 0, 0) {
             fail(format_args!("cannot create a census notification: {error:?}"));
         }
     }

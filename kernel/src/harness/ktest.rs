@@ -9,8 +9,8 @@
 
 use spin::Mutex;
 
-use crate::arch::x86_64::idt::{self, TrapFrame};
-use crate::arch::x86_64::{apic, exit_qemu, gdt, paging, time::RefClock};
+use crate::arch::idt::{self, TrapFrame};
+use crate::arch::{apic, exit_qemu, gdt, paging, time::RefClock};
 use crate::println;
 
 #[derive(Clone, Copy)]
@@ -120,7 +120,7 @@ fn boot() -> ! {
     if platform.local_apic == 0 || platform.io_apic_count == 0 || platform.cpus == 0 {
         fail("boot", format_args!("ACPI did not find the LAPIC, an IOAPIC and a CPU"));
     }
-    if crate::arch::x86_64::time::tsc_khz() == 0 {
+    if crate::arch::time::tsc_khz() == 0 {
         fail("boot", format_args!("TSC not calibrated"));
     }
     let features = crate::FEATURES.get().copied().unwrap_or_default();
@@ -219,15 +219,15 @@ fn invalid_opcode() -> ! {
 fn timer(clock: &RefClock) -> ! {
     const TICKS: u64 = 20;
     let start = apic::ticks();
-    let begin = crate::arch::x86_64::time::micros_since_boot();
+    let begin = crate::arch::time::micros_since_boot();
     // Give up after 100 periods' worth of wall time: interrupts are not arriving.
     while apic::ticks() < start + TICKS {
-        if crate::arch::x86_64::time::micros_since_boot() - begin > 100 * TICKS * apic::tick_micros() {
+        if crate::arch::time::micros_since_boot() - begin > 100 * TICKS * apic::tick_micros() {
             fail("timer", format_args!("only {} timer interrupts arrived", apic::ticks() - start));
         }
-        crate::arch::x86_64::wait_for_interrupt();
+        crate::arch::wait_for_interrupt();
     }
-    let elapsed = crate::arch::x86_64::time::micros_since_boot() - begin;
+    let elapsed = crate::arch::time::micros_since_boot() - begin;
     let expected = TICKS * apic::tick_micros();
     println!("ktest: {TICKS} ticks in {elapsed} us (expected about {expected} us, reference {})", clock.name());
     // Both clocks come from the same virtual clock; allow for scheduling noise on the host.
@@ -310,7 +310,7 @@ fn extra_caps() -> impl Iterator<Item = Grant> {
 
 /// A new endpoint or notification in the kernel space's `slot`, for tests to hand out.
 fn kernel_object(test: &str, slot: u32, kind: abi::ObjectType) {
-    if let Err(error) = crate::caps::create_object(KERNEL_SPACE, abi::CapSlot::new(slot), kind, 0, 0) {
+    if let Err(error) = crate::object::create(KERNEL_SPACE, abi::CapSlot::new(slot), kind, 0, 0) {
         fail(test, format_args!("cannot create a {kind:?}: {error:?}"));
     }
 }
@@ -472,7 +472,8 @@ fn start_blob(test: &str, name: &str, code: &[u8], argument: u64, priority: u8, 
         vspace::map(pml4, USER_STACK_TOP - 4096, stack_frame, Perms::READ_WRITE)?;
         let buffer_frame = crate::mm::allocate_frame().map_err(|_| abi::ErrorCode::OutOfResources)?;
         vspace::map(pml4, USER_IPC_BUFFER, buffer_frame, Perms::READ_WRITE)?;
-        let space = crate::caps::create_space(64 * 1024)?;
+        // 1 MiB: table shares for a child space of its own (`abi::tables`).
+        let space = crate::caps::create_space(1 << 20)?;
         crate::caps::grant_console(space, 1, abi::Rights::WRITE)?;
         for grant in extra_caps() {
             crate::caps::mint(KERNEL_SPACE, grant.from, space, grant.to, grant.rights, abi::Badge::new(grant.badge))?;
@@ -1601,9 +1602,9 @@ user_audit_start:
     mov edi, 2
     cmp rdx, 12
     jne 9f
-    mov eax, 31                 /* 3: space 64 does not exist: InvalidSlot */
+    mov eax, 31                 /* 3: space 128 does not exist: InvalidSlot */
     mov edi, 2
-    mov esi, 64
+    mov esi, 128
     xor edx, edx
     syscall
     mov edi, 3
@@ -1617,9 +1618,9 @@ user_audit_start:
     mov edi, 4
     cmp rax, 3
     jne 9f
-    mov eax, 32                 /* 5: thread 64: InvalidArgument */
+    mov eax, 32                 /* 5: thread 256 does not exist: InvalidArgument */
     mov edi, 2
-    mov esi, 64
+    mov esi, 256
     syscall
     mov edi, 5
     cmp rax, 2

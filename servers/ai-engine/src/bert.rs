@@ -84,6 +84,10 @@ pub struct Scratch {
     kt: Vec<f32>,
     scores: Vec<f32>,
     row: Vec<f32>,
+    /// u8 activations and their (scale, min) pairs for int8 layers on VNNI; empty unless
+    /// [`Scratch::with_int8`] (then `max_tokens * intermediate` bytes, `2 * max_tokens` floats).
+    qx: Vec<u8>,
+    qp: Vec<f32>,
 }
 
 fn zeros(n: Option<usize>) -> Result<Vec<f32>, Error> {
@@ -110,15 +114,30 @@ impl Scratch {
             kt: zeros(nh)?,
             scores: zeros(max_tokens.checked_mul(4))?,
             row: zeros(Some(cfg.hidden))?,
+            qx: Vec::new(),
+            qp: Vec::new(),
         })
+    }
+
+    /// Adds the buffers int8 layers need to run in integers on a VNNI CPU (without them
+    /// they run the f32-activation int8 path).
+    pub fn with_int8(mut self, cfg: &Config) -> Result<Scratch, Error> {
+        let n = self.max_tokens.checked_mul(cfg.intermediate.max(cfg.hidden)).ok_or(Error::OutOfMemory)?;
+        let mut qx = Vec::new();
+        qx.try_reserve_exact(n).map_err(|_| Error::OutOfMemory)?;
+        qx.resize(n, 0u8);
+        self.qx = qx;
+        self.qp = zeros(self.max_tokens.checked_mul(2))?;
+        Ok(self)
     }
 
     /// Bytes held by the buffers.
     pub fn size_bytes(&self) -> usize {
-        [&self.x, &self.q, &self.k, &self.v, &self.ctx, &self.tmp, &self.inter, &self.kt, &self.scores, &self.row]
+        [&self.x, &self.q, &self.k, &self.v, &self.ctx, &self.tmp, &self.inter, &self.kt, &self.scores, &self.row, &self.qp]
             .iter()
             .map(|b| b.len() * 4)
-            .sum()
+            .sum::<usize>()
+            + self.qx.len()
     }
 }
 
@@ -203,6 +222,15 @@ impl<'a> Bert<'a> {
         Ok(q)
     }
 
+    /// Whether any encoder layer holds int8 weights.
+    pub fn has_int8(&self) -> bool {
+        self.layers.iter().any(|l| {
+            [&l.query, &l.key, &l.value, &l.attn_out, &l.intermediate, &l.output]
+                .iter()
+                .any(|x| matches!(x.weight, crate::tensor::Weight::I8(_)))
+        })
+    }
+
     /// Bytes of weights this model owns (copied or quantised), excluding borrowed ones.
     pub fn owned_weight_bytes(&self) -> usize {
         let norm = |n: &Norm| (n.gamma.len() + n.beta.len()) * 4;
@@ -273,16 +301,16 @@ impl<'a> Bert<'a> {
         let nh = n * h;
         let hd = h / self.cfg.heads;
         for l in &self.layers {
-            l.query.forward(isa, &s.x, n, &mut s.q)?;
-            l.key.forward(isa, &s.x, n, &mut s.k)?;
-            l.value.forward(isa, &s.x, n, &mut s.v)?;
+            l.query.forward_quant(isa, &s.x, n, &mut s.q, &mut s.qx, &mut s.qp)?;
+            l.key.forward_quant(isa, &s.x, n, &mut s.k, &mut s.qx, &mut s.qp)?;
+            l.value.forward_quant(isa, &s.x, n, &mut s.v, &mut s.qx, &mut s.qp)?;
             simd::attention(isa, &s.q[..nh], &s.k[..nh], &s.v[..nh], n, self.cfg.heads, hd, &mut s.ctx[..nh], &mut s.kt, &mut s.scores);
-            l.attn_out.forward(isa, &s.ctx, n, &mut s.tmp)?;
+            l.attn_out.forward_quant(isa, &s.ctx, n, &mut s.tmp, &mut s.qx, &mut s.qp)?;
             residual_norm(isa, &mut s.tmp[..nh], &s.x[..nh], &l.attn_norm, h, eps);
             core::mem::swap(&mut s.x, &mut s.tmp);
-            l.intermediate.forward(isa, &s.x, n, &mut s.inter)?;
+            l.intermediate.forward_quant(isa, &s.x, n, &mut s.inter, &mut s.qx, &mut s.qp)?;
             simd::gelu(isa, &mut s.inter[..n * self.cfg.intermediate]);
-            l.output.forward(isa, &s.inter, n, &mut s.tmp)?;
+            l.output.forward_quant(isa, &s.inter, n, &mut s.tmp, &mut s.qx, &mut s.qp)?;
             residual_norm(isa, &mut s.tmp[..nh], &s.x[..nh], &l.out_norm, h, eps);
             core::mem::swap(&mut s.x, &mut s.tmp);
         }
@@ -316,7 +344,10 @@ impl<'a> Embedder<'a> {
     }
 
     pub fn new(tokenizer: Tokenizer, model: Bert<'a>) -> Result<Self, Error> {
-        let scratch = Scratch::new(model.config(), tokenizer.max_len())?;
+        let mut scratch = Scratch::new(model.config(), tokenizer.max_len())?;
+        if model.has_int8() && model.isa().vnni() {
+            scratch = scratch.with_int8(model.config())?;
+        }
         Ok(Embedder { tokenizer, model, scratch })
     }
 

@@ -16,13 +16,14 @@
 //!
 //! # Performance
 //!
-//! `cargo xtask bench ai` compares against candle 0.11 (one thread each). On the 2-core
-//! AMD EPYC dev machine, quiet: 4.1 ms at 16 tokens and 29.6 ms at 128 tokens (AVX2+FMA),
-//! about 0.45-0.6x candle's time; the GEMM runs at roughly 80-90 GFLOP/s, near the AVX2
-//! FMA peak of one core, so the next step up would be AVX-512, not more tuning. Heap
+//! `cargo xtask bench ai` compares against ONNX Runtime 1.32 and candle 0.11 (one thread
+//! each, same run); `README.md` has the figures and the profile. On the shared 2-core AMD
+//! EPYC dev machine (AVX-512 with VNNI) the f32 engine takes 1.1-1.3x ONNX Runtime's f32
+//! time (AVX-512 gives only ~13% over AVX2 there: a 512-bit FMA issues about once a cycle),
+//! about half of candle's; the int8 option with VNNI takes 0.4-0.65x ORT's f32 time. Heap
 //! beyond the weights: about 6 MB for 256-token sequences (4.3 MB of it activation
-//! scratch). The int8 option costs 10.8 MB more, is faster only at short sequences, and
-//! drops the worst fixture cosine to 0.9965.
+//! scratch). The int8 option costs 10.9 MB more (plus 0.4 MB of u8 activation scratch on
+//! VNNI) and drops the worst fixture cosine to 0.9922 with VNNI (0.9965 without).
 #![no_std]
 #![deny(unsafe_code)]
 

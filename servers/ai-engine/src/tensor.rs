@@ -15,7 +15,7 @@
 use alloc::vec::Vec;
 
 use crate::error::Error;
-use crate::simd::{self, F32Row, I8Row, Isa, MR, NR};
+use crate::simd::{self, F32Row, I8Row, Isa, MR, NR, NR_WIDE, U8Row};
 
 /// A row-major f32 matrix borrowed in place from a model file as little-endian bytes.
 ///
@@ -72,13 +72,16 @@ impl<'a> MatF32<'a> {
 ///
 /// # Invariants
 ///
-/// `q.len() == rows * cols` and `scale.len() == rows` (only built by [`MatI8::quantize`]).
+/// `q.len() == rows * cols`, `scale.len() == rows` and `row_sum[r]` is the sum of row `r` of
+/// `q` (only built by [`MatI8::quantize`]).
 #[derive(Clone, Debug)]
 pub struct MatI8 {
     rows: usize,
     cols: usize,
     q: Vec<i8>,
     scale: Vec<f32>,
+    /// Per-row sums of `q`, for the offset of asymmetric u8 activations (VNNI path).
+    row_sum: Vec<f32>,
 }
 
 impl MatI8 {
@@ -95,7 +98,8 @@ impl MatI8 {
             scale.push(s);
             q.extend(row.iter().map(|&v| round_i8(v / s)));
         }
-        Ok(MatI8 { rows: m.rows, cols: m.cols, q, scale })
+        let row_sum = q.chunks_exact(m.cols.max(1)).map(|r| r.iter().map(|&v| f32::from(v)).sum()).collect();
+        Ok(MatI8 { rows: m.rows, cols: m.cols, q, scale, row_sum })
     }
     pub fn rows(&self) -> usize {
         self.rows
@@ -108,7 +112,7 @@ impl MatI8 {
     }
     /// Bytes of weight storage.
     pub fn size_bytes(&self) -> usize {
-        self.q.len() + self.scale.len() * 4
+        self.q.len() + self.scale.len() * 4 + self.row_sum.len() * 4
     }
 }
 
@@ -186,36 +190,104 @@ impl<'a> Linear<'a> {
         if n == 0 || m == 0 {
             return Ok(());
         }
+        // Weight rows are streamed once per call: start fetching them `PREFETCH_ROWS` ahead.
+        let ahead = |o: usize, nr: usize, fetch: &dyn Fn(usize)| {
+            let ahead = o + PREFETCH_ROWS;
+            for r in ahead..(ahead + nr).min(m) {
+                fetch(r);
+            }
+        };
+        let wide = isa.wide();
         match &self.weight {
-            Weight::F32(w) => gemm(x, n, k, m, out, |o| w.row(o), |o| {
-                // Weight rows are streamed once per call: start fetching a block ahead.
-                let ahead = o + PREFETCH_AHEAD * NR;
-                for r in ahead..(ahead + NR).min(m) {
-                    simd::prefetch(w.row(r).0);
+            Weight::F32(w) => {
+                let fetch = |r: usize| simd::prefetch(w.row(r).0);
+                if wide {
+                    gemm::<_, NR_WIDE>(x, n, k, m, out, |o| w.row(o), |o| ahead(o, NR_WIDE, &fetch), |xs, ws| {
+                        simd::dot_block_f32_wide(isa, xs, ws)
+                    }, |_| 1.0, &self.bias)
+                } else {
+                    gemm::<_, NR>(x, n, k, m, out, |o| w.row(o), |o| ahead(o, NR, &fetch), |xs, ws| {
+                        simd::dot_block_f32(isa, xs, ws)
+                    }, |_| 1.0, &self.bias)
                 }
-            }, |xs, ws| simd::dot_block_f32(isa, xs, ws), |_| 1.0, &self.bias),
-            Weight::I8(w) => gemm(x, n, k, m, out, |o| w.row(o), |o| {
-                let ahead = o + PREFETCH_AHEAD * NR;
-                for r in ahead..(ahead + NR).min(m) {
-                    simd::prefetch(w.row(r).0);
+            }
+            Weight::I8(w) => {
+                let fetch = |r: usize| simd::prefetch(w.row(r).0);
+                let scale = |o: usize| w.scale.get(o).copied().unwrap_or(0.0);
+                if wide {
+                    gemm::<_, NR_WIDE>(x, n, k, m, out, |o| w.row(o), |o| ahead(o, NR_WIDE, &fetch), |xs, ws| {
+                        simd::dot_block_i8_wide(isa, xs, ws)
+                    }, scale, &self.bias)
+                } else {
+                    gemm::<_, NR>(x, n, k, m, out, |o| w.row(o), |o| ahead(o, NR, &fetch), |xs, ws| {
+                        simd::dot_block_i8(isa, xs, ws)
+                    }, scale, &self.bias)
                 }
-            }, |xs, ws| {
-                simd::dot_block_i8(isa, xs, ws)
-            }, |o| w.scale.get(o).copied().unwrap_or(0.0), &self.bias),
+            }
         }
         Ok(())
     }
 }
 
-/// How many weight-row blocks ahead [`Linear::forward`] prefetches.
-const PREFETCH_AHEAD: usize = 2;
+
+impl Linear<'_> {
+    /// As [`Linear::forward`], with int8 layers on a VNNI CPU run in integers: each
+    /// activation row is quantised to u8 with its own scale and offset (asymmetric, min to
+    /// max over 255 steps) into `qx` (`n * in_features` bytes) and `qp` (`2 * n` floats),
+    /// then multiplied by the i8 weights with `vpdpbusd`. Any other case (f32 weights, no
+    /// VNNI, buffers too short) is exactly [`Linear::forward`].
+    pub fn forward_quant(&self, isa: Isa, x: &[f32], n: usize, out: &mut [f32], qx: &mut [u8], qp: &mut [f32]) -> Result<(), Error> {
+        let (k, m) = (self.in_features(), self.out_features());
+        let Weight::I8(w) = &self.weight else {
+            return self.forward(isa, x, n, out);
+        };
+        let (Some(nk), Some(nm)) = (n.checked_mul(k), n.checked_mul(m)) else {
+            return Err(Error::BadShape);
+        };
+        if !isa.vnni() || qx.len() < nk || qp.len() < 2 * n || x.len() < nk || out.len() < nm || n == 0 || m == 0 || k == 0 {
+            return self.forward(isa, x, n, out);
+        }
+        for ((xr, qr), p) in x.chunks_exact(k).zip(qx.chunks_exact_mut(k)).zip(qp.chunks_exact_mut(2)).take(n) {
+            let (s, z) = simd::quantize_row_u8(isa, xr, qr);
+            p[0] = s;
+            p[1] = z;
+        }
+        let xrow = |i: usize| U8Row(qx.get(i * k..(i + 1) * k).unwrap_or(&[]));
+        for o0 in (0..m).step_by(NR_WIDE) {
+            let col = |j: usize| (o0 + j).min(m - 1);
+            let ahead = o0 + PREFETCH_ROWS;
+            for r in ahead..(ahead + NR_WIDE).min(m) {
+                simd::prefetch(w.row(r).0);
+            }
+            let ws: [I8Row<'_>; NR_WIDE] = core::array::from_fn(|j| w.row(col(j)));
+            let sw: [f32; NR_WIDE] = core::array::from_fn(|j| w.scale.get(col(j)).copied().unwrap_or(0.0));
+            let rs: [f32; NR_WIDE] = core::array::from_fn(|j| w.row_sum.get(col(j)).copied().unwrap_or(0.0));
+            let bs: [f32; NR_WIDE] = core::array::from_fn(|j| self.bias.get(col(j)).copied().unwrap_or(0.0));
+            for i0 in (0..n).step_by(MR) {
+                let xs: [U8Row<'_>; MR] = core::array::from_fn(|i| xrow((i0 + i).min(n - 1)));
+                let r = simd::dot_block_u8i8_wide(isa, xs, ws);
+                for (i, ri) in r.iter().enumerate().take(n - i0) {
+                    let (sx, zx) = (qp[2 * (i0 + i)], qp[2 * (i0 + i) + 1]);
+                    // x ~ sx * u + zx, so x . wq = sx * (u . wq) + zx * sum(wq).
+                    let y: [f32; NR_WIDE] = core::array::from_fn(|j| (sx * ri[j] + zx * rs[j]) * sw[j] + bs[j]);
+                    store_block(out, (i0 + i) * m + o0, (m - o0).min(NR_WIDE), &y);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How many weight rows ahead of the current block [`Linear::forward`] prefetches (into L2):
+/// 4 blocks of the wide kernel, 8 of the narrow one (36 KB ahead at K = 384 in f32).
+const PREFETCH_ROWS: usize = 24;
 
 /// The blocking loop around a dot-product micro-kernel. Edge blocks repeat the last valid
 /// row (or weight row) and drop the duplicate results, so there is one kernel and no
 /// padding copy.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn gemm<R: Copy>(
+fn gemm<R: Copy, const N: usize>(
     x: &[f32],
     n: usize,
     k: usize,
@@ -223,29 +295,38 @@ fn gemm<R: Copy>(
     out: &mut [f32],
     row: impl Fn(usize) -> R,
     before_block: impl Fn(usize),
-    kernel: impl Fn([&[f32]; MR], [R; NR]) -> [[f32; NR]; MR],
+    kernel: impl Fn([&[f32]; MR], [R; N]) -> [[f32; N]; MR],
     scale: impl Fn(usize) -> f32,
     bias: &[f32],
 ) {
     let xrow = |i: usize| x.get(i * k..(i + 1) * k).unwrap_or(&[]);
-    for o0 in (0..m).step_by(NR) {
+    for o0 in (0..m).step_by(N) {
         before_block(o0);
-        let ws: [R; NR] = core::array::from_fn(|j| row((o0 + j).min(m - 1)));
-        let sc: [f32; NR] = core::array::from_fn(|j| scale((o0 + j).min(m - 1)));
-        let bs: [f32; NR] =
+        let ws: [R; N] = core::array::from_fn(|j| row((o0 + j).min(m - 1)));
+        let sc: [f32; N] = core::array::from_fn(|j| scale((o0 + j).min(m - 1)));
+        let bs: [f32; N] =
             core::array::from_fn(|j| bias.get((o0 + j).min(m - 1)).copied().unwrap_or(0.0));
         for i0 in (0..n).step_by(MR) {
             let xs: [&[f32]; MR] = core::array::from_fn(|i| xrow((i0 + i).min(n - 1)));
             let r = kernel(xs, ws);
             for (i, ri) in r.iter().enumerate().take(n - i0) {
-                let base = (i0 + i) * m + o0;
-                if let Some(dst) = out.get_mut(base..base + (m - o0).min(NR)) {
-                    for (j, d) in dst.iter_mut().enumerate() {
-                        *d = ri[j] * sc[j] + bs[j];
-                    }
-                }
+                let y: [f32; N] = core::array::from_fn(|j| ri[j] * sc[j] + bs[j]);
+                store_block(out, (i0 + i) * m + o0, (m - o0).min(N), &y);
             }
         }
+    }
+}
+
+/// Writes the first `len` results of a block row at `out[base..]`: a fixed-size copy for
+/// full blocks (the common case, which the compiler unrolls), a shorter one at the edge.
+#[inline(always)]
+fn store_block<const N: usize>(out: &mut [f32], base: usize, len: usize, y: &[f32; N]) {
+    if len == N {
+        if let Some(dst) = out.get_mut(base..base + N).and_then(|d| <&mut [f32; N]>::try_from(d).ok()) {
+            *dst = *y;
+        }
+    } else if let Some(dst) = out.get_mut(base..base + len) {
+        dst.copy_from_slice(&y[..len]);
     }
 }
 
@@ -257,6 +338,45 @@ pub mod portable {
         for (y, x) in y.iter_mut().zip(x) {
             *y += a * *x;
         }
+    }
+
+    /// Quantises `x` to u8 in `q` (common length), asymmetric: `x ~ scale * q + min`, `q` in
+    /// 0..=255 from the row's min to its max. Returns `(scale, min)`; a constant row gives
+    /// scale 0 (every `q` 0) and is reproduced exactly.
+    #[inline(always)]
+    pub fn quantize_row_u8(x: &[f32], q: &mut [u8]) -> (f32, f32) {
+        // Min and max in 16 independent lanes (compare-and-select vectorises; `f32::min`
+        // with its NaN rule does not).
+        let (chunks, rest) = x.as_chunks::<16>();
+        let (mut lo16, mut hi16) = ([f32::INFINITY; 16], [f32::NEG_INFINITY; 16]);
+        for c in chunks {
+            for ((l, h), &v) in lo16.iter_mut().zip(hi16.iter_mut()).zip(c) {
+                *l = if v < *l { v } else { *l };
+                *h = if v > *h { v } else { *h };
+            }
+        }
+        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+        for &v in lo16.iter().chain(rest) {
+            lo = if v < lo { v } else { lo };
+        }
+        for &v in hi16.iter().chain(rest) {
+            hi = if v > hi { v } else { hi };
+        }
+        // (Comparisons skip NaN, so `lo` and `hi` are never NaN.)
+        if hi <= lo || !lo.is_finite() || !hi.is_finite() {
+            q.fill(0);
+            return (0.0, if lo.is_finite() { lo } else { 0.0 });
+        }
+        let scale = (hi - lo) / 255.0;
+        let inv = 1.0 / scale;
+        // Adding 1.5 * 2^23 rounds to an integer in the low mantissa bits; the value is in
+        // 0..=255 (up to rounding), so its low byte is the code.
+        const MAGIC: f32 = 12_582_912.0;
+        for (d, &v) in q.iter_mut().zip(x) {
+            let t = ((v - lo) * inv + MAGIC).to_bits();
+            *d = (t & 0xff) as u8;
+        }
+        (scale, lo)
     }
 
     /// Sum with 8 independent lanes (vectorisable without re-association).
@@ -339,7 +459,13 @@ pub mod portable {
     /// `ctx` untouched (callers check shapes first).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    pub fn attention(
+    pub fn attention(q: &[f32], k: &[f32], v: &[f32], n: usize, heads: usize, hd: usize, ctx: &mut [f32], kt: &mut [f32], scores: &mut [f32]) {
+        attention_keys::<16>(q, k, v, n, heads, hd, ctx, kt, scores)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn attention_keys<const KEYS: usize>(
         q: &[f32],
         k: &[f32],
         v: &[f32],
@@ -373,7 +499,7 @@ pub mod portable {
                     &q[i * h + off..i * h + off + hd]
                 };
                 if hd == HEAD_DIM {
-                    scores_block_32(core::array::from_fn(qrow), scale, kt, n, scores);
+                    scores_block_32::<KEYS>(core::array::from_fn(qrow), scale, kt, n, scores);
                 } else {
                     for (r, s) in scores.chunks_exact_mut(n).enumerate().take(rows) {
                         s.fill(0.0);
@@ -382,21 +508,35 @@ pub mod portable {
                         }
                     }
                 }
-                for (r, s) in scores.chunks_exact_mut(n).enumerate().take(rows) {
+                for s in scores.chunks_exact_mut(n).take(rows) {
                     softmax(s);
-                    let i = i0 + r;
-                    let out = &mut ctx[i * h + off..i * h + off + hd];
-                    if hd == HEAD_DIM {
-                        let mut acc = [0.0f32; HEAD_DIM];
-                        for (&p, vr) in s.iter().zip(v.chunks_exact(h)) {
-                            if let Some(vr) = vr.get(off..off + HEAD_DIM).and_then(|x| <&[f32; HEAD_DIM]>::try_from(x).ok()) {
-                                for (a, x) in acc.iter_mut().zip(vr) {
+                }
+                if hd == HEAD_DIM {
+                    // The weighted sum of values for the block's rows at once: each value row
+                    // is loaded once for 4 query rows, and 4 x 32 accumulators give enough
+                    // independent chains to hide the FMA latency.
+                    let mut acc = [[0.0f32; HEAD_DIM]; ATTN_ROWS];
+                    let (s0, rest) = scores.split_at(n);
+                    let (s1, rest) = rest.split_at(n);
+                    let (s2, s3) = rest.split_at(n);
+                    let ps = s0.iter().zip(s1).zip(s2).zip(s3.iter().take(n));
+                    for ((((&p0, &p1), &p2), &p3), vr) in ps.zip(v.chunks_exact(h)) {
+                        if let Some(vr) = vr.get(off..off + HEAD_DIM).and_then(|x| <&[f32; HEAD_DIM]>::try_from(x).ok()) {
+                            for (a, p) in acc.iter_mut().zip([p0, p1, p2, p3]) {
+                                for (a, x) in a.iter_mut().zip(vr) {
                                     *a += p * x;
                                 }
                             }
                         }
-                        out.copy_from_slice(&acc);
-                    } else {
+                    }
+                    for (r, a) in acc.iter().enumerate().take(rows) {
+                        let i = i0 + r;
+                        ctx[i * h + off..i * h + off + hd].copy_from_slice(a);
+                    }
+                } else {
+                    for (r, s) in scores.chunks_exact(n).enumerate().take(rows) {
+                        let i = i0 + r;
+                        let out = &mut ctx[i * h + off..i * h + off + hd];
                         out.fill(0.0);
                         for (&p, vr) in s.iter().zip(v.chunks_exact(h)) {
                             axpy(p, &vr[off..off + hd], out);
@@ -411,13 +551,12 @@ pub mod portable {
     const ATTN_ROWS: usize = 4;
     /// The head size with a register-blocked path (MiniLM, BERT-base: 32 and 64; 32 here).
     const HEAD_DIM: usize = 32;
-    /// Keys per register block.
-    const KEYS: usize = 16;
 
-    /// `scores[r][j] = scale * q[r] . k[j]` for 4 query rows of 32 dims, 16 keys at a time
-    /// from the transposed keys `kt` (`32 x n`): 8 vector accumulators stay in registers.
+    /// `scores[r][j] = scale * q[r] . k[j]` for 4 query rows of 32 dims, `KEYS` keys at a time
+    /// from the transposed keys `kt` (`32 x n`): `4 * KEYS` floats of accumulators stay in
+    /// registers (8 vectors for 16 keys at 8 lanes or 32 keys at 16 lanes).
     #[inline(always)]
-    fn scores_block_32(q: [&[f32]; ATTN_ROWS], scale: f32, kt: &[f32], n: usize, scores: &mut [f32]) {
+    fn scores_block_32<const KEYS: usize>(q: [&[f32]; ATTN_ROWS], scale: f32, kt: &[f32], n: usize, scores: &mut [f32]) {
         let mut qs = [[0.0f32; HEAD_DIM]; ATTN_ROWS];
         for (dst, src) in qs.iter_mut().zip(q) {
             for (d, s) in dst.iter_mut().zip(src) {
@@ -521,6 +660,10 @@ mod tests {
             lin.forward(isa, &x, n, &mut out).unwrap();
             let mut outq = alloc::vec![0.0; n * m];
             q.forward(isa, &x, n, &mut outq).unwrap();
+            // The integer path where the CPU has VNNI (else the same as `forward`).
+            let (mut qx, mut qp) = (alloc::vec![0u8; n * k], alloc::vec![0.0f32; 2 * n]);
+            let mut outv = alloc::vec![0.0; n * m];
+            q.forward_quant(isa, &x, n, &mut outv, &mut qx, &mut qp).unwrap();
             for i in 0..n {
                 for o in 0..m {
                     let want: f32 =
@@ -528,8 +671,48 @@ mod tests {
                     let got = out[i * m + o];
                     assert!((got - want).abs() < 1e-4, "{isa:?} ({i},{o}): {got} vs {want}");
                     assert!((outq[i * m + o] - want).abs() < 0.1, "{isa:?} int8 ({i},{o})");
+                    assert!((outv[i * m + o] - want).abs() < 0.15, "{isa:?} u8 x int8 ({i},{o}): {}", outv[i * m + o]);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn attention_matches_portable_on_every_isa() {
+        // n = 70: two full 32-key blocks, a 6-key tail and a last block of 2 query rows;
+        // 48: one block and a full 16-key tail; 5: tail only.
+        for (n, heads, hd) in [(70, 2, 32), (48, 1, 32), (5, 3, 32), (9, 2, 8)] {
+            let h = heads * hd;
+            let data = |seed: usize| -> Vec<f32> {
+                (0..n * h).map(|i| (((i * 7919 + seed) % 101) as f32 / 50.0 - 1.0) * 0.7).collect()
+            };
+            let (q, k, v) = (data(1), data(2), data(3));
+            let mut want = alloc::vec![0.0; n * h];
+            let (mut kt, mut sc) = (alloc::vec![0.0; n * hd], alloc::vec![0.0; 4 * n]);
+            portable::attention(&q, &k, &v, n, heads, hd, &mut want, &mut kt, &mut sc);
+            for isa in Isa::all_supported() {
+                let mut got = alloc::vec![0.0; n * h];
+                simd::attention(isa, &q, &k, &v, n, heads, hd, &mut got, &mut kt, &mut sc);
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!((g - w).abs() < 1e-5, "{isa:?} n={n} hd={hd} [{i}]: {g} vs {w}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn u8_row_quantisation_round_trips() {
+        let x: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin() * 3.0 - 0.5).collect();
+        for isa in Isa::all_supported() {
+            let mut q = alloc::vec![0u8; x.len()];
+            let (s, z) = simd::quantize_row_u8(isa, &x, &mut q);
+            assert!(q.contains(&0) && q.contains(&255), "{isa:?}: the range is used end to end");
+            for (&v, &c) in x.iter().zip(&q) {
+                assert!((s * f32::from(c) + z - v).abs() <= s * 0.5001, "{isa:?}: {v} -> {c}");
+            }
+            // A constant row is exact, and non-finite input cannot make codes out of range.
+            assert_eq!(simd::quantize_row_u8(isa, &[2.5; 20], &mut q[..20]), (0.0, 2.5));
+            simd::quantize_row_u8(isa, &[1.0, f32::NAN, f32::INFINITY], &mut q[..3]);
         }
     }
 

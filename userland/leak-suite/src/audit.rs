@@ -16,7 +16,7 @@ use libcap::{ErrorCode, ObjectType, Sysno};
 
 use crate::world::{AUDIT, Fail, SLOTS};
 
-/// The most capability spaces the audit looks at. The kernel has 64; spaces past its last
+/// The most capability spaces the audit looks at. The kernel has 128 (`abi::tables`); spaces past its last
 /// answer `InvalidSlot` at once, so scanning further costs one call each.
 pub const SPACES_SCANNED: u16 = 256;
 

@@ -631,9 +631,8 @@ fn echo_example_compiles_and_round_trips() {
             heap_space,
         ]
     );
-    let client = Rights::WRITE
-        .union(Rights::GRANT)
-        .union(Rights::GRANT_REPLY);
+    // A call needs only write; the client passes no caps and takes none back.
+    let client = Rights::WRITE;
     assert_eq!(
         caps("echo-client"),
         [
@@ -684,7 +683,7 @@ echo-server       20          2000/10000       262144  restart (<= 1000 ms)   no
     slot 127  -W---  its own address space
 echo-client       10          1000/10000        65536  fatal                  no
     slot   1  -W---  console
-    slot   2  -WGg-  endpoint \"echo\"  badge 7
+    slot   2  -W---  endpoint \"echo\"  badge 7
     slot 126  -W-g-  endpoint \"memory\"  memory client 2, quota 64 pages
     slot 127  -W---  its own address space
 shell              1          2000/10000       262144  restart (<= 1000 ms)   yes

@@ -2,7 +2,7 @@
 //!
 //! Quadratic in the store's size: meant for tests and debug builds, not the syscall path.
 
-use super::{CapStore, Pos};
+use super::{CapStore, Pos, Shares};
 
 /// Which invariant (numbered as in the module documentation) was found broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,6 +169,23 @@ impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
             }
             if space.quota.used() > space.quota.limit() {
                 return broken(5, "quota over its limit");
+            }
+            let entries = self
+                .objects
+                .iter()
+                .flatten()
+                .filter(|o| usize::from(o.payer.0) == index)
+                .fold(Shares::NONE, |sum, o| sum.and(Shares::for_object(o.kind)));
+            let held_for_children = self
+                .spaces
+                .iter()
+                .filter(|s| s.live && s.parent.is_some_and(|p| usize::from(p.0) == index))
+                .fold(Shares::NONE, |sum, s| sum.and(s.charged_shares));
+            if space.quota.held() != entries.and(held_for_children) {
+                return broken(5, "table entries held are not those of what it paid for");
+            }
+            if space.quota.held().exceeding(&space.quota.shares()).is_some() {
+                return broken(5, "table entries over its shares");
             }
         }
         Ok(())

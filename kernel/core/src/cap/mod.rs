@@ -57,7 +57,9 @@
 //!    slots have no links.
 //! 4. Every cap names a live object, and each object's count equals the caps naming it.
 //! 5. Each live space's quota `used` equals the costs of the live objects it paid for plus the
-//!    charges of its live child spaces, and `used <= limit`.
+//!    charges of its live child spaces, and `used <= limit`; likewise the table entries it
+//!    holds are those of the live objects it paid for plus those held for its live child
+//!    spaces, and never more than its shares.
 #![deny(
     clippy::indexing_slicing,
     reason = "no kernel panic reachable from user input; indexing is confined to the accessors"
@@ -77,7 +79,7 @@ mod tests;
 pub use abi::{Badge, CapSlot, ErrorCode, ObjectType, Rights};
 pub use check::Violation;
 pub use ops::{CapDelete, CapMint, CapMove, CapRevoke, ObjectCreate};
-pub use quota::Quota;
+pub use quota::{Quota, Shares};
 pub use space::{CreateSpace, DestroySpace};
 
 /// Names one capability space in a [`CapStore`].
@@ -232,11 +234,14 @@ struct Space {
     parent: Option<SpaceId>,
     /// What the parent was charged: this space's limit plus its own cost.
     charged: u64,
+    /// The table entries the parent holds for this space: its shares and its own entry.
+    charged_shares: Shares,
     quota: Quota,
 }
 
 impl Space {
-    const DEAD: Space = Space { live: false, parent: None, charged: 0, quota: Quota::EMPTY };
+    const DEAD: Space =
+        Space { live: false, parent: None, charged: 0, charged_shares: Shares::NONE, quota: Quota::EMPTY };
 }
 
 /// Every capability space, every cap, the derivation tree and the object table.
@@ -413,6 +418,7 @@ impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
         *entry = None;
         if let Some(payer) = self.space_mut(dead.payer) {
             payer.quota.refund(dead.cost);
+            payer.quota.give_back(Shares::for_object(dead.kind));
         }
         reaper.reap(dead.kind, dead.handle);
     }

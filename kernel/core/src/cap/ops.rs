@@ -118,6 +118,7 @@ impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
         }
         if let Some(space) = self.store.space_mut(payer) {
             space.quota.charge(self.cost);
+            space.quota.take(super::Shares::for_object(self.kind));
         }
         self.store.place(self.dst, Cap { object: id, rights: Rights::ALL, badge: Badge::NONE });
         id
@@ -230,6 +231,7 @@ impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
         self.empty(d)?;
         let quota = self.quota(dst.space).ok_or(ErrorCode::InvalidSlot)?;
         quota.check(cost)?;
+        quota.check_entries(super::Shares::for_object(kind))?;
         let free = self.objects.iter().position(Option::is_none).ok_or(ErrorCode::OutOfResources)?;
         let entry = u32::try_from(free).map_err(|_| ErrorCode::OutOfResources)?;
         Ok(ObjectCreate { store: self, dst: d, kind, cost, entry })

@@ -13,7 +13,8 @@
 //! In this foundation destroying a space is an explicit kernel call (process exit); caps of
 //! kind `CSpace` do not yet drive it through their reference count.
 
-use super::{CapStore, ErrorCode, Pos, Quota, Reaper, Space, SpaceId};
+use super::{CapStore, ErrorCode, Pos, Quota, Reaper, Shares, Space, SpaceId};
+use abi::tables::Table;
 
 /// A checked creation of a child space.
 #[must_use = "a decoded operation does nothing until performed"]
@@ -23,6 +24,7 @@ pub struct CreateSpace<'s, O: Copy, const SPACES: usize, const SLOTS: usize, con
     child: SpaceId,
     limit: u64,
     charged: u64,
+    shares: Shares,
 }
 
 impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
@@ -30,15 +32,18 @@ impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
 {
     /// Charge the parent and bring the child space to life, empty.
     pub fn perform(self) -> SpaceId {
+        let charged_shares = held_for_child(self.shares);
         if let Some(p) = self.store.space_mut(self.parent) {
             p.quota.charge(self.charged);
+            p.quota.take(charged_shares);
         }
         if let Some(c) = self.store.space_mut(self.child) {
             *c = Space {
                 live: true,
                 parent: Some(self.parent),
                 charged: self.charged,
-                quota: Quota::new(self.limit),
+                charged_shares,
+                quota: Quota::with_shares(self.limit, self.shares),
             };
         }
         self.child
@@ -76,18 +81,21 @@ impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
                 s.parent = Some(parent);
             }
         }
-        let (charged, outstanding) = match store.space_mut(dying) {
+        let (charged, outstanding, charged_shares, held) = match store.space_mut(dying) {
             Some(s) => {
-                let was = (s.charged, s.quota.used());
+                let was = (s.charged, s.quota.used(), s.charged_shares, s.quota.held());
                 *s = Space::DEAD;
                 was
             }
-            None => (0, 0),
+            None => (0, 0, Shares::NONE, Shares::NONE),
         };
         if let Some(p) = store.space_mut(parent) {
-            // outstanding <= child limit <= charged, so the parent's use only falls.
+            // outstanding <= child limit <= charged, so the parent's use only falls; the
+            // same for the entries (held <= the child's shares < charged_shares).
             p.quota.refund(charged);
             p.quota.charge(outstanding);
+            p.quota.give_back(charged_shares);
+            p.quota.take(held);
         }
     }
 }
@@ -95,32 +103,58 @@ impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
 impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
     CapStore<O, SPACES, SLOTS, OBJECTS>
 {
-    /// Boot only: bring space `id` to life as a root with kernel-memory limit `limit`.
-    /// `IllegalOperation` if it is already live, `InvalidArgument` if out of range.
-    pub fn create_root_space(&mut self, id: SpaceId, limit: u64) -> Result<(), ErrorCode> {
+    /// Boot only: bring space `id` to life as a root with kernel-memory limit `limit` and
+    /// the table entries `shares`. `IllegalOperation` if it is already live,
+    /// `InvalidArgument` if out of range.
+    pub fn create_root_space_with(&mut self, id: SpaceId, limit: u64, shares: Shares) -> Result<(), ErrorCode> {
         let s = self.space_mut(id).ok_or(ErrorCode::InvalidArgument)?;
         if s.live {
             return Err(ErrorCode::IllegalOperation);
         }
-        *s = Space { live: true, parent: None, charged: 0, quota: Quota::new(limit) };
+        *s = Space {
+            live: true,
+            parent: None,
+            charged: 0,
+            charged_shares: Shares::NONE,
+            quota: Quota::with_shares(limit, shares),
+        };
         Ok(())
     }
 
-    /// A child of `parent` with quota `limit`; the parent pays `limit + cost` (`cost` is the
-    /// kernel memory of the space itself). Errors: `InvalidArgument` (parent not live),
-    /// `OutOfQuota`, `OutOfResources` (no free space).
+    /// [`CapStore::create_root_space_with`] every entry of every table.
+    pub fn create_root_space(&mut self, id: SpaceId, limit: u64) -> Result<(), ErrorCode> {
+        self.create_root_space_with(id, limit, Shares::ALL)
+    }
+
+    /// A child of `parent` with quota `limit` and the table shares it buys
+    /// (`abi::tables::share`); the parent pays `limit + cost` (`cost` is the kernel memory of
+    /// the space itself) and holds the child's shares and its entry in the space table.
+    /// Errors: `InvalidArgument` (parent not live), `OutOfQuota` (bytes or shares),
+    /// `OutOfResources` (no free space).
     pub fn decode_create_space(
         &mut self,
         parent: SpaceId,
         limit: u64,
         cost: u64,
     ) -> Result<CreateSpace<'_, O, SPACES, SLOTS, OBJECTS>, ErrorCode> {
+        self.decode_create_space_with(parent, limit, cost, Shares::for_quota(limit))
+    }
+
+    /// [`CapStore::decode_create_space`] with the child's table shares given.
+    pub fn decode_create_space_with(
+        &mut self,
+        parent: SpaceId,
+        limit: u64,
+        cost: u64,
+        shares: Shares,
+    ) -> Result<CreateSpace<'_, O, SPACES, SLOTS, OBJECTS>, ErrorCode> {
         let quota = self.quota(parent).ok_or(ErrorCode::InvalidArgument)?;
         let charged = limit.checked_add(cost).ok_or(ErrorCode::OutOfQuota)?;
         quota.check(charged)?;
+        quota.check_entries(held_for_child(shares))?;
         let free = self.spaces.iter().position(|s| !s.live).ok_or(ErrorCode::OutOfResources)?;
         let child = SpaceId(u16::try_from(free).map_err(|_| ErrorCode::OutOfResources)?);
-        Ok(CreateSpace { store: self, parent, child, limit, charged })
+        Ok(CreateSpace { store: self, parent, child, limit, charged, shares })
     }
 
     /// Destroy a live, non-root space. Errors: `InvalidArgument` (not live),
@@ -134,4 +168,10 @@ impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
         let parent = s.parent.ok_or(ErrorCode::IllegalOperation)?;
         Ok(DestroySpace { store: self, space, parent })
     }
+}
+
+/// What a parent holds for a child space with `shares`: those, and the child's own entry in
+/// the space table.
+const fn held_for_child(shares: Shares) -> Shares {
+    shares.plus(Table::CSpaces, 1)
 }

@@ -35,6 +35,11 @@ impl Reaper<u32> for Reaped {
     }
 }
 
+/// Table shares for the child spaces of tests about bytes, so shares never bind there.
+const ROOMY: Shares = Shares::for_quota(abi::tables::SHARE_BASIS / 16);
+/// Shares a [`ROOMY`] child can give a child of its own.
+const ROOMY_GRANDCHILD: Shares = Shares::for_quota(abi::tables::SHARE_BASIS / 64);
+
 fn create(s: &mut Store, dst: SlotRef, kind: ObjectType, cost: u64, handle: u32) -> ObjectId {
     s.decode_create(dst, kind, cost).unwrap().perform(handle)
 }
@@ -48,7 +53,7 @@ fn create(s: &mut Store, dst: SlotRef, kind: ObjectType, cost: u64, handle: u32)
 fn fixture() -> Store {
     let mut s = Store::new();
     s.create_root_space(A, 1000).unwrap();
-    assert_eq!(s.decode_create_space(A, 300, 10).unwrap().perform(), B);
+    assert_eq!(s.decode_create_space_with(A, 300, 10, ROOMY).unwrap().perform(), B);
     create(&mut s, at(A, 0), ObjectType::Endpoint, 100, 1);
     create(&mut s, at(A, 1), ObjectType::Frame, 50, 2);
     s.decode_mint(at(A, 0), at(A, 2), RW, Badge::new(7)).unwrap().perform();
@@ -481,7 +486,7 @@ fn space_create_errors() {
     assert_eq!(s.decode_create_space(A, 521, 10).err(), Some(ErrorCode::OutOfQuota));
     assert_eq!(s.decode_create_space(A, u64::MAX, 1).err(), Some(ErrorCode::OutOfQuota));
     assert_eq!(s.decode_create_space(DEAD, 1, 0).err(), Some(ErrorCode::InvalidArgument));
-    let c = s.decode_create_space(A, 520, 10).unwrap().perform();
+    let c = s.decode_create_space_with(A, 520, 10, ROOMY).unwrap().perform();
     assert_eq!((c, s.quota(A).unwrap().available()), (DEAD, 0));
     assert_eq!(s.decode_create_space(B, 1, 0).err(), Some(ErrorCode::OutOfResources));
     assert_eq!(s.create_root_space(A, 5), Err(ErrorCode::IllegalOperation));
@@ -519,7 +524,7 @@ fn space_destroy_returns_quota_and_hands_over_live_objects() {
     s.decode_delete(at(A, 4)).unwrap().perform(&mut reaped);
     assert_eq!(s.quota(A).unwrap().used(), 100 + 50 + 10);
     // The space can be reused.
-    assert_eq!(s.decode_create_space(A, 10, 0).unwrap().perform(), B);
+    assert_eq!(s.decode_create_space_with(A, 10, 0, ROOMY).unwrap().perform(), B);
     s.check_invariants().unwrap();
 }
 
@@ -527,7 +532,7 @@ fn space_destroy_returns_quota_and_hands_over_live_objects() {
 fn space_destroy_hands_grandchildren_to_the_parent() {
     // SPACE-DESTROY-4
     let mut s = fixture();
-    let c = s.decode_create_space(B, 100, 5).unwrap().perform();
+    let c = s.decode_create_space_with(B, 100, 5, ROOMY_GRANDCHILD).unwrap().perform();
     create(&mut s, at(c, 0), ObjectType::Endpoint, 40, 60);
     assert_eq!(s.quota(B).unwrap().used(), 20 + 105);
     s.decode_destroy_space(B).unwrap().perform(&mut Reaped::default());
@@ -564,7 +569,7 @@ fn three_spaces() -> Store {
     let mut s = Store::new();
     s.create_root_space(A, 2000).unwrap();
     for _ in 0..2 {
-        s.decode_create_space(A, 400, 10).unwrap().perform();
+        s.decode_create_space_with(A, 400, 10, ROOMY).unwrap().perform();
     }
     s
 }
@@ -797,12 +802,95 @@ fn strict_ancestors_follow_the_quota_tree() {
     let mut store: CapStore<u32, 8, 8, 16> = CapStore::new();
     let root = SpaceId::new(0);
     store.create_root_space(root, 1 << 20).unwrap();
-    let child = store.decode_create_space(root, 4096, 0).unwrap().perform();
-    let grandchild = store.decode_create_space(child, 1024, 0).unwrap().perform();
+    let child = store.decode_create_space_with(root, 4096, 0, ROOMY).unwrap().perform();
+    let grandchild = store.decode_create_space_with(child, 1024, 0, ROOMY_GRANDCHILD).unwrap().perform();
     assert!(store.is_strict_ancestor(root, child));
     assert!(store.is_strict_ancestor(root, grandchild));
     assert!(store.is_strict_ancestor(child, grandchild));
     assert!(!store.is_strict_ancestor(child, child), "a space is not its own ancestor");
     assert!(!store.is_strict_ancestor(grandchild, child));
     assert!(!store.is_strict_ancestor(child, root));
+}
+
+// ---- table shares ----
+
+/// A root whose shares are those of `basis_fraction` of the share basis, and a store big
+/// enough that only shares bind.
+fn share_store(root_quota_for_shares: u64) -> CapStore<u32, 8, 16, 64> {
+    let mut store = CapStore::new();
+    let shares = Shares::for_quota(root_quota_for_shares);
+    store.create_root_space_with(SpaceId::new(0), 1 << 30, shares).unwrap();
+    store
+}
+
+#[test]
+fn a_space_holds_the_table_entries_its_quota_buys_and_no_more() {
+    // SHARE-1: 1 MiB buys 4 threads; a fifth is OutOfQuota though bytes are left, and
+    // changes nothing; deleting one gives its entry back.
+    let mut s = share_store(abi::tables::SHARE_BASIS);
+    let child = s.decode_create_space(SpaceId::new(0), 1 << 20, 0).unwrap().perform();
+    assert_eq!(s.quota(child).unwrap().shares().get(abi::tables::Table::Threads), 4);
+    for slot in 1..=4 {
+        s.decode_create(at(child, slot), ObjectType::Thread, 8192).unwrap().perform(slot);
+    }
+    let used = s.quota(child).unwrap().used();
+    assert_eq!(s.decode_create(at(child, 5), ObjectType::Thread, 8192).err(), Some(ErrorCode::OutOfQuota));
+    assert_eq!((s.cap(at(child, 5)), s.quota(child).unwrap().used()), (None, used), "a refusal changes nothing");
+    // Other tables are separate shares: an endpoint still fits.
+    s.decode_create(at(child, 5), ObjectType::Endpoint, 64).unwrap().perform(5);
+    s.decode_delete(at(child, 1)).unwrap().perform(&mut Reaped::default());
+    s.decode_create(at(child, 1), ObjectType::Thread, 8192).unwrap().perform(6);
+    s.check_invariants().unwrap();
+}
+
+#[test]
+fn a_sibling_cannot_take_the_entries_another_holds() {
+    // SHARE-2: the root holds 32 threads; a hog (4 MiB: 16) fills its share, and a victim
+    // made afterwards still gets all of its own (1 MiB: 4).
+    let mut s = share_store(abi::tables::SHARE_BASIS / 8);
+    let root = SpaceId::new(0);
+    let hog = s.decode_create_space(root, 4 << 20, 0).unwrap().perform();
+    for slot in 0..16 {
+        s.decode_create(at(hog, slot), ObjectType::Thread, 0).unwrap().perform(slot);
+    }
+    assert_eq!(s.decode_create(at(hog, 15), ObjectType::Thread, 0).err(), Some(ErrorCode::SlotOccupied));
+    let victim = s.decode_create_space(root, 1 << 20, 0).unwrap().perform();
+    for slot in 0..4 {
+        s.decode_create(at(victim, slot), ObjectType::Thread, 0).unwrap().perform(100 + slot);
+    }
+    s.check_invariants().unwrap();
+}
+
+#[test]
+fn a_parent_gives_only_the_shares_it_has_left() {
+    // SHARE-3: the root holds 2 capability spaces (1 MiB's worth). A 1 MiB child needs 2
+    // plus its own entry: OutOfQuota. Two children with no quota take one entry each.
+    let mut s = share_store(1 << 20);
+    let root = SpaceId::new(0);
+    assert_eq!(s.decode_create_space(root, 1 << 20, 0).err(), Some(ErrorCode::OutOfQuota));
+    let a = s.decode_create_space(root, 0, 0).unwrap().perform();
+    s.decode_create_space(root, 0, 0).unwrap().perform();
+    assert_eq!(s.decode_create_space(root, 0, 0).err(), Some(ErrorCode::OutOfQuota));
+    assert_eq!(s.quota(a).unwrap().shares(), Shares::NONE, "no quota, no shares");
+    assert_eq!(s.decode_create(at(a, 0), ObjectType::Endpoint, 0).err(), Some(ErrorCode::OutOfQuota));
+    s.check_invariants().unwrap();
+}
+
+#[test]
+fn destroying_a_space_returns_its_entries_and_hands_over_live_objects() {
+    // SHARE-4: a child's endpoint given to the root outlives the child; the root then holds
+    // that endpoint's entries, and everything else of the child's comes back.
+    let mut s = share_store(abi::tables::SHARE_BASIS);
+    let root = SpaceId::new(0);
+    let before = s.quota(root).unwrap().held();
+    let child = s.decode_create_space(root, 1 << 20, 0).unwrap().perform();
+    s.decode_create(at(child, 0), ObjectType::Endpoint, 64).unwrap().perform(1);
+    s.decode_create(at(child, 1), ObjectType::Thread, 0).unwrap().perform(2);
+    s.decode_copy(at(child, 0), at(root, 3)).unwrap().perform();
+    s.decode_destroy_space(child).unwrap().perform(&mut Reaped::default());
+    s.check_invariants().unwrap();
+    assert_eq!(s.quota(root).unwrap().held(), before.and(Shares::for_object(ObjectType::Endpoint)));
+    s.decode_delete(at(root, 3)).unwrap().perform(&mut Reaped::default());
+    assert_eq!(s.quota(root).unwrap().held(), before);
+    s.check_invariants().unwrap();
 }

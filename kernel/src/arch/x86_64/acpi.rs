@@ -10,7 +10,7 @@ use acpi::{AcpiHandler, AcpiTables, HpetInfo, PhysicalMapping};
 use acpi::fadt::Fadt;
 use acpi::address::AddressSpace;
 
-use crate::mm;
+use crate::arch::hooks as mm;
 
 #[derive(Clone, Copy)]
 struct DirectMap;

@@ -12,7 +12,7 @@ use x86_64::registers::control::Cr2;
 use x86_64::structures::idt::InterruptDescriptorTable;
 
 use super::{apic, gdt};
-use crate::console::print_emergency;
+use crate::arch::hooks::{self, print_emergency};
 
 /// The registers at the time of the trap, as `trap_common` lays them out on the stack.
 #[repr(C)]
@@ -227,22 +227,21 @@ pub fn vector_name(vector: u64) -> &'static str {
 
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     match frame.vector {
-        0..=31 if frame.cs & 3 == 3 => crate::sched::user_exception(frame, Cr2::read_raw()),
+        0..=31 if frame.cs & 3 == 3 => hooks::user_exception(frame, Cr2::read_raw()),
         0..=31 => exception(frame),
         v if v == u64::from(TIMER_VECTOR) => {
             apic::end_of_interrupt();
-            crate::sched::on_timer();
+            hooks::timer();
         }
         v if v == u64::from(SPURIOUS_VECTOR) => {} // no EOI for spurious interrupts
-        0x30..=0x3f => crate::irq::handle((frame.vector - 0x30) as usize),
+        0x30..=0x3f => hooks::irq((frame.vector - 0x30) as usize),
         _ => {}
     }
 }
 
 fn exception(frame: &mut TrapFrame) {
     let cr2 = Cr2::read_raw();
-    #[cfg(feature = "ktest")]
-    if crate::harness::ktest::on_exception(frame, cr2) {
+    if hooks::kernel_exception(frame, cr2) {
         return;
     }
     report(frame, cr2);

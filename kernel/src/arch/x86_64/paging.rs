@@ -23,7 +23,7 @@ use x86_64::structures::paging::{
 };
 use x86_64::{PhysAddr, VirtAddr};
 
-use crate::mm;
+use crate::arch::hooks as mm;
 
 pub const KERNEL_VIRT_OFFSET: u64 = 0xffff_ffff_8000_0000;
 pub const STACK_REGION: u64 = 0xffff_fd00_0000_0000;

@@ -56,7 +56,7 @@ extern "C" fn syscall_entry() {
 }
 
 extern "C" fn dispatch_trampoline(frame: &mut TrapFrame) {
-    crate::syscall::dispatch(frame);
+    crate::arch::hooks::syscall(frame);
 }
 
 pub fn init() -> Result<(), &'static str> {

@@ -53,7 +53,8 @@ fn cap_needs_audit(world: &mut World) -> Outcome {
 }
 
 fn thread_bounds(_: &mut World) -> Outcome {
-    for index in [64, 1000, u64::MAX] {
+    let last = u64::from(libcap::abi::tables::Table::Threads.capacity());
+    for index in [last, last + 1, 1000, u64::MAX] {
         expect_err("past the last thread", audit_thread(index), ErrorCode::InvalidArgument)?;
     }
     expect_err("through the console", audit_thread_with(1, 0), ErrorCode::WrongObjectType)?;

@@ -110,7 +110,8 @@ fn thread_configure(p: &Puppet, thread: u64, budget: u64, period: u64) -> Result
 fn budget_cannot_be_created(world: &mut World) -> Outcome {
     let code = spin_frame(world)?;
     let counter = create(world, ObjectType::Frame)?;
-    let maker = Puppet::with(world, Options { priority: 9, ..Options::default() })?;
+    // 1 MiB: a share of the thread table for two threads of its own (`abi::tables`).
+    let maker = Puppet::with(world, Options { priority: 9, quota: 1 << 20, ..Options::default() })?;
     let config = ThreadConfig { priority: 9, budget: Some(Budget { budget_us: 2000, period_us: 10_000 }), fault_endpoint: Some(maker.fault) };
     expect_ok("give the maker 2000 µs per 10 ms", process::thread_configure(maker.thread, config))?;
     expect_ok("the maker's copy of the spin loop", maker.give(code, 10, R.union(libcap::Rights::EXECUTE), 0))?;

@@ -22,7 +22,7 @@ pub const CASES: &[Case] = &[
     Case { id: "IPC-MSG-001", what: "a malformed info word: reserved bits InvalidArgument, length 481 or 5 caps MessageTooLong", run: message_info_errors },
     Case { id: "IPC-MSG-002", what: "a 20-word message travels through both IPC buffers intact", run: long_message },
     Case { id: "IPC-MSG-003", what: "a long message from a thread without an IPC buffer: MessageTooLong", run: long_without_buffer },
-    Case { id: "IPC-CALL-001", what: "call and reply: the caller gets the answer, with no badge and zeroed extra registers", run: call_reply },
+    Case { id: "IPC-CALL-001", what: "call and reply with only Write on the caller's cap (no GrantReply): the caller gets the answer, with no badge and zeroed extra registers", run: call_reply },
     Case { id: "IPC-REPLY-001", what: "reply with no call pending: IllegalOperation", run: reply_none },
     Case { id: "IPC-REPLY-002", what: "replying twice: the second reply is IllegalOperation, the caller got exactly one", run: reply_twice },
     Case { id: "IPC-REPLY-003", what: "a stale reply (the caller was killed meanwhile) reaches nobody: PeerGone", run: reply_stale },

@@ -1,5 +1,8 @@
 //! IPC objects: endpoints (synchronous messages) and notifications (asynchronous signals).
 //!
+//! Their tables are `endpoint.rs` and `notification.rs` (which is live, who waits); this
+//! module is what the operations do with them and with the threads.
+//!
 //! # Endpoints
 //! A message is a label, up to [`abi::msg::MAX_MESSAGE_WORDS`] words and up to
 //! [`abi::msg::MAX_CAPS`] caps. The first [`abi::msg::REGISTER_WORDS`] words travel in
@@ -25,61 +28,19 @@ use abi::msg::{MessageInfo, REGISTER_WORDS};
 use abi::ErrorCode;
 use kcore::cap::SlotRef;
 
-use crate::arch::x86_64::idt::TrapFrame;
+use crate::arch::idt::TrapFrame;
 use crate::sched::{self, Scheduler, WaitLinks};
-use kcore::queue::WaitQueue;
 use crate::thread::{BlockedOn, State, ThreadId, MAX_THREADS};
 
-pub const MAX_ENDPOINTS: usize = 256;
-pub const MAX_NOTIFICATIONS: usize = 256;
+mod endpoint;
+mod notification;
+
+use endpoint::Waiting;
+pub use endpoint::Endpoints;
+pub use notification::Notifications;
+
 /// What an endpoint or a notification costs its creator's quota, in bytes.
 pub const OBJECT_COST: u64 = 64;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Waiting {
-    Nobody,
-    Senders,
-    Receivers,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct Endpoint {
-    live: bool,
-    waiting: Waiting,
-    /// Its senders or receivers (as `waiting` says), linked through `Thread::next_waiting`.
-    queue: WaitQueue,
-}
-
-impl Endpoint {
-    pub const DEAD: Endpoint = Endpoint { live: false, waiting: Waiting::Nobody, queue: WaitQueue::EMPTY };
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct Notification {
-    live: bool,
-    word: u64,
-    /// Its waiters, linked through `Thread::next_waiting`.
-    queue: WaitQueue,
-}
-
-impl Notification {
-    pub const DEAD: Notification = Notification { live: false, word: 0, queue: WaitQueue::EMPTY };
-}
-
-impl Scheduler {
-    /// Endpoint `index`. Indices are made only by [`allocate_endpoint`], below
-    /// `MAX_ENDPOINTS`; the modulo keeps even a broken one from indexing out of the table.
-    #[allow(clippy::indexing_slicing, reason = "index % MAX_ENDPOINTS is in range")]
-    fn endpoint(&mut self, index: u16) -> &mut Endpoint {
-        &mut self.endpoints[usize::from(index) % MAX_ENDPOINTS]
-    }
-
-    /// Notification `index` (made by [`allocate_notification`]; as [`Scheduler::endpoint`]).
-    #[allow(clippy::indexing_slicing, reason = "index % MAX_NOTIFICATIONS is in range")]
-    fn notification(&mut self, index: u16) -> &mut Notification {
-        &mut self.notifications[usize::from(index) % MAX_NOTIFICATIONS]
-    }
-}
 
 /// The trap frame at the top of a thread's kernel stack: its user registers while it is
 /// in the kernel or not running.
@@ -95,21 +56,11 @@ fn frame_of(sched: &mut Scheduler, id: ThreadId) -> &'static mut TrapFrame {
 // ----- allocation ----------------------------------------------------------------------
 
 pub fn allocate_endpoint() -> Result<u16, ErrorCode> {
-    sched::with_sched(|sched| {
-        let index = sched.endpoints.iter().position(|e| !e.live).ok_or(ErrorCode::OutOfResources)?;
-        let endpoint = sched.endpoints.get_mut(index).ok_or(ErrorCode::OutOfResources)?;
-        *endpoint = Endpoint { live: true, ..Endpoint::DEAD };
-        u16::try_from(index).map_err(|_| ErrorCode::OutOfResources)
-    })
+    sched::with_sched(|sched| sched.endpoints.allocate())
 }
 
 pub fn allocate_notification() -> Result<u16, ErrorCode> {
-    sched::with_sched(|sched| {
-        let index = sched.notifications.iter().position(|n| !n.live).ok_or(ErrorCode::OutOfResources)?;
-        let notification = sched.notifications.get_mut(index).ok_or(ErrorCode::OutOfResources)?;
-        *notification = Notification { live: true, ..Notification::DEAD };
-        u16::try_from(index).map_err(|_| ErrorCode::OutOfResources)
-    })
+    sched::with_sched(|sched| sched.notifications.allocate())
 }
 
 /// The endpoint's last cap is gone: everyone queued on it learns `PeerGone`, and no
@@ -125,9 +76,7 @@ pub fn destroy_endpoint(index: u16) {
                 thread.fault_endpoint = None;
             }
         }
-        if let Some(endpoint) = sched.endpoints.get_mut(usize::from(index)) {
-            *endpoint = Endpoint::DEAD;
-        }
+        sched.endpoints.free(index);
     });
 }
 
@@ -139,9 +88,7 @@ pub fn destroy_notification(index: u16) {
         while let Some(id) = pop_notification(sched, index) {
             fail_waiter(sched, id, ErrorCode::PeerGone);
         }
-        if let Some(notification) = sched.notifications.get_mut(usize::from(index)) {
-            *notification = Notification::DEAD;
-        }
+        sched.notifications.free(index);
     });
 }
 
@@ -164,7 +111,7 @@ fn fail_waiter(sched: &mut Scheduler, id: ThreadId, code: ErrorCode) {
 pub fn report_end(sched: &mut Scheduler, id: ThreadId, endpoint: u16, badge: u64, exit: crate::thread::Exit) {
     use abi::syscall::fault_label;
     use crate::thread::Exit;
-    if !sched.endpoints.get(usize::from(endpoint)).is_some_and(|e| e.live) {
+    if !sched.endpoints.is_live(endpoint) {
         return;
     }
     let (label, words, length) = match exit {
@@ -175,7 +122,7 @@ pub fn report_end(sched: &mut Scheduler, id: ThreadId, endpoint: u16, badge: u64
     let Ok(info) = MessageInfo::new(label, length, 0) else { return };
     let mut registers = [0u64; REGISTER_WORDS];
     registers[..4].copy_from_slice(&words);
-    if sched.endpoint(endpoint).waiting == Waiting::Receivers {
+    if sched.endpoints.waiting(endpoint) == Waiting::Receivers {
         // A report is registers only, so its transfer cannot be refused.
         if let Some(receiver) = pop_endpoint(sched, endpoint) {
             let delivery = transfer(sched, Sender { id, badge, info }, registers, receiver).unwrap_or(Delivery { registers, badge, info: info.encode() });
@@ -200,32 +147,22 @@ pub fn report_end(sched: &mut Scheduler, id: ThreadId, endpoint: u16, badge: u64
 
 fn push_endpoint(sched: &mut Scheduler, index: u16, id: ThreadId, waiting: Waiting) {
     let Scheduler { threads, endpoints, .. } = sched;
-    if let Some(endpoint) = endpoints.get_mut(usize::from(index)) {
-        endpoint.queue.push_back(&mut WaitLinks(threads), id.0);
-        endpoint.waiting = waiting;
-    }
+    endpoints.push(&mut WaitLinks(threads), index, id, waiting);
 }
 
 fn pop_endpoint(sched: &mut Scheduler, index: u16) -> Option<ThreadId> {
     let Scheduler { threads, endpoints, .. } = sched;
-    let endpoint = endpoints.get_mut(usize::from(index))?;
-    let head = endpoint.queue.pop_front(&mut WaitLinks(threads));
-    if endpoint.queue.is_empty() {
-        endpoint.waiting = Waiting::Nobody;
-    }
-    head.map(ThreadId)
+    endpoints.pop(&mut WaitLinks(threads), index)
 }
 
 fn push_notification(sched: &mut Scheduler, index: u16, id: ThreadId) {
     let Scheduler { threads, notifications, .. } = sched;
-    if let Some(notification) = notifications.get_mut(usize::from(index)) {
-        notification.queue.push_back(&mut WaitLinks(threads), id.0);
-    }
+    notifications.push(&mut WaitLinks(threads), index, id);
 }
 
 fn pop_notification(sched: &mut Scheduler, index: u16) -> Option<ThreadId> {
     let Scheduler { threads, notifications, .. } = sched;
-    notifications.get_mut(usize::from(index))?.queue.pop_front(&mut WaitLinks(threads)).map(ThreadId)
+    notifications.pop(&mut WaitLinks(threads), index)
 }
 
 /// Takes `id` out of whatever endpoint or notification queue it waits in.
@@ -234,18 +171,9 @@ fn unlink(sched: &mut Scheduler, id: ThreadId) {
     let Scheduler { threads, endpoints, notifications, .. } = sched;
     match blocked_on {
         BlockedOn::Send { endpoint, .. } | BlockedOn::Receive { endpoint } => {
-            if let Some(endpoint) = endpoints.get_mut(usize::from(endpoint)) {
-                endpoint.queue.remove(&mut WaitLinks(threads), id.0);
-                if endpoint.queue.is_empty() {
-                    endpoint.waiting = Waiting::Nobody;
-                }
-            }
+            endpoints.remove(&mut WaitLinks(threads), endpoint, id);
         }
-        BlockedOn::Notification { notification } => {
-            if let Some(notification) = notifications.get_mut(usize::from(notification)) {
-                notification.queue.remove(&mut WaitLinks(threads), id.0);
-            }
-        }
+        BlockedOn::Notification { notification } => notifications.remove(&mut WaitLinks(threads), notification, id),
         _ => {}
     }
 }
@@ -461,9 +389,8 @@ pub fn send(frame: &mut TrapFrame, cap: EndpointCap, call: bool, blocking: bool)
     let outcome = sched::with_sched(|sched| {
         let me = sched.current();
         let info = decode_message(sched, me, frame.rsi, cap.grant)?;
-        let endpoint = sched.endpoints.get(usize::from(cap.index)).copied().ok_or(ErrorCode::PeerGone)?;
-        if endpoint.waiting == Waiting::Receivers {
-            let receiver = endpoint.queue.head().map(ThreadId).ok_or(ErrorCode::PeerGone)?;
+        if sched.endpoints.waiting(cap.index) == Waiting::Receivers {
+            let receiver = sched.endpoints.head(cap.index).ok_or(ErrorCode::PeerGone)?;
             // Refused: the receiver keeps waiting, the sender learns why.
             let delivery = transfer(sched, Sender { id: me, badge: cap.badge, info }, message_registers(frame), receiver)?;
             pop_endpoint(sched, cap.index);
@@ -514,7 +441,7 @@ pub fn send(frame: &mut TrapFrame, cap: EndpointCap, call: bool, blocking: bool)
 pub fn receive(frame: &mut TrapFrame, index: u16, blocking: bool, timeout_ticks: u64) -> Result<(), ErrorCode> {
     let block = sched::with_sched(|sched| {
         let me = sched.current();
-        while sched.endpoints.get(usize::from(index)).is_some_and(|e| e.waiting == Waiting::Senders) {
+        while sched.endpoints.waiting(index) == Waiting::Senders {
             let sender = pop_endpoint(sched, index).ok_or(ErrorCode::PeerGone)?;
             let BlockedOn::Send { endpoint, badge, grant: _, call, grant_reply, cap } = sched.thread(sender).blocked_on else {
                 return Err(ErrorCode::PeerGone);
@@ -603,13 +530,13 @@ pub fn reply(frame: &mut TrapFrame) -> Result<(), ErrorCode> {
 
 pub fn signal(index: u16, badge: u64) {
     sched::with_sched(|sched| {
-        if !sched.notifications.get(usize::from(index)).is_some_and(|n| n.live) {
+        if !sched.notifications.is_live(index) {
             return;
         }
         let bits = if badge == 0 { 1 } else { badge };
-        sched.notification(index).word |= bits;
+        sched.notifications.raise(index, bits);
         if let Some(waiter) = pop_notification(sched, index) {
-            let word = core::mem::take(&mut sched.notification(index).word);
+            let word = sched.notifications.take_word(index);
             let frame = frame_of(sched, waiter);
             frame.rax = 0;
             frame.rdi = word;
@@ -623,7 +550,7 @@ pub fn signal(index: u16, badge: u64) {
 
 pub fn wait(frame: &mut TrapFrame, index: u16, blocking: bool, timeout_ticks: u64) -> Result<(), ErrorCode> {
     let block = sched::with_sched(|sched| {
-        let word = core::mem::take(&mut sched.notification(index).word);
+        let word = sched.notifications.take_word(index);
         if word != 0 || !blocking {
             frame.rax = 0;
             frame.rdi = word;
