@@ -231,6 +231,11 @@ fn handle(number: Sysno, args: Registers) -> Result<Reply, ErrorCode> {
                 .map_or(0, |quota| quota.used());
             Ok(Reply { words: [space, state, cpu_us, quota_used] })
         }
+        Sysno::AuditMemory => {
+            audit_cap(args::AuditMemory::decode(args).audit)?;
+            let (free, managed) = crate::mm::frame_stats();
+            Ok(Reply { words: [free, managed, 0, 0] })
+        }
         Sysno::ThreadKill => {
             let id = thread_cap(args::ThreadKill::decode(args).thread)?;
             crate::sched::kill(id)?;

@@ -183,6 +183,21 @@ pub fn audit_thread(audit: CapSlot, index: u64) -> Result<AuditedThread, ErrorCo
     Ok(AuditedThread { space: regs.rdx, state: regs.r10, cpu_us: regs.r8, quota_used: regs.r9 })
 }
 
+/// Physical memory as the audit sees it ([`audit_memory`]), in 4 KiB frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditedMemory {
+    /// Frames the kernel's allocator has free.
+    pub free_frames: u64,
+    /// Frames it manages, free or not.
+    pub managed_frames: u64,
+}
+
+/// The kernel's free and managed frames, through the audit cap in `audit`.
+pub fn audit_memory(audit: CapSlot) -> Result<AuditedMemory, ErrorCode> {
+    let regs = invoke(args::AuditMemory { audit: audit.into() })?;
+    Ok(AuditedMemory { free_frames: regs.rdx, managed_frames: regs.r10 })
+}
+
 /// What [`frame_info`] reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameInfo {

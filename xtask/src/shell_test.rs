@@ -258,6 +258,14 @@ fn script(session: &mut Session, manifest: &::manifest::CompiledManifest) -> Res
             }
         }
     }
+    // The kernel's frame count: plausible for the guest's 512 MiB, and not more free than
+    // managed.
+    let frames = mem.lines().find_map(|line| line.strip_prefix("mem: free frames: ")).unwrap_or_default();
+    let numbers: Vec<u64> = frames.split_whitespace().filter_map(|word| word.parse().ok()).collect();
+    match numbers.as_slice() {
+        [free, managed, ..] if free <= managed && *managed > 100_000 && *managed < 131_072 && *free > 0 => {}
+        _ => bail!("mem: free frames line {frames:?}"),
+    }
     checked.push("mem");
 
     for (command, plain) in [

@@ -621,6 +621,11 @@ syscall_args! {
         /// The notification signalled, with this cap's badge; needs `WRITE`.
         notification: Arg<CapSlot> => rsi,
     }
+    /// [`Sysno::AuditMemory`]: authority audit of physical memory.
+    AuditMemory {
+        /// The audit cap; needs `READ`.
+        audit: Arg<CapSlot> => rdi,
+    }
 }
 
 #[cfg(test)]
@@ -689,7 +694,7 @@ mod tests {
         let info = MessageInfo::new(9, 3, 1).unwrap();
         let w = info.encode();
         let rw = Rights::READ.union(Rights::WRITE);
-        let cases: [(Sysno, [u64; 6], [u64; 6]); 35] = [
+        let cases: [(Sysno, [u64; 6], [u64; 6]); 36] = [
             (Send::SYSNO, Send { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
             (NbSend::SYSNO, NbSend { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
             (Call::SYSNO, Call { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
@@ -771,6 +776,7 @@ mod tests {
                 ConsoleSetNotification { console: slot(1), notification: slot(2) }.encode(),
                 [1, 2, 0, 0, 0, 0],
             ),
+            (AuditMemory::SYSNO, AuditMemory { audit: slot(1) }.encode(), [1, 0, 0, 0, 0, 0]),
         ];
         for (i, (sysno, encoded, expected)) in cases.iter().enumerate() {
             assert_eq!(*sysno, Sysno::ALL[i], "cases are in syscall order");

@@ -258,11 +258,15 @@ pub enum Sysno {
     /// arrives the kernel signals it once, and again only after a `ConsoleRead` found
     /// nothing left. One reader at a time: a second call moves the delivery.
     ConsoleSetNotification = 35,
+    /// Authority audit of physical memory ([`args::AuditMemory`](crate::args::AuditMemory)).
+    /// Returns in `rdx` the frames (4 KiB) the kernel's allocator has free and in `r10` all
+    /// it manages: what every quota in the system draws from.
+    AuditMemory = 36,
 }
 
 impl Sysno {
     /// Every syscall, in numeric order.
-    pub const ALL: [Sysno; 35] = [
+    pub const ALL: [Sysno; 36] = [
         Sysno::Send,
         Sysno::NbSend,
         Sysno::Call,
@@ -298,6 +302,7 @@ impl Sysno {
         Sysno::FrameInfo,
         Sysno::ConsoleRead,
         Sysno::ConsoleSetNotification,
+        Sysno::AuditMemory,
     ];
 
     /// The number as it travels in `rax`.

@@ -302,7 +302,17 @@ fn mem(caps: &Caps) {
             println!("  {:<16} client {:>3}, quota {} pages ({} KiB)", name, client.id(), client.quota_pages(), u64::from(client.quota_pages()) * 4);
         }
     }
-    println!("mem: free frames: not available in this boot (the kernel has no query for them yet)");
+    match caps.audit.map(sys::audit_memory) {
+        Some(Ok(memory)) => println!(
+            "mem: free frames: {} of {} ({} of {} MiB), what every quota draws from",
+            memory.free_frames,
+            memory.managed_frames,
+            memory.free_frames / 256,
+            memory.managed_frames / 256
+        ),
+        Some(Err(code)) => println!("mem: free frames: the audit refused: {code:?}"),
+        None => println!("mem: free frames: unknown (this shell has no audit cap)"),
+    }
 }
 
 fn control(caps: &Caps, command: &str, name: &str) {
