@@ -41,6 +41,37 @@ pub fn init() {
     log::set_max_level(log::LevelFilter::Info);
 }
 
+/// The serial line's IRQ: console input is delivered through it (`irq::set_notification`).
+pub const INPUT_IRQ: u8 = 4;
+
+/// Copies what has been typed into `buffer`; returns how many bytes.
+pub fn read(buffer: &mut [u8]) -> usize {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let mut guard = SERIAL.lock();
+        let Some(serial) = guard.as_mut() else { return 0 };
+        let mut count = 0;
+        for byte in buffer.iter_mut() {
+            match serial.read_byte() {
+                Some(value) => {
+                    *byte = value;
+                    count += 1;
+                }
+                None => break,
+            }
+        }
+        count
+    })
+}
+
+/// From now on a received byte raises [`INPUT_IRQ`].
+pub fn enable_input_interrupt() {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        if let Some(serial) = SERIAL.lock().as_mut() {
+            serial.enable_receive_interrupt();
+        }
+    });
+}
+
 /// Writes to the console without a log header (tables, test verdicts, fault reports).
 pub fn print(args: core::fmt::Arguments) {
     // Interrupts off while holding the lock: a fault or timer handler that prints must not

@@ -211,8 +211,9 @@ extern "C" fn kernel_main() -> ! {
     idle()
 }
 
-/// The idle thread: halt until an interrupt, run whatever became ready, and report the
-/// tick once a second.
+/// The idle thread: halt until an interrupt, run whatever became ready, and, with `tick`
+/// on the command line, report the tick once a second (off by default: the console is
+/// the shell's).
 fn idle() -> ! {
     let per_second = 1_000_000 / apic::tick_micros().max(1);
     let mut reported = 0;
@@ -221,7 +222,7 @@ fn idle() -> ! {
         sched::schedule();
         arch_impl::wait_for_interrupt();
         let seconds = apic::ticks() / per_second.max(1);
-        if seconds > reported && kcore::cmdline::value(BOOT_INFO.get().map_or("", |info| info.cmdline.as_str()), "quiet").is_none() {
+        if seconds > reported && kcore::cmdline::value(BOOT_INFO.get().map_or("", |info| info.cmdline.as_str()), "tick").is_some() {
             reported = seconds;
             log::info!("tick: {seconds} s ({} timer interrupts)", apic::ticks());
         }

@@ -156,6 +156,7 @@ impl Scheduler {
         self.charged_until_us = now;
         let current = self.current;
         let thread = self.thread(current);
+        thread.cpu_used_us = thread.cpu_used_us.saturating_add(elapsed);
         if thread.budget.is_some() {
             thread.used_us = thread.used_us.saturating_add(elapsed);
         }
@@ -780,7 +781,7 @@ pub fn configure(id: ThreadId, priority: u64, budget_micros: u64, period_micros:
 }
 
 /// For the authority audit: thread `index`'s capability space (index + 1, or 0) and state.
-pub fn audit_thread(index: u64) -> Option<(u64, u64)> {
+pub fn audit_thread(index: u64) -> Option<(u64, u64, u64)> {
     let index = usize::try_from(index).ok().filter(|&index| index < MAX_THREADS)?;
     let mut sched = SCHED.lock();
     let thread = sched.thread(ThreadId(index as u16));
@@ -794,7 +795,7 @@ pub fn audit_thread(index: u64) -> Option<(u64, u64)> {
         State::Dead => 6,
     };
     let space = if matches!(thread.state, State::Free | State::Dead) { 0 } else { thread.cspace.map_or(0, |s| u64::from(s.index()) + 1) };
-    Some((space, state))
+    Some((space, state, thread.cpu_used_us))
 }
 
 /// Stops thread `id` for good. Killing oneself does not return.

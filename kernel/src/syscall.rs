@@ -136,6 +136,16 @@ fn ipc(number: Sysno, args: Registers, frame: &mut TrapFrame) -> Result<(), Erro
 fn handle(number: Sysno, args: Registers) -> Result<Reply, ErrorCode> {
     match number {
         Sysno::ConsoleWrite => console_write(args::ConsoleWrite::decode(args)),
+        Sysno::ConsoleRead => console_read(args::ConsoleRead::decode(args)),
+        Sysno::ConsoleSetNotification => {
+            let args = args::ConsoleSetNotification::decode(args);
+            let space = my_space()?;
+            caps::lookup(space, args.console.get()?, ObjectType::Console, Rights::READ)?;
+            let (notification, badge) = notification_cap(args.notification, Rights::WRITE)?;
+            crate::console::enable_input_interrupt();
+            crate::irq::set_notification(crate::console::INPUT_IRQ, notification, badge)?;
+            Ok(Reply::default())
+        }
         Sysno::ThreadExit => sched::exit_current(Exit::Code(args::ThreadExit::decode(args).code)),
         Sysno::Yield => {
             let args::Yield {} = args::Yield::decode(args);
@@ -213,8 +223,18 @@ fn handle(number: Sysno, args: Registers) -> Result<Reply, ErrorCode> {
         Sysno::AuditThread => {
             let args = args::AuditThread::decode(args);
             audit_cap(args.audit)?;
-            let (space, state) = sched::audit_thread(args.thread).ok_or(ErrorCode::InvalidArgument)?;
-            Ok(Reply { words: [space, state, 0, 0] })
+            let (space, state, cpu_us) = sched::audit_thread(args.thread).ok_or(ErrorCode::InvalidArgument)?;
+            let quota_used = space
+                .checked_sub(1)
+                .and_then(|index| u16::try_from(index).ok())
+                .and_then(|index| caps::with(|store| store.quota(kcore::cap::SpaceId::new(index))))
+                .map_or(0, |quota| quota.used());
+            Ok(Reply { words: [space, state, cpu_us, quota_used] })
+        }
+        Sysno::AuditMemory => {
+            audit_cap(args::AuditMemory::decode(args).audit)?;
+            let (free, managed) = crate::mm::frame_stats();
+            Ok(Reply { words: [free, managed, 0, 0] })
         }
         Sysno::ThreadKill => {
             let id = thread_cap(args::ThreadKill::decode(args).thread)?;
@@ -254,6 +274,33 @@ fn console_write(args: args::ConsoleWrite) -> Result<Reply, ErrorCode> {
     Ok(Reply::default())
 }
 
+/// `ConsoleRead`: whatever bytes are waiting, never blocking. Finding none re-arms the
+/// input interrupt, then looks once more: a byte that came in between is read now rather
+/// than waiting for an interrupt that was masked when it arrived.
+fn console_read(args: args::ConsoleRead) -> Result<Reply, ErrorCode> {
+    let space = my_space()?;
+    caps::lookup(space, args.console.get()?, ObjectType::Console, Rights::READ)?;
+    let len = usize::try_from(args.len).map_err(|_| ErrorCode::InvalidArgument)?;
+    if len > abi::syscall::CONSOLE_READ_MAX {
+        return Err(ErrorCode::MessageTooLong);
+    }
+    let mut buffer = [0u8; abi::syscall::CONSOLE_READ_MAX];
+    let bytes = buffer.get_mut(..len).ok_or(ErrorCode::InvalidArgument)?;
+    let pml4 = sched::with_current(|thread| thread.pml4);
+    // The whole buffer is checked (written) before any byte is taken from the line, so a
+    // bad buffer loses no input.
+    crate::vspace::copy_to_user(pml4, args.buffer, bytes)?;
+    let mut count = crate::console::read(bytes);
+    if count == 0 {
+        // Not bound (nobody asked for the notification): nothing to re-arm.
+        let _ = crate::irq::ack(crate::console::INPUT_IRQ);
+        count = crate::console::read(bytes);
+    }
+    let read = bytes.get(..count).ok_or(ErrorCode::InvalidArgument)?;
+    crate::vspace::copy_to_user(pml4, args.buffer, read)?;
+    Ok(Reply { words: [count as u64, 0, 0, 0] })
+}
+
 /// Prints bytes as UTF-8, with U+FFFD for invalid sequences.
 struct Utf8Lossy<'a>(&'a [u8]);
 
@@ -271,8 +318,17 @@ impl core::fmt::Display for Utf8Lossy<'_> {
 
 fn cap_identify(args: args::CapIdentify) -> Result<Reply, ErrorCode> {
     let space = my_space()?;
-    let info = caps::with(|store| store.identify(caps::slot(space, args.slot.get()?)))?;
-    Ok(Reply { words: [u64::from(info.kind.as_u32()), u64::from(info.rights.bits()), info.badge.value(), 0] })
+    let slot = args.slot.get()?;
+    let info = caps::with(|store| store.identify(caps::slot(space, slot)))?;
+    // The audit's number for a thread or cspace (ABI: `CapIdentify`), needing no right.
+    let audit_index = match info.kind {
+        ObjectType::Thread | ObjectType::CSpace => match caps::lookup(space, slot, info.kind, Rights::NONE)? {
+            (caps::Object::Thread(index) | caps::Object::CSpace(index), _) => u64::from(index),
+            _ => 0,
+        },
+        _ => 0,
+    };
+    Ok(Reply { words: [u64::from(info.kind.as_u32()), u64::from(info.rights.bits()), info.badge.value(), audit_index] })
 }
 
 /// A source slot and a destination slot (not 0) of the caller's space.

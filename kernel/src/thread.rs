@@ -110,6 +110,8 @@ pub struct Thread {
     /// Microseconds of CPU used in the current period, charged at every switch and
     /// timer interrupt (not sampled per tick: blocking just before a tick saves nothing).
     pub used_us: u64,
+    /// Microseconds of CPU used since the thread was created, for the audit (`ps`).
+    pub cpu_used_us: u64,
     /// When the current period began (µs since boot).
     pub period_start_us: u64,
     /// Where its budget came from, if out of another thread's.
@@ -159,6 +161,7 @@ impl Thread {
         exit: None,
         budget: None,
         used_us: 0,
+        cpu_used_us: 0,
         period_start_us: 0,
         donation: None,
         generation: 0,

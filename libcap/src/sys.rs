@@ -10,7 +10,7 @@
 //! [`REGISTER_WORDS`] words and no caps. Longer messages and cap transfer use the IPC
 //! buffer, which comes with thread setup.
 
-use abi::args::{self, SyscallArgs};
+use abi::args::{self, Arg, SyscallArgs};
 use abi::msg::REGISTER_WORDS;
 use abi::{Badge, CapSlot, ErrorCode, MessageInfo, ObjectType, Rights};
 
@@ -38,6 +38,21 @@ pub(crate) fn invoke<A: SyscallArgs>(args: A) -> Result<Registers, ErrorCode> {
 }
 
 // ---- Console and thread -------------------------------------------------------------
+
+/// Reads what was typed on the console (the cap in `console` needs `READ`) into `buffer`,
+/// at most [`CONSOLE_READ_MAX`](abi::syscall::CONSOLE_READ_MAX) bytes; never blocks.
+/// Returns how many bytes came (0: none waiting, and the input notification is re-armed).
+pub fn console_read(console: CapSlot, buffer: &mut [u8]) -> Result<usize, ErrorCode> {
+    let len = buffer.len().min(abi::syscall::CONSOLE_READ_MAX);
+    let regs = invoke(args::ConsoleRead { console: console.into(), buffer: buffer.as_mut_ptr() as u64, len: len as u64 })?;
+    Ok(usize::try_from(regs.rdx).unwrap_or(0).min(len))
+}
+
+/// Console input signals the notification in `notification` (needs `WRITE`; its badge is
+/// the bits signalled) whenever bytes arrive for [`console_read`].
+pub fn console_set_notification(console: CapSlot, notification: CapSlot) -> Result<(), ErrorCode> {
+    invoke(args::ConsoleSetNotification { console: console.into(), notification: notification.into() }).map(drop)
+}
 
 /// Writes `bytes` to the console cap in `console`, in pieces of at most
 /// [`CONSOLE_WRITE_MAX`](abi::syscall::CONSOLE_WRITE_MAX) bytes. Stops at the first error.
@@ -69,6 +84,9 @@ pub struct CapInfo {
     pub rights: Rights,
     /// The cap's badge ([`Badge::NONE`] if unbadged).
     pub badge: Badge,
+    /// For a thread or cspace cap, the index the authority audit knows it by
+    /// ([`audit_thread`], [`audit_cap`]); 0 otherwise.
+    pub audit_index: u64,
 }
 
 /// Describes the cap in `cap`.
@@ -77,7 +95,7 @@ pub fn cap_identify(cap: CapSlot) -> Result<CapInfo, ErrorCode> {
     let object_type =
         ObjectType::try_from(regs.rdx).unwrap_or_else(|v| abi_violation("object type", v));
     let rights = Rights::try_from(regs.r10).unwrap_or_else(|v| abi_violation("rights word", v));
-    Ok(CapInfo { object_type, rights, badge: Badge::new(regs.r8) })
+    Ok(CapInfo { object_type, rights, badge: Badge::new(regs.r8), audit_index: regs.r9 })
 }
 
 /// Copies the cap in `src` to the empty slot `dest` (same rights and badge, derived from
@@ -120,6 +138,64 @@ pub fn object_create(dest: CapSlot, object_type: ObjectType, size: u64) -> Resul
 /// [`abi::syscall::frame_create`]. It costs `bytes` of the caller's quota.
 pub fn frame_create(dest: CapSlot, bytes: u64, flags: u64) -> Result<(), ErrorCode> {
     invoke(args::ObjectCreate { kind: ObjectType::Frame.into(), dest: dest.into(), size: bytes, flags }).map(drop)
+}
+
+// ---- Authority audit (read-only, through an audit cap) -----------------------------
+
+/// One cap as [`audit_cap`] sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditedCap {
+    /// The [`ObjectType`] number (kept raw: an auditor reports kinds it does not know).
+    pub kind: u64,
+    /// What the cap allows.
+    pub rights: Rights,
+    /// Its badge ([`Badge::NONE`] if unbadged).
+    pub badge: Badge,
+    /// The kernel object's identity: equal for caps to the same object.
+    pub object: u64,
+}
+
+/// The cap at `slot` of capability space `space`, read through the audit cap in `audit`.
+/// `InvalidSlot` past the last space or slot or for a space that is not live, `EmptySlot`
+/// for an empty slot.
+pub fn audit_cap(audit: CapSlot, space: u64, slot_index: u64) -> Result<AuditedCap, ErrorCode> {
+    let regs = invoke(args::AuditCap { audit: audit.into(), space, slot: Arg::from_word(slot_index) })?;
+    let rights = Rights::try_from(regs.r10).unwrap_or_else(|v| abi_violation("rights word", v));
+    Ok(AuditedCap { kind: regs.rdx, rights, badge: Badge::new(regs.r8), object: regs.r9 })
+}
+
+/// What [`audit_thread`] reports of one thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditedThread {
+    /// Its capability space's index + 1 (0: none).
+    pub space: u64,
+    /// 0 free, 1 inactive, 2 ready, 3 running, 4 blocked, 5 throttled, 6 dead.
+    pub state: u64,
+    /// CPU time used since it was created, in microseconds.
+    pub cpu_us: u64,
+    /// Kernel memory its space's quota has paid for, in bytes.
+    pub quota_used: u64,
+}
+
+/// Thread `index` as the audit sees it; `InvalidArgument` past the last thread.
+pub fn audit_thread(audit: CapSlot, index: u64) -> Result<AuditedThread, ErrorCode> {
+    let regs = invoke(args::AuditThread { audit: audit.into(), thread: index })?;
+    Ok(AuditedThread { space: regs.rdx, state: regs.r10, cpu_us: regs.r8, quota_used: regs.r9 })
+}
+
+/// Physical memory as the audit sees it ([`audit_memory`]), in 4 KiB frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditedMemory {
+    /// Frames the kernel's allocator has free.
+    pub free_frames: u64,
+    /// Frames it manages, free or not.
+    pub managed_frames: u64,
+}
+
+/// The kernel's free and managed frames, through the audit cap in `audit`.
+pub fn audit_memory(audit: CapSlot) -> Result<AuditedMemory, ErrorCode> {
+    let regs = invoke(args::AuditMemory { audit: audit.into() })?;
+    Ok(AuditedMemory { free_frames: regs.rdx, managed_frames: regs.r10 })
 }
 
 /// What [`frame_info`] reports.
@@ -321,6 +397,11 @@ pub fn signal(notification: CapSlot) -> Result<(), ErrorCode> {
 /// Waits until the notification's signal word is non-zero; returns and clears it.
 pub fn wait(notification: CapSlot) -> Result<u64, ErrorCode> {
     invoke(args::Wait { notification: notification.into(), timeout: 0 }).map(|regs| regs.rdi)
+}
+
+/// As [`wait`], but `TimedOut` after `ticks` timer ticks with no signal (0: wait forever).
+pub fn wait_timeout(notification: CapSlot, ticks: u64) -> Result<u64, ErrorCode> {
+    invoke(args::Wait { notification: notification.into(), timeout: ticks }).map(|regs| regs.rdi)
 }
 
 /// As [`wait`], but returns 0 at once when no signal is pending.

@@ -200,7 +200,14 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
     let selected: Vec<_> = KERNEL_TESTS.iter().filter(|(name, _)| name.contains(filter)).collect();
     let iso_selected = ["iso_bios", "iso_uefi"].iter().any(|name| name.contains(filter));
     let manifests_selected = MANIFEST_TESTS.iter().any(|test| test.name.contains(filter));
-    if selected.is_empty() && !iso_selected && !"aslr_across_boots".contains(filter) && !"system".contains(filter) && !manifests_selected {
+    if selected.is_empty()
+        && !iso_selected
+        && !"aslr_across_boots".contains(filter)
+        && !"system".contains(filter)
+        && !"shell".contains(filter)
+        && !"shell_control".contains(filter)
+        && !manifests_selected
+    {
         return Ok(());
     }
     println!("== kernel tests in QEMU ({accel:?})");
@@ -213,6 +220,12 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
     }
     if "system".contains(filter) {
         system_boot(&kernel, &initrd, accel, tally)?;
+    }
+    if "shell".contains(filter) {
+        shell(&kernel, &initrd, accel, tally);
+    }
+    if "shell_control".contains(filter) {
+        shell_control(&kernel, accel, tally);
     }
     if "aslr_across_boots".contains(filter) {
         aslr_across_boots(&kernel, &initrd, accel, tally)?;
@@ -251,6 +264,41 @@ fn system_boot(kernel: &Path, initrd: &Path, accel: Accel, tally: &mut Tally) ->
         println!("---- serial log of qemu::system ----\n{}\n---- end of serial log ----", outcome.serial.trim_end());
     }
     Ok(())
+}
+
+/// The shell driven as a person would: keystrokes into the serial line, each answer checked
+/// against the manifest and the running system (`shell_test`).
+fn shell(kernel: &Path, initrd: &Path, accel: Accel, tally: &mut Tally) {
+    let what = "the console shell, typed at: help, ps (exactly the manifest's programs), caps (each entry held as the manifest says), mem, the plain answers for what this boot lacks, restart/stop refused by init, unknown commands, a long line, control characters, invalid UTF-8, editing and history";
+    let started = std::time::Instant::now();
+    match crate::shell_test::run(kernel, initrd, accel) {
+        Ok(checked) => {
+            tally.passed += 1;
+            println!("test qemu::shell ... ok ({:.2} s) — {what} (checked: {checked})", started.elapsed().as_secs_f64());
+        }
+        Err(error) => {
+            tally.failed += 1;
+            tally.failures.push("qemu::shell".into());
+            println!("test qemu::shell ... FAILED — {what}: {error:#}");
+        }
+    }
+}
+
+/// A shell whose supervisor cap has control restarts and stops a program (`shell_test`).
+fn shell_control(kernel: &Path, accel: Accel, tally: &mut Tally) {
+    let what = "a shell given supervisor = \"control\" (tests/manifests/shell-control.toml): restart gives a program a new incarnation, counted in ps; stop ends it for good, whatever its on_crash";
+    let started = std::time::Instant::now();
+    match crate::shell_test::run_control(kernel, accel) {
+        Ok(checked) => {
+            tally.passed += 1;
+            println!("test qemu::shell_control ... ok ({:.2} s) — {what} ({checked})", started.elapsed().as_secs_f64());
+        }
+        Err(error) => {
+            tally.failed += 1;
+            tally.failures.push("qemu::shell_control".into());
+            println!("test qemu::shell_control ... FAILED — {what}: {error:#}");
+        }
+    }
 }
 
 /// A whole-system test with its own boot manifest: init boots `manifest` (packed into an

@@ -604,6 +604,28 @@ syscall_args! {
         /// The frame; needs `READ`.
         frame: Arg<CapSlot> => rdi,
     }
+    /// [`Sysno::ConsoleRead`]: take what was typed on the console, without blocking.
+    ConsoleRead {
+        /// The console cap; needs `READ`.
+        console: Arg<CapSlot> => rdi,
+        /// User address of the buffer the bytes go to.
+        buffer: u64 => rsi,
+        /// Its length: at most [`CONSOLE_READ_MAX`](crate::syscall::CONSOLE_READ_MAX)
+        /// (`MessageTooLong`).
+        len: u64 => rdx,
+    }
+    /// [`Sysno::ConsoleSetNotification`]: signal a notification when console input arrives.
+    ConsoleSetNotification {
+        /// The console cap; needs `READ`.
+        console: Arg<CapSlot> => rdi,
+        /// The notification signalled, with this cap's badge; needs `WRITE`.
+        notification: Arg<CapSlot> => rsi,
+    }
+    /// [`Sysno::AuditMemory`]: authority audit of physical memory.
+    AuditMemory {
+        /// The audit cap; needs `READ`.
+        audit: Arg<CapSlot> => rdi,
+    }
 }
 
 #[cfg(test)]
@@ -672,7 +694,7 @@ mod tests {
         let info = MessageInfo::new(9, 3, 1).unwrap();
         let w = info.encode();
         let rw = Rights::READ.union(Rights::WRITE);
-        let cases: [(Sysno, [u64; 6], [u64; 6]); 33] = [
+        let cases: [(Sysno, [u64; 6], [u64; 6]); 36] = [
             (Send::SYSNO, Send { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
             (NbSend::SYSNO, NbSend { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
             (Call::SYSNO, Call { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
@@ -744,6 +766,17 @@ mod tests {
             (AuditCap::SYSNO, AuditCap { audit: slot(1), space: 2, slot: slot(3) }.encode(), [1, 2, 3, 0, 0, 0]),
             (AuditThread::SYSNO, AuditThread { audit: slot(1), thread: 2 }.encode(), [1, 2, 0, 0, 0, 0]),
             (FrameInfo::SYSNO, FrameInfo { frame: slot(1) }.encode(), [1, 0, 0, 0, 0, 0]),
+            (
+                ConsoleRead::SYSNO,
+                ConsoleRead { console: slot(1), buffer: 0x2000, len: 64 }.encode(),
+                [1, 0x2000, 64, 0, 0, 0],
+            ),
+            (
+                ConsoleSetNotification::SYSNO,
+                ConsoleSetNotification { console: slot(1), notification: slot(2) }.encode(),
+                [1, 2, 0, 0, 0, 0],
+            ),
+            (AuditMemory::SYSNO, AuditMemory { audit: slot(1) }.encode(), [1, 0, 0, 0, 0, 0]),
         ];
         for (i, (sysno, encoded, expected)) in cases.iter().enumerate() {
             assert_eq!(*sysno, Sysno::ALL[i], "cases are in syscall order");

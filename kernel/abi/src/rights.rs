@@ -14,6 +14,9 @@
 //! | `GRANT_REPLY` | caps back in the reply    | -            | -                     |
 //! | `EXECUTE`     | -                         | -            | map executable        |
 //!
+//! On the console, `WRITE` prints and `READ` reads what is typed (`ConsoleRead`,
+//! `ConsoleSetNotification`): the terminal's keyboard is a right of its own.
+//!
 //! Operations on the capability space itself (copy, mint, move, delete, revoke, identify)
 //! need no right on the capability they act on: holding it in your own space is enough.
 //! Sending a capability to another space needs `GRANT` on the endpoint it travels through.

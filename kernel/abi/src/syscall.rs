@@ -99,6 +99,9 @@ pub mod budget {
 /// The most bytes one `ConsoleWrite` takes.
 pub const CONSOLE_WRITE_MAX: usize = 4096;
 
+/// The most bytes one `ConsoleRead` returns.
+pub const CONSOLE_READ_MAX: usize = 256;
+
 /// A syscall number, passed in `rax`.
 ///
 /// The arguments of each syscall, with their registers and types, are its struct in
@@ -157,7 +160,10 @@ pub enum Sysno {
     /// arguments).
     Yield = 11,
     /// Describe a cap ([`args::CapIdentify`](crate::args::CapIdentify)). Returns `rdx` the
-    /// [`crate::ObjectType`], `r10` the [`crate::Rights`] bits, `r8` the [`crate::Badge`].
+    /// [`crate::ObjectType`], `r10` the [`crate::Rights`] bits, `r8` the [`crate::Badge`],
+    /// and `r9`, for a thread or cspace cap, the index the authority audit knows it by
+    /// (`AuditThread`'s thread index, `AuditCap`'s space index), else 0: a supervisor can
+    /// tell an auditor which thread and space are which program's.
     CapIdentify = 12,
     /// Copy a cap, same rights and badge; the copy is derived from the original
     /// ([`args::CapCopy`](crate::args::CapCopy)).
@@ -231,18 +237,36 @@ pub enum Sysno {
     AuditCap = 31,
     /// Authority audit of threads ([`args::AuditThread`](crate::args::AuditThread)). Returns
     /// in `rdx` the capability-space index + 1 of a live thread (0: no space), in `r10` its
-    /// state (0 free, 1 inactive, 2 ready, 3 running, 4 blocked, 5 throttled, 6 dead).
+    /// state (0 free, 1 inactive, 2 ready, 3 running, 4 blocked, 5 throttled, 6 dead), in
+    /// `r8` the CPU time it has used since it was created, in microseconds, and in `r9`
+    /// the kernel memory its capability space's quota has paid for, in bytes (0: no space).
     /// `InvalidArgument` past the last thread.
     AuditThread = 32,
     /// Describe a frame ([`args::FrameInfo`](crate::args::FrameInfo)). Returns `rdx` its
     /// size in bytes and `r10` its first physical address (for device DMA; the frame is
     /// contiguous).
     FrameInfo = 33,
+    /// Read what was typed on the console ([`args::ConsoleRead`](crate::args::ConsoleRead):
+    /// console cap, buffer, length). Never blocks: returns in `rdx`
+    /// the number of bytes copied, 0 if none is waiting. Finding none re-arms the console's
+    /// input notification (see [`Sysno::ConsoleSetNotification`]), so a reader loops
+    /// "read until 0, then wait".
+    ConsoleRead = 34,
+    /// Deliver console input as a notification
+    /// ([`args::ConsoleSetNotification`](crate::args::ConsoleSetNotification); the
+    /// notification cap's badge is the bit pattern signalled). Each time input
+    /// arrives the kernel signals it once, and again only after a `ConsoleRead` found
+    /// nothing left. One reader at a time: a second call moves the delivery.
+    ConsoleSetNotification = 35,
+    /// Authority audit of physical memory ([`args::AuditMemory`](crate::args::AuditMemory)).
+    /// Returns in `rdx` the frames (4 KiB) the kernel's allocator has free and in `r10` all
+    /// it manages: what every quota in the system draws from.
+    AuditMemory = 36,
 }
 
 impl Sysno {
     /// Every syscall, in numeric order.
-    pub const ALL: [Sysno; 33] = [
+    pub const ALL: [Sysno; 36] = [
         Sysno::Send,
         Sysno::NbSend,
         Sysno::Call,
@@ -276,6 +300,9 @@ impl Sysno {
         Sysno::AuditCap,
         Sysno::AuditThread,
         Sysno::FrameInfo,
+        Sysno::ConsoleRead,
+        Sysno::ConsoleSetNotification,
+        Sysno::AuditMemory,
     ];
 
     /// The number as it travels in `rax`.
@@ -306,7 +333,7 @@ mod tests {
             assert_eq!(Sysno::try_from(s.as_u64()), Ok(*s));
         }
         assert_eq!(Sysno::try_from(0), Err(0));
-        assert_eq!(Sysno::try_from(34), Err(34));
+        assert_eq!(Sysno::try_from(36), Err(36));
         assert_eq!(Sysno::try_from(u64::MAX), Err(u64::MAX));
     }
 

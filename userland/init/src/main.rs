@@ -18,7 +18,10 @@
 //! 4. forever: receive on the fault endpoint, log the end with its cause, tell the memory
 //!    server (if the manifest names one) to free the regions of every memory client the
 //!    program was, and apply the program's `on_crash` policy. A clean exit (code 0) is not
-//!    a crash; any other exit code, a fault or a kill is.
+//!    a crash; any other exit code, a fault or a kill is. A call on the same endpoint under
+//!    a supervisor badge (`init-api`, given by `supervisor = ...` in the manifest) is a
+//!    question about the programs, answered at once; under the control badge it may also
+//!    restart or stop one.
 //!
 //! A program that ends is torn down by deleting init's caps to its objects: its thread,
 //! capability space (and so every cap it held), address space and the keepers of its frames.
@@ -91,9 +94,9 @@ fn main() -> Result<(), ErrorCode> {
 
     let mut slots = SlotAllocator::new(FIRST_FREE, FIRST_DEVICE_SLOT);
     let objects = Objects::create(&manifest, &mut slots)?;
-    let mut supervisor = Supervisor { initrd, memory_server: manifest.memory_server, objects, slots, children: Vec::new() };
+    let mut supervisor = Supervisor { initrd, manifest: &manifest, memory_server: manifest.memory_server, objects, slots, children: Vec::new() };
     for program in &manifest.programs {
-        supervisor.children.push(Child { program, backoff_ms: manifest::INITIAL_BACKOFF_MS, running: None });
+        supervisor.children.push(Child { program, backoff_ms: manifest::INITIAL_BACKOFF_MS, running: None, restarts: 0, asked: None });
     }
     for index in 0..supervisor.children.len() {
         supervisor.start(index);
@@ -166,6 +169,8 @@ impl Objects {
             ObjectRef::IoPorts(_) => None,
             // Per incarnation: `Supervisor::build` gives it.
             ObjectRef::OwnAddressSpace => None,
+            // Minted from the fault endpoint with the grant's supervisor badge.
+            ObjectRef::Supervisor => Some(self.fault),
         }
     }
 }
@@ -176,6 +181,17 @@ struct Child<'m> {
     /// The delay before the next restart.
     backoff_ms: u32,
     running: Option<Incarnation>,
+    /// How many times it was started again (after a crash or a restart request).
+    restarts: u32,
+    /// What a supervisor asked for the end it caused (a kill), if any.
+    asked: Option<Asked>,
+}
+
+/// A supervisor's request that ends the running incarnation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    Restart,
+    Stop,
 }
 
 /// What init holds of a running program: tearing it down is deleting these.
@@ -186,6 +202,14 @@ struct Incarnation {
     /// init's badged cap to the fault endpoint, named in the thread's configuration.
     fault: CapSlot,
     image: loader::Image,
+}
+
+impl Incarnation {
+    /// The audit's numbers for its thread and space (`CapIdentify` of init's caps).
+    fn audit_numbers(&self) -> Option<init_api::Running> {
+        let index = |slot| sys::cap_identify(slot).ok().and_then(|info| u16::try_from(info.audit_index).ok());
+        Some(init_api::Running { thread: index(self.thread)?, space: index(self.cspace)? })
+    }
 }
 
 /// Why a program could not be started.
@@ -253,6 +277,8 @@ fn vector_name(vector: u64) -> &'static str {
 
 struct Supervisor<'m> {
     initrd: &'static [u8],
+    /// For naming objects in supervisor answers.
+    manifest: &'m CompiledManifest,
     /// The manifest's memory-server endpoint index.
     memory_server: Option<u32>,
     objects: Objects,
@@ -384,11 +410,90 @@ impl Supervisor<'_> {
                     sys::thread_exit(1);
                 }
             };
-            let index = received.badge.value().checked_sub(1).map(|i| i as usize);
+            let badge = received.badge.value();
+            if badge == init_api::STATUS_BADGE || badge == init_api::CONTROL_BADGE {
+                self.answer(badge == init_api::CONTROL_BADGE, &received);
+                continue;
+            }
+            let index = badge.checked_sub(1).map(|i| i as usize);
             match index.filter(|&i| i < self.children.len()) {
                 Some(index) => self.on_end(index, End::decode(&received)),
                 None => println!("init: end message with unknown badge {}", received.badge.value()),
             }
+        }
+    }
+
+    /// Answers a supervisor's call (`init-api`). Never blocks: the caller waits in `Call`,
+    /// so the reply goes straight to it; a caller that died meanwhile is its own loss.
+    fn answer(&mut self, control: bool, received: &Received) {
+        use init_api::{Reply, Request};
+        let reply = match libcap::ipc::decode::<Request>(&received.message) {
+            Err(_) => None,
+            Ok(Request::Program { index }) => Some(self.children.get(usize::from(index)).map_or(Reply::NoSuch, |child| {
+                Reply::Program(init_api::ProgramInfo {
+                    name: init_api::name(&child.program.name),
+                    priority: child.program.priority,
+                    budget_us: child.program.budget_us,
+                    period_us: child.program.period_us,
+                    memory_quota: child.program.memory_quota,
+                    restarts_on_crash: matches!(child.program.on_crash, RestartPolicy::Restart { .. }),
+                    restarts: child.restarts,
+                    caps: u16::try_from(child.program.caps.len()).unwrap_or(u16::MAX),
+                    audit_slot: child.program.audit_slot().and_then(|slot| u8::try_from(slot.index()).ok()),
+                    running: child.running.as_ref().and_then(|running| running.audit_numbers()),
+                })
+            })),
+            Ok(Request::Cap { program, cap }) => Some(
+                self.children
+                    .get(usize::from(program))
+                    .and_then(|child| child.program.caps.get(usize::from(cap)))
+                    .map_or(Reply::NoSuch, |grant| {
+                        Reply::Cap(init_api::CapInfo {
+                            slot: grant.slot,
+                            kind: grant.kind().as_u32(),
+                            rights: grant.rights,
+                            badge: grant.badge,
+                            object: init_api::name(&alloc::format!("{}", self.manifest.object_name(grant.object))),
+                        })
+                    }),
+            ),
+            Ok(Request::Restart { .. } | Request::Stop { .. }) if !control => Some(Reply::NotPermitted),
+            Ok(Request::Restart { program }) => Some(self.ask(usize::from(program), Asked::Restart)),
+            Ok(Request::Stop { program }) => Some(self.ask(usize::from(program), Asked::Stop)),
+        };
+        let message = match reply {
+            Some(reply) => libcap::ipc::encode(libcap::ipc::LABEL_OK, &reply),
+            None => sys::Message::new(libcap::ipc::LABEL_BAD_REQUEST, &[]),
+        };
+        if let Ok(message) = message {
+            let _ = sys::reply(self.objects.fault, &message);
+        }
+    }
+
+    /// A control request: kill the running incarnation; its end report (a kill) then
+    /// restarts or stops it as asked (`on_end`).
+    fn ask(&mut self, index: usize, asked: Asked) -> init_api::Reply {
+        let Some(child) = self.children.get_mut(index) else { return init_api::Reply::NoSuch };
+        match &child.running {
+            Some(running) => {
+                child.asked = Some(asked);
+                let thread = running.thread;
+                match process::thread_kill(thread) {
+                    Ok(()) => init_api::Reply::Done,
+                    Err(_) => {
+                        child.asked = None;
+                        init_api::Reply::NoSuch
+                    }
+                }
+            }
+            None if asked == Asked::Restart => {
+                self.start(index);
+                if let Some(child) = self.children.get_mut(index) {
+                    child.restarts = child.restarts.saturating_add(1);
+                }
+                init_api::Reply::Done
+            }
+            None => init_api::Reply::Done,
         }
     }
 
@@ -415,6 +520,22 @@ impl Supervisor<'_> {
         for client in program.memory_clients(self.memory_server) {
             self.client_gone(client);
         }
+        let asked = self.children.get_mut(index).and_then(|child| child.asked.take());
+        match (asked, end) {
+            (Some(Asked::Stop), End::Killed) => {
+                println!("init: {name} stopped, as a supervisor asked");
+                return;
+            }
+            (Some(Asked::Restart), End::Killed) => {
+                println!("init: {name} restarting, as a supervisor asked");
+                if let Some(child) = self.children.get_mut(index) {
+                    child.restarts = child.restarts.saturating_add(1);
+                }
+                self.start(index);
+                return;
+            }
+            _ => {}
+        }
         if !end.is_crash() {
             return;
         }
@@ -425,6 +546,7 @@ impl Supervisor<'_> {
                 self.sleep_ms(delay_ms);
                 if let Some(child) = self.children.get_mut(index) {
                     child.backoff_ms = delay_ms.saturating_mul(2).min(max_backoff_ms);
+                    child.restarts = child.restarts.saturating_add(1);
                 }
                 self.start(index);
             }

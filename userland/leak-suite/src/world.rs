@@ -221,7 +221,7 @@ pub fn expect_slot(what: &str, slot: CapSlot, want: Option<(ObjectType, Rights, 
     let got = sys::cap_identify(slot);
     match (want, got) {
         (None, Err(ErrorCode::EmptySlot)) => Ok(()),
-        (Some((kind, rights, badge)), Ok(CapInfo { object_type, rights: r, badge: b }))
+        (Some((kind, rights, badge)), Ok(CapInfo { object_type, rights: r, badge: b, .. }))
             if object_type == kind && r == rights && b.value() == badge =>
         {
             Ok(())

@@ -64,7 +64,7 @@ pub use table::Table;
 /// The first bytes of every compiled manifest.
 pub const MAGIC: [u8; 4] = *b"DAIM";
 /// The compiled format's version; bump it on any change to the encoded types.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Slot 0 is never filled.
 pub const NULL_SLOT: u32 = 0;
@@ -245,6 +245,10 @@ pub enum ObjectRef {
     /// client needs to map the frames it is given. Made per incarnation, so init gives it
     /// from the incarnation it builds rather than from a boot object.
     OwnAddressSpace,
+    /// init's supervisor interface (`init-api`): init's fault endpoint under a supervisor
+    /// badge ([`init_api::STATUS_BADGE`] or [`init_api::CONTROL_BADGE`]), through which
+    /// init answers for the programs it runs.
+    Supervisor,
 }
 
 impl ObjectRef {
@@ -257,13 +261,17 @@ impl ObjectRef {
             ObjectRef::Irq(_) => ObjectType::IrqHandler,
             ObjectRef::IoPorts(_) => ObjectType::IoPortRange,
             ObjectRef::OwnAddressSpace => ObjectType::AddressSpace,
+            ObjectRef::Supervisor => ObjectType::Endpoint,
         }
     }
 
     /// The rights that mean something on this kind of object (see `abi::rights`).
     pub fn meaningful_rights(self) -> Rights {
         match self {
-            ObjectRef::Console => Rights::WRITE,
+            // Write prints; read takes what is typed (`ConsoleRead`).
+            ObjectRef::Console => Rights::READ.union(Rights::WRITE),
+            // A call: init answers, and nothing can be received or granted through it.
+            ObjectRef::Supervisor => Rights::WRITE.union(Rights::GRANT_REPLY),
             ObjectRef::Endpoint(_) => Rights::READ
                 .union(Rights::WRITE)
                 .union(Rights::GRANT)
@@ -331,6 +339,7 @@ impl fmt::Display for ObjectName<'_> {
             ObjectRef::Irq(line) => write!(f, "irq {line}"),
             ObjectRef::IoPorts(range) => write!(f, "io ports {range}"),
             ObjectRef::OwnAddressSpace => f.write_str("its own address space"),
+            ObjectRef::Supervisor => f.write_str("supervisor (init)"),
         }
     }
 }
@@ -430,6 +439,9 @@ impl CompiledManifest {
                     ObjectRef::Endpoint(e) => (e as usize) < self.endpoints.len(),
                     ObjectRef::Notification(n) => (n as usize) < self.notifications.len(),
                     ObjectRef::IoPorts(r) => r.first <= r.last,
+                    ObjectRef::Supervisor => {
+                        cap.badge == init_api::STATUS_BADGE || cap.badge == init_api::CONTROL_BADGE
+                    }
                     ObjectRef::Console | ObjectRef::Irq(_) | ObjectRef::OwnAddressSpace => true,
                 };
                 if !in_range {

@@ -74,6 +74,9 @@ struct ProgramSource {
     #[serde(default)]
     caps: Vec<CapSource>,
     heap: Option<HeapSource>,
+    /// `"status"` or `"control"`: a cap to init's supervisor interface, in the slot after
+    /// the `caps` entries.
+    supervisor: Option<String>,
 }
 
 /// A program's `heap`: its allocator grows through the memory server as this client.
@@ -383,7 +386,7 @@ impl fmt::Display for ManifestError {
             ),
             E::TwoAuditors { first, second } => write!(
                 f,
-                "programs \"{first}\" and \"{second}\" both ask for audit; only the test runner may hold it"
+                "programs \"{first}\" and \"{second}\" both ask for audit; one program (the test runner or the shell) may hold it"
             ),
             E::CpuOvercommitted { ppm, cpus } => write!(
                 f,
@@ -562,6 +565,7 @@ fn compile_program(
             slots: needed,
         });
     }
+    let listed = source.caps.len() as u32;
     for (index, cap) in source.caps.into_iter().enumerate() {
         let object = cap_target(manifest, &name, index, &cap)?;
         let rights = parse_rights(&name, &cap.rights)?;
@@ -579,6 +583,26 @@ fn compile_program(
             });
         }
         caps.push(compiled);
+    }
+    if let Some(level) = &source.supervisor {
+        let badge = match level.as_str() {
+            "status" => init_api::STATUS_BADGE,
+            "control" => init_api::CONTROL_BADGE,
+            _ => {
+                return Err(ManifestError::UnknownObject {
+                    program: program(),
+                    kind: "supervisor level (status or control)",
+                    name: level.clone(),
+                });
+            }
+        };
+        let rights = Rights::WRITE.union(Rights::GRANT_REPLY);
+        let mut supervisor = grant(manifest, &name, ObjectRef::Supervisor, rights, Some(badge))?;
+        supervisor.slot = FIRST_CAP_SLOT + listed;
+        if supervisor.slot >= SPACE_SLOTS {
+            return Err(ManifestError::TooManyCaps { program: program(), slots: supervisor.slot + 1 });
+        }
+        caps.push(supervisor);
     }
     if let Some(heap) = source.heap {
         let endpoint = manifest
@@ -697,7 +721,8 @@ fn grant(
     let held = match object {
         // init creates endpoints and notifications itself, with every right, and each
         // incarnation's address space.
-        ObjectRef::Endpoint(_) | ObjectRef::Notification(_) | ObjectRef::OwnAddressSpace => {
+        // The supervisor interface is init's own fault endpoint.
+        ObjectRef::Endpoint(_) | ObjectRef::Notification(_) | ObjectRef::OwnAddressSpace | ObjectRef::Supervisor => {
             Rights::ALL
         }
         ObjectRef::Console => init.console(),

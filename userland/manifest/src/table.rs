@@ -95,10 +95,16 @@ impl fmt::Display for Table<'_> {
                     .filter(|_| m.memory_server.is_some_and(|e| cap.object == crate::ObjectRef::Endpoint(e)));
                 if let Some(client) = client {
                     write!(f, "  memory client {}, quota {} pages", client.id(), client.quota_pages())?;
+                } else if cap.object == crate::ObjectRef::Supervisor {
+                    let level = if cap.badge == init_api::CONTROL_BADGE { "control" } else { "status" };
+                    write!(f, "  {level}")?;
                 } else if cap.badge != 0 {
                     write!(f, "  badge {}", cap.badge)?;
                 }
                 writeln!(f)?;
+            }
+            if let Some(slot) = p.audit_slot() {
+                writeln!(f, "    slot {:>3}  {}  the authority audit", slot.index(), RightsColumns(abi::Rights::READ))?;
             }
         }
         Ok(())

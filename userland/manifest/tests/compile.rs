@@ -100,7 +100,7 @@ fn checker_messages() {
         (
             "unknown field",
             program("a", &[("prio", "3")]),
-            "TOML parse error at line 16, column 1\n   |\n16 | prio = 3\n   | ^^^^\nunknown field `prio`, expected one of `name`, `priority`, `budget_us`, `period_us`, `memory_quota`, `on_crash`, `max_backoff_ms`, `audit`, `console`, `caps`, `heap`",
+            "TOML parse error at line 16, column 1\n   |\n16 | prio = 3\n   | ^^^^\nunknown field `prio`, expected one of `name`, `priority`, `budget_us`, `period_us`, `memory_quota`, `on_crash`, `max_backoff_ms`, `audit`, `console`, `caps`, `heap`, `supervisor`",
         ),
         (
             "unknown program",
@@ -175,7 +175,12 @@ fn checker_messages() {
         (
             "console right init lacks",
             program("a", &[("console", r#"["read", "write"]"#)]),
-            "program \"a\" asks for read, write on console, which takes only write",
+            "program \"a\" asks for read, write on console, but init holds only write",
+        ),
+        (
+            "console right that means nothing",
+            program("a", &[("console", r#"["execute"]"#)]),
+            "program \"a\" asks for execute on console, which takes only read, write",
         ),
         (
             "console init does not hold",
@@ -439,7 +444,7 @@ fn checker_messages() {
                 program("a", &[("audit", "true")]),
                 program("b", &[("audit", "true")])
             ),
-            "programs \"a\" and \"b\" both ask for audit; only the test runner may hold it",
+            "programs \"a\" and \"b\" both ask for audit; one program (the test runner or the shell) may hold it",
         ),
         (
             "cpu overcommitted",
@@ -532,12 +537,36 @@ fn a_heap_is_two_caps_at_the_reserved_slots() {
     assert_eq!(decode(&manifest.encode()).as_ref(), Ok(&manifest));
 }
 
+#[test]
+fn a_supervisor_cap_follows_the_caps_and_carries_its_level_in_the_badge() {
+    let source = format!(
+        "{INIT}[notifications.n]\n{}{}",
+        program("a", &[("caps", r#"[{ notification = "n", rights = ["read"] }]"#), ("supervisor", "\"status\""), ("audit", "true")]),
+        program("b", &[("supervisor", "\"control\"")])
+    );
+    let manifest = compile(&source, KNOWN).expect("compiles");
+    let a = manifest.program("a").expect("program a");
+    let rights = (abi::Rights::WRITE.union(abi::Rights::GRANT_REPLY)).bits();
+    let supervisor: Vec<(u32, ObjectRef, u32, u64)> =
+        a.caps.iter().filter(|c| c.object == ObjectRef::Supervisor).map(|c| (c.slot, c.object, c.rights, c.badge)).collect();
+    assert_eq!(supervisor, [(3, ObjectRef::Supervisor, rights, init_api::STATUS_BADGE)]);
+    assert_eq!(a.audit_slot().map(|s| s.index()), Some(4), "the audit cap comes after the supervisor cap");
+    let b = manifest.program("b").expect("program b");
+    assert_eq!(b.caps.iter().map(|c| (c.slot, c.badge)).collect::<Vec<_>>(), [(2, init_api::CONTROL_BADGE)]);
+    assert_eq!(decode(&manifest.encode()).as_ref(), Ok(&manifest));
+    let refused = format!("{INIT}{}", program("a", &[("supervisor", "\"root\"")]));
+    assert_eq!(
+        compile(&refused, KNOWN).map(|_| ()).map_err(|e| e.to_string()),
+        Err("unknown supervisor level (status or control) \"root\" referenced by program \"a\"".to_string())
+    );
+}
+
 /// system.toml as it is (with the echo example, since userland/echo-server and
 /// userland/echo-client exist).
 fn system_toml() -> CompiledManifest {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../system.toml");
     let source = std::fs::read_to_string(path).expect("system.toml at the repository root");
-    let known = ["memory", "hello", "echo-server", "echo-client", "init"];
+    let known = ["memory", "hello", "echo-server", "echo-client", "shell", "init"];
     compile(&source, &known).unwrap_or_else(|e| panic!("system.toml: {e}"))
 }
 
@@ -546,7 +575,7 @@ fn system_toml_compiles_and_round_trips() {
     let manifest = system_toml();
     assert_eq!(decode(&manifest.encode()), Ok(manifest.clone()));
     let names: Vec<&str> = manifest.programs.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["memory", "hello", "echo-server", "echo-client"]);
+    assert_eq!(names, ["memory", "hello", "echo-server", "echo-client", "shell"]);
     assert_eq!(manifest.endpoints, ["echo", "memory"]);
     assert_eq!(manifest.memory_server, Some(1));
     let hello = manifest.program("hello").expect("hello");
@@ -567,7 +596,7 @@ fn echo_example_compiles_and_round_trips() {
     let names: Vec<&str> = manifest.programs.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
-        ["memory", "hello", "echo-server", "echo-client"],
+        ["memory", "hello", "echo-server", "echo-client", "shell"],
         "start order is manifest order"
     );
     assert_eq!(manifest.endpoints, ["echo", "memory"]);
@@ -621,15 +650,26 @@ fn echo_example_compiles_and_round_trips() {
         }
     );
     assert_eq!(server.binary, "bin/echo-server");
-    assert!(manifest.programs.iter().all(|p| !p.audit));
+    // The shell: the console with read, its keyboard, status only, and the one audit cap.
+    let both = Rights::READ.union(Rights::WRITE);
+    assert_eq!(
+        caps("shell"),
+        [
+            (CONSOLE_SLOT, ObjectRef::Console, both, 0),
+            (FIRST_CAP_SLOT, ObjectRef::Notification(0), both, 0),
+            (FIRST_CAP_SLOT + 1, ObjectRef::Supervisor, heap_memory, init_api::STATUS_BADGE),
+        ]
+    );
+    let auditors: Vec<&str> = manifest.programs.iter().filter(|p| p.audit).map(|p| p.name.as_str()).collect();
+    assert_eq!(auditors, ["shell"]);
 }
 
 #[test]
 fn boot_table_lists_every_process_and_cap() {
     let table = system_toml().table().to_string();
     let expected = "\
-boot manifest: 4 processes, 2 endpoints, 0 notifications
-init holds: console -W---, memory quota 16777216 bytes, 2 cpus, irqs [1 3 12], io ports [0x60-0x60 0x64-0x64 0x2f8-0x2ff]
+boot manifest: 5 processes, 2 endpoints, 1 notifications
+init holds: console RW---, memory quota 16777216 bytes, 2 cpus, irqs [1 3 12], io ports [0x60-0x60 0x64-0x64 0x2f8-0x2ff]
 PROCESS          PRI    BUDGET/PERIOD us MEMORY bytes  ON CRASH               AUDIT
 memory            20          5000/10000      4194304  restart (<= 1000 ms)   no
     slot   1  -W---  console
@@ -646,6 +686,11 @@ echo-client       10          1000/10000        65536  fatal                  no
     slot   2  -W---  endpoint \"echo\"  badge 7
     slot 126  -W-g-  endpoint \"memory\"  memory client 2, quota 64 pages
     slot 127  -W---  its own address space
+shell              1          2000/10000       262144  restart (<= 1000 ms)   yes
+    slot   1  RW---  console
+    slot   2  RW---  notification \"keyboard\"
+    slot   3  -W-g-  supervisor (init)  status
+    slot   4  R----  the authority audit
 ";
     assert_eq!(table, expected);
 }

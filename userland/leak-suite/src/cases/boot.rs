@@ -41,6 +41,7 @@ pub const CASES: &[Case] = &[
     Case { id: "AUDIT-BOOT-007", what: "every other space is a frame keeper (frames only, no thread), and init holds a cspace cap for each program and keeper", run: keepers },
     Case { id: "AUDIT-BOOT-008", what: "every live thread runs in init's, a program's (one each) or the suite's space, or is a kernel thread", run: threads },
     Case { id: "AUDIT-BOOT-009", what: "the audit cap and device caps are held only where the kernel contract and the manifest put them", run: sensitive_caps },
+    Case { id: "SHELL-001", what: "the shell holds exactly its manifest entry: the console (read, write), its keyboard notification, a status-only supervisor cap and the read-only audit; no program holds a control supervisor cap or the console's read right but the shell", run: shell_least_privilege },
 ];
 
 /// init's slots, by the kernel's boot contract (`kernel/src/process.rs`).
@@ -329,6 +330,39 @@ fn sensitive_caps(world: &mut World) -> Outcome {
                 s.index == space && manifest.programs[*index].caps.iter().any(|g| g.slot == slot && kind(g.kind()) == cap.kind)
             });
             ensure!(in_init || granted, "a {device:?} cap at space {space} slot {slot}: {}", cap.describe());
+        }
+    }
+    Ok(())
+}
+
+fn shell_least_privilege(world: &mut World) -> Outcome {
+    let roles = roles(world)?;
+    let assigned = assign(world, &roles)?;
+    let manifest = manifest(world)?;
+    let Some(index) = manifest.programs.iter().position(|p| p.name == "shell") else { fail!("system.toml starts no shell") };
+    let Some((space, _)) = assigned.iter().find(|(_, i)| *i == index) else { fail!("the shell is not running (or holds more or less than its entry)") };
+    let console = bits(Rights::READ.union(Rights::WRITE));
+    let notification = bits(Rights::READ.union(Rights::WRITE));
+    let call = bits(Rights::WRITE.union(Rights::GRANT_REPLY));
+    let want = [
+        (1, kind(ObjectType::Console), console, 0),
+        (2, kind(ObjectType::Notification), notification, 0),
+        (3, kind(ObjectType::Endpoint), call, init_api::STATUS_BADGE),
+        (4, kind(ObjectType::Audit), bits(Rights::READ), 0),
+    ];
+    expect_exact("the shell", space, &want)?;
+    for other in world.reference.spaces.iter().filter(|s| s.index != space.index && s.index != 0 && s.index != roles.init.index) {
+        for (slot, cap) in &other.caps {
+            ensure!(
+                !(cap.is(ObjectType::Endpoint) && cap.badge == init_api::CONTROL_BADGE),
+                "space {} slot {slot} holds a control supervisor cap",
+                other.index
+            );
+            ensure!(
+                !(cap.is(ObjectType::Console) && cap.rights & bits(Rights::READ) != 0),
+                "space {} slot {slot} can read the console",
+                other.index
+            );
         }
     }
     Ok(())

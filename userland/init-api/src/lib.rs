@@ -1,0 +1,147 @@
+//! init's supervisor interface: what the holder of a supervisor cap may ask init.
+//!
+//! A supervisor cap is a cap to init's fault endpoint (where the kernel reports every
+//! program's end) with a badge of its own, [`STATUS_BADGE`] or [`CONTROL_BADGE`], which
+//! no program's end report carries (those are badged with the program's index + 1). The
+//! manifest gives it (`supervisor = "status"` or `"control"` in a program's entry); init
+//! answers by the badge, never by a claim in the message:
+//!
+//! - status: each program's manifest entry (priority, budget, quota, caps) with what init
+//!   knows of it now (running or not, restarts, and the audit's numbers for its thread and
+//!   space, so an auditor can look at exactly that program);
+//! - control, in addition: restart or stop a program.
+//!
+//! Every reply fits one register message (`libcap::ipc::MAX_BYTES`, checked by the tests
+//! below), so init answers without an IPC buffer and without allocating.
+#![no_std]
+#![forbid(unsafe_code)]
+
+use heapless::String;
+use serde::{Deserialize, Serialize};
+
+/// The label every supervisor request is sent with.
+pub const LABEL: u32 = 0x1417;
+/// The badge of a status-only supervisor cap. Above every program's end-report badge
+/// (index + 1, and a manifest has far fewer than 2^48 programs).
+pub const STATUS_BADGE: u64 = 1 << 48;
+/// The badge of a supervisor cap that may also restart and stop programs.
+pub const CONTROL_BADGE: u64 = STATUS_BADGE | 1;
+/// Longest program or object name a reply carries (longer ones are cut, on a character
+/// boundary).
+pub const NAME_MAX: usize = 24;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// The program at `index` in the manifest's order.
+    Program { index: u16 },
+    /// The `cap`-th cap of the program at `program`'s manifest entry.
+    Cap { program: u16, cap: u16 },
+    /// Stop the program now and start a fresh incarnation (control only).
+    Restart { program: u16 },
+    /// Stop the program for good; it is not restarted whatever its `on_crash` (control only).
+    Stop { program: u16 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    Program(ProgramInfo),
+    Cap(CapInfo),
+    /// A restart or stop was done.
+    Done,
+    /// No program (or cap) at that index.
+    NoSuch,
+    /// Restart and stop need the control badge; this cap has only status.
+    NotPermitted,
+}
+
+/// A program as init runs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramInfo {
+    pub name: String<NAME_MAX>,
+    pub priority: u8,
+    pub budget_us: u32,
+    pub period_us: u32,
+    /// Kernel-memory quota, bytes.
+    pub memory_quota: u64,
+    /// `on_crash = "restart"`.
+    pub restarts_on_crash: bool,
+    /// How many times init started it again after a crash or a restart request.
+    pub restarts: u32,
+    /// How many caps its manifest entry lists ([`Request::Cap`] takes `0..caps`).
+    pub caps: u16,
+    /// Whether it has the audit cap, and at which slot (slots are below 128).
+    pub audit_slot: Option<u8>,
+    /// The running incarnation, if any.
+    pub running: Option<Running>,
+}
+
+/// The audit's numbers for a running incarnation (`AuditThread`, `AuditCap`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Running {
+    pub thread: u16,
+    pub space: u16,
+}
+
+/// One cap of a manifest entry, as init gave it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapInfo {
+    pub slot: u32,
+    /// `abi::ObjectType` number.
+    pub kind: u32,
+    /// `abi::Rights` bits.
+    pub rights: u32,
+    pub badge: u64,
+    /// The object as the manifest names it (`endpoint "memory"`).
+    pub object: String<NAME_MAX>,
+}
+
+/// `text`, cut to [`NAME_MAX`] bytes on a character boundary.
+pub fn name(text: &str) -> String<NAME_MAX> {
+    let mut out = String::new();
+    for c in text.chars() {
+        if out.push(c).is_err() {
+            break;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `libcap::ipc::MAX_BYTES`: eight register words.
+    const MAX_BYTES: usize = 64;
+
+    #[test]
+    fn the_largest_replies_fit_one_register_message() {
+        let long = name("a-program-name-longer-than-the-limit");
+        assert_eq!(long.len(), NAME_MAX);
+        // The largest values a checked manifest allows (periods up to 1 s, 128 slots),
+        // and a quota of 1 TiB.
+        let program = Reply::Program(ProgramInfo {
+            name: long.clone(),
+            priority: 30,
+            budget_us: 1_000_000,
+            period_us: 1_000_000,
+            memory_quota: 1 << 40,
+            restarts_on_crash: true,
+            restarts: u32::MAX,
+            caps: 128,
+            audit_slot: Some(127),
+            running: Some(Running { thread: u16::MAX, space: u16::MAX }),
+        });
+        let cap = Reply::Cap(CapInfo { slot: u32::MAX, kind: u32::MAX, rights: u32::MAX, badge: u64::MAX, object: long });
+        for reply in [program, cap] {
+            let bytes = postcard::to_allocvec(&reply).unwrap_or_default();
+            assert!(!bytes.is_empty() && bytes.len() <= MAX_BYTES, "{} bytes: {reply:?}", bytes.len());
+        }
+    }
+
+    #[test]
+    fn names_are_cut_on_character_boundaries() {
+        assert_eq!(name("memory").as_str(), "memory");
+        let cut = name("ééééééééééééééééééééé");
+        assert!(cut.len() <= NAME_MAX && cut.chars().all(|c| c == 'é'));
+    }
+}

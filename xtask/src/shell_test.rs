@@ -1,0 +1,314 @@
+//! `qemu::shell`: a person at the console. The whole system boots as `cargo xtask run`
+//! boots it; the test types into the serial line (QEMU's stdin) one command at a time, waits
+//! for each answer and the next prompt, as someone at the keyboard would, and checks each
+//! answer against the system's real state: the compiled boot manifest (`ps` lists exactly
+//! its programs, `caps` shows exactly a program's entry, held as the manifest says) and
+//! what the shell is not allowed to do (`restart` is refused by init).
+//!
+//! Waits are bounded by generous host-time limits only; nothing is judged on speed. Under
+//! TCG the guest runs in virtual time (`qemu::test_command`), so a loaded host only makes
+//! it slower, never different.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// How long one answer may take, in host time (it takes well under a second unloaded).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(90);
+const PROMPT: &str = "dai> ";
+
+struct Session {
+    child: Child,
+    stdin: ChildStdin,
+    output: Arc<Mutex<Vec<u8>>>,
+    /// Output before this offset belongs to earlier commands.
+    seen: usize,
+}
+
+impl Session {
+    fn start(mut qemu: Command) -> Result<Session> {
+        qemu.args(["-serial", "stdio", "-monitor", "none"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = qemu.spawn().context("starting qemu-system-x86_64")?;
+        let stdin = child.stdin.take().context("qemu stdin")?;
+        let mut stdout = child.stdout.take().context("qemu stdout")?;
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&output);
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(read) = stdout.read(&mut chunk) {
+                if read == 0 {
+                    break;
+                }
+                if let Ok(mut buffer) = sink.lock() {
+                    buffer.extend_from_slice(&chunk[..read]);
+                }
+            }
+        });
+        Ok(Session { child, stdin, output, seen: 0 })
+    }
+
+    fn text_since(&self, from: usize) -> String {
+        let buffer = self.output.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(buffer.get(from..).unwrap_or(&[])).into_owned()
+    }
+
+    fn all(&self) -> String {
+        self.text_since(0)
+    }
+
+    /// Waits until the output since the last answer holds `wanted` and then a prompt;
+    /// returns that answer (without the prompt) and moves past it.
+    fn answer(&mut self, wanted: &str) -> Result<String> {
+        let started = Instant::now();
+        loop {
+            let text = self.text_since(self.seen);
+            if let Some(at) = text.find(wanted)
+                && let Some(prompt) = text[at..].find(PROMPT)
+            {
+                let end = at + prompt;
+                self.seen += end + PROMPT.len();
+                return Ok(text[..end].to_owned());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                bail!("QEMU ended ({status}) before {wanted:?}");
+            }
+            if started.elapsed() > ANSWER_TIMEOUT {
+                bail!("no {wanted:?} and prompt within {} s; got {text:?}", ANSWER_TIMEOUT.as_secs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn type_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        self.stdin.write_all(bytes).context("typing into QEMU")?;
+        self.stdin.flush().context("typing into QEMU")
+    }
+
+    /// Types `line` and Enter; returns the answer once `wanted` and the next prompt came.
+    fn command(&mut self, line: &[u8], wanted: &str) -> Result<String> {
+        self.type_bytes(line)?;
+        self.type_bytes(b"\r")?;
+        self.answer(wanted)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The rights as the shell writes them (`read,write`).
+fn rights_text(bits: u32) -> String {
+    let names = [(1, "read"), (2, "write"), (4, "grant"), (8, "grant_reply"), (16, "execute")];
+    let list: Vec<&str> = names.iter().filter(|(bit, _)| bits & bit != 0).map(|(_, name)| *name).collect();
+    list.join(",")
+}
+
+/// Runs the session; `Ok` carries a summary for the report line.
+pub fn run(kernel: &Path, initrd: &Path, accel: crate::qemu::Accel) -> Result<String> {
+    let manifest = ::manifest::decode(&crate::manifest::compile()?).map_err(|e| anyhow::anyhow!("system.toml: {e}"))?;
+    let boot = crate::qemu::Boot::Direct { kernel, initrd, cmdline: "quiet" };
+    let mut session = Session::start(crate::qemu::test_command(&boot, accel))?;
+    let result = script(&mut session, &manifest);
+    if let Err(error) = &result {
+        println!("---- serial log of qemu::shell ----\n{}\n---- end of serial log ----", session.all().trim_end());
+        println!("qemu::shell: {error:#}");
+    }
+    result
+}
+
+/// `qemu::shell_control`: the shell of `tests/manifests/shell-control.toml`, whose
+/// supervisor cap has control: `restart` gives the program a new incarnation (counted in
+/// `ps`), `stop` ends it for good, whatever its `on_crash`.
+pub fn run_control(kernel: &Path, accel: crate::qemu::Accel) -> Result<String> {
+    let path = crate::build::workspace_root().join("tests/manifests/shell-control.toml");
+    let initrd = crate::build::initrd_for(&path, "shell-control")?;
+    let boot = crate::qemu::Boot::Direct { kernel, initrd: &initrd, cmdline: "quiet" };
+    let mut session = Session::start(crate::qemu::test_command(&boot, accel))?;
+    let result = control_script(&mut session);
+    if let Err(error) = &result {
+        println!("---- serial log of qemu::shell_control ----\n{}\n---- end of serial log ----", session.all().trim_end());
+        println!("qemu::shell_control: {error:#}");
+    }
+    result
+}
+
+/// The `ps` row of `name`, split into words.
+fn ps_row(ps: &str, name: &str) -> Vec<String> {
+    ps.lines().find(|line| line.split_whitespace().next() == Some(name)).map(|line| line.split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
+}
+
+fn control_script(session: &mut Session) -> Result<String> {
+    session.answer("Ctrl-A X leaves QEMU")?;
+    let ps = session.command(b"ps", "programs, as the manifest lists them")?;
+    let before = ps_row(&ps, "echo-server");
+    if before.get(1).map(String::as_str) != Some("blocked") || before.last().map(String::as_str) != Some("0") {
+        bail!("echo-server before the restart: {before:?}");
+    }
+    session.command(b"restart echo-server", "restart: echo-server: done")?;
+    // The restart happens when init hears of the kill; a later `ps` shows it.
+    let started = Instant::now();
+    loop {
+        let ps = session.command(b"ps", "programs, as the manifest lists them")?;
+        let row = ps_row(&ps, "echo-server");
+        if row.get(1).map(String::as_str) == Some("blocked") && row.last().map(String::as_str) == Some("1") {
+            break;
+        }
+        if started.elapsed() > ANSWER_TIMEOUT {
+            bail!("echo-server after the restart: {row:?}");
+        }
+    }
+    session.command(b"stop echo-server", "stop: echo-server: done")?;
+    let started = Instant::now();
+    loop {
+        let ps = session.command(b"ps", "programs, as the manifest lists them")?;
+        if ps_row(&ps, "echo-server").get(1).map(String::as_str) == Some("ended") {
+            break;
+        }
+        if started.elapsed() > ANSWER_TIMEOUT {
+            bail!("echo-server still runs after stop: {ps:?}");
+        }
+    }
+    let all = session.all();
+    for line in ["init: echo-server restarting, as a supervisor asked", "init: echo-server stopped, as a supervisor asked"] {
+        if !all.contains(line) {
+            bail!("init did not log {line:?}");
+        }
+    }
+    if all.contains("KERNEL EXCEPTION") || all.contains("FATAL") || all.contains("crashed, fatal") {
+        bail!("a restart or stop was taken for a crash");
+    }
+    Ok("restart (restarts 0 -> 1), stop (ended, not restarted)".into())
+}
+
+fn script(session: &mut Session, manifest: &::manifest::CompiledManifest) -> Result<String> {
+    let boot = session.answer("Ctrl-A X leaves QEMU")?;
+    if !boot.contains("init: all") {
+        bail!("the prompt came before init had started everything: {boot:?}");
+    }
+    let mut checked = Vec::new();
+
+    let help = session.command(b"help", "restart PROGRAM")?;
+    for command in ["ps", "caps PROGRAM", "mem", "net", "models", "embed TEXT", "classify", "log", "policy", "stop PROGRAM"] {
+        if !help.contains(&format!("  {command} ")) {
+            bail!("help does not list {command}: {help:?}");
+        }
+    }
+    checked.push("help");
+
+    // ps: exactly the manifest's programs, in its order, each with its priority and budget.
+    let ps = session.command(b"ps", "programs, as the manifest lists them")?;
+    let rows: Vec<Vec<&str>> = ps
+        .lines()
+        .skip_while(|line| !line.starts_with("PROGRAM"))
+        .skip(1)
+        .take_while(|line| !line.starts_with("ps: "))
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    let names: Vec<&str> = rows.iter().filter_map(|row| row.first().copied()).collect();
+    let wanted: Vec<&str> = manifest.programs.iter().map(|p| p.name.as_str()).collect();
+    if names != wanted {
+        bail!("ps lists {names:?}, the manifest {wanted:?}: {ps:?}");
+    }
+    for (row, program) in rows.iter().zip(&manifest.programs) {
+        let budget = format!("{}/{}", program.budget_us, program.period_us);
+        if row.get(2) != Some(&program.priority.to_string().as_str()) || row.get(3) != Some(&budget.as_str()) {
+            bail!("ps row {row:?} does not show priority {} and budget {budget}", program.priority);
+        }
+    }
+    let state = |name: &str| rows.iter().find(|row| row.first() == Some(&name)).and_then(|row| row.get(1).copied());
+    if state("hello") != Some("ended") || state("shell") != Some("running") || state("memory") != Some("blocked") {
+        bail!("ps states: hello {:?} (want ended), shell {:?} (running), memory {:?} (blocked)", state("hello"), state("shell"), state("memory"));
+    }
+    checked.push("ps");
+
+    // caps: each running program's entry, slot by slot, held exactly so.
+    for name in ["memory", "echo-server", "shell"] {
+        let Some(program) = manifest.program(name) else { bail!("no {name} in the manifest") };
+        let answer = session.command(format!("caps {name}").as_bytes(), &format!("caps {name}: "))?;
+        let count = program.caps.len() + usize::from(program.audit);
+        let verdict = format!("caps {name}: {count} caps, exactly as the manifest says");
+        if !answer.contains(&verdict) {
+            bail!("caps {name}: want {verdict:?}: {answer:?}");
+        }
+        for grant in &program.caps {
+            let object = manifest.object_name(grant.object).to_string();
+            let line = format!("slot {:>3}  {object}: {}", grant.slot, rights_text(grant.rights));
+            if !answer.lines().any(|l| l.contains(&line) && l.ends_with("= held")) {
+                bail!("caps {name}: no line {line:?} ... = held: {answer:?}");
+            }
+        }
+    }
+    checked.push("caps");
+
+    let mem = session.command(b"mem", "mem: free frames")?;
+    for program in &manifest.programs {
+        for grant in program.caps.iter().filter(|g| manifest.memory_server.is_some_and(|e| g.object == ::manifest::ObjectRef::Endpoint(e))) {
+            if let Some(client) = memory_api::ClientBadge::decode(grant.badge) {
+                let line = format!("client {:>3}, quota {} pages", client.id(), client.quota_pages());
+                if !mem.lines().any(|l| l.contains(&program.name) && l.contains(&line)) {
+                    bail!("mem: no {line:?} for {}: {mem:?}", program.name);
+                }
+            }
+        }
+    }
+    // The kernel's frame count: plausible for the guest's 512 MiB, and not more free than
+    // managed.
+    let frames = mem.lines().find_map(|line| line.strip_prefix("mem: free frames: ")).unwrap_or_default();
+    let numbers: Vec<u64> = frames.split_whitespace().filter_map(|word| word.parse().ok()).collect();
+    match numbers.as_slice() {
+        [free, managed, ..] if free <= managed && *managed > 100_000 && *managed < 131_072 && *free > 0 => {}
+        _ => bail!("mem: free frames line {frames:?}"),
+    }
+    checked.push("mem");
+
+    for (command, plain) in [
+        ("net", "net: no network server in this boot"),
+        ("models", "models: no AI server in this boot"),
+        ("embed hello", "embed: no AI server in this boot"),
+        ("classify", "classify: no AI server in this boot"),
+        ("log", "log: no security log in this boot"),
+        ("policy", "policy: no [security.*] policy in this boot"),
+    ] {
+        session.command(command.as_bytes(), plain)?;
+    }
+    checked.push("net/models/embed/classify/log/policy");
+
+    // Authority: the shell's supervisor cap is status-only; init refuses, and the program
+    // keeps running.
+    session.command(b"restart memory", "restart: refused by init: this shell's supervisor cap is status-only")?;
+    session.command(b"stop echo-server", "stop: refused by init")?;
+    let ps = session.command(b"ps", "programs, as the manifest lists them")?;
+    if ps.lines().any(|l| l.starts_with("memory ") && l.split_whitespace().last().is_none_or(|r| r != "0")) {
+        bail!("memory restarted after a refused restart: {ps:?}");
+    }
+    checked.push("restart/stop refused");
+
+    session.command(b"frobnicate", "unknown command \"frobnicate\"; type help for the list")?;
+    checked.push("unknown command");
+
+    // Robustness: a long line, control characters, invalid UTF-8, unknown escapes.
+    let long = vec![b'x'; 2000];
+    session.command(&long, "line too long: kept its first 160 characters")?;
+    session.command(b"\x01\x02\x00\x07he\x1b[1;5Hlx\x7fp\x1b[99999999Z", "restart PROGRAM")?;
+    session.command(b"\xff\xfe\xc3(", "unknown command \"\u{fffd}\u{fffd}\u{fffd}(\"")?;
+    // Editing: left arrow and insert ("mm", Left, "e" -> "mem"), history (Up runs it again).
+    session.command(b"mm\x1b[De\x1b[C", "mem: free frames")?;
+    session.command(b"\x1b[A", "mem: free frames")?;
+    session.command(b"ps", "programs, as the manifest lists them")?;
+    checked.push("long line, control characters, invalid UTF-8, editing, history");
+
+    let all = session.all();
+    for mark in ["KERNEL EXCEPTION", "FATAL", "init: shell faulted", "init: shell crashed"] {
+        if all.contains(mark) {
+            bail!("the log shows {mark:?}");
+        }
+    }
+    Ok(checked.join(", "))
+}
