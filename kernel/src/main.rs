@@ -79,6 +79,8 @@ extern "C" fn kernel_entry(handoff: &BootHandoff) -> ! {
         info.protocol,
         info.cmdline.as_str()
     );
+    ipc::fastpath::configure(info.cmdline.as_str());
+    log::info!("ipc fast path: {} (ipc_fastpath=off turns it off)", if ipc::fastpath::enabled() { "on" } else { "off" });
     log::info!(
         "memory: {} MiB usable in {} ranges ({} firmware entries, {} KiB reserved by firmware)",
         info.memory.total_bytes() >> 20,

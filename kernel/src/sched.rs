@@ -396,6 +396,7 @@ pub fn schedule() {
 }
 
 /// What a context switch needs, gathered under the scheduler lock and used after it.
+#[derive(Clone, Copy)]
 struct Switch {
     save: *mut u64,
     resume: u64,
@@ -409,10 +410,15 @@ impl Scheduler {
     /// Makes `next` (already marked running, not queued) the current thread. The caller
     /// has put the outgoing thread where it belongs. `None` if `next` is the current one.
     fn prepare_switch(&mut self, next: ThreadId) -> Option<Switch> {
-        let current = self.current;
-        if next == current {
+        if next == self.current {
             return None;
         }
+        Some(self.begin_switch(next))
+    }
+
+    /// [`Scheduler::prepare_switch`] to a thread that is not the current one.
+    fn begin_switch(&mut self, next: ThreadId) -> Switch {
+        let current = self.current;
         let now = time::micros_since_boot();
         self.charge_current(now);
         self.current = next;
@@ -423,13 +429,60 @@ impl Scheduler {
         let thread = self.thread(next);
         set_current_cspace(thread.cspace);
         let next_pml4 = if thread.pml4 != 0 { thread.pml4 } else { kernel_pml4 };
-        Some(Switch { save, resume: thread.saved_rsp, next_top: thread.kernel_stack_top, next_pml4, old_fpu, new_fpu: thread.fpu_frame })
+        Switch { save, resume: thread.saved_rsp, next_top: thread.kernel_stack_top, next_pml4, old_fpu, new_fpu: thread.fpu_frame }
     }
+}
+
+/// A switch the IPC fast path decided (see [`Scheduler::switch_directly`]).
+pub struct DirectSwitch(Switch);
+
+impl Scheduler {
+    /// Whether running `target` next, once it is woken and the current thread blocks, is
+    /// what [`schedule`] would choose: it has budget left, and no ready thread has its
+    /// priority or a higher one (one of the same priority would be ahead of it).
+    pub(crate) fn can_switch_directly(&mut self, target: ThreadId) -> bool {
+        let priority = usize::from(self.thread(target).priority);
+        !self.exhausted(target) && self.highest_ready_priority().is_none_or(|best| best < priority)
+    }
+
+    /// Makes `target` the running thread without the run queue (the caller has blocked the
+    /// current thread, and checked that `target` is another thread and
+    /// [`Scheduler::can_switch_directly`]): the same charge,
+    /// timer and cspace bookkeeping as [`schedule`].
+    pub(crate) fn switch_directly(&mut self, target: ThreadId) -> DirectSwitch {
+        self.thread(target).state = State::Running;
+        DirectSwitch(self.begin_switch(target))
+    }
+}
+
+/// Enters the thread [`Scheduler::switch_directly`] chose through its trap frame, parking
+/// the current thread so that it resumes in `trap_return` on `own_frame` (its syscall is
+/// over: the outcome will be written into that frame). Call without the scheduler lock.
+pub fn perform_direct_switch(switch: DirectSwitch, own_frame: &mut TrapFrame) -> ! {
+    let DirectSwitch(switch) = switch;
+    let save = switch.save;
+    let target_frame = switch.next_top - core::mem::size_of::<TrapFrame>() as u64;
+    enter_thread(&switch);
+    // SAFETY: `save` is the current thread's record in the static table; `own_frame` is
+    // its trap frame at the top of its kernel stack, whose seven words below are part of
+    // this syscall's own call chain, abandoned here; `target_frame` is the target's trap
+    // frame, a syscall frame holding its outcome, on its own kernel stack (now loaded as
+    // the interrupt and syscall stack), in the address space just loaded.
+    unsafe { context::switch_to_user(save, own_frame as *mut TrapFrame as u64, target_frame, trap_return as *const () as u64) }
 }
 
 /// Switches to the thread `prepare_switch` chose. Call without the scheduler lock held.
 fn perform_switch(switch: Switch) {
-    let Switch { save, resume, next_top, next_pml4, old_fpu, new_fpu } = switch;
+    enter_thread(&switch);
+    // SAFETY: `save` points into the static thread table (stable, and only this thread's
+    // record); `resume` was parked by `switch_to` or prepared by a spawn, on the next
+    // thread's own kernel stack.
+    unsafe { switch_to(switch.save, switch.resume) };
+}
+
+/// Everything of a switch but the stack: kernel stacks, address space, FPU state.
+fn enter_thread(switch: &Switch) {
+    let Switch { next_top, next_pml4, old_fpu, new_fpu, .. } = *switch;
     if next_top != 0 {
         gdt::set_interrupt_stack(next_top);
         syscall::set_kernel_stack(next_top);
@@ -449,10 +502,6 @@ fn perform_switch(switch: Switch) {
         // `init_fpu_area`.
         unsafe { context::restore_fpu(mm::phys_to_virt(new_fpu) as *const u8) };
     }
-    // SAFETY: `save` points into the static thread table (stable, and only this thread's
-    // record); `resume` was parked by `switch_to` or prepared by a spawn, on the next
-    // thread's own kernel stack.
-    unsafe { switch_to(save, resume) };
 }
 
 impl Scheduler {

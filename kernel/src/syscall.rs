@@ -33,6 +33,8 @@ pub struct Reply {
 /// operation writes the outcome into this same frame (through `ipc::frame_of`). The
 /// handler then returns without touching the frame again.
 pub fn dispatch(frame: &mut TrapFrame) {
+    // A simple Call or ReplyRecv does not come back from here.
+    crate::ipc::fastpath::attempt(frame);
     let args: Registers = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9];
     let result = match Sysno::try_from(frame.rax) {
         Ok(number) => match number {
@@ -63,7 +65,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
     }
 }
 
-fn endpoint_cap(slot: Arg<CapSlot>, rights: Rights) -> Result<crate::ipc::EndpointCap, ErrorCode> {
+pub(crate) fn endpoint_cap(slot: Arg<CapSlot>, rights: Rights) -> Result<crate::ipc::EndpointCap, ErrorCode> {
     let space = my_space()?;
     let found = caps::with(|store| store.lookup(caps::slot(space, slot.get()?)))?;
     let caps::Object::Endpoint(index) = found.handle else { return Err(ErrorCode::WrongObjectType) };

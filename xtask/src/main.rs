@@ -12,6 +12,7 @@ mod models;
 mod qemu;
 mod run;
 mod setup;
+mod fastpath_test;
 mod shell_test;
 mod test;
 mod userland;

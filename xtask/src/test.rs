@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 
 use crate::build::{self, Flavour};
 use crate::qemu::{self, Accel, Boot};
-use crate::setup;
+use crate::{fastpath_test, setup};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -70,11 +70,11 @@ fn expected_output(name: &str) -> Option<&'static str> {
 }
 
 #[derive(Default)]
-struct Tally {
-    passed: usize,
-    failed: usize,
-    failures: Vec<String>,
-    skipped: Vec<String>,
+pub(crate) struct Tally {
+    pub(crate) passed: usize,
+    pub(crate) failed: usize,
+    pub(crate) failures: Vec<String>,
+    pub(crate) skipped: Vec<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -200,7 +200,10 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
     let selected: Vec<_> = KERNEL_TESTS.iter().filter(|(name, _)| name.contains(filter)).collect();
     let iso_selected = ["iso_bios", "iso_uefi"].iter().any(|name| name.contains(filter));
     let manifests_selected = MANIFEST_TESTS.iter().any(|test| test.name.contains(filter));
+    let slow_path_selected = fastpath_test::SLOW_PATH_TESTS.iter().any(|name| format!("{name}{}", fastpath_test::SLOW_PATH_SUFFIX).contains(filter));
     if selected.is_empty()
+        && !slow_path_selected
+        && !"fastpath_agrees".contains(filter)
         && !iso_selected
         && !"aslr_across_boots".contains(filter)
         && !"system".contains(filter)
@@ -213,10 +216,26 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
     println!("== kernel tests in QEMU ({accel:?})");
     let kernel = build::kernel(false, Flavour::Test)?;
     let initrd = build::initrd()?;
+    let mut fast_serials = Vec::new();
     for (name, what) in selected {
         let cmdline = format!("ktest={name} quiet");
         let boot = Boot::Direct { kernel: &kernel, initrd: &initrd, cmdline: &cmdline };
-        check(tally, name, what, qemu::test_command(&boot, accel), Duration::from_secs(60))?;
+        let serial = check(tally, name, what, qemu::test_command(&boot, accel), Duration::from_secs(60))?;
+        if fastpath_test::COMPARED.contains(name) {
+            fast_serials.push((*name, serial));
+        }
+    }
+    for (name, what) in KERNEL_TESTS.iter().filter(|(name, _)| fastpath_test::SLOW_PATH_TESTS.contains(name)) {
+        let rerun = format!("{name}{}", fastpath_test::SLOW_PATH_SUFFIX);
+        if !rerun.contains(filter) {
+            continue;
+        }
+        let cmdline = format!("ktest={name} quiet ipc_fastpath=off");
+        let boot = Boot::Direct { kernel: &kernel, initrd: &initrd, cmdline: &cmdline };
+        check(tally, &rerun, &format!("{what} (IPC fast path off)"), qemu::test_command(&boot, accel), Duration::from_secs(60))?;
+    }
+    if "fastpath_agrees".contains(filter) {
+        fastpath_test::agrees(&kernel, &initrd, accel, fast_serials, tally)?;
     }
     if "system".contains(filter) {
         system_boot(&kernel, &initrd, accel, tally)?;
@@ -493,31 +512,35 @@ fn iso_tests(filter: &str, kernel: &Path, initrd: &Path, accel: Accel, tally: &m
     Ok(())
 }
 
-fn check(tally: &mut Tally, name: &str, what: &str, qemu: Command, timeout: Duration) -> Result<()> {
-    let timeout = if name == "suite" { SUITE_TIMEOUT } else { timeout };
+/// Boots one kernel test and counts it; returns its serial log.
+fn check(tally: &mut Tally, name: &str, what: &str, qemu: Command, timeout: Duration) -> Result<String> {
+    let timeout = if name.starts_with("suite") { SUITE_TIMEOUT } else { timeout };
     let outcome = qemu::run_captured(qemu, timeout)?;
     if name == "suite" {
         count_cases(tally, &outcome.serial);
     }
-    // The kernel test name is `boot` for the image tests.
-    let kernel_name = if name.starts_with("iso_") { "boot" } else { name };
+    // The kernel test name is `boot` for the image tests, `NAME` for `NAME_slowpath`.
+    let kernel_name = if name.starts_with("iso_") { "boot" } else { name.trim_end_matches(fastpath_test::SLOW_PATH_SUFFIX) };
+    let fast_path = fastpath_test::check_report(name, &outcome.serial);
     let passed = outcome.status == Some(abi::qemu_exit::SUCCESS_STATUS)
         && outcome.serial.contains(&format!("KTEST PASS {kernel_name}"))
-        && expected_output(name).is_none_or(|text| outcome.serial.contains(text));
+        && expected_output(kernel_name).is_none_or(|text| outcome.serial.contains(text))
+        && fast_path.is_ok();
     if passed {
         tally.passed += 1;
         println!("test qemu::{name} ... ok ({:.2} s) — {what}", outcome.elapsed.as_secs_f64());
-        return Ok(());
+        return Ok(outcome.serial);
     }
     tally.failed += 1;
-    let why = match outcome.status {
-        None => format!("timed out after {} s", timeout.as_secs()),
-        Some(code) => format!("QEMU exit status {code}"),
+    let why = match (outcome.status, fast_path) {
+        (None, _) => format!("timed out after {} s", timeout.as_secs()),
+        (Some(abi::qemu_exit::SUCCESS_STATUS), Err(why)) => why,
+        (Some(code), _) => format!("QEMU exit status {code}"),
     };
     tally.failures.push(format!("qemu::{name} ({why})"));
     println!("test qemu::{name} ... FAILED ({why}) — {what}");
     println!("---- serial log of qemu::{name} ----\n{}\n---- end of serial log ----", outcome.serial.trim_end());
-    Ok(())
+    Ok(outcome.serial)
 }
 
 /// The leak suite runs its cases in one boot; it needs longer than one kernel test.

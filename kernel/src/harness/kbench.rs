@@ -104,6 +104,7 @@ pub fn run() -> ! {
         Some(Exit::Code(0)) => {}
         other => fail(format_args!("bench-server ended with {other:?}")),
     }
+    super::report_fastpath();
     println!("KTEST PASS {TEST}");
     exit_qemu(abi::qemu_exit::SUCCESS)
 }

@@ -73,6 +73,7 @@ pub fn run() -> ! {
     match before.compare(&after) {
         Ok(()) => {
             println!("klifecycle: every object, space, thread slot and frame the run used came back");
+            super::report_fastpath();
             println!("KTEST PASS {TEST}");
             exit_qemu(abi::qemu_exit::SUCCESS)
         }

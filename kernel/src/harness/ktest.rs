@@ -27,6 +27,7 @@ struct Expected {
 static EXPECTED: Mutex<Option<Expected>> = Mutex::new(None);
 
 fn pass(test: &str) -> ! {
+    super::report_fastpath();
     println!("KTEST PASS {test}");
     exit_qemu(abi::qemu_exit::SUCCESS)
 }

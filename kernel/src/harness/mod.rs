@@ -14,3 +14,10 @@ pub mod kfuzz;
 pub mod klifecycle;
 pub mod ksuite;
 pub mod ktest;
+
+/// The line every harness prints before its verdict: whether the IPC fast path was on and
+/// how often it was taken (`qemu::fastpath_agrees` and the slow-path reruns check it).
+pub fn report_fastpath() {
+    let state = if crate::ipc::fastpath::enabled() { "on" } else { "off" };
+    crate::println!("ipc fast path: {state}, taken {} times", crate::ipc::fastpath::taken());
+}

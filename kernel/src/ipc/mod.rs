@@ -33,6 +33,7 @@ use crate::sched::{self, Scheduler, WaitLinks};
 use crate::thread::{BlockedOn, State, ThreadId, MAX_THREADS};
 
 mod endpoint;
+pub mod fastpath;
 mod notification;
 
 use endpoint::Waiting;

@@ -40,6 +40,35 @@ pub unsafe extern "C" fn switch_to(save: *mut u64, resume: u64) {
     )
 }
 
+/// Parks the current thread so that [`switch_to`] resumes it in `trap_return` with the
+/// stack pointer at `own_frame`, and enters user mode through the trap frame at `target_frame`
+/// by way of `trap_return` (`iretq`). The IPC fast path's switch.
+///
+/// # Safety
+/// 1. `save` is valid for a write and stays valid until that thread is resumed.
+/// 2. The seven words below `own_frame` are mapped, writable and no longer needed (they
+///    belong to the call chain this abandons), and `own_frame` is the thread's complete
+///    trap frame, ready to return to.
+/// 3. `target_frame` is a complete trap frame of a user thread on its own kernel stack,
+///    that stack is the one interrupts and syscalls now use, and its address space is
+///    loaded.
+/// 4. `trap_return` is the address of `idt::trap_return`.
+#[unsafe(naked)]
+pub unsafe extern "C" fn switch_to_user(save: *mut u64, own_frame: u64, target_frame: u64, trap_return: u64) -> ! {
+    naked_asm!(
+        // The parked layout `prepare_stack` makes: r15 r14 r13 r12 rbp rbx (zero), `ret` to
+        // the resume address.
+        "lea rax, [rsi - 56]",
+        "xor r8d, r8d",
+        "mov [rax], r8", "mov [rax + 8], r8", "mov [rax + 16], r8",
+        "mov [rax + 24], r8", "mov [rax + 32], r8", "mov [rax + 40], r8",
+        "mov [rax + 48], rcx",
+        "mov [rdi], rax",
+        "mov rsp, rdx",
+        "jmp rcx",
+    )
+}
+
 /// Lays out a fresh kernel stack so that [`switch_to`] "returns" to `start`, with the
 /// stack pointer at `frame_top` (where a new user thread keeps its trap frame). Returns the
 /// value to pass to `switch_to` as `resume`.
