@@ -6,6 +6,9 @@
 //!   needs (the sender reads `rdtsc` right before its syscall, the receiver `rdtscp` right
 //!   after its own returns). Under QEMU TCG with `-icount shift=0` the counter advances one
 //!   tick per executed guest instruction, so differences are instruction counts.
+//! - [`null_syscall`]: a syscall number the kernel refuses at once.
+//! - [`call_dry`], [`null_syscall_dry`]: the same sequences with the syscall replaced by a
+//!   one-instruction no-op, whose cost every figure has subtracted (the sel4bench method).
 //! - [`call`], [`recv`], [`reply_recv`]: the IPC calls with the info word and the eight
 //!   register words as they are, with no [`crate::sys::Message`] around them. A benchmark
 //!   needs two things `Message` does not offer yet: an info word whose length exceeds the
@@ -94,6 +97,31 @@ pub fn call(endpoint: CapSlot, message: &RawMessage) -> Result<RawReceived, Erro
     let mut regs = load(&args, message);
     let rax = raw::syscall(args::Call::SYSNO, &mut regs);
     store(rax, &regs)
+}
+
+/// [`call`] with the syscall replaced by a no-op ([`raw::syscall_dry`]): its overhead.
+#[inline(always)]
+pub fn call_dry(endpoint: CapSlot, message: &RawMessage) -> Result<RawReceived, ErrorCode> {
+    let args = args::Call { endpoint: endpoint.into(), info: message.info.into() };
+    let mut regs = load(&args, message);
+    let rax = raw::syscall_dry(args::Call::SYSNO.as_u64(), &mut regs);
+    store(rax, &regs)
+}
+
+/// No syscall has this number: the kernel answers `InvalidSyscall` at once, which makes it
+/// the "null syscall" (a round trip into the kernel and back, nothing done).
+pub const NULL_SYSCALL: u64 = u64::MAX;
+
+/// The null syscall ([`NULL_SYSCALL`]); returns the kernel's `rax`.
+#[inline(always)]
+pub fn null_syscall() -> u64 {
+    raw::syscall_number(NULL_SYSCALL, &mut Registers::default())
+}
+
+/// [`null_syscall`] with the syscall replaced by a no-op: its overhead.
+#[inline(always)]
+pub fn null_syscall_dry() -> u64 {
+    raw::syscall_dry(NULL_SYSCALL, &mut Registers::default())
 }
 
 /// `Recv` on the endpoint in `endpoint`.

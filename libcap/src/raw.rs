@@ -120,6 +120,36 @@ pub fn syscall_number(number: u64, regs: &mut Registers) -> u64 {
     rax
 }
 
+/// [`syscall_number`] with the `syscall` instruction replaced by `xor eax, eax`: the same
+/// register setup and the same success-path handling after it, and no kernel. What a
+/// benchmark subtracts from a measured syscall, as sel4bench does with its no-op sequence.
+#[inline]
+pub fn syscall_dry(number: u64, regs: &mut Registers) -> u64 {
+    let rax: u64;
+    // SAFETY: a register-only instruction in place of the syscall; the operands are those
+    // of `syscall_number`, so the compiler sets up and reads the same registers.
+    unsafe {
+        asm!(
+            "xor eax, eax",
+            inlateout("rax") number => rax,
+            inout("rdi") regs.rdi,
+            inout("rsi") regs.rsi,
+            inout("rdx") regs.rdx,
+            inout("r10") regs.r10,
+            inout("r8") regs.r8,
+            inout("r9") regs.r9,
+            inout("r12") regs.r12,
+            inout("r13") regs.r13,
+            inout("r14") regs.r14,
+            inout("r15") regs.r15,
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        );
+    }
+    rax
+}
+
 /// `ThreadExit` with `code`. Never returns: should the kernel return anyway, `ud2` faults
 /// the thread.
 pub fn thread_exit(code: u64) -> ! {
