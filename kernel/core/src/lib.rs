@@ -16,5 +16,6 @@ pub mod memmap;
 pub mod model;
 pub mod queue;
 pub mod rand;
+pub mod scale;
 pub mod ustar;
 pub mod xsave;

@@ -88,10 +88,23 @@ fn main() -> Result<(), ErrorCode> {
 
     measure(&mut a, || {
         let t0 = rdtsc();
+        let _ = bench::null_syscall_dry();
+        rdtscp() - t0
+    });
+    let null_overhead = median(&mut a);
+    measure(&mut a, || {
+        let t0 = rdtsc();
+        let _ = bench::null_syscall();
+        rdtscp() - t0
+    });
+    report("null_syscall", &mut a, null_overhead);
+
+    measure(&mut a, || {
+        let t0 = rdtsc();
         let _ = sys::yield_now();
         rdtscp() - t0
     });
-    report("null_syscall", &mut a, overhead);
+    report("yield_alone", &mut a, overhead);
 
     let (source, scratch) = (CapSlot::new(slots::PING), CapSlot::new(slots::SCRATCH));
     a.clear();
@@ -110,29 +123,39 @@ fn main() -> Result<(), ErrorCode> {
     report("cap_copy", &mut a, overhead);
     report("cap_delete", &mut b, overhead);
 
-    let ping = info(label::PING, 1, 0)?;
+    let ping = RawMessage { info: info(label::PING, 1, 0)?, words: [7, 0, 0, 0, 0, 0, 0, 0] };
+    let ping_overhead = dry_call_overhead(&mut a, &ping);
     measure(&mut a, || {
-        let message = RawMessage { info: ping, words: [7, 0, 0, 0, 0, 0, 0, 0] };
         let t0 = rdtsc();
-        let _ = bench::call(ENDPOINT, &message);
+        let _ = bench::call(ENDPOINT, &ping);
         rdtscp() - t0
     });
-    report("ipc_round_trip", &mut a, overhead);
+    report("ipc_round_trip", &mut a, ping_overhead);
 
-    let one_way = info(label::ONE_WAY, 0, 0)?;
-    a.clear();
-    b.clear();
-    for _ in 0..ROUNDS {
-        let message = RawMessage { info: one_way, words: [0; 8] };
-        let t0 = rdtsc();
-        let reply = bench::call(ENDPOINT, &message);
-        let t3 = rdtscp();
-        let [t1, t2, ..] = reply?.message.words;
-        a.push(t1.wrapping_sub(t0));
-        b.push(t3.wrapping_sub(t2));
+    for (words, name) in [(0, "ipc_round_trip_0w"), (10, "ipc_round_trip_10w")] {
+        let echo = RawMessage { info: info(label::ECHO, words, 0)?, words: [1, 2, 3, 4, 5, 6, 7, 8] };
+        let echo_overhead = dry_call_overhead(&mut a, &echo);
+        let mut failed = None;
+        measure(&mut a, || {
+            let t0 = rdtsc();
+            let reply = bench::call(ENDPOINT, &echo);
+            let t1 = rdtscp();
+            match reply {
+                Ok(r) if r.message.info.length() == words => {}
+                other => failed = Some(other.map(|r| r.message.info)),
+            }
+            t1 - t0
+        });
+        if let Some(what) = failed {
+            println!("bench-client: the {words}-word echo did not come back whole: {what:?}");
+            return Err(ErrorCode::InvalidArgument);
+        }
+        report(name, &mut a, echo_overhead);
     }
-    report("ipc_one_way", &mut a, overhead);
-    report("ipc_reply_one_way", &mut b, overhead);
+
+    for (words, call_name, reply_name) in [(0, "ipc_one_way", "ipc_reply_one_way"), (1, "ipc_one_way_1w", "ipc_reply_one_way_1w")] {
+        one_way(&mut a, &mut b, words, call_name, reply_name)?;
+    }
 
     let long = info(label::LONG, libcap::abi::msg::MAX_MESSAGE_WORDS, 0)?;
     let mut failed = None;
@@ -193,6 +216,59 @@ fn info(label: u32, length: usize, caps: usize) -> Result<MessageInfo, ErrorCode
 fn call(label: u32, length: usize, words: [u64; 8]) -> Result<[u64; 8], ErrorCode> {
     let message = RawMessage { info: info(label, length, 0)?, words };
     Ok(bench::call(ENDPOINT, &message)?.message.words)
+}
+
+/// The (upper) median of the measured rounds of `samples` (sorts them).
+fn median(samples: &mut [u64]) -> u64 {
+    let measured = samples.get_mut(WARMUP..).unwrap_or(&mut []);
+    measured.sort_unstable();
+    measured.get(measured.len() / 2).copied().unwrap_or(0)
+}
+
+/// The median cost of `message`'s call sequence with the syscall replaced by a no-op: what
+/// each IPC figure of that shape has subtracted (the sel4bench method).
+fn dry_call_overhead(samples: &mut Vec<u64>, message: &RawMessage) -> u64 {
+    measure(samples, || {
+        let t0 = rdtsc();
+        let _ = bench::call_dry(ENDPOINT, message);
+        rdtscp() - t0
+    });
+    median(samples)
+}
+
+/// Each direction of a `words`-word call and its `words`-word reply, one way: from our
+/// `rdtsc` before the `Call` to the server's `rdtscp` after its receive returned, and from
+/// its `rdtsc` before its `ReplyRecv` to our `rdtscp` after the `Call` returned. The
+/// server records its stamps; we fetch them after the rounds, eight per call.
+fn one_way(starts: &mut Vec<u64>, ends: &mut Vec<u64>, words: usize, call_name: &str, reply_name: &str) -> Result<(), ErrorCode> {
+    let message = RawMessage { info: info(label::STAMPED, words, 0)?, words: [0; 8] };
+    let overhead = dry_call_overhead(starts, &message);
+    call(label::RESET_STAMPS, 1, [2 * ROUNDS as u64, 0, 0, 0, 0, 0, 0, 0])?;
+    starts.clear();
+    ends.clear();
+    for _ in 0..ROUNDS {
+        let t0 = rdtsc();
+        let reply = bench::call(ENDPOINT, &message);
+        let t3 = rdtscp();
+        reply?;
+        starts.push(t0);
+        ends.push(t3);
+    }
+    // The server's stamps, [arrived, leaving] per round: four rounds per fetch, each turned
+    // into its two figures in place.
+    for first in (0..ROUNDS).step_by(4) {
+        let batch = call(label::FETCH, 1, [2 * first as u64, 0, 0, 0, 0, 0, 0, 0])?;
+        for (offset, pair) in batch.chunks_exact(2).enumerate() {
+            let round = first + offset;
+            if let (Some(start), Some(end), [arrived, leaving]) = (starts.get_mut(round), ends.get_mut(round), pair) {
+                *start = arrived.wrapping_sub(*start);
+                *end = end.wrapping_sub(*leaving);
+            }
+        }
+    }
+    report(call_name, starts, overhead);
+    report(reply_name, ends, overhead);
+    Ok(())
 }
 
 /// Runs `round` [`ROUNDS`] times into `samples` (warm-up rounds first).

@@ -2,8 +2,8 @@
 //!
 //! Started by the kernel harness (`kernel/src/harness/kbench.rs`, `ktest=bench`) with the caps in
 //! [`proto::server_slots`]. It receives on the benchmark endpoint and answers each request
-//! by its label ([`proto::label`]): a register-only reply, a reply carrying its own
-//! timestamps (the sel4bench one-way method), the longest message, a reply after deleting a
+//! by its label ([`proto::label`]): a register-only reply, an echo of the call, a reply
+//! after recording its own timestamps (the sel4bench one-way method), the longest message, a reply after deleting a
 //! granted cap, or a phase of notification ping-pong or yields with the client. `DONE` ends
 //! it with exit code 0. It prints nothing while measuring, so the console stays out of the
 //! figures.
@@ -29,7 +29,6 @@ const ENDPOINT: CapSlot = CapSlot::new(slots::ENDPOINT);
 
 fn main() -> Result<(), ErrorCode> {
     let short = MessageInfo::new(0, 1, 0)?;
-    let timed = MessageInfo::new(0, 2, 0)?;
     let long = MessageInfo::new(0, libcap::abi::msg::MAX_MESSAGE_WORDS, 0)?;
     let empty = MessageInfo::new(0, 0, 0)?;
     let mut stamps: Vec<u64> = Vec::new();
@@ -41,10 +40,19 @@ fn main() -> Result<(), ErrorCode> {
         let words = request.words;
         let reply = match request.info.label() {
             label::PING => RawMessage { info: short, words: [words[0], 0, 0, 0, 0, 0, 0, 0] },
-            label::ONE_WAY => {
+            label::STAMPED => {
+                let reply = RawMessage { info: MessageInfo::new(0, request.info.length(), 0)?, words: [0; 8] };
+                stamps.push(arrived);
                 // Last thing before the ReplyRecv: the reply's one-way start stamp.
-                let leaving = rdtsc();
-                RawMessage { info: timed, words: [arrived, leaving, 0, 0, 0, 0, 0, 0] }
+                stamps.push(rdtsc());
+                received = bench::reply_recv(ENDPOINT, &reply)?;
+                continue;
+            }
+            label::ECHO => RawMessage { info: MessageInfo::new(0, request.info.length(), 0)?, words },
+            label::RESET_STAMPS => {
+                stamps.clear();
+                stamps.reserve(usize::try_from(words[0]).unwrap_or(0));
+                RawMessage { info: empty, words: [0; 8] }
             }
             label::LONG => RawMessage { info: long, words },
             label::CAP => {

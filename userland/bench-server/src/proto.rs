@@ -46,9 +46,10 @@ pub mod client_slots {
 pub mod label {
     /// Register-only round trip: one word each way.
     pub const PING: u32 = 1;
-    /// One-way timing: the reply carries [server `rdtscp` right after its receive returned,
-    /// server `rdtsc` right before its `ReplyRecv`].
-    pub const ONE_WAY: u32 = 2;
+    /// One-way timing: the server records [its `rdtscp` right after its receive returned,
+    /// its `rdtsc` right before its `ReplyRecv`] (see `RESET_STAMPS`, `FETCH`) and replies
+    /// with as many words as the call had (the words themselves are zero).
+    pub const STAMPED: u32 = 2;
     /// The longest message each way: `abi::msg::MAX_MESSAGE_WORDS` words (8 in registers,
     /// the rest copied between the IPC buffers).
     pub const LONG: u32 = 3;
@@ -58,10 +59,17 @@ pub mod label {
     pub const NOTIFY: u32 = 5;
     /// Word 0 = n: reply, then yield n + 2 times (the client yields n times in between).
     pub const YIELD: u32 = 6;
-    /// Word 0 = index: reply with the eight recorded notification timestamps from there.
+    /// Word 0 = index: reply with the eight recorded timestamps from there (notification
+    /// rounds, or `STAMPED` calls).
     pub const FETCH: u32 = 7;
     /// Reply, then exit 0.
     pub const DONE: u32 = 8;
+    /// Reply with the call's own length and register words (0 to 10 words; words past the
+    /// registers come from the server's IPC buffer, where the call's landed).
+    pub const ECHO: u32 = 9;
+    /// Word 0 = n: forget the recorded timestamps and make room for n more, so that
+    /// recording allocates nothing while measuring.
+    pub const RESET_STAMPS: u32 = 10;
 }
 
 /// Rounds thrown away before measuring (warm caches, TLB, lazily built state).

@@ -94,8 +94,10 @@ pub fn start_timer(counts_per_ms: u64, period_micros: u64) {
 /// The timer interrupts once, `micros` from now (at least one count).
 pub fn arm_in(micros: u64) {
     let per_ms = COUNTS_PER_MS.load(Ordering::Relaxed);
-    let counts = u128::from(micros) * u128::from(per_ms) / 1000;
-    write(TIMER_INITIAL, counts.clamp(1, u128::from(u32::MAX)) as u32);
+    // 64-bit arithmetic (a division by a constant is a multiply): a product that does not
+    // fit is far beyond the 32-bit counter anyway.
+    let counts = micros.checked_mul(per_ms).map_or(u64::MAX, |product| product / 1000);
+    write(TIMER_INITIAL, counts.clamp(1, u64::from(u32::MAX)) as u32);
 }
 
 /// One periodic tick of the scheduler's clock has passed (for [`ticks`]).

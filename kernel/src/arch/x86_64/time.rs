@@ -10,6 +10,8 @@ use super::{cpu, paging};
 
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 static TSC_PER_MICRO_MILLIS: AtomicU64 = AtomicU64::new(0); // TSC ticks per µs, times 1000
+/// 1000 / the rate above, for converting without a 128-bit division at every switch.
+static TSC_TO_MICROS: spin::Once<kcore::scale::Scale> = spin::Once::new();
 
 pub fn set_boot_tsc(tsc: u64) {
     BOOT_TSC.store(tsc, Ordering::Relaxed);
@@ -22,7 +24,11 @@ pub fn micros_since_boot() -> u64 {
         return 0;
     }
     let elapsed = cpu::rdtsc().saturating_sub(BOOT_TSC.load(Ordering::Relaxed));
-    (u128::from(elapsed) * 1000 / u128::from(rate)) as u64
+    match TSC_TO_MICROS.get() {
+        Some(scale) => scale.apply(elapsed),
+        // A TSC of 1 MHz or less: no fixed-point scale; the division is exact all the same.
+        None => (u128::from(elapsed) * 1000 / u128::from(rate)) as u64,
+    }
 }
 
 #[cfg_attr(not(feature = "ktest"), allow(dead_code, reason = "used by the in-QEMU tests"))]
@@ -113,6 +119,9 @@ impl RefClock {
         let elapsed_micros_x1000 = elapsed * 1_000_000_000 / self.hz();
         let rate = (u128::from(tsc) * 1_000_000 / u128::from(elapsed_micros_x1000.max(1))) as u64;
         TSC_PER_MICRO_MILLIS.store(rate.max(1), Ordering::Relaxed);
+        if let Some(scale) = kcore::scale::Scale::new(1000, rate) {
+            TSC_TO_MICROS.call_once(|| scale);
+        }
         rate
     }
 }
