@@ -91,6 +91,8 @@ pub struct Scheduler {
     next_tick_us: u64,
     /// When the running thread was last charged for its CPU time (µs since boot).
     charged_until_us: u64,
+    /// The moment the one-shot timer is armed for (µs since boot; 0: not armed, it fired).
+    armed_until_us: u64,
 }
 
 static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
@@ -104,6 +106,7 @@ static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
     kernel_pml4: 0,
     next_tick_us: 0,
     charged_until_us: 0,
+    armed_until_us: 0,
 });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +190,13 @@ impl Scheduler {
         if let Some(budget) = thread.budget {
             deadline = deadline.min(now.saturating_add(budget.budget_us.saturating_sub(thread.used_us)));
         }
+        // Already armed for this very moment (a switch between threads without budgets: the
+        // next tick either way): the LAPIC write would change nothing, and on hardware (a VM
+        // exit, under a hypervisor) it is the dearest instruction of a switch.
+        if deadline == self.armed_until_us && deadline > now {
+            return;
+        }
+        self.armed_until_us = deadline;
         apic::arm_in(deadline.saturating_sub(now));
     }
 
@@ -525,6 +535,8 @@ impl Scheduler {
 pub fn on_timer() {
     let reschedule = {
         let mut sched = SCHED.lock();
+        // The one-shot timer fired: nothing is armed until `arm_timer` below.
+        sched.armed_until_us = 0;
         let now = time::micros_since_boot();
         sched.charge_current(now);
         let period = apic::tick_micros().max(1);

@@ -105,6 +105,20 @@ const REFERENCES: &[Reference] = &[
     },
     Reference {
         group: Group::OneWay,
+        label: "seL4 Call, 10 words",
+        unit: "instructions",
+        value: 802.0,
+        source: SEL4_TCG,
+    },
+    Reference {
+        group: Group::OneWay,
+        label: "seL4 ReplyRecv, 10 words",
+        unit: "instructions",
+        value: 770.0,
+        source: SEL4_TCG,
+    },
+    Reference {
+        group: Group::OneWay,
         label: "seL4 Call",
         unit: "cycles",
         value: 375.0,

@@ -19,15 +19,22 @@
 //!
 //! # Figures
 //!
-//! - `null_syscall`: `Yield` with no other thread ready (the server is blocked in its
-//!   receive, the harness in its join), so the kernel returns at once. libcap offers no way
-//!   to issue an unknown syscall number, the other candidate.
+//! - `null_syscall`: a syscall number the kernel refuses at once (`bench::NULL_SYSCALL`),
+//!   less the same sequence with the `syscall` replaced by a no-op (`bench::null_syscall_dry`).
+//! - `yield_alone`: `Yield` with no other thread ready (the server is blocked in its
+//!   receive, the harness in its join), so the kernel returns at once.
 //! - `cap_copy`, `cap_delete`: copy a notification cap into an empty slot, delete it again.
 //! - `ipc_round_trip`: `Call` + the server's `ReplyRecv`, one word each way, registers only,
-//!   across address spaces.
-//! - `ipc_one_way` (the call direction) and `ipc_reply_one_way` (the reply direction): the
-//!   sel4bench method: the sender reads `rdtsc` right before its syscall, the receiver
-//!   `rdtscp` right after its own returns; the server's stamps come back in the reply.
+//!   across address spaces; `ipc_round_trip_0w` and `ipc_round_trip_10w` the same with 0
+//!   and 10 words (the server echoes the call; 8 words in registers, 2 through the IPC
+//!   buffers). Each less the same call sequence with the syscall replaced by a no-op
+//!   (`bench::call_dry`), as sel4bench subtracts its no-op sequence.
+//! - `ipc_one_way`, `ipc_reply_one_way` (0 words), `_1w`, `_10w`: the sel4bench method:
+//!   the sender reads `rdtsc` right before its syscall, the receiver `rdtscp` right after
+//!   its own returns; the server records its stamps and the client fetches them after the
+//!   rounds. Less the dry call sequence of the same shape.
+//! - with `cargo xtask bench`, every `ipc_*` figure again as `ipc_*_slowpath`: the same
+//!   programs booted with `ipc_fastpath=off`.
 //! - `ipc_round_trip_long`: 480 words (3,840 bytes: the ABI's longest message; 8 words in
 //!   registers, 472 copied between the IPC buffers) each way.
 //! - `ipc_round_trip_cap`: one cap granted with the call; the server deletes the received
@@ -153,7 +160,8 @@ fn main() -> Result<(), ErrorCode> {
         report(name, &mut a, echo_overhead);
     }
 
-    for (words, call_name, reply_name) in [(0, "ipc_one_way", "ipc_reply_one_way"), (1, "ipc_one_way_1w", "ipc_reply_one_way_1w")] {
+    let shapes = [(0, "ipc_one_way", "ipc_reply_one_way"), (1, "ipc_one_way_1w", "ipc_reply_one_way_1w"), (10, "ipc_one_way_10w", "ipc_reply_one_way_10w")];
+    for (words, call_name, reply_name) in shapes {
         one_way(&mut a, &mut b, words, call_name, reply_name)?;
     }
 
