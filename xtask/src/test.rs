@@ -26,7 +26,8 @@ pub struct Args {
     accel: Option<Accel>,
     /// Skip the host tests.
     #[arg(long)]
-    qemu_only: bool,
+    qemu_only: bool,    #[command(flatten)]
+    allow: crate::manifest::Allow,
 }
 
 /// The in-QEMU kernel tests: name (as `ktest=NAME`) and what it shows.
@@ -78,6 +79,7 @@ struct Tally {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    args.allow.apply();
     let filter = args.filter.as_deref().unwrap_or("");
     let mut tally = Tally::default();
     setup::ensure_kernel_target()?;

@@ -15,6 +15,8 @@ use std::vec::Vec;
 use abi::Rights;
 use serde::Deserialize;
 
+use crate::policy::{Key, KeyState, Mechanism, Policy, SandboxPolicy};
+use crate::policy_source;
 use crate::{
     CONSOLE_SLOT, CapGrant, CompiledManifest, FIRST_CAP_SLOT, HEAP_MEMORY_SLOT, HEAP_SPACE_SLOT,
     INITIAL_BACKOFF_MS, InitAuthority, MAX_PERIOD_US, MAX_PRIORITY, MIN_PRIORITY, ObjectRef,
@@ -34,6 +36,9 @@ struct Source {
     notifications: BTreeMap<String, ObjectDecl>,
     #[serde(default)]
     programs: Vec<ProgramSource>,
+    /// `[security.*]`: read with its line numbers by `policy_source`, not by serde.
+    #[allow(dead_code, reason = "accepted here, read by policy_source")]
+    security: Option<serde::de::IgnoredAny>,
 }
 
 /// `[init]`: the authority init holds at boot.
@@ -50,10 +55,15 @@ struct InitSource {
     io_ports: Vec<[u16; 2]>,
 }
 
-/// `[endpoints.NAME]` / `[notifications.NAME]`: no fields yet; the name is the declaration.
+/// `[endpoints.NAME]` / `[notifications.NAME]`: the name is the declaration.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ObjectDecl {}
+struct ObjectDecl {
+    /// A network service's object (the network server's): a model sandbox may hold none
+    /// while `[security.sandbox] network = false`.
+    #[serde(default)]
+    network: bool,
+}
 
 /// One `[[programs]]` entry.
 #[derive(Deserialize)]
@@ -69,6 +79,9 @@ struct ProgramSource {
     max_backoff_ms: Option<u32>,
     #[serde(default)]
     audit: bool,
+    /// A model sandbox, held to `[security.sandbox]`.
+    #[serde(default)]
+    sandbox: bool,
     #[serde(default)]
     console: Vec<String>,
     #[serde(default)]
@@ -136,6 +149,23 @@ fn right_list(rights: Rights) -> String {
 pub enum ManifestError {
     /// Not TOML, or not the expected shape (the parser's message, with line and column).
     Syntax(String),
+    /// A `[security.*]` section or key is unknown, of the wrong type, out of range or left
+    /// out; `line` is where (`policy_source` says which line a missing key gets).
+    Policy {
+        line: usize,
+        message: String,
+    },
+    /// Keys set `true` that this build cannot enforce, with their lines, and not allowed
+    /// by `--allow-unenforced`; `states` is every key's state (for the report).
+    Refused {
+        keys: Vec<(Key, usize)>,
+        states: Vec<KeyState>,
+    },
+    /// A `sandbox = true` program breaks `[security.sandbox]`.
+    Sandbox {
+        program: String,
+        what: String,
+    },
     UnknownProgram {
         program: String,
     },
@@ -279,6 +309,26 @@ impl fmt::Display for ManifestError {
         use ManifestError as E;
         match self {
             E::Syntax(message) => write!(f, "{}", message.trim_end()),
+            E::Policy { line, message } => write!(f, "line {line}: {message}"),
+            E::Refused { keys, .. } => {
+                write!(f, "the policy asks for what this build cannot enforce:")?;
+                for (key, line) in keys {
+                    let why = match key.mechanism() {
+                        Mechanism::Missing { why } => why,
+                        Mechanism::Enforced { .. } => "",
+                    };
+                    write!(
+                        f,
+                        "\n  line {line}: {key} = true: {why}; set it false, or build anyway with --allow-unenforced {}",
+                        key.name()
+                    )?;
+                }
+                Ok(())
+            }
+            E::Sandbox { program, what } => write!(
+                f,
+                "program \"{program}\" is a model sandbox (sandbox = true) but {what}"
+            ),
             E::UnknownProgram { program } => write!(
                 f,
                 "unknown program \"{program}\": no program crate in userland/{program}/ \
@@ -451,8 +501,21 @@ fn port_range(
 /// `known_programs` are the program crates that exist (`userland/<name>` with a
 /// `src/main.rs`); a manifest naming any other program is refused.
 pub fn compile(source: &str, known_programs: &[&str]) -> Result<CompiledManifest, ManifestError> {
+    compile_with(source, known_programs, &[])
+}
+
+/// [`compile`], with the keys in `allow_unenforced` built anyway when they are `true` and
+/// this build cannot enforce them (`--allow-unenforced KEY`): they compile as
+/// [`KeyState::AllowedUnenforced`], which init prints at boot. A key in the list that is
+/// `false` or enforced is unaffected.
+pub fn compile_with(
+    text: &str,
+    known_programs: &[&str],
+    allow_unenforced: &[Key],
+) -> Result<CompiledManifest, ManifestError> {
     let source: Source =
-        toml::from_str(source).map_err(|e| ManifestError::Syntax(e.to_string()))?;
+        toml::from_str(text).map_err(|e| ManifestError::Syntax(e.to_string()))?;
+    let security = policy_source::parse(text)?;
     let init_source = source.init;
     let init = InitAuthority {
         console_rights: parse_rights("init", &init_source.console)?.bits(),
@@ -465,7 +528,23 @@ pub fn compile(source: &str, known_programs: &[&str]) -> Result<CompiledManifest
             .map(|r| port_range(|| "[init]".into(), r))
             .collect::<Result<_, _>>()?,
     };
+    let network: Vec<ObjectRef> = source
+        .endpoints
+        .values()
+        .enumerate()
+        .filter(|(_, decl)| decl.network)
+        .map(|(i, _)| ObjectRef::Endpoint(i as u32))
+        .chain(
+            source
+                .notifications
+                .values()
+                .enumerate()
+                .filter(|(_, decl)| decl.network)
+                .map(|(i, _)| ObjectRef::Notification(i as u32)),
+        )
+        .collect();
     let endpoints: Vec<String> = source.endpoints.into_keys().collect();
+    let policy = compile_policy(&security, &endpoints, allow_unenforced)?;
     let memory_server = match &source.memory_server {
         None => None,
         Some(name) => Some(endpoints.iter().position(|e| e == name).ok_or_else(|| {
@@ -482,6 +561,8 @@ pub fn compile(source: &str, known_programs: &[&str]) -> Result<CompiledManifest
         notifications: source.notifications.into_keys().collect(),
         programs: Vec::new(),
         memory_server,
+        network,
+        policy,
     };
     for program in source.programs {
         let compiled = compile_program(&manifest, program, known_programs)?;
@@ -626,7 +707,70 @@ fn compile_program(
         memory_quota: source.memory_quota,
         on_crash,
         audit: source.audit,
+        sandbox: source.sandbox,
         caps,
+    })
+    .and_then(|compiled| match crate::policy::sandbox_breach(manifest, &compiled) {
+        Some(breach) => Err(ManifestError::Sandbox { program: compiled.name.clone(), what: breach.describe(manifest) }),
+        None => Ok(compiled),
+    })
+}
+
+/// Each key's state on this build, and `[security.sandbox]` with its services resolved.
+fn compile_policy(
+    security: &policy_source::SecuritySource,
+    endpoints: &[String],
+    allow_unenforced: &[Key],
+) -> Result<Policy, ManifestError> {
+    let mut states = Vec::new();
+    let mut refused = Vec::new();
+    for &(key, value, line) in &security.keys {
+        let state = match (value, key.mechanism()) {
+            (false, _) => KeyState::Off,
+            (true, Mechanism::Enforced { .. }) => KeyState::Enforced,
+            (true, Mechanism::Missing { .. }) if allow_unenforced.contains(&key) => KeyState::AllowedUnenforced,
+            (true, Mechanism::Missing { .. }) => {
+                refused.push((key, line));
+                KeyState::Refused
+            }
+        };
+        states.push(state);
+    }
+    if !refused.is_empty() {
+        return Err(ManifestError::Refused { keys: refused, states });
+    }
+    let s = &security.sandbox;
+    let secure_inference = security.keys.iter().find(|k| k.0 == Key::SecureInference);
+    if let Some(&(_, true, line)) = secure_inference
+        && s.network
+    {
+        return Err(ManifestError::Policy {
+            line,
+            message: format!(
+                "[security.ai] secure_inference = true, but [security.sandbox] network = true (line {}): \
+                 a model sandbox with a network cap is not secure inference",
+                s.network_line
+            ),
+        });
+    }
+    let mut allowed_services = Vec::new();
+    for (name, line) in &s.allowed_services {
+        let index = endpoints.iter().position(|e| e == name).ok_or_else(|| ManifestError::Policy {
+            line: *line,
+            message: format!("[security.sandbox] allowed_services names endpoint \"{name}\", which is not declared"),
+        })?;
+        allowed_services.push(index as u32);
+    }
+    Ok(Policy {
+        keys: states,
+        sandbox: SandboxPolicy {
+            network: s.network,
+            max_priority: s.max_priority,
+            max_cpu_percent: s.max_cpu_percent,
+            max_memory_quota: s.max_memory_quota,
+            max_heap_pages: s.max_heap_pages,
+            allowed_services,
+        },
     })
 }
 
