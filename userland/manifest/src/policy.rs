@@ -159,7 +159,7 @@ impl Key {
                      manifest check (no device cap, only allowlisted services, within the \
                      limits; with this key true, network = false too, so no network-kind \
                      cap); frames are zeroed before reuse",
-                test: "manifest compile::sandbox_policy, qemu::policy",
+                test: "host test policy::sandbox_policy, qemu::policy",
             },
             Key::DataEncryption => Missing {
                 why: "nothing encrypts data at rest (there is no storage either: nothing \

@@ -101,7 +101,7 @@ pub(crate) fn parse(text: &str) -> Result<SecuritySource, ManifestError> {
             ));
         }
         if !matches!(value, DeValue::Table(_)) {
-            return Err(error(*line, format!("security.{name} must be a section ([security.{name}]), not a {}", value.type_str())));
+            return Err(error(*line, format!("security.{name} must be a section ([security.{name}]), not {}", article(value))));
         }
     }
     let first_line = sections.first().map_or(security_line, |s| s.1);
@@ -179,7 +179,8 @@ pub(crate) fn parse(text: &str) -> Result<SecuritySource, ManifestError> {
         let digits: String = i.as_str().chars().filter(|c| *c != '_').collect();
         match i128::from_str_radix(&digits, i.radix()) {
             Ok(n) if n >= i128::from(low) && n <= i128::from(high) => Ok(n as u64),
-            _ => Err(error(line, format!("[security.sandbox] {key} = {digits} is out of range {low}..={high}"))),
+            Ok(n) => Err(error(line, format!("[security.sandbox] {key} = {n} is out of range {low}..={high}"))),
+            Err(_) => Err(error(line, format!("[security.sandbox] {key} is out of range {low}..={high}"))),
         }
     };
     // In file order, so that the first wrong value in the file is the one reported.

@@ -161,6 +161,11 @@ pub enum ManifestError {
         keys: Vec<(Key, usize)>,
         states: Vec<KeyState>,
     },
+    /// A key, or a `[section]`, given twice (`what` is the section header or the key).
+    Duplicate {
+        line: usize,
+        what: String,
+    },
     /// A `sandbox = true` program breaks `[security.sandbox]`.
     Sandbox {
         program: String,
@@ -310,6 +315,9 @@ impl fmt::Display for ManifestError {
         match self {
             E::Syntax(message) => write!(f, "{}", message.trim_end()),
             E::Policy { line, message } => write!(f, "line {line}: {message}"),
+            E::Duplicate { line, what } => {
+                write!(f, "line {line}: {what} is given twice (each section and each key may appear once)")
+            }
             E::Refused { keys, .. } => {
                 write!(f, "the policy asks for what this build cannot enforce:")?;
                 for (key, line) in keys {
@@ -467,6 +475,24 @@ impl fmt::Display for ManifestError {
 
 impl std::error::Error for ManifestError {}
 
+/// The parser's error as a [`ManifestError`]: a duplicate key or section gets its own
+/// message with its line; anything else keeps the parser's (which has line and column).
+fn syntax(text: &str, error: toml::de::Error) -> ManifestError {
+    if error.message() == "duplicate key"
+        && let Some(span) = error.span()
+    {
+        let line = text.get(..span.start).unwrap_or(text).matches('\n').count() + 1;
+        let key = text.get(span).unwrap_or("?");
+        let header = text.lines().nth(line - 1).map(str::trim).filter(|l| l.starts_with('['));
+        let what = match header {
+            Some(header) => header.split('#').next().unwrap_or(header).trim().to_string(),
+            None => format!("key `{key}`"),
+        };
+        return ManifestError::Duplicate { line, what };
+    }
+    ManifestError::Syntax(error.to_string())
+}
+
 fn parse_rights(program: &str, names: &[String]) -> Result<Rights, ManifestError> {
     let mut rights = Rights::NONE;
     for name in names {
@@ -513,8 +539,7 @@ pub fn compile_with(
     known_programs: &[&str],
     allow_unenforced: &[Key],
 ) -> Result<CompiledManifest, ManifestError> {
-    let source: Source =
-        toml::from_str(text).map_err(|e| ManifestError::Syntax(e.to_string()))?;
+    let source: Source = toml::from_str(text).map_err(|e| syntax(text, e))?;
     let security = policy_source::parse(text)?;
     let init_source = source.init;
     let init = InitAuthority {

@@ -242,8 +242,10 @@ fn decoded_policies_are_rechecked() {
         decode_spoilt(|m| m.programs[0].sandbox = true),
         Err(DecodeError::Invalid(Invalid { program: Some(0), what: "a sandbox program breaks [security.sandbox]" }))
     );
+    // Allowed, and within the limits (priority 20 is above max_priority 10).
     assert!(decode_spoilt(|m| {
         m.programs[0].sandbox = true;
+        m.programs[0].priority = 10;
         m.policy.sandbox.allowed_services = vec![0];
     })
     .is_ok());

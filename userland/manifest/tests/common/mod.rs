@@ -33,6 +33,7 @@ allowed_services = []
 "#;
 
 /// `body` with [`POLICY`] after it, unless it brings its own `[security.*]`.
+#[allow(dead_code, reason = "not every test file that shares this module appends the policy")]
 pub fn with_policy(body: &str) -> String {
     if body.contains("[security") { body.to_string() } else { format!("{body}{POLICY}") }
 }
