@@ -89,17 +89,24 @@ pub fn compile() -> Result<Vec<u8>> {
 
 /// Check and compile another manifest (a test's, under `tests/manifests/`).
 pub fn compile_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    compile_file_allowing(path, &[])
+}
+
+/// As [`compile_file`], with `extra` allowed unenforced besides this run's keys (a test that
+/// boots an allowed-unenforced key, `qemu::policy`).
+pub fn compile_file_allowing(path: &std::path::Path, extra: &[Key]) -> Result<Vec<u8>> {
     let source = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let known = programs()?;
     let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    Ok(compile_source(path, &source, &known)?.encode())
+    Ok(compile_source(path, &source, &known, extra)?.encode())
 }
 
 /// Compiles `source` (the text of `path`) with this run's allowed keys. A refusal names
 /// the file; a refused policy key also prints the whole policy report first, so the
 /// refused keys are seen beside the others.
-fn compile_source(path: &std::path::Path, source: &str, known: &[&str]) -> Result<::manifest::CompiledManifest> {
-    match ::manifest::compile_with(source, known, allowed()) {
+fn compile_source(path: &std::path::Path, source: &str, known: &[&str], extra: &[Key]) -> Result<::manifest::CompiledManifest> {
+    let allow: Vec<Key> = allowed().iter().chain(extra).copied().collect();
+    match ::manifest::compile_with(source, known, &allow) {
         Ok(manifest) => Ok(manifest),
         Err(error) => {
             if let ManifestError::Refused { states, .. } = &error {
@@ -120,7 +127,7 @@ fn check() -> Result<::manifest::CompiledManifest> {
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let known = programs()?;
     let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    compile_source(&path, &source, &known)
+    compile_source(&path, &source, &known, &[])
 }
 
 /// The names `userland/<name>` and `servers/<name>` with a Cargo.toml and a src/main.rs, sorted.

@@ -309,6 +309,8 @@ fn shell_control(kernel: &Path, accel: Accel, tally: &mut Tally) {
 struct ManifestTest {
     name: &'static str,
     manifest: &'static str,
+    /// Policy keys this test's manifest builds allowed-unenforced (`--allow-unenforced`).
+    allow_unenforced: &'static [manifest::Key],
     /// The kernel command line (`ktest=NAME` to run a kernel-side harness around init).
     cmdline: &'static str,
     what: &'static str,
@@ -329,6 +331,7 @@ const FAILURE_MARKS: [&str; 4] = ["FAILED", "FATAL", "KERNEL EXCEPTION", "KTEST 
 const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
     name: "memory",
     manifest: "tests/manifests/memory.toml",
+    allow_unenforced: &[],
     cmdline: "quiet",
     what: "memory server: per-client quotas from badges, contiguous, aligned and below-4-GiB regions, multi-frame regions mapped as one run, zeroed reuse, read-only and read-write shared pages, free revokes and unmaps everywhere, a write through a read-only mapping faults and is reported",
     wanted: &[
@@ -350,6 +353,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
 }, ManifestTest {
     name: "heap",
     manifest: "tests/manifests/heap.toml",
+    allow_unenforced: &[],
     cmdline: "quiet",
     what: "libcap's heap grows through the memory server: a 1 MiB Vec and 10,000 boxes beyond the static heap, the server's count matches, past the quota an allocation fails cleanly, and when the program exits init tells the server, which frees every region",
     wanted: &[
@@ -366,6 +370,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
 }, ManifestTest {
     name: "lifecycle",
     manifest: "tests/manifests/lifecycle.toml",
+    allow_unenforced: &[],
     cmdline: "ktest=lifecycle quiet",
     what: "1,000 processes built and torn down by init (each with its thread, an endpoint, a notification, a thread object, a frame and a memory-server page mapped and freed); then init and the memory server are stopped and every kernel object, space, thread slot and physical frame is back (kernel census)",
     wanted: &["lifecycle-child: incarnation 1000: done", "KTEST PASS lifecycle"],
@@ -373,6 +378,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
 }, ManifestTest {
     name: "supervision",
     manifest: "tests/manifests/supervision.toml",
+    allow_unenforced: &[],
     cmdline: "quiet",
     what: "a server that crashes holding a call: init logs the fault with its cause and restarts it, the caller gets PeerGone (not a hang) and reaches the new incarnation through the same cap; a program that crashes at every start is restarted with back-off doubling from 10 ms to its 80 ms cap (kernel fault timestamps)",
     wanted: &[
@@ -390,6 +396,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
 }, ManifestTest {
     name: "init_audit",
     manifest: "tests/manifests/init-audit.toml",
+    allow_unenforced: &[],
     cmdline: "quiet",
     what: "init hands the program with audit = true (the leak suite as test runner) the authority-audit cap, read-only, at Program::audit_slot, and nobody else holds one",
     wanted: &[
@@ -397,6 +404,23 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
         "leak-suite: started by init: console in slot 1, the audit cap (read) in slot 2, nothing else",
         "leak-suite: the audit cap is held only by init (slot 120) and by me",
         "init: leak-suite exited (code 0)",
+    ],
+    check: None,
+}, ManifestTest {
+    name: "policy",
+    manifest: "tests/manifests/policy.toml",
+    allow_unenforced: &[manifest::Key::SecureBoot],
+    cmdline: "quiet",
+    what: "init prints the [security.*] policy, one line per section; secure_boot = true, built with --allow-unenforced secure_boot, is printed NOT ENFORCED with why; a model sandbox (hello, sandbox = true) within [security.sandbox] starts and runs",
+    wanted: &[
+        "policy [security.hardware]: secure_boot allowed-unenforced, tpm_enabled off, memory_encryption off",
+        "policy [security.process]: aslr enforced, dep enforced, stack_protector enforced",
+        "policy [security.network]: firewall off, encrypted_protocols_only off, secure_dns off",
+        "policy [security.ai]: model_validation off, secure_inference enforced, data_encryption off",
+        "policy [security.sandbox]: network false, max_priority 10, max_cpu_percent 20, max_memory_quota 1048576, max_heap_pages 1024, allowed_services []; 1 sandbox programs",
+        "policy: secure_boot = true is NOT ENFORCED (allowed by --allow-unenforced secure_boot): GRUB and the kernel are neither signed nor verified at boot",
+        "hello from user space",
+        "init: hello exited (code 0)",
     ],
     check: None,
 }];
@@ -425,7 +449,7 @@ fn crash_loop_backs_off(serial: &str) -> Result<String, String> {
 }
 
 fn manifest_test(test: &ManifestTest, kernel: &Path, accel: Accel, tally: &mut Tally) -> Result<()> {
-    let initrd = build::initrd_for(&build::workspace_root().join(test.manifest), test.name)?;
+    let initrd = build::initrd_for_allowing(&build::workspace_root().join(test.manifest), test.name, test.allow_unenforced)?;
     let boot = Boot::Direct { kernel, initrd: &initrd, cmdline: test.cmdline };
     let done = |serial: &str| test.wanted.iter().all(|line| serial.contains(line)) && test.check.is_none_or(|check| check(serial).is_ok());
     let (_, outcome) = qemu::run_until_with(qemu::test_command(&boot, accel), done, Duration::from_secs(300))?;

@@ -7,7 +7,9 @@
 //! slot free, most of free memory as its quota, priority 31. Everything else in the system
 //! is built from that here:
 //!
-//! 1. read `etc/system.bin` from the initrd, `manifest::decode` it, print its table;
+//! 1. read `etc/system.bin` from the initrd, `manifest::decode` it (which re-checks the
+//!    `[security.*]` policy against this build's mechanisms), print the policy summary and
+//!    the table;
 //! 2. create the endpoints and notifications it names (init keeps the all-rights originals),
 //!    a fault endpoint on which init hears of every program's end, and a private endpoint
 //!    nobody sends to, whose receive timeout is init's sleep;
@@ -90,6 +92,10 @@ fn main() -> Result<(), ErrorCode> {
             return Err(ErrorCode::InvalidArgument);
         }
     };
+    // The [security.*] policy, one line per section, and a NOT ENFORCED line for each key
+    // the developer built anyway (`--allow-unenforced`): what this boot does not protect is
+    // said in its log.
+    libcap::print!("{}", manifest.policy.summary(&manifest));
     libcap::print!("{}", manifest.table());
 
     let mut slots = SlotAllocator::new(FIRST_FREE, FIRST_DEVICE_SLOT);
