@@ -31,7 +31,8 @@ pub struct Args {
     allow: Allow,
 }
 
-/// `--allow-unenforced KEY`, on every command that builds a manifest.
+/// `--allow-unenforced KEY`, on every command that builds a manifest (`run`, `test`,
+/// `manifest`, `bench`, `fuzz`).
 #[derive(clap::Args, Clone, Default)]
 pub struct Allow {
     /// Build even though KEY is true in the [security.*] policy and this build cannot

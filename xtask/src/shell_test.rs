@@ -274,11 +274,25 @@ fn script(session: &mut Session, manifest: &::manifest::CompiledManifest) -> Res
         ("embed hello", "embed: no AI server in this boot"),
         ("classify", "classify: no AI server in this boot"),
         ("log", "log: no security log in this boot"),
-        ("policy", "policy: no [security.*] policy in this boot"),
     ] {
         session.command(command.as_bytes(), plain)?;
     }
-    checked.push("net/models/embed/classify/log/policy");
+    checked.push("net/models/embed/classify/log");
+
+    // The policy as init holds it: every key of system.toml, in its section, in the state
+    // the compiled manifest gives it.
+    let policy = session.command(b"policy", "allowed-unenforced (init's boot log says why")?;
+    for key in ::manifest::Key::ALL {
+        let state = manifest.policy.state(key).label();
+        let found = policy.lines().any(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            words == [format!("[security.{}]", key.section()).as_str(), key.name(), state]
+        });
+        if !found {
+            bail!("policy: no line \"[security.{}] {} {state}\": {policy:?}", key.section(), key.name());
+        }
+    }
+    checked.push("policy");
 
     // Authority: the shell's supervisor cap is status-only; init refuses, and the program
     // keeps running.

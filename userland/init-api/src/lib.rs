@@ -9,6 +9,7 @@
 //! - status: each program's manifest entry (priority, budget, quota, caps) with what init
 //!   knows of it now (running or not, restarts, and the audit's numbers for its thread and
 //!   space, so an auditor can look at exactly that program);
+//!   and the `[security.*]` policy, key by key, with each key's state in this boot;
 //! - control, in addition: restart or stop a program.
 //!
 //! Every reply fits one register message (`libcap::ipc::MAX_BYTES`, checked by the tests
@@ -40,12 +41,16 @@ pub enum Request {
     Restart { program: u16 },
     /// Stop the program for good; it is not restarted whatever its `on_crash` (control only).
     Stop { program: u16 },
+    /// The `index`-th key of the `[security.*]` policy (in `manifest::policy::Key::ALL`
+    /// order) and its state in this boot.
+    PolicyKey { index: u16 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     Program(ProgramInfo),
     Cap(CapInfo),
+    PolicyKey(PolicyKeyInfo),
     /// A restart or stop was done.
     Done,
     /// No program (or cap) at that index.
@@ -95,6 +100,18 @@ pub struct CapInfo {
     pub object: String<NAME_MAX>,
 }
 
+/// One key of the policy as init holds it (strings, since the manifest crate, which names
+/// the keys, depends on this one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyKeyInfo {
+    /// `hardware`, `process`, `network` or `ai`.
+    pub section: String<NAME_MAX>,
+    /// The key, as system.toml spells it.
+    pub key: String<NAME_MAX>,
+    /// `enforced`, `allowed-unenforced` or `off` (never `refused`: that never boots).
+    pub state: String<NAME_MAX>,
+}
+
 /// `text`, cut to [`NAME_MAX`] bytes on a character boundary.
 pub fn name(text: &str) -> String<NAME_MAX> {
     let mut out = String::new();
@@ -132,7 +149,12 @@ mod tests {
             running: Some(Running { thread: u16::MAX, space: u16::MAX }),
         });
         let cap = Reply::Cap(CapInfo { slot: u32::MAX, kind: u32::MAX, rights: u32::MAX, badge: u64::MAX, object: long });
-        for reply in [program, cap] {
+        let policy = Reply::PolicyKey(PolicyKeyInfo {
+            section: name("hardware"),
+            key: name("encrypted_protocols_only"),
+            state: name("allowed-unenforced"),
+        });
+        for reply in [program, cap, policy] {
             let bytes = postcard::to_allocvec(&reply).unwrap_or_default();
             assert!(!bytes.is_empty() && bytes.len() <= MAX_BYTES, "{} bytes: {reply:?}", bytes.len());
         }

@@ -463,6 +463,13 @@ impl Supervisor<'_> {
                         })
                     }),
             ),
+            Ok(Request::PolicyKey { index }) => Some(manifest::Key::ALL.get(usize::from(index)).map_or(Reply::NoSuch, |key| {
+                Reply::PolicyKey(init_api::PolicyKeyInfo {
+                    section: init_api::name(key.section()),
+                    key: init_api::name(key.name()),
+                    state: init_api::name(self.manifest.policy.state(*key).label()),
+                })
+            })),
             Ok(Request::Restart { .. } | Request::Stop { .. }) if !control => Some(Reply::NotPermitted),
             Ok(Request::Restart { program }) => Some(self.ask(usize::from(program), Asked::Restart)),
             Ok(Request::Stop { program }) => Some(self.ask(usize::from(program), Asked::Stop)),

@@ -45,7 +45,7 @@ pub fn run(caps: &Caps, line: &str) {
             println!("{command}: no AI server in this boot (system.toml starts none; the engine is tested on the host)")
         }
         ("log", _) => println!("log: no security log in this boot (nothing records security events yet)"),
-        ("policy", _) => println!("policy: no [security.*] policy in this boot (system.toml has no such keys yet)"),
+        ("policy", _) => policy(caps),
         ("restart" | "stop", Some(name)) => control(caps, command, name),
         ("restart" | "stop", None) => println!("{command}: which program? ({command} PROGRAM)"),
         _ => println!("unknown command \"{}\"; type help for the list", Shown(command)),
@@ -72,6 +72,30 @@ impl core::fmt::Display for Shown<'_> {
 fn ask(caps: &Caps, request: &Request) -> Result<Reply, ErrorCode> {
     let supervisor = caps.supervisor.ok_or(ErrorCode::EmptySlot)?;
     libcap::ipc::call(supervisor.slot, init_api::LABEL, request)
+}
+
+/// The `[security.*]` policy of this boot, key by key, as init holds it.
+fn policy(caps: &Caps) {
+    let mut keys = Vec::new();
+    for index in 0..u16::MAX {
+        match ask(caps, &Request::PolicyKey { index }) {
+            Ok(Reply::PolicyKey(info)) => keys.push(info),
+            Ok(_) => break,
+            Err(error) => {
+                println!("policy: init did not answer: {error:?}");
+                return;
+            }
+        }
+    }
+    for key in &keys {
+        println!("  [security.{}] {:<26} {}", key.section, key.key, key.state);
+    }
+    let unenforced = keys.iter().filter(|k| k.state.as_str() == "allowed-unenforced").count();
+    println!(
+        "policy: {} keys, {} enforced, {unenforced} allowed-unenforced (init's boot log says why each is not enforced)",
+        keys.len(),
+        keys.iter().filter(|k| k.state.as_str() == "enforced").count()
+    );
 }
 
 /// Every program of the manifest, in its order, as init reports it.
