@@ -407,6 +407,14 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
     ],
     check: None,
 }, ManifestTest {
+    name: "stack_overflow",
+    manifest: "tests/manifests/stack-overflow.toml",
+    allow_unenforced: &[],
+    cmdline: "quiet",
+    what: "[security.process] stack_protector: a program recursing with frames larger than a page (stack probes) faults in the unmapped guard page right below its stack, and init reports it",
+    wanted: &["stack-overflow: stack 0x", "init: stack-overflow faulted: page fault (vector 14"],
+    check: Some(fault_in_guard_page),
+}, ManifestTest {
     name: "policy",
     manifest: "tests/manifests/policy.toml",
     allow_unenforced: &[manifest::Key::SecureBoot],
@@ -417,7 +425,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
         "policy [security.process]: aslr enforced, dep enforced, stack_protector enforced",
         "policy [security.network]: firewall off, encrypted_protocols_only off, secure_dns off",
         "policy [security.ai]: model_validation off, secure_inference enforced, data_encryption off",
-        "policy [security.sandbox]: network false, max_priority 10, max_cpu_percent 20, max_memory_quota 1048576, max_heap_pages 1024, allowed_services []; 1 sandbox programs",
+        "policy [security.sandbox]: network false, max_priority 10, max_cpu_percent 20, max_memory_quota 1048576, max_heap_pages 1024, allowed_services []; sandbox programs: 1",
         "policy: secure_boot = true is NOT ENFORCED (allowed by --allow-unenforced secure_boot): GRUB and the kernel are neither signed nor verified at boot",
         "hello from user space",
         "init: hello exited (code 0)",
@@ -446,6 +454,27 @@ fn crash_loop_backs_off(serial: &str) -> Result<String, String> {
         }
     }
     Ok(format!("restart intervals {:?} ms", &intervals[..6]))
+}
+
+/// The first fault init reports for stack-overflow is in the guard page the program
+/// printed (the page right below its stack), not anywhere further down.
+fn fault_in_guard_page(serial: &str) -> Result<String, String> {
+    let hex = |text: &str| u64::from_str_radix(text.trim_start_matches("0x"), 16).ok();
+    let guard = serial
+        .lines()
+        .find_map(|line| line.split_once("guard page ")?.1.split_once(';')?.0.split_once(".."))
+        .and_then(|(low, high)| Some((hex(low)?, hex(high)?)))
+        .ok_or("no guard page line")?;
+    let fault = serial
+        .lines()
+        .filter(|line| line.contains("init: stack-overflow faulted: page fault"))
+        .find_map(|line| hex(line.split_once("address ")?.1.split([',', ' ']).next()?))
+        .ok_or("no fault address")?;
+    if (guard.0..guard.1).contains(&fault) {
+        Ok(format!("(fault at {fault:#x}, guard page {:#x}..{:#x})", guard.0, guard.1))
+    } else {
+        Err(format!("the fault at {fault:#x} is not in the guard page {:#x}..{:#x}", guard.0, guard.1))
+    }
 }
 
 fn manifest_test(test: &ManifestTest, kernel: &Path, accel: Accel, tally: &mut Tally) -> Result<()> {

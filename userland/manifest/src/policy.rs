@@ -143,7 +143,7 @@ impl Key {
             Key::StackProtector => Enforced {
                 by: "an unmapped guard page below every kernel and user stack, and rustc's \
                      inline stack probes (no canaries: stable Rust has none)",
-                test: "qemu::stack_guard",
+                test: "qemu::stack_guard, qemu::stack_overflow",
             },
             Key::Firewall => Missing {
                 why: "there is no network server, so no firewall, in this tree",
@@ -295,7 +295,7 @@ impl Policy {
 /// policy [security.hardware]: secure_boot off, tpm_enabled off, memory_encryption off
 /// policy [security.process]: aslr enforced, dep enforced, stack_protector enforced
 /// ...
-/// policy [security.sandbox]: network false, ... allowed_services [memory]; 0 sandboxes
+/// policy [security.sandbox]: network false, ... allowed_services [memory]; sandbox programs: 0
 /// policy: secure_boot = true is NOT ENFORCED (allowed by --allow-unenforced): GRUB and ...
 /// ```
 pub struct PolicySummary<'a> {
@@ -326,7 +326,7 @@ impl fmt::Display for PolicySummary<'_> {
             write!(f, "{}{name}", if i == 0 { "" } else { " " })?;
         }
         let sandboxes = self.manifest.programs.iter().filter(|p| p.sandbox).count();
-        writeln!(f, "]; {sandboxes} sandbox programs")?;
+        writeln!(f, "]; sandbox programs: {sandboxes}")?;
         for key in policy.unenforced() {
             let why = match key.mechanism() {
                 Mechanism::Missing { why } => why,
