@@ -483,11 +483,12 @@ impl<'a> Report<'a> {
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "security policy: {:<44} {:<18} MECHANISM", "KEY", "STATE")?;
+        writeln!(f, "security policy, key by key ([security.*]):")?;
+        writeln!(f, "  {:<44} {:<19} MECHANISM", "KEY", "STATE")?;
         for key in Key::ALL {
             let state = self.states.get(key.index()).copied().unwrap_or(KeyState::Off);
             let name = alloc::format!("[security.{}] {}", key.section(), key.name());
-            write!(f, "  {name:<44} {:<18} ", state.label())?;
+            write!(f, "  {name:<44} {:<19} ", state.label())?;
             match (key.mechanism(), state) {
                 (Mechanism::Enforced { by, test }, KeyState::Off) => {
                     writeln!(f, "not asked for, on anyway: {by} (test: {test})")?
