@@ -148,3 +148,41 @@ fn programs() -> Result<Vec<String>> {
     names.sort();
     Ok(names)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every manifest xtask boots compiles on the host, with its policy, so a broken one
+    /// fails here rather than in a QEMU run; only `policy.toml` needs a key allowed.
+    #[test]
+    fn every_manifest_compiles_with_its_policy() {
+        let known = programs().expect("program list");
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        let mut paths = vec![path()];
+        for entry in std::fs::read_dir(workspace_root().join("tests/manifests")).expect("tests/manifests") {
+            paths.push(entry.expect("entry").path());
+        }
+        for path in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "toml")) {
+            let source = std::fs::read_to_string(path).expect("readable");
+            let allow: &[Key] = if path.ends_with("policy.toml") { &[Key::SecureBoot] } else { &[] };
+            let compiled = ::manifest::compile_with(&source, &known, allow)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let unenforced: Vec<Key> = compiled.policy.unenforced().collect();
+            assert_eq!(unenforced, allow, "{}", path.display());
+            if allow.is_empty() {
+                continue;
+            }
+            // Without the flag, that manifest is refused by key.
+            let refused = ::manifest::compile(&source, &known).expect_err("refused without the flag").to_string();
+            assert!(refused.contains("secure_boot = true"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn allow_unenforced_takes_only_policy_keys() {
+        assert_eq!(parse_key("secure_dns"), Ok(Key::SecureDns));
+        let error = parse_key("secureboot").expect_err("not a key");
+        assert!(error.starts_with("no policy key \"secureboot\" (the keys are secure_boot, tpm_enabled,"), "{error}");
+    }
+}

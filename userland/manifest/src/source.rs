@@ -1,11 +1,15 @@
 //! `system.toml`'s source model and the checker that compiles it (`std` only; xtask runs it).
 //!
-//! [`compile`] parses the TOML, then checks, in this order, and stops at the first problem:
-//! init's authority, the declared objects, each program in turn (name, priority, budget,
-//! crash policy, then each cap: target, rights, badge, authority), then the whole system
-//! (exclusive devices, distinct badges, unused objects, receivers, the audit holder, and the
-//! CPU and memory sums). Every refusal is one [`ManifestError`] whose message names the
-//! program and object involved; the tests assert each message exactly.
+//! [`compile`] parses the TOML and reads the `[security.*]` policy with its line numbers
+//! (`policy_source`), then checks, in this order, and stops at the first problem: init's
+//! authority, the policy's keys against this build's mechanisms (every key `true` that
+//! nothing enforces is refused, unless allowed; `secure_inference` needs a sandbox without
+//! network), the sandbox's services, the declared objects, each program in turn (name, priority, budget, crash policy, then each cap:
+//! target, rights, badge, authority; then, for a `sandbox = true` program,
+//! `[security.sandbox]`), then the whole system (exclusive devices, distinct badges, unused
+//! objects, receivers, the audit holder, and the CPU and memory sums). Every refusal is one
+//! [`ManifestError`] whose message names the program and object involved, or the policy
+//! key and its line; the tests assert each message exactly.
 
 use std::collections::BTreeMap;
 use std::fmt;
