@@ -208,6 +208,7 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
         && !"system".contains(filter)
         && !"shell".contains(filter)
         && !"shell_control".contains(filter)
+        && !"security_log".contains(filter)
         && !manifests_selected
     {
         return Ok(());
@@ -228,6 +229,9 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
     }
     if "shell_control".contains(filter) {
         shell_control(&kernel, accel, tally);
+    }
+    if "security_log".contains(filter) {
+        security_log(&kernel, accel, tally);
     }
     if "aslr_across_boots".contains(filter) {
         aslr_across_boots(&kernel, &initrd, accel, tally)?;
@@ -299,6 +303,23 @@ fn shell_control(kernel: &Path, accel: Accel, tally: &mut Tally) {
             tally.failed += 1;
             tally.failures.push("qemu::shell_control".into());
             println!("test qemu::shell_control ... FAILED — {what}: {error:#}");
+        }
+    }
+}
+
+/// The security log under a flood (`shell_test::run_log`).
+fn security_log(kernel: &Path, accel: Accel, tally: &mut Tally) {
+    let what = "the security log (tests/manifests/security-log.toml): crash-loop's faults and restarts are recorded with its name; the flood overflows init's 64-record ring, which counts what it overwrote, and blocks neither crash-loop (still restarted) nor the shell (still answers)";
+    let started = std::time::Instant::now();
+    match crate::shell_test::run_log(kernel, accel) {
+        Ok(checked) => {
+            tally.passed += 1;
+            println!("test qemu::security_log ... ok ({:.2} s) — {what} ({checked})", started.elapsed().as_secs_f64());
+        }
+        Err(error) => {
+            tally.failed += 1;
+            tally.failures.push("qemu::security_log".into());
+            println!("test qemu::security_log ... FAILED — {what}: {error:#}");
         }
     }
 }
