@@ -17,7 +17,8 @@
 //!    a thread; load `bin/<name>` (`libcap::loader`); give it each manifest cap at its slot
 //!    with the manifest's rights and badge; configure priority, budget and the fault
 //!    endpoint (badged program index + 1, so a message names its program); start it;
-//! 4. forever: receive on the fault endpoint, log the end with its cause, tell the memory
+//! 4. forever: receive on the fault endpoint, log the end with its cause (and record it in
+//!    the security log, a bounded ring readers reach through `init-api`), tell the memory
 //!    server (if the manifest names one) to free the regions of every memory client the
 //!    program was, and apply the program's `on_crash` policy. A clean exit (code 0) is not
 //!    a crash; any other exit code, a fault or a kill is. A call on the same endpoint under
