@@ -6,6 +6,8 @@ use crate::bench_ai;
 pub struct Args {
     /// What to benchmark; without it, ours and the Linux peer side by side (`all`).
     what: Option<What>,
+    #[command(flatten)]
+    allow: crate::manifest::Allow,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -24,6 +26,7 @@ enum What {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.allow.apply();
     match args.what.unwrap_or(What::All) {
         What::All => crate::bench_kernel::run_all(),
         What::Ours => crate::bench_kernel::run_ours_only(),

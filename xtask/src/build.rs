@@ -76,6 +76,13 @@ pub fn initrd_for(manifest: &Path, name: &str) -> Result<PathBuf> {
     initrd_from(manifest, false, &format!("initrd-{name}.tar"))
 }
 
+/// As [`initrd_for`], with `allow` allowed unenforced in this manifest's policy.
+pub fn initrd_for_allowing(manifest: &Path, name: &str, allow: &[manifest::Key]) -> Result<PathBuf> {
+    let blob = crate::manifest::compile_file_allowing(manifest, allow)
+        .with_context(|| format!("the manifest {}", manifest.display()))?;
+    pack_initrd(false, blob, &format!("initrd-{name}.tar"))
+}
+
 /// As [`initrd_for`], with the user programs built in release mode (benchmarks).
 pub fn initrd_for_release(manifest: &Path, name: &str) -> Result<PathBuf> {
     initrd_from(manifest, true, &format!("initrd-{name}-release.tar"))
@@ -98,6 +105,8 @@ pub fn initrd_with_files(extra: Vec<(String, Vec<u8>)>, name: &str) -> Result<Pa
 }
 
 fn pack_initrd_with(release_programs: bool, manifest: Vec<u8>, name: &str, extra: Vec<(String, Vec<u8>)>) -> Result<PathBuf> {
+    // What the manifest's policy asks of the packed programs (`dep`: no W+X segment).
+    let policy = manifest::decode(&manifest).map_err(|e| anyhow::anyhow!("etc/system.bin: {e}"))?.policy;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let commit = Command::new("git")
         .current_dir(workspace_root())
@@ -113,6 +122,7 @@ fn pack_initrd_with(release_programs: bool, manifest: Vec<u8>, name: &str, extra
         files.push((name, std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?));
     }
     files.extend(extra);
+    crate::dep_check::check(&policy, &files)?;
 
     let mut builder = tar::Builder::new(Vec::new());
     for (path, data) in &files {

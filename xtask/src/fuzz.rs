@@ -51,6 +51,8 @@ pub struct Args {
     /// Steps per differential campaign.
     #[arg(long, default_value_t = 1_000_000)]
     steps: u64,
+    #[command(flatten)]
+    allow: crate::manifest::Allow,
 }
 
 fn parse_u64(text: &str) -> Result<u64, String> {
@@ -62,6 +64,7 @@ fn parse_u64(text: &str) -> Result<u64, String> {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    args.allow.apply();
     setup::ensure_kernel_target()?;
     setup::ensure(setup::QEMU)?;
     let accel = args.accel.unwrap_or_else(Accel::detect);

@@ -4,6 +4,7 @@
 //! its argument struct; this file only dispatches.
 
 mod build;
+mod dep_check;
 mod fuzz;
 mod hermetic;
 mod lint;

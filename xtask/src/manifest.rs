@@ -1,26 +1,73 @@
-//! `cargo xtask manifest [--check]`: check `system.toml` and print the boot table; and
-//! [`compile`], which the initrd build uses to pack `etc/system.bin`.
+//! `cargo xtask manifest [--check]`: check `system.toml`, print its security policy and
+//! the boot table; and [`compile`], which the initrd build uses to pack `etc/system.bin`.
 //!
 //! The checker and the compiled format live in the `manifest` crate (`userland/manifest`);
-//! this module only supplies what it cannot know: the file, and which programs exist. A
+//! this module only supplies what it cannot know: the file, which programs exist, and
+//! which keys the developer allows unenforced (`--allow-unenforced KEY`, [`Allow`]). A
 //! program exists if `userland/<name>/Cargo.toml` and `userland/<name>/src/main.rs` do
 //! (libraries there, such as the manifest crate itself, are not programs).
+//!
+//! The allowed keys are set once per xtask run ([`Allow::apply`]) and apply to every
+//! manifest that run compiles, system.toml's and the tests': a process-wide setting rather
+//! than an argument threaded through every initrd builder, because it is one decision of
+//! the developer's for the whole run.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, bail};
+use manifest::{Key, ManifestError};
 
 use crate::build::workspace_root;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Only check system.toml (and print one line); without it, print the table init prints
-    /// at boot: each process, and the caps it holds, slot by slot.
+    /// Only check system.toml (and print one line); without it, print the security policy
+    /// (each key, its state and the mechanism behind it) and the table init prints at
+    /// boot: each process, and the caps it holds, slot by slot.
     #[arg(long)]
     check: bool,
+    #[command(flatten)]
+    allow: Allow,
+}
+
+/// `--allow-unenforced KEY`, on every command that builds a manifest (`run`, `test`,
+/// `manifest`, `bench`, `fuzz`).
+#[derive(clap::Args, Clone, Default)]
+pub struct Allow {
+    /// Build even though KEY is true in the [security.*] policy and this build cannot
+    /// enforce it (repeat for more keys). The key is compiled in as allowed-unenforced and
+    /// init prints "policy: KEY = true is NOT ENFORCED" at boot.
+    #[arg(long = "allow-unenforced", value_name = "KEY", value_parser = parse_key)]
+    keys: Vec<Key>,
+}
+
+fn parse_key(name: &str) -> Result<Key, String> {
+    Key::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Key::ALL.iter().map(|k| k.name()).collect();
+        format!("no policy key \"{name}\" (the keys are {})", names.join(", "))
+    })
+}
+
+/// The keys allowed unenforced in this run.
+static ALLOWED: OnceLock<Vec<Key>> = OnceLock::new();
+
+impl Allow {
+    /// Makes these keys the run's allowed-unenforced keys (the first call wins).
+    pub fn apply(&self) {
+        let _ = ALLOWED.set(self.keys.clone());
+        for key in &self.keys {
+            eprintln!("xtask: --allow-unenforced {}: built in as allowed-unenforced where true", key.name());
+        }
+    }
+}
+
+fn allowed() -> &'static [Key] {
+    ALLOWED.get().map(Vec::as_slice).unwrap_or(&[])
 }
 
 pub fn run(args: Args) -> Result<()> {
+    args.allow.apply();
     let manifest = check()?;
     if args.check {
         println!(
@@ -29,6 +76,8 @@ pub fn run(args: Args) -> Result<()> {
             manifest.programs.len()
         );
     } else {
+        print!("{}", manifest::policy::Report::new(&manifest.policy.keys));
+        print!("{}", manifest.policy.summary(&manifest));
         print!("{}", manifest.table());
     }
     Ok(())
@@ -41,11 +90,32 @@ pub fn compile() -> Result<Vec<u8>> {
 
 /// Check and compile another manifest (a test's, under `tests/manifests/`).
 pub fn compile_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    compile_file_allowing(path, &[])
+}
+
+/// As [`compile_file`], with `extra` allowed unenforced besides this run's keys (a test that
+/// boots an allowed-unenforced key, `qemu::policy`).
+pub fn compile_file_allowing(path: &std::path::Path, extra: &[Key]) -> Result<Vec<u8>> {
     let source = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let known = programs()?;
     let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    let manifest = ::manifest::compile(&source, &known).map_err(|e| anyhow!("{} is refused: {e}", path.display()))?;
-    Ok(manifest.encode())
+    Ok(compile_source(path, &source, &known, extra)?.encode())
+}
+
+/// Compiles `source` (the text of `path`) with this run's allowed keys. A refusal names
+/// the file; a refused policy key also prints the whole policy report first, so the
+/// refused keys are seen beside the others.
+fn compile_source(path: &std::path::Path, source: &str, known: &[&str], extra: &[Key]) -> Result<::manifest::CompiledManifest> {
+    let allow: Vec<Key> = allowed().iter().chain(extra).copied().collect();
+    match ::manifest::compile_with(source, known, &allow) {
+        Ok(manifest) => Ok(manifest),
+        Err(error) => {
+            if let ManifestError::Refused { states, .. } = &error {
+                eprint!("{}", manifest::policy::Report::new(states));
+            }
+            bail!("{} is refused: {error}", path.display())
+        }
+    }
 }
 
 fn path() -> PathBuf {
@@ -58,7 +128,7 @@ fn check() -> Result<::manifest::CompiledManifest> {
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let known = programs()?;
     let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    ::manifest::compile(&source, &known).map_err(|e| anyhow!("{} is refused: {e}", path.display()))
+    compile_source(&path, &source, &known, &[])
 }
 
 /// The names `userland/<name>` and `servers/<name>` with a Cargo.toml and a src/main.rs, sorted.
@@ -77,4 +147,42 @@ fn programs() -> Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every manifest xtask boots compiles on the host, with its policy, so a broken one
+    /// fails here rather than in a QEMU run; only `policy.toml` needs a key allowed.
+    #[test]
+    fn every_manifest_compiles_with_its_policy() {
+        let known = programs().expect("program list");
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        let mut paths = vec![path()];
+        for entry in std::fs::read_dir(workspace_root().join("tests/manifests")).expect("tests/manifests") {
+            paths.push(entry.expect("entry").path());
+        }
+        for path in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "toml")) {
+            let source = std::fs::read_to_string(path).expect("readable");
+            let allow: &[Key] = if path.ends_with("policy.toml") { &[Key::SecureBoot] } else { &[] };
+            let compiled = ::manifest::compile_with(&source, &known, allow)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let unenforced: Vec<Key> = compiled.policy.unenforced().collect();
+            assert_eq!(unenforced, allow, "{}", path.display());
+            if allow.is_empty() {
+                continue;
+            }
+            // Without the flag, that manifest is refused by key.
+            let refused = ::manifest::compile(&source, &known).expect_err("refused without the flag").to_string();
+            assert!(refused.contains("secure_boot = true"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn allow_unenforced_takes_only_policy_keys() {
+        assert_eq!(parse_key("secure_dns"), Ok(Key::SecureDns));
+        let error = parse_key("secureboot").expect_err("not a key");
+        assert!(error.starts_with("no policy key \"secureboot\" (the keys are secure_boot, tpm_enabled,"), "{error}");
+    }
 }

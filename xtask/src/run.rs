@@ -31,10 +31,12 @@ pub struct Args {
     cmdline: String,
     /// Boot this manifest instead of system.toml (e.g. tests/manifests/memory-bench.toml).
     #[arg(long)]
-    manifest: Option<std::path::PathBuf>,
+    manifest: Option<std::path::PathBuf>,    #[command(flatten)]
+    allow: crate::manifest::Allow,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    args.allow.apply();
     setup::ensure_kernel_target()?;
     setup::ensure(setup::QEMU)?;
     if args.iso {

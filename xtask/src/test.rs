@@ -26,7 +26,8 @@ pub struct Args {
     accel: Option<Accel>,
     /// Skip the host tests.
     #[arg(long)]
-    qemu_only: bool,
+    qemu_only: bool,    #[command(flatten)]
+    allow: crate::manifest::Allow,
 }
 
 /// The in-QEMU kernel tests: name (as `ktest=NAME`) and what it shows.
@@ -78,6 +79,7 @@ pub(crate) struct Tally {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    args.allow.apply();
     let filter = args.filter.as_deref().unwrap_or("");
     let mut tally = Tally::default();
     setup::ensure_kernel_target()?;
@@ -209,6 +211,7 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
         && !"system".contains(filter)
         && !"shell".contains(filter)
         && !"shell_control".contains(filter)
+        && !"security_log".contains(filter)
         && !manifests_selected
     {
         return Ok(());
@@ -245,6 +248,9 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
     }
     if "shell_control".contains(filter) {
         shell_control(&kernel, accel, tally);
+    }
+    if "security_log".contains(filter) {
+        security_log(&kernel, accel, tally);
     }
     if "aslr_across_boots".contains(filter) {
         aslr_across_boots(&kernel, &initrd, accel, tally)?;
@@ -320,12 +326,31 @@ fn shell_control(kernel: &Path, accel: Accel, tally: &mut Tally) {
     }
 }
 
+/// The security log under a flood (`shell_test::run_log`).
+fn security_log(kernel: &Path, accel: Accel, tally: &mut Tally) {
+    let what = "the security log (tests/manifests/security-log.toml): crash-loop's faults and restarts are recorded with its name; the flood overflows init's 64-record ring, which counts what it overwrote, and blocks neither crash-loop (still restarted) nor the shell (still answers)";
+    let started = std::time::Instant::now();
+    match crate::shell_test::run_log(kernel, accel) {
+        Ok(checked) => {
+            tally.passed += 1;
+            println!("test qemu::security_log ... ok ({:.2} s) — {what} ({checked})", started.elapsed().as_secs_f64());
+        }
+        Err(error) => {
+            tally.failed += 1;
+            tally.failures.push("qemu::security_log".into());
+            println!("test qemu::security_log ... FAILED — {what}: {error:#}");
+        }
+    }
+}
+
 /// A whole-system test with its own boot manifest: init boots `manifest` (packed into an
 /// initrd of its own as `etc/system.bin`) and the test passes when every `wanted` line has
 /// appeared on the serial console, in any order, and none of `FAILURE_MARKS`.
 struct ManifestTest {
     name: &'static str,
     manifest: &'static str,
+    /// Policy keys this test's manifest builds allowed-unenforced (`--allow-unenforced`).
+    allow_unenforced: &'static [manifest::Key],
     /// The kernel command line (`ktest=NAME` to run a kernel-side harness around init).
     cmdline: &'static str,
     what: &'static str,
@@ -346,6 +371,7 @@ const FAILURE_MARKS: [&str; 4] = ["FAILED", "FATAL", "KERNEL EXCEPTION", "KTEST 
 const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
     name: "memory",
     manifest: "tests/manifests/memory.toml",
+    allow_unenforced: &[],
     cmdline: "quiet",
     what: "memory server: per-client quotas from badges, contiguous, aligned and below-4-GiB regions, multi-frame regions mapped as one run, zeroed reuse, read-only and read-write shared pages, free revokes and unmaps everywhere, a write through a read-only mapping faults and is reported",
     wanted: &[
@@ -367,6 +393,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
 }, ManifestTest {
     name: "heap",
     manifest: "tests/manifests/heap.toml",
+    allow_unenforced: &[],
     cmdline: "quiet",
     what: "libcap's heap grows through the memory server: a 1 MiB Vec and 10,000 boxes beyond the static heap, the server's count matches, past the quota an allocation fails cleanly, and when the program exits init tells the server, which frees every region",
     wanted: &[
@@ -383,6 +410,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
 }, ManifestTest {
     name: "lifecycle",
     manifest: "tests/manifests/lifecycle.toml",
+    allow_unenforced: &[],
     cmdline: "ktest=lifecycle quiet",
     what: "1,000 processes built and torn down by init (each with its thread, an endpoint, a notification, a thread object, a frame and a memory-server page mapped and freed); then init and the memory server are stopped and every kernel object, space, thread slot and physical frame is back (kernel census)",
     wanted: &["lifecycle-child: incarnation 1000: done", "KTEST PASS lifecycle"],
@@ -390,6 +418,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
 }, ManifestTest {
     name: "supervision",
     manifest: "tests/manifests/supervision.toml",
+    allow_unenforced: &[],
     cmdline: "quiet",
     what: "a server that crashes holding a call: init logs the fault with its cause and restarts it, the caller gets PeerGone (not a hang) and reaches the new incarnation through the same cap; a program that crashes at every start is restarted with back-off doubling from 10 ms to its 80 ms cap (kernel fault timestamps)",
     wanted: &[
@@ -407,6 +436,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
 }, ManifestTest {
     name: "init_audit",
     manifest: "tests/manifests/init-audit.toml",
+    allow_unenforced: &[],
     cmdline: "quiet",
     what: "init hands the program with audit = true (the leak suite as test runner) the authority-audit cap, read-only, at Program::audit_slot, and nobody else holds one",
     wanted: &[
@@ -414,6 +444,31 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
         "leak-suite: started by init: console in slot 1, the audit cap (read) in slot 2, nothing else",
         "leak-suite: the audit cap is held only by init (slot 120) and by me",
         "init: leak-suite exited (code 0)",
+    ],
+    check: None,
+}, ManifestTest {
+    name: "stack_overflow",
+    manifest: "tests/manifests/stack-overflow.toml",
+    allow_unenforced: &[],
+    cmdline: "quiet",
+    what: "[security.process] stack_protector: a program recursing with frames larger than a page (stack probes) faults in the unmapped guard page right below its stack, and init reports it",
+    wanted: &["stack-overflow: stack 0x", "init: stack-overflow faulted: page fault (vector 14"],
+    check: Some(fault_in_guard_page),
+}, ManifestTest {
+    name: "policy",
+    manifest: "tests/manifests/policy.toml",
+    allow_unenforced: &[manifest::Key::SecureBoot],
+    cmdline: "quiet",
+    what: "init prints the [security.*] policy, one line per section; secure_boot = true, built with --allow-unenforced secure_boot, is printed NOT ENFORCED with why; a model sandbox (hello, sandbox = true) within [security.sandbox] starts and runs",
+    wanted: &[
+        "policy [security.hardware]: secure_boot allowed-unenforced, tpm_enabled off, memory_encryption off",
+        "policy [security.process]: aslr enforced, dep enforced, stack_protector enforced",
+        "policy [security.network]: firewall off, encrypted_protocols_only off, secure_dns off",
+        "policy [security.ai]: model_validation off, secure_inference enforced, data_encryption off",
+        "policy [security.sandbox]: network false, max_priority 10, max_cpu_percent 20, max_memory_quota 1048576, max_heap_pages 1024, allowed_services []; sandbox programs: 1",
+        "policy: secure_boot = true is NOT ENFORCED (allowed by --allow-unenforced secure_boot): GRUB and the kernel are neither signed nor verified at boot",
+        "hello from user space",
+        "init: hello exited (code 0)",
     ],
     check: None,
 }];
@@ -441,8 +496,29 @@ fn crash_loop_backs_off(serial: &str) -> Result<String, String> {
     Ok(format!("restart intervals {:?} ms", &intervals[..6]))
 }
 
+/// The first fault init reports for stack-overflow is in the guard page the program
+/// printed (the page right below its stack), not anywhere further down.
+fn fault_in_guard_page(serial: &str) -> Result<String, String> {
+    let hex = |text: &str| u64::from_str_radix(text.trim_start_matches("0x"), 16).ok();
+    let guard = serial
+        .lines()
+        .find_map(|line| line.split_once("guard page ")?.1.split_once(';')?.0.split_once(".."))
+        .and_then(|(low, high)| Some((hex(low)?, hex(high)?)))
+        .ok_or("no guard page line")?;
+    let fault = serial
+        .lines()
+        .filter(|line| line.contains("init: stack-overflow faulted: page fault"))
+        .find_map(|line| hex(line.split_once("address ")?.1.split([',', ' ']).next()?))
+        .ok_or("no fault address")?;
+    if (guard.0..guard.1).contains(&fault) {
+        Ok(format!("(fault at {fault:#x}, guard page {:#x}..{:#x})", guard.0, guard.1))
+    } else {
+        Err(format!("the fault at {fault:#x} is not in the guard page {:#x}..{:#x}", guard.0, guard.1))
+    }
+}
+
 fn manifest_test(test: &ManifestTest, kernel: &Path, accel: Accel, tally: &mut Tally) -> Result<()> {
-    let initrd = build::initrd_for(&build::workspace_root().join(test.manifest), test.name)?;
+    let initrd = build::initrd_for_allowing(&build::workspace_root().join(test.manifest), test.name, test.allow_unenforced)?;
     let boot = Boot::Direct { kernel, initrd: &initrd, cmdline: test.cmdline };
     let done = |serial: &str| test.wanted.iter().all(|line| serial.contains(line)) && test.check.is_none_or(|check| check(serial).is_ok());
     let (_, outcome) = qemu::run_until_with(qemu::test_command(&boot, accel), done, Duration::from_secs(300))?;

@@ -9,6 +9,8 @@
 //! - status: each program's manifest entry (priority, budget, quota, caps) with what init
 //!   knows of it now (running or not, restarts, and the audit's numbers for its thread and
 //!   space, so an auditor can look at exactly that program);
+//!   and the `[security.*]` policy, key by key, with each key's state in this boot; and
+//!   the security log, record by record ([`Request::Log`]);
 //! - control, in addition: restart or stop a program.
 //!
 //! Every reply fits one register message (`libcap::ipc::MAX_BYTES`, checked by the tests
@@ -40,12 +42,23 @@ pub enum Request {
     Restart { program: u16 },
     /// Stop the program for good; it is not restarted whatever its `on_crash` (control only).
     Stop { program: u16 },
+    /// The `index`-th key of the `[security.*]` policy (in `manifest::policy::Key::ALL`
+    /// order) and its state in this boot.
+    PolicyKey { index: u16 },
+    /// Security-log record number `number` (numbers count from 0 since boot).
+    Log { number: u64 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     Program(ProgramInfo),
     Cap(CapInfo),
+    PolicyKey(PolicyKeyInfo),
+    /// The record asked for, or if it was overwritten, the oldest one still held.
+    Log(LogRecord),
+    /// No record with that number yet: `next` is the next one's, and `dropped` how many
+    /// records the log overwrote since boot (`security_log::Ring::dropped`).
+    LogEnd { next: u64, dropped: u64 },
     /// A restart or stop was done.
     Done,
     /// No program (or cap) at that index.
@@ -95,6 +108,52 @@ pub struct CapInfo {
     pub object: String<NAME_MAX>,
 }
 
+/// One key of the policy as init holds it (strings, since the manifest crate, which names
+/// the keys, depends on this one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyKeyInfo {
+    /// `hardware`, `process`, `network` or `ai`.
+    pub section: String<NAME_MAX>,
+    /// The key, as system.toml spells it.
+    pub key: String<NAME_MAX>,
+    /// `enforced`, `allowed-unenforced` or `off` (never `refused`: that never boots).
+    pub state: String<NAME_MAX>,
+}
+
+/// One record of the security log, as init answers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// Its number (may be above the one asked for, if that one was overwritten).
+    pub number: u64,
+    /// The time-stamp counter when init recorded it (under QEMU's `-icount`, instructions).
+    pub tsc: u64,
+    /// The program it concerns, by name.
+    pub program: String<NAME_MAX>,
+    /// Whether that program is a model sandbox (`sandbox = true`).
+    pub sandbox: bool,
+    pub event: LogEvent,
+}
+
+/// What the security log records: every denial and end init sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogEvent {
+    /// A CPU fault stopped the program (a page fault on memory it holds no mapping for, a
+    /// protection fault, ...): the kernel's report, as init received it.
+    Fault { vector: u8, address: u64 },
+    /// It exited with a non-zero code.
+    Exited { code: u64 },
+    /// It was killed.
+    Killed,
+    /// init restarted it (after a crash, `delay_ms` later; or because a supervisor asked,
+    /// `delay_ms` 0).
+    Restarted { delay_ms: u32 },
+    /// Its crash was fatal (`on_crash = "fatal"`).
+    Fatal,
+    /// It asked init to restart or stop program `target` (an index) with a status-only
+    /// supervisor cap: refused.
+    SupervisorRefused { target: u16 },
+}
+
 /// `text`, cut to [`NAME_MAX`] bytes on a character boundary.
 pub fn name(text: &str) -> String<NAME_MAX> {
     let mut out = String::new();
@@ -132,7 +191,20 @@ mod tests {
             running: Some(Running { thread: u16::MAX, space: u16::MAX }),
         });
         let cap = Reply::Cap(CapInfo { slot: u32::MAX, kind: u32::MAX, rights: u32::MAX, badge: u64::MAX, object: long });
-        for reply in [program, cap] {
+        let policy = Reply::PolicyKey(PolicyKeyInfo {
+            section: name("hardware"),
+            key: name("encrypted_protocols_only"),
+            state: name("allowed-unenforced"),
+        });
+        let log = Reply::Log(LogRecord {
+            number: u64::MAX,
+            tsc: u64::MAX,
+            program: name("a-program-name-longer-than-the-limit"),
+            sandbox: true,
+            event: LogEvent::Fault { vector: 255, address: u64::MAX },
+        });
+        let end = Reply::LogEnd { next: u64::MAX, dropped: u64::MAX };
+        for reply in [program, cap, policy, log, end] {
             let bytes = postcard::to_allocvec(&reply).unwrap_or_default();
             assert!(!bytes.is_empty() && bytes.len() <= MAX_BYTES, "{} bytes: {reply:?}", bytes.len());
         }

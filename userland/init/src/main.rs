@@ -7,7 +7,9 @@
 //! slot free, most of free memory as its quota, priority 31. Everything else in the system
 //! is built from that here:
 //!
-//! 1. read `etc/system.bin` from the initrd, `manifest::decode` it, print its table;
+//! 1. read `etc/system.bin` from the initrd, `manifest::decode` it (which re-checks the
+//!    `[security.*]` policy against this build's mechanisms), print the policy summary and
+//!    the table;
 //! 2. create the endpoints and notifications it names (init keeps the all-rights originals),
 //!    a fault endpoint on which init hears of every program's end, and a private endpoint
 //!    nobody sends to, whose receive timeout is init's sleep;
@@ -15,7 +17,8 @@
 //!    a thread; load `bin/<name>` (`libcap::loader`); give it each manifest cap at its slot
 //!    with the manifest's rights and badge; configure priority, budget and the fault
 //!    endpoint (badged program index + 1, so a message names its program); start it;
-//! 4. forever: receive on the fault endpoint, log the end with its cause, tell the memory
+//! 4. forever: receive on the fault endpoint, log the end with its cause (and record it in
+//!    the security log, a bounded ring readers reach through `init-api`), tell the memory
 //!    server (if the manifest names one) to free the regions of every memory client the
 //!    program was, and apply the program's `on_crash` policy. A clean exit (code 0) is not
 //!    a crash; any other exit code, a fault or a kill is. A call on the same endpoint under
@@ -90,11 +93,23 @@ fn main() -> Result<(), ErrorCode> {
             return Err(ErrorCode::InvalidArgument);
         }
     };
+    // The [security.*] policy, one line per section, and a NOT ENFORCED line for each key
+    // the developer built anyway (`--allow-unenforced`): what this boot does not protect is
+    // said in its log.
+    libcap::print!("{}", manifest.policy.summary(&manifest));
     libcap::print!("{}", manifest.table());
 
     let mut slots = SlotAllocator::new(FIRST_FREE, FIRST_DEVICE_SLOT);
     let objects = Objects::create(&manifest, &mut slots)?;
-    let mut supervisor = Supervisor { initrd, manifest: &manifest, memory_server: manifest.memory_server, objects, slots, children: Vec::new() };
+    let mut supervisor = Supervisor {
+        initrd,
+        manifest: &manifest,
+        memory_server: manifest.memory_server,
+        objects,
+        slots,
+        children: Vec::new(),
+        log: security_log::Ring::new(),
+    };
     for program in &manifest.programs {
         supervisor.children.push(Child { program, backoff_ms: manifest::INITIAL_BACKOFF_MS, running: None, restarts: 0, asked: None });
     }
@@ -284,9 +299,44 @@ struct Supervisor<'m> {
     objects: Objects,
     slots: SlotAllocator,
     children: Vec<Child<'m>>,
+    /// The security log: every fault, crash, restart and refused supervisor request, for
+    /// readers through the supervisor interface (`init-api` `Request::Log`).
+    log: security_log::Ring<LogEntry, LOG_RECORDS>,
+}
+
+/// How many security-log records init keeps; older ones are counted, not kept.
+const LOG_RECORDS: usize = 64;
+
+/// One security-log record as init keeps it (names are looked up when it is read).
+#[derive(Clone, Copy)]
+struct LogEntry {
+    tsc: u64,
+    /// The program's manifest index; `None` if init cannot tell which program it was.
+    program: Option<u16>,
+    event: init_api::LogEvent,
 }
 
 impl Supervisor<'_> {
+    /// Adds a record to the security log. Never waits: the ring overwrites its oldest
+    /// record when full and counts it.
+    fn record(&mut self, program: Option<usize>, event: init_api::LogEvent) {
+        let program = program.and_then(|index| u16::try_from(index).ok());
+        self.log.push(LogEntry { tsc: libcap::bench::rdtsc(), program, event });
+    }
+
+    /// The one program holding a status-only supervisor cap, if exactly one does: the
+    /// supervisor badge names a level, not a holder, so init can name who asked only then.
+    fn status_holder(&self) -> Option<usize> {
+        let status = |p: &&Program| {
+            p.caps.iter().any(|c| c.object == ObjectRef::Supervisor && c.badge == init_api::STATUS_BADGE)
+        };
+        let mut holders = self.manifest.programs.iter().enumerate().filter(|(_, p)| status(p));
+        match (holders.next(), holders.next()) {
+            (Some((index, _)), None) => Some(index),
+            _ => None,
+        }
+    }
+
     /// Starts the program at `index`, reporting (not returning) a failure: one program that
     /// cannot start does not stop the others.
     fn start(&mut self, index: usize) {
@@ -423,6 +473,18 @@ impl Supervisor<'_> {
         }
     }
 
+    /// A security-log record for a reader.
+    fn log_reply(&self, number: u64, entry: LogEntry) -> init_api::Reply {
+        let program = entry.program.and_then(|index| self.manifest.programs.get(usize::from(index)));
+        init_api::Reply::Log(init_api::LogRecord {
+            number,
+            tsc: entry.tsc,
+            program: init_api::name(program.map_or("(a status supervisor holder)", |p| p.name.as_str())),
+            sandbox: program.is_some_and(|p| p.sandbox),
+            event: entry.event,
+        })
+    }
+
     /// Answers a supervisor's call (`init-api`). Never blocks: the caller waits in `Call`,
     /// so the reply goes straight to it; a caller that died meanwhile is its own loss.
     fn answer(&mut self, control: bool, received: &Received) {
@@ -457,7 +519,26 @@ impl Supervisor<'_> {
                         })
                     }),
             ),
-            Ok(Request::Restart { .. } | Request::Stop { .. }) if !control => Some(Reply::NotPermitted),
+            Ok(Request::PolicyKey { index }) => Some(manifest::Key::ALL.get(usize::from(index)).map_or(Reply::NoSuch, |key| {
+                Reply::PolicyKey(init_api::PolicyKeyInfo {
+                    section: init_api::name(key.section()),
+                    key: init_api::name(key.name()),
+                    state: init_api::name(self.manifest.policy.state(*key).label()),
+                })
+            })),
+            Ok(Request::Log { number }) => Some(match self.log.get(number) {
+                security_log::Lookup::Found(entry) => self.log_reply(number, entry),
+                security_log::Lookup::Gone { oldest } => match self.log.get(oldest) {
+                    security_log::Lookup::Found(entry) => self.log_reply(oldest, entry),
+                    _ => Reply::LogEnd { next: self.log.next(), dropped: self.log.dropped() },
+                },
+                security_log::Lookup::End { next } => Reply::LogEnd { next, dropped: self.log.dropped() },
+            }),
+            Ok(Request::Restart { program } | Request::Stop { program }) if !control => {
+                let holder = self.status_holder();
+                self.record(holder, init_api::LogEvent::SupervisorRefused { target: program });
+                Some(Reply::NotPermitted)
+            }
             Ok(Request::Restart { program }) => Some(self.ask(usize::from(program), Asked::Restart)),
             Ok(Request::Stop { program }) => Some(self.ask(usize::from(program), Asked::Stop)),
         };
@@ -501,6 +582,17 @@ impl Supervisor<'_> {
         let Some(child) = self.children.get_mut(index) else { return };
         let name = child.program.name.as_str();
         let base = child.running.as_ref().map_or(0, |running| running.image.base);
+        let event = match end {
+            End::Exited(0) => None,
+            End::Exited(code) => Some(init_api::LogEvent::Exited { code }),
+            End::Faulted { vector, address, .. } => {
+                Some(init_api::LogEvent::Fault { vector: u8::try_from(vector).unwrap_or(u8::MAX), address })
+            }
+            // A kill a supervisor asked for is recorded as the restart or stop it leads to.
+            End::Killed if child.asked.is_some() => None,
+            End::Killed => Some(init_api::LogEvent::Killed),
+            End::Unknown(_) => None,
+        };
         match end {
             End::Exited(code) => println!("init: {name} exited (code {code})"),
             End::Faulted { vector, error, address, rip } => println!(
@@ -517,6 +609,9 @@ impl Supervisor<'_> {
         if let Some(incarnation) = child.running.take() {
             self.teardown(incarnation);
         }
+        if let Some(event) = event {
+            self.record(Some(index), event);
+        }
         for client in program.memory_clients(self.memory_server) {
             self.client_gone(client);
         }
@@ -528,6 +623,7 @@ impl Supervisor<'_> {
             }
             (Some(Asked::Restart), End::Killed) => {
                 println!("init: {name} restarting, as a supervisor asked");
+                self.record(Some(index), init_api::LogEvent::Restarted { delay_ms: 0 });
                 if let Some(child) = self.children.get_mut(index) {
                     child.restarts = child.restarts.saturating_add(1);
                 }
@@ -540,7 +636,10 @@ impl Supervisor<'_> {
             return;
         }
         match policy {
-            RestartPolicy::Fatal => println!("init: {name} crashed, fatal"),
+            RestartPolicy::Fatal => {
+                println!("init: {name} crashed, fatal");
+                self.record(Some(index), init_api::LogEvent::Fatal);
+            }
             RestartPolicy::Restart { max_backoff_ms } => {
                 println!("init: {name} crashed; restarting in {delay_ms} ms");
                 self.sleep_ms(delay_ms);
@@ -548,6 +647,7 @@ impl Supervisor<'_> {
                     child.backoff_ms = delay_ms.saturating_mul(2).min(max_backoff_ms);
                     child.restarts = child.restarts.saturating_add(1);
                 }
+                self.record(Some(index), init_api::LogEvent::Restarted { delay_ms });
                 self.start(index);
             }
         }

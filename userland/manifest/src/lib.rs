@@ -46,6 +46,9 @@
 
 extern crate alloc;
 
+pub mod policy;
+#[cfg(feature = "std")]
+mod policy_source;
 #[cfg(feature = "std")]
 mod source;
 mod table;
@@ -58,13 +61,14 @@ use abi::{Badge, CapSlot, ObjectType, Rights};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "std")]
-pub use source::{ManifestError, compile};
+pub use source::{ManifestError, compile, compile_with};
+pub use policy::{Key, KeyState, Mechanism, Policy, SandboxPolicy};
 pub use table::Table;
 
 /// The first bytes of every compiled manifest.
 pub const MAGIC: [u8; 4] = *b"DAIM";
 /// The compiled format's version; bump it on any change to the encoded types.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Slot 0 is never filled.
 pub const NULL_SLOT: u32 = 0;
@@ -115,6 +119,11 @@ pub struct CompiledManifest {
     /// The memory server's endpoint ([`ObjectRef::Endpoint`] index), if the system has one:
     /// `heap` grants name it, and init tells the server through it when a client ends.
     pub memory_server: Option<u32>,
+    /// The endpoints and notifications declared `network = true` (the network server's):
+    /// a model sandbox may hold none of them while `[security.sandbox] network = false`.
+    pub network: Vec<ObjectRef>,
+    /// The `[security.*]` policy, each key's state on this build, and the sandbox rules.
+    pub policy: Policy,
 }
 
 /// The authority init holds at boot, which everything in the manifest derives from.
@@ -159,6 +168,8 @@ pub struct Program {
     /// Whether the process may use the authority-audit debug query (only the test runner):
     /// init gives it a read-only audit cap at [`Program::audit_slot`].
     pub audit: bool,
+    /// A model sandbox: held to `[security.sandbox]` ([`policy::sandbox_breach`]).
+    pub sandbox: bool,
     /// The caps the process starts with, in slot order.
     pub caps: Vec<CapGrant>,
 }
@@ -390,6 +401,18 @@ impl CompiledManifest {
         if self.memory_server.is_some_and(|e| e as usize >= self.endpoints.len()) {
             return Err(Invalid::new(None, "the memory server's endpoint is not declared"));
         }
+        self.policy.validate().map_err(|what| Invalid::new(None, what))?;
+        let declared = |object: &ObjectRef| match *object {
+            ObjectRef::Endpoint(e) => (e as usize) < self.endpoints.len(),
+            ObjectRef::Notification(n) => (n as usize) < self.notifications.len(),
+            _ => false,
+        };
+        if !self.network.iter().all(declared) {
+            return Err(Invalid::new(None, "a network object is not a declared endpoint or notification"));
+        }
+        if !self.policy.sandbox.allowed_services.iter().all(|e| declared(&ObjectRef::Endpoint(*e))) {
+            return Err(Invalid::new(None, "a sandbox service is not a declared endpoint"));
+        }
         for (i, program) in self.programs.iter().enumerate() {
             let at = Some(i);
             if program.name.is_empty() {
@@ -459,6 +482,9 @@ impl CompiledManifest {
                 if cap.badge != 0 && !cap.kind().is_badgeable() {
                     return Err(Invalid::new(at, "a badge on a kind that takes none"));
                 }
+            }
+            if policy::sandbox_breach(self, program).is_some() {
+                return Err(Invalid::new(at, "a sandbox program breaks [security.sandbox]"));
             }
         }
         Ok(())

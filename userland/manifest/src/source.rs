@@ -1,11 +1,15 @@
 //! `system.toml`'s source model and the checker that compiles it (`std` only; xtask runs it).
 //!
-//! [`compile`] parses the TOML, then checks, in this order, and stops at the first problem:
-//! init's authority, the declared objects, each program in turn (name, priority, budget,
-//! crash policy, then each cap: target, rights, badge, authority), then the whole system
-//! (exclusive devices, distinct badges, unused objects, receivers, the audit holder, and the
-//! CPU and memory sums). Every refusal is one [`ManifestError`] whose message names the
-//! program and object involved; the tests assert each message exactly.
+//! [`compile`] parses the TOML and reads the `[security.*]` policy with its line numbers
+//! (`policy_source`), then checks, in this order, and stops at the first problem: init's
+//! authority, the policy's keys against this build's mechanisms (every key `true` that
+//! nothing enforces is refused, unless allowed; `secure_inference` needs a sandbox without
+//! network), the sandbox's services, the declared objects, each program in turn (name, priority, budget, crash policy, then each cap:
+//! target, rights, badge, authority; then, for a `sandbox = true` program,
+//! `[security.sandbox]`), then the whole system (exclusive devices, distinct badges, unused
+//! objects, receivers, the audit holder, and the CPU and memory sums). Every refusal is one
+//! [`ManifestError`] whose message names the program and object involved, or the policy
+//! key and its line; the tests assert each message exactly.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +19,8 @@ use std::vec::Vec;
 use abi::Rights;
 use serde::Deserialize;
 
+use crate::policy::{Key, KeyState, Mechanism, Policy, SandboxPolicy};
+use crate::policy_source;
 use crate::{
     CONSOLE_SLOT, CapGrant, CompiledManifest, FIRST_CAP_SLOT, HEAP_MEMORY_SLOT, HEAP_SPACE_SLOT,
     INITIAL_BACKOFF_MS, InitAuthority, MAX_PERIOD_US, MAX_PRIORITY, MIN_PRIORITY, ObjectRef,
@@ -34,6 +40,9 @@ struct Source {
     notifications: BTreeMap<String, ObjectDecl>,
     #[serde(default)]
     programs: Vec<ProgramSource>,
+    /// `[security.*]`: read with its line numbers by `policy_source`, not by serde.
+    #[allow(dead_code, reason = "accepted here, read by policy_source")]
+    security: Option<serde::de::IgnoredAny>,
 }
 
 /// `[init]`: the authority init holds at boot.
@@ -50,10 +59,15 @@ struct InitSource {
     io_ports: Vec<[u16; 2]>,
 }
 
-/// `[endpoints.NAME]` / `[notifications.NAME]`: no fields yet; the name is the declaration.
+/// `[endpoints.NAME]` / `[notifications.NAME]`: the name is the declaration.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ObjectDecl {}
+struct ObjectDecl {
+    /// A network service's object (the network server's): a model sandbox may hold none
+    /// while `[security.sandbox] network = false`.
+    #[serde(default)]
+    network: bool,
+}
 
 /// One `[[programs]]` entry.
 #[derive(Deserialize)]
@@ -69,6 +83,9 @@ struct ProgramSource {
     max_backoff_ms: Option<u32>,
     #[serde(default)]
     audit: bool,
+    /// A model sandbox, held to `[security.sandbox]`.
+    #[serde(default)]
+    sandbox: bool,
     #[serde(default)]
     console: Vec<String>,
     #[serde(default)]
@@ -136,6 +153,28 @@ fn right_list(rights: Rights) -> String {
 pub enum ManifestError {
     /// Not TOML, or not the expected shape (the parser's message, with line and column).
     Syntax(String),
+    /// A `[security.*]` section or key is unknown, of the wrong type, out of range or left
+    /// out; `line` is where (`policy_source` says which line a missing key gets).
+    Policy {
+        line: usize,
+        message: String,
+    },
+    /// Keys set `true` that this build cannot enforce, with their lines, and not allowed
+    /// by `--allow-unenforced`; `states` is every key's state (for the report).
+    Refused {
+        keys: Vec<(Key, usize)>,
+        states: Vec<KeyState>,
+    },
+    /// A key, or a `[section]`, given twice (`what` is the section header or the key).
+    Duplicate {
+        line: usize,
+        what: String,
+    },
+    /// A `sandbox = true` program breaks `[security.sandbox]`.
+    Sandbox {
+        program: String,
+        what: String,
+    },
     UnknownProgram {
         program: String,
     },
@@ -279,6 +318,29 @@ impl fmt::Display for ManifestError {
         use ManifestError as E;
         match self {
             E::Syntax(message) => write!(f, "{}", message.trim_end()),
+            E::Policy { line, message } => write!(f, "line {line}: {message}"),
+            E::Duplicate { line, what } => {
+                write!(f, "line {line}: {what} is given twice (each section and each key may appear once)")
+            }
+            E::Refused { keys, .. } => {
+                write!(f, "the policy asks for what this build cannot enforce:")?;
+                for (key, line) in keys {
+                    let why = match key.mechanism() {
+                        Mechanism::Missing { why } => why,
+                        Mechanism::Enforced { .. } => "",
+                    };
+                    write!(
+                        f,
+                        "\n  line {line}: {key} = true: {why}; set it false, or build anyway with --allow-unenforced {}",
+                        key.name()
+                    )?;
+                }
+                Ok(())
+            }
+            E::Sandbox { program, what } => write!(
+                f,
+                "program \"{program}\" is a model sandbox (sandbox = true) but {what}"
+            ),
             E::UnknownProgram { program } => write!(
                 f,
                 "unknown program \"{program}\": no program crate in userland/{program}/ \
@@ -417,6 +479,24 @@ impl fmt::Display for ManifestError {
 
 impl std::error::Error for ManifestError {}
 
+/// The parser's error as a [`ManifestError`]: a duplicate key or section gets its own
+/// message with its line; anything else keeps the parser's (which has line and column).
+fn syntax(text: &str, error: toml::de::Error) -> ManifestError {
+    if error.message() == "duplicate key"
+        && let Some(span) = error.span()
+    {
+        let line = text.get(..span.start).unwrap_or(text).matches('\n').count() + 1;
+        let key = text.get(span).unwrap_or("?");
+        let header = text.lines().nth(line - 1).map(str::trim).filter(|l| l.starts_with('['));
+        let what = match header {
+            Some(header) => header.split('#').next().unwrap_or(header).trim().to_string(),
+            None => format!("key `{key}`"),
+        };
+        return ManifestError::Duplicate { line, what };
+    }
+    ManifestError::Syntax(error.to_string())
+}
+
 fn parse_rights(program: &str, names: &[String]) -> Result<Rights, ManifestError> {
     let mut rights = Rights::NONE;
     for name in names {
@@ -451,8 +531,20 @@ fn port_range(
 /// `known_programs` are the program crates that exist (`userland/<name>` with a
 /// `src/main.rs`); a manifest naming any other program is refused.
 pub fn compile(source: &str, known_programs: &[&str]) -> Result<CompiledManifest, ManifestError> {
-    let source: Source =
-        toml::from_str(source).map_err(|e| ManifestError::Syntax(e.to_string()))?;
+    compile_with(source, known_programs, &[])
+}
+
+/// [`compile`], with the keys in `allow_unenforced` built anyway when they are `true` and
+/// this build cannot enforce them (`--allow-unenforced KEY`): they compile as
+/// [`KeyState::AllowedUnenforced`], which init prints at boot. A key in the list that is
+/// `false` or enforced is unaffected.
+pub fn compile_with(
+    text: &str,
+    known_programs: &[&str],
+    allow_unenforced: &[Key],
+) -> Result<CompiledManifest, ManifestError> {
+    let source: Source = toml::from_str(text).map_err(|e| syntax(text, e))?;
+    let security = policy_source::parse(text)?;
     let init_source = source.init;
     let init = InitAuthority {
         console_rights: parse_rights("init", &init_source.console)?.bits(),
@@ -465,7 +557,23 @@ pub fn compile(source: &str, known_programs: &[&str]) -> Result<CompiledManifest
             .map(|r| port_range(|| "[init]".into(), r))
             .collect::<Result<_, _>>()?,
     };
+    let network: Vec<ObjectRef> = source
+        .endpoints
+        .values()
+        .enumerate()
+        .filter(|(_, decl)| decl.network)
+        .map(|(i, _)| ObjectRef::Endpoint(i as u32))
+        .chain(
+            source
+                .notifications
+                .values()
+                .enumerate()
+                .filter(|(_, decl)| decl.network)
+                .map(|(i, _)| ObjectRef::Notification(i as u32)),
+        )
+        .collect();
     let endpoints: Vec<String> = source.endpoints.into_keys().collect();
+    let policy = compile_policy(&security, &endpoints, allow_unenforced)?;
     let memory_server = match &source.memory_server {
         None => None,
         Some(name) => Some(endpoints.iter().position(|e| e == name).ok_or_else(|| {
@@ -482,6 +590,8 @@ pub fn compile(source: &str, known_programs: &[&str]) -> Result<CompiledManifest
         notifications: source.notifications.into_keys().collect(),
         programs: Vec::new(),
         memory_server,
+        network,
+        policy,
     };
     for program in source.programs {
         let compiled = compile_program(&manifest, program, known_programs)?;
@@ -626,7 +736,70 @@ fn compile_program(
         memory_quota: source.memory_quota,
         on_crash,
         audit: source.audit,
+        sandbox: source.sandbox,
         caps,
+    })
+    .and_then(|compiled| match crate::policy::sandbox_breach(manifest, &compiled) {
+        Some(breach) => Err(ManifestError::Sandbox { program: compiled.name.clone(), what: breach.describe(manifest) }),
+        None => Ok(compiled),
+    })
+}
+
+/// Each key's state on this build, and `[security.sandbox]` with its services resolved.
+fn compile_policy(
+    security: &policy_source::SecuritySource,
+    endpoints: &[String],
+    allow_unenforced: &[Key],
+) -> Result<Policy, ManifestError> {
+    let mut states = Vec::new();
+    let mut refused = Vec::new();
+    for &(key, value, line) in &security.keys {
+        let state = match (value, key.mechanism()) {
+            (false, _) => KeyState::Off,
+            (true, Mechanism::Enforced { .. }) => KeyState::Enforced,
+            (true, Mechanism::Missing { .. }) if allow_unenforced.contains(&key) => KeyState::AllowedUnenforced,
+            (true, Mechanism::Missing { .. }) => {
+                refused.push((key, line));
+                KeyState::Refused
+            }
+        };
+        states.push(state);
+    }
+    if !refused.is_empty() {
+        return Err(ManifestError::Refused { keys: refused, states });
+    }
+    let s = &security.sandbox;
+    let secure_inference = security.keys.iter().find(|k| k.0 == Key::SecureInference);
+    if let Some(&(_, true, line)) = secure_inference
+        && s.network
+    {
+        return Err(ManifestError::Policy {
+            line,
+            message: format!(
+                "[security.ai] secure_inference = true, but [security.sandbox] network = true (line {}): \
+                 a model sandbox with a network cap is not secure inference",
+                s.network_line
+            ),
+        });
+    }
+    let mut allowed_services = Vec::new();
+    for (name, line) in &s.allowed_services {
+        let index = endpoints.iter().position(|e| e == name).ok_or_else(|| ManifestError::Policy {
+            line: *line,
+            message: format!("[security.sandbox] allowed_services names endpoint \"{name}\", which is not declared"),
+        })?;
+        allowed_services.push(index as u32);
+    }
+    Ok(Policy {
+        keys: states,
+        sandbox: SandboxPolicy {
+            network: s.network,
+            max_priority: s.max_priority,
+            max_cpu_percent: s.max_cpu_percent,
+            max_memory_quota: s.max_memory_quota,
+            max_heap_pages: s.max_heap_pages,
+            allowed_services,
+        },
     })
 }
 

@@ -1,9 +1,16 @@
 //! The checker: one table of manifests, each with the exact message it must be refused with
 //! (or `OK`), run through one `check` helper; then system.toml itself, compiled and round-tripped.
 
+mod common;
+
 use manifest::{
-    CONSOLE_SLOT, CompiledManifest, FIRST_CAP_SLOT, ObjectRef, RestartPolicy, compile, decode,
+    CONSOLE_SLOT, CompiledManifest, FIRST_CAP_SLOT, ManifestError, ObjectRef, RestartPolicy, decode,
 };
+
+/// The checker, with [`common::POLICY`] appended to a source that has no policy of its own.
+fn compile(source: &str, known: &[&str]) -> Result<CompiledManifest, ManifestError> {
+    manifest::compile(&common::with_policy(source), known)
+}
 
 /// The programs that "exist" for these tests (xtask lists `userland/*` instead).
 const KNOWN: &[&str] = &["a", "b", "c", "init"];
@@ -100,7 +107,7 @@ fn checker_messages() {
         (
             "unknown field",
             program("a", &[("prio", "3")]),
-            "TOML parse error at line 16, column 1\n   |\n16 | prio = 3\n   | ^^^^\nunknown field `prio`, expected one of `name`, `priority`, `budget_us`, `period_us`, `memory_quota`, `on_crash`, `max_backoff_ms`, `audit`, `console`, `caps`, `heap`, `supervisor`",
+            "TOML parse error at line 16, column 1\n   |\n16 | prio = 3\n   | ^^^^\nunknown field `prio`, expected one of `name`, `priority`, `budget_us`, `period_us`, `memory_quota`, `on_crash`, `max_backoff_ms`, `audit`, `sandbox`, `console`, `caps`, `heap`, `supervisor`",
         ),
         (
             "unknown program",

@@ -1,8 +1,8 @@
 //! `decode`: each kind of bad blob gets its own error, and no bytes make it panic.
 
 use manifest::{
-    CapGrant, CompiledManifest, DecodeError, FORMAT_VERSION, InitAuthority, Invalid, MAGIC,
-    ObjectRef, PortRange, Program, RestartPolicy, decode,
+    CapGrant, CompiledManifest, DecodeError, FORMAT_VERSION, InitAuthority, Invalid, Key,
+    KeyState, MAGIC, ObjectRef, Policy, PortRange, Program, RestartPolicy, SandboxPolicy, decode,
 };
 use proptest::prelude::*;
 
@@ -21,6 +21,24 @@ fn sample() -> CompiledManifest {
         endpoints: vec!["echo".into()],
         notifications: vec![],
         memory_server: None,
+        network: vec![],
+        policy: Policy {
+            keys: Key::ALL
+                .iter()
+                .map(|key| match key {
+                    Key::Aslr | Key::Dep | Key::StackProtector | Key::SecureInference => KeyState::Enforced,
+                    _ => KeyState::Off,
+                })
+                .collect(),
+            sandbox: SandboxPolicy {
+                network: false,
+                max_priority: 10,
+                max_cpu_percent: 20,
+                max_memory_quota: 1 << 20,
+                max_heap_pages: 256,
+                allowed_services: vec![],
+            },
+        },
         programs: vec![Program {
             name: "echo-server".into(),
             binary: "bin/echo-server".into(),
@@ -32,6 +50,7 @@ fn sample() -> CompiledManifest {
                 max_backoff_ms: 100,
             },
             audit: false,
+            sandbox: false,
             caps: vec![
                 CapGrant {
                     slot: 1,
@@ -187,6 +206,49 @@ fn decoded_manifests_are_rechecked() {
             what: "an init I/O port range is backwards"
         }))
     );
+}
+
+/// init re-checks the policy against its own build's mechanisms: a blob cannot claim a key
+/// enforced that this build cannot enforce, hide a refused key, or let a sandbox out.
+#[test]
+fn decoded_policies_are_rechecked() {
+    let general = |what| Err(DecodeError::Invalid(Invalid { program: None, what }));
+    let set = |key: Key, state| move |m: &mut CompiledManifest| m.policy.keys[key.index()] = state;
+    assert_eq!(
+        decode_spoilt(set(Key::SecureBoot, KeyState::Enforced)),
+        general("the policy claims a key enforced that this build cannot enforce")
+    );
+    assert_eq!(decode_spoilt(set(Key::Firewall, KeyState::Refused)), general("the policy holds a refused key"));
+    assert_eq!(
+        decode_spoilt(set(Key::Aslr, KeyState::AllowedUnenforced)),
+        general("the policy allows unenforced a key this build enforces")
+    );
+    assert!(decode_spoilt(set(Key::TpmEnabled, KeyState::AllowedUnenforced)).is_ok());
+    assert_eq!(decode_spoilt(|m| { m.policy.keys.pop(); }), general("the policy does not have one state per key"));
+    assert_eq!(
+        decode_spoilt(|m| m.policy.sandbox.network = true),
+        general("secure_inference is enforced but sandboxes may use the network")
+    );
+    assert_eq!(
+        decode_spoilt(|m| m.policy.sandbox.allowed_services = vec![1]),
+        general("a sandbox service is not a declared endpoint")
+    );
+    assert_eq!(
+        decode_spoilt(|m| m.network = vec![ObjectRef::Irq(1)]),
+        general("a network object is not a declared endpoint or notification")
+    );
+    // The sample's program receives on `echo`, which is not an allowed service.
+    assert_eq!(
+        decode_spoilt(|m| m.programs[0].sandbox = true),
+        Err(DecodeError::Invalid(Invalid { program: Some(0), what: "a sandbox program breaks [security.sandbox]" }))
+    );
+    // Allowed, and within the limits (priority 20 is above max_priority 10).
+    assert!(decode_spoilt(|m| {
+        m.programs[0].sandbox = true;
+        m.programs[0].priority = 10;
+        m.policy.sandbox.allowed_services = vec![0];
+    })
+    .is_ok());
 }
 
 proptest! {

@@ -2,10 +2,11 @@
 //! says and init did) and the audit (what the kernel holds), and says plainly what this
 //! boot cannot answer.
 
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use init_api::{CapInfo, ProgramInfo, Reply, Request};
+use init_api::{CapInfo, LogEvent, ProgramInfo, Reply, Request};
 use libcap::sys::{self, AuditedCap};
 use libcap::{ErrorCode, ObjectType, Rights, println};
 
@@ -44,8 +45,8 @@ pub fn run(caps: &Caps, line: &str) {
         ("models" | "embed" | "classify", _) => {
             println!("{command}: no AI server in this boot (system.toml starts none; the engine is tested on the host)")
         }
-        ("log", _) => println!("log: no security log in this boot (nothing records security events yet)"),
-        ("policy", _) => println!("policy: no [security.*] policy in this boot (system.toml has no such keys yet)"),
+        ("log", _) => log(caps),
+        ("policy", _) => policy(caps),
         ("restart" | "stop", Some(name)) => control(caps, command, name),
         ("restart" | "stop", None) => println!("{command}: which program? ({command} PROGRAM)"),
         _ => println!("unknown command \"{}\"; type help for the list", Shown(command)),
@@ -72,6 +73,76 @@ impl core::fmt::Display for Shown<'_> {
 fn ask(caps: &Caps, request: &Request) -> Result<Reply, ErrorCode> {
     let supervisor = caps.supervisor.ok_or(ErrorCode::EmptySlot)?;
     libcap::ipc::call(supervisor.slot, init_api::LABEL, request)
+}
+
+/// The security log init keeps: the records it held when asked, oldest first, then how
+/// many it had overwritten. The end is fixed first, so a reader is never outrun by a flood:
+/// records overwritten while it reads are said to be gone, not chased.
+fn log(caps: &Caps) {
+    let (end, dropped) = match ask(caps, &Request::Log { number: u64::MAX }) {
+        Ok(Reply::LogEnd { next, dropped }) => (next, dropped),
+        Ok(_) => return println!("log: init answered something else"),
+        Err(error) => return println!("log: init did not answer: {error:?}"),
+    };
+    let mut number = end.saturating_sub(LOG_RECORDS);
+    let mut shown = 0u32;
+    while number < end {
+        let record = match ask(caps, &Request::Log { number }) {
+            Ok(Reply::Log(record)) if record.number < end => record,
+            Ok(_) => break,
+            Err(error) => return println!("log: init did not answer: {error:?}"),
+        };
+        if record.number > number {
+            println!("log: records {number}..{} were overwritten while this was read", record.number);
+        }
+        let sandbox = if record.sandbox { " (sandbox)" } else { "" };
+        let event = match record.event {
+            LogEvent::Fault { vector, address } => format!("fault: vector {vector}, address {address:#x}"),
+            LogEvent::Exited { code } => format!("exited with code {code}"),
+            LogEvent::Killed => "killed".into(),
+            LogEvent::Restarted { delay_ms: 0 } => "restarted, as a supervisor asked".into(),
+            LogEvent::Restarted { delay_ms } => format!("restarted by init after {delay_ms} ms"),
+            LogEvent::Fatal => "crashed, fatal".into(),
+            LogEvent::SupervisorRefused { target } => {
+                let name = match ask(caps, &Request::Program { index: target }) {
+                    Ok(Reply::Program(info)) => info.name,
+                    _ => init_api::name("?"),
+                };
+                format!("denied: asked init to restart or stop {name} with a status-only supervisor cap")
+            }
+        };
+        println!("  #{:<6} tsc {:>14}  {}{sandbox}: {event}", record.number, record.tsc, record.program);
+        number = record.number.saturating_add(1);
+        shown = shown.saturating_add(1);
+    }
+    println!("log: {shown} records shown, {end} recorded since boot, {dropped} overwritten (init keeps the last {LOG_RECORDS})");
+}
+
+/// How many records init's security log keeps (`init`'s `LOG_RECORDS`).
+const LOG_RECORDS: u64 = 64;
+
+/// The `[security.*]` policy of this boot, key by key, as init holds it.
+fn policy(caps: &Caps) {
+    let mut keys = Vec::new();
+    for index in 0..u16::MAX {
+        match ask(caps, &Request::PolicyKey { index }) {
+            Ok(Reply::PolicyKey(info)) => keys.push(info),
+            Ok(_) => break,
+            Err(error) => {
+                println!("policy: init did not answer: {error:?}");
+                return;
+            }
+        }
+    }
+    for key in &keys {
+        println!("  [security.{}] {:<26} {}", key.section, key.key, key.state);
+    }
+    let unenforced = keys.iter().filter(|k| k.state.as_str() == "allowed-unenforced").count();
+    println!(
+        "policy: {} keys, {} enforced, {unenforced} allowed-unenforced (init's boot log says why each is not enforced)",
+        keys.len(),
+        keys.iter().filter(|k| k.state.as_str() == "enforced").count()
+    );
 }
 
 /// Every program of the manifest, in its order, as init reports it.
