@@ -25,6 +25,16 @@ pub const LABEL_BAD_REQUEST: u32 = u32::MAX;
 pub const LABEL_OK: u32 = 0;
 
 /// Encodes `value` as a message with `label`.
+///
+/// ```
+/// use libcap::ipc;
+///
+/// let message = ipc::encode(7, &(42u32, true)).unwrap();
+/// assert_eq!(message.label(), 7);
+/// assert_eq!(ipc::decode::<(u32, bool)>(&message), Ok((42, true)));
+/// // More than the register words is refused, not cut short.
+/// assert_eq!(ipc::encode(7, &[u64::MAX; 8]).err(), Some(libcap::ErrorCode::MessageTooLong));
+/// ```
 pub fn encode<T: Serialize>(label: u32, value: &T) -> Result<Message, ErrorCode> {
     let mut bytes = [0u8; MAX_BYTES];
     let used = postcard::to_slice(value, &mut bytes).map_err(|_| ErrorCode::MessageTooLong)?.len();

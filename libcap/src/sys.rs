@@ -355,7 +355,7 @@ pub fn reply_recv(endpoint: CapSlot, message: &Message) -> Result<Received, Erro
 /// Writes `send` as the slots of the caps the next message carries and `receive` as the
 /// empty slots where caps of the next message received land (`abi::ipc_buffer`).
 /// `MessageTooLong` for more than [`abi::msg::MAX_CAPS`] of either; `IllegalOperation` if
-/// this thread's IPC buffer is unknown (see [`crate::raw`]'s `ipc_buffer`).
+/// this thread's IPC buffer is unknown (see the raw layer's `ipc_buffer`).
 pub fn set_transfer_slots(send: &[CapSlot], receive: &[CapSlot]) -> Result<(), ErrorCode> {
     use abi::ipc_buffer::{CAP_SLOTS, RECV_CAPS_OFFSET, SEND_CAPS_OFFSET, WORD};
     if send.len() > CAP_SLOTS || receive.len() > CAP_SLOTS {
