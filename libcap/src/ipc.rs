@@ -5,52 +5,87 @@
 //! servers hand [`serve`] a function from (badge, request) to reply and never write the
 //! receive/reply loop themselves.
 //!
-//! Encoding: postcard, packed little-endian into the message words. A message carries at
-//! most [`MAX_BYTES`] bytes (the register words; the fast path). A request that does not
-//! fit is `MessageTooLong` at the client; bytes a server cannot decode are answered with
-//! [`LABEL_BAD_REQUEST`] and the server goes on serving.
+//! Encoding: postcard, packed little-endian into the message words: the first
+//! [`REGISTER_BYTES`] in registers (a message that fits them takes the kernel's fast path),
+//! the rest, up to [`MAX_BYTES`], in this thread's IPC buffer, which the kernel copies into
+//! the receiver's. A request that does not fit is `MessageTooLong` at the client; bytes a
+//! server cannot decode are answered with [`LABEL_BAD_REQUEST`] and the server goes on
+//! serving. Bounded strings and vectors for messages: [`heapless`]'s `String<N>` and
+//! `Vec<T, N>` (re-exported as `libcap::heapless`), which postcard encodes as a length and
+//! the bytes, so a 1 KiB value costs 1 KiB, not `N`.
+//!
+//! A long message's words live in the IPC buffer until the next IPC: [`call`] and [`serve`]
+//! decode at once; code that receives with [`sys`] directly must [`decode`] before its next
+//! syscall that receives.
 
-use abi::msg::REGISTER_WORDS;
+use abi::ipc_buffer::{MSG_OFFSET, WORD};
+use abi::msg::{MAX_MESSAGE_WORDS, REGISTER_WORDS};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::raw;
 use crate::sys::{self, Message};
 use crate::{Badge, CapSlot, ErrorCode};
 
-/// Bytes one typed message can carry.
-pub const MAX_BYTES: usize = REGISTER_WORDS * 8;
+/// Bytes one typed message can carry: the ABI's longest message.
+pub const MAX_BYTES: usize = MAX_MESSAGE_WORDS * 8;
+/// Bytes that travel in registers: a message this short never touches the IPC buffer.
+pub const REGISTER_BYTES: usize = REGISTER_WORDS * 8;
 /// The label of a reply to a request the server could not decode.
 pub const LABEL_BAD_REQUEST: u32 = u32::MAX;
 /// The label of a normal reply.
 pub const LABEL_OK: u32 = 0;
 
-/// Encodes `value` as a message with `label`.
+/// The IPC-buffer word that holds message word `index` (`index >= REGISTER_WORDS`).
+fn buffer_index(index: usize) -> usize {
+    MSG_OFFSET / WORD + index
+}
+
+/// Encodes `value` as a message with `label`: registers first, then the IPC buffer.
+/// `MessageTooLong` past [`MAX_BYTES`], or past [`REGISTER_BYTES`] for a thread without an
+/// IPC buffer (as the kernel would answer).
 ///
 /// ```
+/// use libcap::heapless::String;
 /// use libcap::ipc;
 ///
 /// let message = ipc::encode(7, &(42u32, true)).unwrap();
 /// assert_eq!(message.label(), 7);
 /// assert_eq!(ipc::decode::<(u32, bool)>(&message), Ok((42, true)));
-/// // More than the register words is refused, not cut short.
-/// assert_eq!(ipc::encode(7, &[u64::MAX; 8]).err(), Some(libcap::ErrorCode::MessageTooLong));
+/// // More than the longest message is refused, not cut short.
+/// let mut huge: String<4096> = String::new();
+/// for _ in 0..ipc::MAX_BYTES {
+///     huge.push('x').unwrap();
+/// }
+/// assert_eq!(ipc::encode(7, &huge).err(), Some(libcap::ErrorCode::MessageTooLong));
 /// ```
 pub fn encode<T: Serialize>(label: u32, value: &T) -> Result<Message, ErrorCode> {
     let mut bytes = [0u8; MAX_BYTES];
     let used = postcard::to_slice(value, &mut bytes).map_err(|_| ErrorCode::MessageTooLong)?.len();
-    let mut words = [0u64; REGISTER_WORDS];
-    for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+    let length = used.div_ceil(8);
+    let mut registers = [0u64; REGISTER_WORDS];
+    for (index, chunk) in bytes.chunks_exact(8).take(length).enumerate() {
         let mut buffer = [0u8; 8];
         buffer.copy_from_slice(chunk);
-        *word = u64::from_le_bytes(buffer);
+        let word = u64::from_le_bytes(buffer);
+        match registers.get_mut(index) {
+            Some(register) => *register = word,
+            None => raw::ipc_buffer_write(buffer_index(index), word).map_err(|_| ErrorCode::MessageTooLong)?,
+        }
     }
-    Message::new(label, words.get(..used.div_ceil(8)).unwrap_or(&words))
+    Message::long(label, registers, length)
 }
 
-/// Decodes a message's words as a `T`. `InvalidArgument` if they are not one.
+/// Decodes a message's words as a `T` (those past the registers from this thread's IPC
+/// buffer). `InvalidArgument` if they are not one.
 pub fn decode<T: DeserializeOwned>(message: &Message) -> Result<T, ErrorCode> {
     let mut bytes = [0u8; MAX_BYTES];
-    for (chunk, word) in bytes.chunks_exact_mut(8).zip(message.words()) {
+    let length = message.info().length().min(MAX_MESSAGE_WORDS);
+    for (index, chunk) in bytes.chunks_exact_mut(8).take(length).enumerate() {
+        let word = match message.words().get(index) {
+            Some(word) => *word,
+            None => raw::ipc_buffer_read(buffer_index(index)).map_err(|_| ErrorCode::InvalidArgument)?,
+        };
         chunk.copy_from_slice(&word.to_le_bytes());
     }
     postcard::from_bytes(&bytes).map_err(|_| ErrorCode::InvalidArgument)

@@ -129,6 +129,8 @@ pub mod sys;
 pub use abi;
 pub use abi::{Badge, CapSlot, ErrorCode, MessageInfo, ObjectType, Rights, Sysno};
 pub use log;
+/// Bounded strings and vectors for messages (see [`ipc`]).
+pub use heapless;
 
 /// The initial authority convention: which slot holds which cap when a program starts.
 ///

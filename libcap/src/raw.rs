@@ -260,6 +260,15 @@ pub fn ipc_buffer_write(index: usize, value: u64) -> Result<(), ErrorCode> {
     Ok(())
 }
 
+/// Reads word `index` of this thread's IPC buffer (what the kernel copied there with the
+/// last message received). Errors as [`ipc_buffer_write`].
+pub fn ipc_buffer_read(index: usize) -> Result<u64, ErrorCode> {
+    let word = ipc_buffer_word(index)?;
+    // SAFETY: as in `ipc_buffer_write`: an aligned word of the mapped buffer page that no
+    // Rust reference covers and the kernel writes only during this thread's syscalls.
+    Ok(unsafe { core::ptr::read_volatile(word) })
+}
+
 fn ipc_buffer_word(index: usize) -> Result<*mut u64, ErrorCode> {
     let base = ipc_buffer().ok_or(ErrorCode::IllegalOperation)?;
     if index >= abi::ipc_buffer::SIZE / abi::ipc_buffer::WORD {

@@ -285,6 +285,7 @@ fn system_boot(kernel: &Path, initrd: &Path, accel: Accel, tally: &mut Tally) ->
         "hello from user space",
         "init: hello exited (code 0)",
         "echo-client: I am client 7",
+        "echo-client: 1000 bytes came back reversed (through the IPC buffers)",
         "echo-client: done",
         "init: echo-client exited (code 0)",
     ];

@@ -8,8 +8,8 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use echo_api::{LABEL, Reply, Request};
-use libcap::{CapSlot, ErrorCode, println};
+use echo_api::{LABEL, MAX_TEXT, Reply, Request};
+use libcap::{CapSlot, ErrorCode, heapless, println};
 
 libcap::entry!(main);
 
@@ -29,6 +29,13 @@ fn main() -> Result<(), ErrorCode> {
         if reply != (Reply::Echo { round, values }) {
             return unexpected(reply);
         }
+    }
+    // A message past the registers: 1,000 bytes each way through the IPC buffers.
+    let text: heapless::String<MAX_TEXT> = (0..1000u32).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let expected: heapless::String<MAX_TEXT> = text.chars().rev().collect();
+    match libcap::ipc::call(ECHO, LABEL, &Request::Reverse { text })? {
+        Reply::Reversed { text } if text == expected => println!("echo-client: 1000 bytes came back reversed (through the IPC buffers)"),
+        other => return unexpected(other),
     }
     println!("echo-client: done");
     Ok(())

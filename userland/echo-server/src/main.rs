@@ -25,9 +25,13 @@ fn main() -> Result<(), ErrorCode> {
 }
 
 fn handle(badge: Badge, _label: u32, request: Request) -> Reply {
-    println!("echo-server: client {} sent {request:?}", badge.value());
+    match &request {
+        Request::Reverse { text } => println!("echo-server: client {} sent {} bytes to reverse", badge.value(), text.len()),
+        _ => println!("echo-server: client {} sent {request:?}", badge.value()),
+    }
     match request {
         Request::Echo { round, values } => Reply::Echo { round, values },
+        Request::Reverse { text } => Reply::Reversed { text: text.chars().rev().collect() },
         Request::WhoAmI => Reply::You { badge: badge.value() },
     }
 }
