@@ -91,19 +91,67 @@ pub fn decode<T: DeserializeOwned>(message: &Message) -> Result<T, ErrorCode> {
     postcard::from_bytes(&bytes).map_err(|_| ErrorCode::InvalidArgument)
 }
 
-/// Calls the service behind `endpoint` with `request` (sent with `label`) and decodes its
-/// reply. A server that could not decode the request answers `InvalidArgument`.
-pub fn call<Req: Serialize, Resp: DeserializeOwned>(endpoint: CapSlot, label: u32, request: &Req) -> Result<Resp, ErrorCode> {
-    let reply = sys::call(endpoint, &encode(label, request)?)?;
-    if reply.label() == LABEL_BAD_REQUEST {
-        return Err(ErrorCode::InvalidArgument);
+/// Why a typed call did not bring back the server's answer.
+///
+/// `?` turns it into an [`ErrorCode`] (a transport error as itself, the rest as
+/// `InvalidArgument`), so a `main` returning `Result<(), ErrorCode>` can still use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallError {
+    /// The kernel refused the IPC: the endpoint cap (`EmptySlot`, `WrongObjectType`,
+    /// `InsufficientRights`), the message (`MessageTooLong`), or the server died holding
+    /// the call (`PeerGone`).
+    Transport(ErrorCode),
+    /// The server could not decode the request: the two sides disagree on the interface.
+    BadRequest,
+    /// The server could not encode its answer (it did not fit the longest message), or its
+    /// answer did not decode as the reply this client expects.
+    BadReply,
+}
+
+impl From<ErrorCode> for CallError {
+    fn from(code: ErrorCode) -> CallError {
+        CallError::Transport(code)
     }
-    decode(&reply)
+}
+
+impl From<CallError> for ErrorCode {
+    fn from(error: CallError) -> ErrorCode {
+        match error {
+            CallError::Transport(code) => code,
+            CallError::BadRequest | CallError::BadReply => ErrorCode::InvalidArgument,
+        }
+    }
+}
+
+impl core::fmt::Display for CallError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CallError::Transport(code) => write!(f, "the call failed: {}", code.as_str()),
+            CallError::BadRequest => f.write_str("the server could not decode the request"),
+            CallError::BadReply => f.write_str("the server's reply was not the expected one"),
+        }
+    }
+}
+
+/// The label of the answer of a server whose reply did not fit ([`serve`]): the server's
+/// fault, reported to the client as [`CallError::BadReply`].
+pub const LABEL_BAD_REPLY: u32 = u32::MAX - 1;
+
+/// Calls the service behind `endpoint` with `request` (sent with `label`) and decodes its
+/// reply.
+pub fn call<Req: Serialize, Resp: DeserializeOwned>(endpoint: CapSlot, label: u32, request: &Req) -> Result<Resp, CallError> {
+    let reply = sys::call(endpoint, &encode(label, request)?)?;
+    match reply.label() {
+        LABEL_BAD_REQUEST => Err(CallError::BadRequest),
+        LABEL_BAD_REPLY => Err(CallError::BadReply),
+        _ => decode(&reply).map_err(|_| CallError::BadReply),
+    }
 }
 
 /// Serves `endpoint` forever: receive a request, decode it as a `Req`, answer with what
 /// `handle(badge, label, request)` returns. Undecodable requests get a
-/// [`LABEL_BAD_REQUEST`] reply; the loop never stops for a client's mistake. Returns only if
+/// [`LABEL_BAD_REQUEST`] reply, answers too long to send a [`LABEL_BAD_REPLY`] one; the loop
+/// never stops for a client's mistake. Returns only if
 /// the endpoint itself fails (for instance, its cap was deleted).
 pub fn serve<Req, Resp, F>(endpoint: CapSlot, mut handle: F) -> ErrorCode
 where
@@ -111,10 +159,10 @@ where
     Resp: Serialize,
     F: FnMut(Badge, u32, Req) -> Resp,
 {
-    // An empty message always fits; made once, so the loop below has no error path of its own.
-    let bad_request = match Message::new(LABEL_BAD_REQUEST, &[]) {
-        Ok(message) => message,
-        Err(error) => return error,
+    // Empty messages always fit; made once, so the loop below has no error path of its own.
+    let (bad_request, bad_reply) = match (Message::new(LABEL_BAD_REQUEST, &[]), Message::new(LABEL_BAD_REPLY, &[])) {
+        (Ok(request), Ok(reply)) => (request, reply),
+        (Err(error), _) | (_, Err(error)) => return error,
     };
     let mut received = match sys::recv(endpoint) {
         Ok(received) => received,
@@ -122,8 +170,8 @@ where
     };
     loop {
         let reply = match decode::<Req>(&received.message) {
-            // An answer that does not fit is the server's bug; the caller still gets one.
-            Ok(request) => encode(LABEL_OK, &handle(received.badge, received.message.label(), request)).unwrap_or(bad_request),
+            // An answer that does not fit is the server's bug; the caller learns it as such.
+            Ok(request) => encode(LABEL_OK, &handle(received.badge, received.message.label(), request)).unwrap_or(bad_reply),
             Err(_) => bad_request,
         };
         received = match sys::reply_recv(endpoint, &reply) {

@@ -116,6 +116,7 @@ pub mod bench;
 
 pub mod console;
 pub mod heap;
+pub mod interface;
 pub mod ipc;
 /// The project's one seeded pseudo-random generator (for tests and fuzzing, never secrets).
 pub use kcore::rand;
