@@ -99,7 +99,7 @@ pub fn call(endpoint: CapSlot, message: &RawMessage) -> Result<RawReceived, Erro
     store(rax, &regs)
 }
 
-/// [`call`] with the syscall replaced by a no-op ([`raw::syscall_dry`]): its overhead.
+/// [`call`] with the syscall replaced by a no-op (`raw::syscall_dry`): its overhead.
 #[inline(always)]
 pub fn call_dry(endpoint: CapSlot, message: &RawMessage) -> Result<RawReceived, ErrorCode> {
     let args = args::Call { endpoint: endpoint.into(), info: message.info.into() };

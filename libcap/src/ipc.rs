@@ -5,60 +5,153 @@
 //! servers hand [`serve`] a function from (badge, request) to reply and never write the
 //! receive/reply loop themselves.
 //!
-//! Encoding: postcard, packed little-endian into the message words. A message carries at
-//! most [`MAX_BYTES`] bytes (the register words; the fast path). A request that does not
-//! fit is `MessageTooLong` at the client; bytes a server cannot decode are answered with
-//! [`LABEL_BAD_REQUEST`] and the server goes on serving.
+//! Encoding: postcard, packed little-endian into the message words: the first
+//! [`REGISTER_BYTES`] in registers (a message that fits them takes the kernel's fast path),
+//! the rest, up to [`MAX_BYTES`], in this thread's IPC buffer, which the kernel copies into
+//! the receiver's. A request that does not fit is `MessageTooLong` at the client; bytes a
+//! server cannot decode are answered with [`LABEL_BAD_REQUEST`] and the server goes on
+//! serving. Bounded strings and vectors for messages: [`heapless`]'s `String<N>` and
+//! `Vec<T, N>` (re-exported as `libcap::heapless`), which postcard encodes as a length and
+//! the bytes, so a 1 KiB value costs 1 KiB, not `N`.
+//!
+//! A long message's words live in the IPC buffer until the next IPC: [`call`] and [`serve`]
+//! decode at once; code that receives with [`sys`] directly must [`decode`] before its next
+//! syscall that receives.
 
-use abi::msg::REGISTER_WORDS;
+use abi::ipc_buffer::{MSG_OFFSET, WORD};
+use abi::msg::{MAX_MESSAGE_WORDS, REGISTER_WORDS};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::raw;
 use crate::sys::{self, Message};
 use crate::{Badge, CapSlot, ErrorCode};
 
-/// Bytes one typed message can carry.
-pub const MAX_BYTES: usize = REGISTER_WORDS * 8;
+/// Bytes one typed message can carry: the ABI's longest message.
+pub const MAX_BYTES: usize = MAX_MESSAGE_WORDS * 8;
+/// Bytes that travel in registers: a message this short never touches the IPC buffer.
+pub const REGISTER_BYTES: usize = REGISTER_WORDS * 8;
 /// The label of a reply to a request the server could not decode.
 pub const LABEL_BAD_REQUEST: u32 = u32::MAX;
 /// The label of a normal reply.
 pub const LABEL_OK: u32 = 0;
 
-/// Encodes `value` as a message with `label`.
+/// The IPC-buffer word that holds message word `index` (`index >= REGISTER_WORDS`).
+fn buffer_index(index: usize) -> usize {
+    MSG_OFFSET / WORD + index
+}
+
+/// Encodes `value` as a message with `label`: registers first, then the IPC buffer.
+/// `MessageTooLong` past [`MAX_BYTES`], or past [`REGISTER_BYTES`] for a thread without an
+/// IPC buffer (as the kernel would answer).
+///
+/// ```
+/// use libcap::heapless::String;
+/// use libcap::ipc;
+///
+/// let message = ipc::encode(7, &(42u32, true)).unwrap();
+/// assert_eq!(message.label(), 7);
+/// assert_eq!(ipc::decode::<(u32, bool)>(&message), Ok((42, true)));
+/// // More than the longest message is refused, not cut short.
+/// let mut huge: String<4096> = String::new();
+/// for _ in 0..ipc::MAX_BYTES {
+///     huge.push('x').unwrap();
+/// }
+/// assert_eq!(ipc::encode(7, &huge).err(), Some(libcap::ErrorCode::MessageTooLong));
+/// ```
 pub fn encode<T: Serialize>(label: u32, value: &T) -> Result<Message, ErrorCode> {
     let mut bytes = [0u8; MAX_BYTES];
     let used = postcard::to_slice(value, &mut bytes).map_err(|_| ErrorCode::MessageTooLong)?.len();
-    let mut words = [0u64; REGISTER_WORDS];
-    for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+    let length = used.div_ceil(8);
+    let mut registers = [0u64; REGISTER_WORDS];
+    for (index, chunk) in bytes.chunks_exact(8).take(length).enumerate() {
         let mut buffer = [0u8; 8];
         buffer.copy_from_slice(chunk);
-        *word = u64::from_le_bytes(buffer);
+        let word = u64::from_le_bytes(buffer);
+        match registers.get_mut(index) {
+            Some(register) => *register = word,
+            None => raw::ipc_buffer_write(buffer_index(index), word).map_err(|_| ErrorCode::MessageTooLong)?,
+        }
     }
-    Message::new(label, words.get(..used.div_ceil(8)).unwrap_or(&words))
+    Message::long(label, registers, length)
 }
 
-/// Decodes a message's words as a `T`. `InvalidArgument` if they are not one.
+/// Decodes a message's words as a `T` (those past the registers from this thread's IPC
+/// buffer). `InvalidArgument` if they are not one.
 pub fn decode<T: DeserializeOwned>(message: &Message) -> Result<T, ErrorCode> {
     let mut bytes = [0u8; MAX_BYTES];
-    for (chunk, word) in bytes.chunks_exact_mut(8).zip(message.words()) {
+    let length = message.info().length().min(MAX_MESSAGE_WORDS);
+    for (index, chunk) in bytes.chunks_exact_mut(8).take(length).enumerate() {
+        let word = match message.words().get(index) {
+            Some(word) => *word,
+            None => raw::ipc_buffer_read(buffer_index(index)).map_err(|_| ErrorCode::InvalidArgument)?,
+        };
         chunk.copy_from_slice(&word.to_le_bytes());
     }
     postcard::from_bytes(&bytes).map_err(|_| ErrorCode::InvalidArgument)
 }
 
-/// Calls the service behind `endpoint` with `request` (sent with `label`) and decodes its
-/// reply. A server that could not decode the request answers `InvalidArgument`.
-pub fn call<Req: Serialize, Resp: DeserializeOwned>(endpoint: CapSlot, label: u32, request: &Req) -> Result<Resp, ErrorCode> {
-    let reply = sys::call(endpoint, &encode(label, request)?)?;
-    if reply.label() == LABEL_BAD_REQUEST {
-        return Err(ErrorCode::InvalidArgument);
+/// Why a typed call did not bring back the server's answer.
+///
+/// `?` turns it into an [`ErrorCode`] (a transport error as itself, the rest as
+/// `InvalidArgument`), so a `main` returning `Result<(), ErrorCode>` can still use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallError {
+    /// The kernel refused the IPC: the endpoint cap (`EmptySlot`, `WrongObjectType`,
+    /// `InsufficientRights`), the message (`MessageTooLong`), or the server died holding
+    /// the call (`PeerGone`).
+    Transport(ErrorCode),
+    /// The server could not decode the request: the two sides disagree on the interface.
+    BadRequest,
+    /// The server could not encode its answer (it did not fit the longest message), or its
+    /// answer did not decode as the reply this client expects.
+    BadReply,
+}
+
+impl From<ErrorCode> for CallError {
+    fn from(code: ErrorCode) -> CallError {
+        CallError::Transport(code)
     }
-    decode(&reply)
+}
+
+impl From<CallError> for ErrorCode {
+    fn from(error: CallError) -> ErrorCode {
+        match error {
+            CallError::Transport(code) => code,
+            CallError::BadRequest | CallError::BadReply => ErrorCode::InvalidArgument,
+        }
+    }
+}
+
+impl core::fmt::Display for CallError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CallError::Transport(code) => write!(f, "the call failed: {}", code.as_str()),
+            CallError::BadRequest => f.write_str("the server could not decode the request"),
+            CallError::BadReply => f.write_str("the server's reply was not the expected one"),
+        }
+    }
+}
+
+/// The label of the answer of a server whose reply did not fit ([`serve`]): the server's
+/// fault, reported to the client as [`CallError::BadReply`].
+pub const LABEL_BAD_REPLY: u32 = u32::MAX - 1;
+
+/// Calls the service behind `endpoint` with `request` (sent with `label`) and decodes its
+/// reply.
+pub fn call<Req: Serialize, Resp: DeserializeOwned>(endpoint: CapSlot, label: u32, request: &Req) -> Result<Resp, CallError> {
+    let reply = sys::call(endpoint, &encode(label, request)?)?;
+    match reply.label() {
+        LABEL_BAD_REQUEST => Err(CallError::BadRequest),
+        LABEL_BAD_REPLY => Err(CallError::BadReply),
+        _ => decode(&reply).map_err(|_| CallError::BadReply),
+    }
 }
 
 /// Serves `endpoint` forever: receive a request, decode it as a `Req`, answer with what
 /// `handle(badge, label, request)` returns. Undecodable requests get a
-/// [`LABEL_BAD_REQUEST`] reply; the loop never stops for a client's mistake. Returns only if
+/// [`LABEL_BAD_REQUEST`] reply, answers too long to send a [`LABEL_BAD_REPLY`] one; the loop
+/// never stops for a client's mistake. Returns only if
 /// the endpoint itself fails (for instance, its cap was deleted).
 pub fn serve<Req, Resp, F>(endpoint: CapSlot, mut handle: F) -> ErrorCode
 where
@@ -66,10 +159,10 @@ where
     Resp: Serialize,
     F: FnMut(Badge, u32, Req) -> Resp,
 {
-    // An empty message always fits; made once, so the loop below has no error path of its own.
-    let bad_request = match Message::new(LABEL_BAD_REQUEST, &[]) {
-        Ok(message) => message,
-        Err(error) => return error,
+    // Empty messages always fit; made once, so the loop below has no error path of its own.
+    let (bad_request, bad_reply) = match (Message::new(LABEL_BAD_REQUEST, &[]), Message::new(LABEL_BAD_REPLY, &[])) {
+        (Ok(request), Ok(reply)) => (request, reply),
+        (Err(error), _) | (_, Err(error)) => return error,
     };
     let mut received = match sys::recv(endpoint) {
         Ok(received) => received,
@@ -77,8 +170,8 @@ where
     };
     loop {
         let reply = match decode::<Req>(&received.message) {
-            // An answer that does not fit is the server's bug; the caller still gets one.
-            Ok(request) => encode(LABEL_OK, &handle(received.badge, received.message.label(), request)).unwrap_or(bad_request),
+            // An answer that does not fit is the server's bug; the caller learns it as such.
+            Ok(request) => encode(LABEL_OK, &handle(received.badge, received.message.label(), request)).unwrap_or(bad_reply),
             Err(_) => bad_request,
         };
         received = match sys::reply_recv(endpoint, &reply) {

@@ -3,11 +3,9 @@
 //! A program is a `#![no_std]`, `#![no_main]`, `#![forbid(unsafe_code)]` crate under
 //! `userland/` that depends on libcap and names its `main` with [`entry!`]:
 //!
-//! ```rust
-//! #![no_std]
-//! #![no_main]
-//! #![forbid(unsafe_code)]
-//!
+//! ```rust,no_run
+//! // src/main.rs also starts with #![no_std], #![no_main] and #![forbid(unsafe_code)]; this
+//! // copy leaves them out so that `cargo xtask test` can compile it on the host.
 //! libcap::entry!(main);
 //!
 //! fn main() -> Result<(), libcap::ErrorCode> {
@@ -17,6 +15,11 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! The examples in these docs are compiled by `cargo xtask test` (on the host, without the
+//! `runtime` feature); the ones that make syscalls are `no_run`, since a `syscall`
+//! instruction on the host would reach Linux, not this kernel. They run for real in the
+//! programs under `userland/`.
 //!
 //! `cargo xtask run` builds it (see "Build model" below) and packs it into the initrd as
 //! `bin/<name>`.
@@ -98,6 +101,8 @@
 // All unsafe code lives in `raw`, which opts back in; everything else is safe.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+// Without the runtime (the host build of the doc examples) its helpers go unused.
+#![cfg_attr(not(feature = "runtime"), allow(dead_code, unused_imports))]
 
 // The loader keeps a growing list of frame keepers.
 extern crate alloc;
@@ -111,6 +116,7 @@ pub mod bench;
 
 pub mod console;
 pub mod heap;
+pub mod interface;
 pub mod ipc;
 /// The project's one seeded pseudo-random generator (for tests and fuzzing, never secrets).
 pub use kcore::rand;
@@ -124,6 +130,8 @@ pub mod sys;
 pub use abi;
 pub use abi::{Badge, CapSlot, ErrorCode, MessageInfo, ObjectType, Rights, Sysno};
 pub use log;
+/// Bounded strings and vectors for messages (see [`ipc`]).
+pub use heapless;
 
 /// The initial authority convention: which slot holds which cap when a program starts.
 ///

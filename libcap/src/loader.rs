@@ -7,7 +7,7 @@
 //!
 //! 1. creates a zeroed frame (charged to the loader's quota) in a slot of its own,
 //! 2. if the page holds file bytes or relocation targets: maps the frame writable at the
-//!    loader's scratch page ([`crate::raw::with_scratch_page`]), copies the bytes, applies
+//!    loader's scratch page (`raw::with_scratch_page`), copies the bytes, applies
 //!    the `R_X86_64_RELATIVE` relocations that land in it, and unmaps it,
 //! 3. maps the frame into the child's space with the segment's access (`PT_GNU_RELRO` pages
 //!    read-only: relocation is already done, so nothing needs to write them again),

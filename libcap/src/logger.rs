@@ -1,6 +1,6 @@
 //! A [`log::Log`] that writes each record as one line to the console cap.
 //!
-//! ```rust
+//! ```rust,no_run
 //! libcap::logger::init(libcap::log::LevelFilter::Info);
 //! libcap::log::info!("started");   // prints "[INFO  hello] started"
 //! ```

@@ -14,7 +14,7 @@
 //! own* address space they can pull memory out from under live Rust references (unmap your
 //! heap, map a zeroed frame in its place), which the kernel cannot tell from a legitimate
 //! request. Only init holds a cap to its own address space, and it uses it only through
-//! [`crate::raw`]'s scratch window (the loader's `with_scratch_page`); everything else it
+//! the raw layer's scratch window (the loader's `with_scratch_page`); everything else it
 //! maps goes into children's spaces. Code that holds its own address-space cap must keep
 //! to that discipline.
 

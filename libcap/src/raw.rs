@@ -175,6 +175,7 @@ pub fn thread_exit(code: u64) -> ! {
 /// 16-byte aligned in [`entry`], as the SysV ABI requires) and calls [`entry`] with `rdi`
 /// and `rsi` untouched: they are its two arguments. `entry` never returns; `ud2` is there in
 /// case it ever does.
+#[cfg(feature = "runtime")]
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub extern "C" fn _start() -> ! {
@@ -196,6 +197,7 @@ static START_STACK: AtomicU64 = AtomicU64::new(0);
 /// Records the entry values of `rdi`, `rsi` and `rsp` (passed in `rdx` by `_start`), then
 /// runs the program ([`crate::rt::start`]). Private to this module, so nothing else can
 /// change what [`initrd`] and [`ipc_buffer`] trust.
+#[cfg(feature = "runtime")]
 extern "C" fn entry(arg0: u64, arg1: u64, stack_top: u64) -> ! {
     START_ARG0.store(arg0, Ordering::Relaxed);
     START_ARG1.store(arg1, Ordering::Relaxed);
@@ -258,6 +260,15 @@ pub fn ipc_buffer_write(index: usize, value: u64) -> Result<(), ErrorCode> {
     Ok(())
 }
 
+/// Reads word `index` of this thread's IPC buffer (what the kernel copied there with the
+/// last message received). Errors as [`ipc_buffer_write`].
+pub fn ipc_buffer_read(index: usize) -> Result<u64, ErrorCode> {
+    let word = ipc_buffer_word(index)?;
+    // SAFETY: as in `ipc_buffer_write`: an aligned word of the mapped buffer page that no
+    // Rust reference covers and the kernel writes only during this thread's syscalls.
+    Ok(unsafe { core::ptr::read_volatile(word) })
+}
+
 fn ipc_buffer_word(index: usize) -> Result<*mut u64, ErrorCode> {
     let base = ipc_buffer().ok_or(ErrorCode::IllegalOperation)?;
     if index >= abi::ipc_buffer::SIZE / abi::ipc_buffer::WORD {
@@ -268,7 +279,7 @@ fn ipc_buffer_word(index: usize) -> Result<*mut u64, ErrorCode> {
 
 /// The window of this process's own address space where it maps memory it was given (a
 /// memory server's frames, shared regions): [`WINDOW_LOW`] .. [`WINDOW_HIGH`], 96 TiB to
-/// 112 TiB. Reserved like [`SCRATCH_PAGE`]: `crate::loader` places images below 64 TiB and
+/// 112 TiB. Reserved like `SCRATCH_PAGE`: `crate::loader` places images below 64 TiB and
 /// stacks from 112 TiB, and Rust code never forms a reference into the window, so what is
 /// mapped there is reached only through [`window_read`] and [`window_write`]. (The kernel
 /// places init's stack anywhere in 64..127 TiB, so init does not use the window.)
@@ -468,6 +479,7 @@ pub(crate) fn add_heap_memory(heap: &mut linked_list_allocator::Heap, start: u64
 /// The global allocator: `crate::heap`'s policy behind [`HEAP`].
 struct Allocator;
 
+#[cfg(feature = "runtime")]
 #[global_allocator]
 static ALLOCATOR: Allocator = Allocator;
 
@@ -489,6 +501,7 @@ unsafe impl core::alloc::GlobalAlloc for Allocator {
 
 /// The personality routine named by `core`'s unwind tables. With `panic = "abort"` nothing
 /// unwinds, so nothing calls it.
+#[cfg(feature = "runtime")]
 #[unsafe(no_mangle)]
 extern "C" fn rust_eh_personality() {}
 
@@ -496,6 +509,7 @@ extern "C" fn rust_eh_personality() {}
 /// (for example in `alloc::fmt::format`, which `format!` uses). With `panic = "abort"`
 /// nothing unwinds, so no landing pad runs and nothing calls it; should one ever run, the
 /// thread ends as a panic does.
+#[cfg(feature = "runtime")]
 #[unsafe(no_mangle)]
 extern "C" fn _Unwind_Resume() -> ! {
     thread_exit(crate::rt::PANIC_EXIT_CODE)
@@ -512,6 +526,7 @@ extern "C" fn _Unwind_Resume() -> ! {
 /// # Safety
 /// 1. `src` is valid for reads and `dest` for writes of `n` bytes.
 /// 2. The two ranges do not overlap.
+#[cfg(feature = "runtime")]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memcpy(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
     // SAFETY: conditions 1 and 2 are the caller's; `rep movsb` copies exactly `n` bytes
@@ -532,6 +547,7 @@ pub unsafe extern "C" fn memcpy(dest: *mut u8, src: *const u8, n: usize) -> *mut
 ///
 /// # Safety
 /// 1. `src` is valid for reads and `dest` for writes of `n` bytes.
+#[cfg(feature = "runtime")]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memmove(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
     let (d, s) = (dest as usize, src as usize);
@@ -575,6 +591,7 @@ pub unsafe extern "C" fn memmove(dest: *mut u8, src: *const u8, n: usize) -> *mu
 ///
 /// # Safety
 /// 1. `dest` is valid for writes of `n` bytes.
+#[cfg(feature = "runtime")]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memset(dest: *mut u8, c: i32, n: usize) -> *mut u8 {
     // SAFETY: condition 1 is the caller's; `rep stosb` writes exactly `n` bytes forward.
@@ -594,6 +611,7 @@ pub unsafe extern "C" fn memset(dest: *mut u8, c: i32, n: usize) -> *mut u8 {
 ///
 /// # Safety
 /// 1. `a` and `b` are valid for reads of `n` bytes.
+#[cfg(feature = "runtime")]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     let mut i = 0;
@@ -615,6 +633,7 @@ pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
 ///
 /// # Safety
 /// 1. `a` and `b` are valid for reads of `n` bytes.
+#[cfg(feature = "runtime")]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     // SAFETY: the same condition as memcmp's, passed on unchanged.

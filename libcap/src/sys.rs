@@ -229,7 +229,8 @@ pub struct Message {
 
 impl Message {
     /// A message with `label` and `words`. `MessageTooLong` if there are more than
-    /// [`REGISTER_WORDS`] words (longer messages need the IPC buffer, not yet supported).
+    /// [`REGISTER_WORDS`] words (typed messages through [`crate::ipc`] go further, through
+    /// the IPC buffer).
     pub fn new(label: u32, words: &[u64]) -> Result<Message, ErrorCode> {
         if words.len() > REGISTER_WORDS {
             return Err(ErrorCode::MessageTooLong);
@@ -238,6 +239,18 @@ impl Message {
         let mut all = [0; REGISTER_WORDS];
         all.get_mut(..words.len()).ok_or(ErrorCode::MessageTooLong)?.copy_from_slice(words);
         Ok(Message { info, words: all })
+    }
+
+    /// A message of `length` words (up to [`abi::msg::MAX_MESSAGE_WORDS`]) whose first
+    /// [`REGISTER_WORDS`] are `registers` and whose rest the caller has written to this
+    /// thread's IPC buffer (`crate::ipc::encode` does).
+    pub(crate) fn long(label: u32, registers: [u64; REGISTER_WORDS], length: usize) -> Result<Message, ErrorCode> {
+        let info = MessageInfo::new(label, length, 0)?;
+        let mut words = registers;
+        for word in words.iter_mut().skip(length) {
+            *word = 0;
+        }
+        Ok(Message { info, words })
     }
 
     /// As [`Message::new`], announcing `caps` caps to transfer (their slots go in the IPC
@@ -252,9 +265,8 @@ impl Message {
         self.info.label()
     }
 
-    /// The message-info word as the kernel reported or will see it. On receive, its length
-    /// may exceed [`REGISTER_WORDS`]: the rest is in the IPC buffer, which libcap does not
-    /// read yet.
+    /// The message-info word as the kernel reported or will see it. Its length may exceed
+    /// [`REGISTER_WORDS`]: the rest is in the IPC buffer (`crate::ipc::decode` reads it).
     pub fn info(&self) -> MessageInfo {
         self.info
     }
@@ -355,7 +367,7 @@ pub fn reply_recv(endpoint: CapSlot, message: &Message) -> Result<Received, Erro
 /// Writes `send` as the slots of the caps the next message carries and `receive` as the
 /// empty slots where caps of the next message received land (`abi::ipc_buffer`).
 /// `MessageTooLong` for more than [`abi::msg::MAX_CAPS`] of either; `IllegalOperation` if
-/// this thread's IPC buffer is unknown (see [`crate::raw`]'s `ipc_buffer`).
+/// this thread's IPC buffer is unknown (see the raw layer's `ipc_buffer`).
 pub fn set_transfer_slots(send: &[CapSlot], receive: &[CapSlot]) -> Result<(), ErrorCode> {
     use abi::ipc_buffer::{CAP_SLOTS, RECV_CAPS_OFFSET, SEND_CAPS_OFFSET, WORD};
     if send.len() > CAP_SLOTS || receive.len() > CAP_SLOTS {

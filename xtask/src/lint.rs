@@ -2,7 +2,7 @@
 //!
 //! The kernel in both flavours (with and without the in-QEMU tests, `--features ktest`) for
 //! its own target, every user program for theirs with the flags they are built with, and
-//! every host crate with its tests. clippy runs rustc's own checks too, so a compiler
+//! every host crate with its tests; then rustdoc over libcap. clippy runs rustc's own checks too, so a compiler
 //! warning anywhere fails the lint just as a clippy finding does. The lints themselves are
 //! declared in the workspace's `[workspace.lints]` and at the kernel root (`kernel/src/main.rs`),
 //! each with its reason; this command is what enforces them. `cargo xtask test` runs it
@@ -19,7 +19,7 @@ use crate::userland::{self, USER_RUSTFLAGS, USER_TARGET};
 #[derive(clap::Args)]
 pub struct Args {}
 
-/// One clippy run: what it covers, and the command.
+/// One clippy (or rustdoc) run: what it covers, and the command.
 struct Pass {
     what: &'static str,
     command: Command,
@@ -59,6 +59,11 @@ fn passes() -> Result<Vec<Pass>> {
     let mut benches = cargo();
     benches.args(["clippy", "--package", "ai-bench", "--package", "linux-peer", "--", "-D", "warnings"]);
     passes.push(Pass { what: "benchmark programs (ai-bench, linux-peer)", command: benches });
+    // The guide every service is written against: rustdoc's warnings (broken or private
+    // links) are errors too. Host build, without the runtime symbols (see libcap/Cargo.toml).
+    let mut docs = cargo();
+    docs.args(["doc", "--package", "libcap", "--no-deps", "--no-default-features"]).env("RUSTDOCFLAGS", "-D warnings");
+    passes.push(Pass { what: "libcap's documentation (rustdoc)", command: docs });
     Ok(passes)
 }
 
@@ -68,7 +73,7 @@ pub fn check() -> Result<Vec<String>> {
     userland::ensure_user_target()?;
     let mut failed = Vec::new();
     for mut pass in passes()? {
-        println!("== lint: clippy, {} (warnings denied)", pass.what);
+        println!("== lint: {} (warnings denied)", pass.what);
         let status = pass.command.status().with_context(|| format!("running clippy over {}", pass.what))?;
         if !status.success() {
             failed.push(pass.what.to_owned());

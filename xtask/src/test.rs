@@ -129,8 +129,12 @@ fn lint(tally: &mut Tally) -> Result<()> {
 /// killed) counts as one failed test, and so does a build that failed before anything ran.
 fn host_tests(filter: &str, tally: &mut Tally) -> Result<()> {
     println!("== host tests (cargo test)");
-    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.current_dir(build::workspace_root()).args(["test", "--no-fail-fast"]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let cargo_test = || {
+        let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        command.current_dir(build::workspace_root()).args(["test", "--no-fail-fast"]).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+    };
+    let mut command = cargo_test();
     if !filter.is_empty() {
         command.args(["--", filter]);
     }
@@ -144,6 +148,19 @@ fn host_tests(filter: &str, tally: &mut Tally) -> Result<()> {
             tally.failures.push(format!("models: cannot fetch all-MiniLM-L6-v2 for the host tests: {error:#}"));
         }
     }
+    run_cargo_test(command, tally)?;
+    // libcap's doc examples (not a default member: it builds into user programs), on the
+    // host without its runtime symbols; the ones that make syscalls are compiled, not run.
+    let mut doctests = cargo_test();
+    doctests.args(["--package", "libcap", "--doc", "--no-default-features"]);
+    if !filter.is_empty() {
+        doctests.args(["--", filter]);
+    }
+    run_cargo_test(doctests, tally)
+}
+
+/// Runs one `cargo test` and counts its results into `tally`.
+fn run_cargo_test(mut command: Command, tally: &mut Tally) -> Result<()> {
     let mut child = command.spawn().context("running cargo test")?;
     let stdout = child.stdout.take().context("cargo test stdout")?;
     let stderr = child.stderr.take().context("cargo test stderr")?;
@@ -274,6 +291,7 @@ fn system_boot(kernel: &Path, initrd: &Path, accel: Accel, tally: &mut Tally) ->
         "hello from user space",
         "init: hello exited (code 0)",
         "echo-client: I am client 7",
+        "echo-client: 1000 bytes came back reversed (through the IPC buffers)",
         "echo-client: done",
         "init: echo-client exited (code 0)",
     ];
@@ -433,6 +451,17 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
         "init: crash-loop crashed; restarting in 80 ms",
     ],
     check: Some(crash_loop_backs_off),
+}, ManifestTest {
+    name: "exit_reason",
+    manifest: "tests/manifests/exit-reason.toml",
+    cmdline: "quiet",
+    what: "a program handed a notification where it expects an endpoint ends with its error under its own name, and init names the error behind the exit code",
+    wanted: &[
+        "exit-reason: receiving on slot 2",
+        "exit-reason: error: capability names the wrong kind of object",
+        "init: exit-reason exited (code 262: main returned WrongObjectType: capability names the wrong kind of object)",
+    ],
+    check: None,
 }, ManifestTest {
     name: "init_audit",
     manifest: "tests/manifests/init-audit.toml",

@@ -1,28 +1,28 @@
 //! The echo service's interface: what a client may ask and what it gets back.
 //!
 //! One crate for both sides (Hubris's `*-api` pattern), so the server and its clients cannot
-//! disagree about the protocol. Messages travel through `libcap::ipc` (postcard in the
-//! message registers, at most `libcap::ipc::MAX_BYTES`).
+//! disagree about the protocol. Written once with `libcap::interface!`, which generates the
+//! request and reply types, the client stub (`echo::Client`) and the server's dispatch
+//! (`echo::Server`, `echo::serve`). Messages travel through `libcap::ipc`: postcard in the
+//! message registers, long ones (a `reverse` of 1 KiB) through the IPC buffer.
 #![no_std]
 #![forbid(unsafe_code)]
 
-use serde::{Deserialize, Serialize};
+use libcap::heapless::String;
 
-/// The label every echo request is sent with.
-pub const LABEL: u32 = 1;
+/// The longest text `reverse` carries: far past the 64 bytes of the message registers, so
+/// the call and its reply go through the IPC buffers.
+pub const MAX_TEXT: usize = 1024;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Request {
-    /// Send these numbers back.
-    Echo { round: u32, values: [u64; 3] },
-    /// Who am I? The server answers with the badge on the caller's cap.
-    WhoAmI,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Reply {
-    Echo { round: u32, values: [u64; 3] },
-    /// The badge the kernel delivered with the request: the caller's identity as the
-    /// server sees it, which the caller cannot forge.
-    You { badge: u64 },
+libcap::interface! {
+    /// The echo service.
+    pub interface echo (label = 1) {
+        /// Sends these numbers back.
+        fn echo(round: u32, values: [u64; 3]) -> (u32, [u64; 3]);
+        /// Who am I? The badge the kernel delivered with the request: the caller's identity
+        /// as the server sees it, which the caller cannot forge.
+        fn who_am_i() -> u64;
+        /// Sends this text back reversed.
+        fn reverse(text: String<MAX_TEXT>) -> String<MAX_TEXT>;
+    }
 }

@@ -594,7 +594,10 @@ impl Supervisor<'_> {
             End::Unknown(_) => None,
         };
         match end {
-            End::Exited(code) => println!("init: {name} exited (code {code})"),
+            End::Exited(code) => match libcap::rt::ExitReason::of(code) {
+                Some(reason) => println!("init: {name} exited (code {code}: {reason})"),
+                None => println!("init: {name} exited (code {code})"),
+            },
             End::Faulted { vector, error, address, rip } => println!(
                 "init: {name} faulted: {} (vector {vector}, error {error:#x}), address {address:#x}, rip {rip:#x} (image + {:#x})",
                 vector_name(vector),

@@ -72,7 +72,7 @@ impl core::fmt::Display for Shown<'_> {
 
 fn ask(caps: &Caps, request: &Request) -> Result<Reply, ErrorCode> {
     let supervisor = caps.supervisor.ok_or(ErrorCode::EmptySlot)?;
-    libcap::ipc::call(supervisor.slot, init_api::LABEL, request)
+    Ok(libcap::ipc::call(supervisor.slot, init_api::LABEL, request)?)
 }
 
 /// The security log init keeps: the records it held when asked, oldest first, then how

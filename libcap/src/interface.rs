@@ -1,0 +1,130 @@
+//! [`interface!`](macro@crate::interface): an IPC interface written once, its client stub and
+//! server dispatch generated.
+//!
+//! Hubris's idol is the model, in the shape a `macro_rules!` allows: each operation is a
+//! `fn` with named arguments and a reply type; the macro makes a module with the request and
+//! reply enums (serde types, so messages up to [`crate::ipc::MAX_BYTES`] bytes, the long ones
+//! through the IPC buffer), a `Client` whose methods call the server and check the reply
+//! kind, a `Server` trait with one method per operation (given the caller's badge), and
+//! `serve`, the receive loop that decodes each request and calls the trait. Errors: a call
+//! returns [`CallError`](crate::ipc::CallError) (`Transport`, `BadRequest`, `BadReply`);
+//! errors of the service itself are the operation's reply type, for instance a `Result`.
+//!
+//! The crate that writes an interface depends on `serde` with its `derive` feature (the
+//! generated enums derive its traits by that name).
+
+/// Declares an IPC interface. See [the module docs](mod@crate::interface).
+///
+/// ```
+/// libcap::interface! {
+///     /// A counter per client.
+///     pub interface counter (label = 3) {
+///         /// Adds `amount`; answers the new total.
+///         fn add(amount: u64) -> u64;
+///         /// The total, or `None` before the first `add`.
+///         fn total() -> Option<u64>;
+///     }
+/// }
+///
+/// // The server side: one method per operation, with the caller's badge.
+/// struct Counters([u64; 4]);
+/// impl counter::Server for Counters {
+///     fn add(&mut self, badge: libcap::Badge, amount: u64) -> u64 {
+///         let slot = &mut self.0[badge.value() as usize % 4];
+///         *slot += amount;
+///         *slot
+///     }
+///     fn total(&mut self, badge: libcap::Badge) -> Option<u64> {
+///         Some(self.0[badge.value() as usize % 4]).filter(|&total| total > 0)
+///     }
+/// }
+///
+/// // What travels: the generated request enum, as postcard bytes in the message words.
+/// let message = libcap::ipc::encode(counter::LABEL, &counter::Request::add { amount: 5 }).unwrap();
+/// let request: counter::Request = libcap::ipc::decode(&message).unwrap();
+/// let mut server = Counters([0; 4]);
+/// let reply = counter::dispatch(&mut server, libcap::Badge::new(1), request);
+/// assert!(matches!(reply, counter::Reply::add(5)));
+/// // A client: `counter::Client::new(slot).add(5)` calls the server behind `slot`;
+/// // `counter::serve(slot, &mut server)` is the server's whole loop.
+/// ```
+#[macro_export]
+macro_rules! interface {
+    (
+        $(#[$meta:meta])*
+        $vis:vis interface $name:ident (label = $label:expr) {
+            $(
+                $(#[$op_meta:meta])*
+                fn $op:ident ( $( $arg:ident : $ty:ty ),* $(,)? ) -> $ret:ty ;
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[allow(non_camel_case_types, clippy::large_enum_variant)]
+        $vis mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            /// The label every request of this interface is sent with.
+            pub const LABEL: u32 = $label;
+
+            /// One request per operation, named after it.
+            #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+            pub enum Request {
+                $( $(#[$op_meta])* $op { $( $arg: $ty ),* }, )*
+            }
+
+            /// One reply per operation, named after it.
+            #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+            pub enum Reply {
+                $( $op($ret), )*
+            }
+
+            /// Calls the server behind an endpoint cap (Write right).
+            #[derive(Clone, Copy, Debug)]
+            pub struct Client {
+                endpoint: $crate::CapSlot,
+            }
+
+            impl Client {
+                /// A client of the server behind the endpoint cap in `endpoint`.
+                pub const fn new(endpoint: $crate::CapSlot) -> Client {
+                    Client { endpoint }
+                }
+
+                $(
+                    $(#[$op_meta])*
+                    pub fn $op(&self, $( $arg: $ty ),*) -> Result<$ret, $crate::ipc::CallError> {
+                        match $crate::ipc::call(self.endpoint, LABEL, &Request::$op { $( $arg ),* })? {
+                            Reply::$op(reply) => Ok(reply),
+                            #[allow(unreachable_patterns)]
+                            _ => Err($crate::ipc::CallError::BadReply),
+                        }
+                    }
+                )*
+            }
+
+            /// What a server of this interface does, one method per operation; `badge` is
+            /// the badge of the caller's cap (who is asking, unforgeably).
+            pub trait Server {
+                $(
+                    $(#[$op_meta])*
+                    fn $op(&mut self, badge: $crate::Badge, $( $arg: $ty ),*) -> $ret;
+                )*
+            }
+
+            /// Answers one decoded request.
+            pub fn dispatch(server: &mut impl Server, badge: $crate::Badge, request: Request) -> Reply {
+                match request {
+                    $( Request::$op { $( $arg ),* } => Reply::$op(server.$op(badge, $( $arg ),*)), )*
+                }
+            }
+
+            /// Serves the endpoint cap in `endpoint` (Read right) forever with `server`
+            /// ([`ipc::serve`]($crate::ipc::serve)'s loop); returns only if the endpoint fails.
+            pub fn serve(endpoint: $crate::CapSlot, server: &mut impl Server) -> $crate::ErrorCode {
+                $crate::ipc::serve(endpoint, |badge, _label, request| dispatch(server, badge, request))
+            }
+        }
+    };
+}
