@@ -455,6 +455,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
     name: "exit_reason",
     manifest: "tests/manifests/exit-reason.toml",
     cmdline: "quiet",
+    allow_unenforced: &[],
     what: "a program handed a notification where it expects an endpoint ends with its error under its own name, and init names the error behind the exit code",
     wanted: &[
         "exit-reason: receiving on slot 2",
