@@ -27,6 +27,9 @@ pub struct Args {
     /// boot: each process, and the caps it holds, slot by slot.
     #[arg(long)]
     check: bool,
+    /// Check and print this manifest instead of system.toml (e.g. tests/manifests/heap.toml).
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
     #[command(flatten)]
     allow: Allow,
 }
@@ -68,11 +71,12 @@ fn allowed() -> &'static [Key] {
 
 pub fn run(args: Args) -> Result<()> {
     args.allow.apply();
-    let manifest = check()?;
+    let path = args.manifest.clone().unwrap_or_else(path);
+    let manifest = check_file(&path)?;
     if args.check {
         println!(
             "{}: ok, {} programs",
-            path().display(),
+            path.display(),
             manifest.programs.len()
         );
     } else {
@@ -113,6 +117,15 @@ fn compile_source(path: &std::path::Path, source: &str, known: &[&str], extra: &
             if let ManifestError::Refused { states, .. } = &error {
                 eprint!("{}", manifest::policy::Report::new(states));
             }
+            if let ManifestError::UnknownProgram { program } = &error
+                && let Some(dir) = outside_workspace(program)?
+            {
+                bail!(
+                    "{} is refused: program \"{program}\": {dir}/{program} is a program crate but not a workspace \
+                     member; add \"{dir}/{program}\" to [workspace] members in Cargo.toml",
+                    path.display()
+                );
+            }
             bail!("{} is refused: {error}", path.display())
         }
     }
@@ -123,23 +136,50 @@ fn path() -> PathBuf {
 }
 
 fn check() -> Result<::manifest::CompiledManifest> {
-    let path = path();
-    let source =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let known = programs()?;
-    let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    compile_source(&path, &source, &known, &[])
+    check_file(&path())
 }
 
-/// The names `userland/<name>` and `servers/<name>` with a Cargo.toml and a src/main.rs, sorted.
+fn check_file(path: &std::path::Path) -> Result<::manifest::CompiledManifest> {
+    let source =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let known = programs()?;
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    compile_source(path, &source, &known, &[])
+}
+
+/// The workspace's members, as written in the root Cargo.toml (`userland/hello`, ...).
+fn workspace_members() -> Result<Vec<String>> {
+    let path = workspace_root().join("Cargo.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let root: toml::Table = text.parse().with_context(|| format!("parsing {}", path.display()))?;
+    let members = root.get("workspace").and_then(|w| w.get("members")).and_then(toml::Value::as_array);
+    Ok(members.into_iter().flatten().filter_map(|m| m.as_str().map(str::to_owned)).collect())
+}
+
+/// If `program` is a program crate under one of the program folders that the workspace
+/// does not list (so cargo would fail later with "package ID specification ... did not
+/// match any packages"), that folder.
+fn outside_workspace(program: &str) -> Result<Option<&'static str>> {
+    let members = workspace_members()?;
+    Ok(crate::userland::PROGRAM_DIRS.iter().copied().find(|dir| {
+        let crate_dir = workspace_root().join(dir).join(program);
+        crate_dir.join("Cargo.toml").is_file() && crate_dir.join("src/main.rs").is_file() && !members.iter().any(|m| *m == format!("{dir}/{program}"))
+    }))
+}
+
+/// The program crates the manifest may name: `userland/<name>` and `servers/<name>` with a
+/// Cargo.toml and a src/main.rs that the workspace lists as members, sorted.
 fn programs() -> Result<Vec<String>> {
+    let members = workspace_members()?;
     let mut names = Vec::new();
-    for dir in crate::userland::PROGRAM_DIRS.iter().map(|dir| workspace_root().join(dir)) {
+    for dir_name in crate::userland::PROGRAM_DIRS {
+        let dir = workspace_root().join(dir_name);
         for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
             let path = entry?.path();
             let is_program = path.join("Cargo.toml").is_file() && path.join("src/main.rs").is_file();
             if let Some(name) = path.file_name().and_then(|n| n.to_str())
                 && is_program
+                && members.iter().any(|m| *m == format!("{dir_name}/{name}"))
             {
                 names.push(name.to_string());
             }
