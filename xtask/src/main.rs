@@ -9,6 +9,7 @@ mod fuzz;
 mod hermetic;
 mod lint;
 mod manifest;
+mod new;
 mod models;
 mod qemu;
 mod run;
@@ -52,6 +53,9 @@ enum Command {
     Lint(lint::Args),
     /// Syscall-fuzzer campaigns in QEMU: `--calls N --seed S --campaigns K`; prints failing seeds.
     Fuzz(fuzz::Args),
+    /// A new user program (with `--server`: a server, its interface and a client), its
+    /// workspace entry, a boot manifest and the test that boots it.
+    New(new::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,5 +68,6 @@ fn main() -> anyhow::Result<()> {
         Command::Manifest(args) => manifest::run(args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Lint(args) => lint::run(args),
+        Command::New(args) => new::run(args),
     }
 }

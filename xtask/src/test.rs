@@ -218,7 +218,8 @@ fn count(summary: &str, word: &str) -> usize {
 fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
     let selected: Vec<_> = KERNEL_TESTS.iter().filter(|(name, _)| name.contains(filter)).collect();
     let iso_selected = ["iso_bios", "iso_uefi"].iter().any(|name| name.contains(filter));
-    let manifests_selected = MANIFEST_TESTS.iter().any(|test| test.name.contains(filter));
+    let declared = declared_manifest_tests()?;
+    let manifests_selected = MANIFEST_TESTS.iter().chain(&declared).any(|test| test.name.contains(filter));
     let slow_path_selected = fastpath_test::SLOW_PATH_TESTS.iter().any(|name| format!("{name}{}", fastpath_test::SLOW_PATH_SUFFIX).contains(filter));
     if selected.is_empty()
         && !slow_path_selected
@@ -272,7 +273,7 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
     if "aslr_across_boots".contains(filter) {
         aslr_across_boots(&kernel, &initrd, accel, tally)?;
     }
-    for test in MANIFEST_TESTS.iter().filter(|test| test.name.contains(filter)) {
+    for test in MANIFEST_TESTS.iter().chain(&declared).filter(|test| test.name.contains(filter)) {
         manifest_test(test, &kernel, accel, tally)?;
     }
     if iso_selected {
@@ -452,18 +453,6 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
     ],
     check: Some(crash_loop_backs_off),
 }, ManifestTest {
-    name: "exit_reason",
-    manifest: "tests/manifests/exit-reason.toml",
-    cmdline: "quiet",
-    allow_unenforced: &[],
-    what: "a program handed a notification where it expects an endpoint ends with its error under its own name, and init names the error behind the exit code",
-    wanted: &[
-        "exit-reason: receiving on slot 2",
-        "exit-reason: error: capability names the wrong kind of object",
-        "init: exit-reason exited (code 262: main returned WrongObjectType: capability names the wrong kind of object)",
-    ],
-    check: None,
-}, ManifestTest {
     name: "init_audit",
     manifest: "tests/manifests/init-audit.toml",
     allow_unenforced: &[],
@@ -502,6 +491,53 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
     ],
     check: None,
 }];
+
+/// Whole-system tests declared beside their manifest: `tests/manifests/NAME.toml` with a
+/// `NAME.expect` next to it is the test `qemu::NAME` (dashes as underscores), booted with
+/// `quiet`. The `.expect` file holds the lines the console must print, in any order, one per
+/// line; `#` starts a comment, and a `# what: ...` comment is the test's description.
+/// `cargo xtask new` writes both files. (Tests that need a kernel harness, an allowed key or
+/// a check of their own are in [`MANIFEST_TESTS`].)
+fn declared_manifest_tests() -> Result<Vec<ManifestTest>> {
+    let dir = build::workspace_root().join("tests/manifests");
+    let mut tests = Vec::new();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for expect in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "expect")) {
+        let stem = expect.file_stem().and_then(|s| s.to_str()).context("an .expect file name")?;
+        let manifest = format!("tests/manifests/{stem}.toml");
+        anyhow::ensure!(build::workspace_root().join(&manifest).is_file(), "{} has no manifest beside it ({manifest})", expect.display());
+        let text = std::fs::read_to_string(expect).with_context(|| format!("reading {}", expect.display()))?;
+        let mut what = format!("the system of {manifest} prints what {stem}.expect lists");
+        let mut wanted: Vec<&'static str> = Vec::new();
+        for line in text.lines().map(str::trim).filter(|line| !line.is_empty()) {
+            match line.strip_prefix('#') {
+                Some(comment) => {
+                    if let Some(description) = comment.trim().strip_prefix("what:") {
+                        what = description.trim().to_owned();
+                    }
+                }
+                None => wanted.push(leak(line.to_owned())),
+            }
+        }
+        anyhow::ensure!(!wanted.is_empty(), "{} lists no line to wait for", expect.display());
+        tests.push(ManifestTest {
+            name: leak(stem.replace('-', "_")),
+            manifest: leak(manifest),
+            cmdline: "quiet",
+            allow_unenforced: &[],
+            what: leak(what),
+            wanted: Vec::leak(wanted),
+            check: None,
+        });
+    }
+    Ok(tests)
+}
+
+/// A test table entry made at run time lives as long as the run: xtask is a short process.
+fn leak(text: String) -> &'static str {
+    String::leak(text)
+}
 
 /// The kernel's timestamped fault lines for crash-loop are spaced by init's back-off:
 /// 10, 20, 40, 80 ms, then 80 ms again (the cap), each interval at least its back-off less
