@@ -29,6 +29,10 @@
 //! - [`entry!`] and [`rt`]: the path from the ELF entry point to `main` and out again.
 //! - [`sys`]: one typed, safe function per syscall ([`sys::console_write`],
 //!   [`sys::thread_exit`], the cap operations, IPC, notifications, yield).
+//! - [`interface!`] and [`ipc`]: a service's interface declared once (client stub, server
+//!   trait and loop generated; `userland/echo-api` is the example), typed messages up to
+//!   [`ipc::MAX_BYTES`] through registers and the IPC buffer, [`ipc::CallError`];
+//!   [`heapless`] for bounded strings and vectors in messages.
 //! - [`console`], [`print!`], [`println!`]: output to the console cap.
 //! - [`logger`]: a `log` backend over the console; [`log`] is re-exported.
 //! - [`process`]: building processes: create objects, map frames, give caps, configure,
