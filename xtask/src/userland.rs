@@ -48,7 +48,7 @@ pub fn user_target_dir() -> PathBuf {
 }
 
 /// Where program crates live: example and system programs, and the servers.
-pub const PROGRAM_DIRS: [&str; 2] = ["userland", "servers"];
+pub const PROGRAM_DIRS: [&str; 3] = ["userland", "userland/examples", "servers"];
 
 /// The user programs: names of the directories `userland/<name>` or `servers/<name>` whose `Cargo.toml`
 /// declares a `[[bin]]` and depends on libcap. (Other crates there, such as host-side

@@ -151,9 +151,10 @@ impl InitAuthority {
 /// One process init starts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Program {
-    /// The program's name: its crate is `userland/<name>`.
+    /// The program's name (its crate is `userland/<name>` unless the entry names another
+    /// with `program`: several instances of one crate, each its own name).
     pub name: String,
-    /// Path of its ELF inside the initrd (`bin/<name>`).
+    /// Path of its ELF inside the initrd (`bin/<crate>`).
     pub binary: String,
     /// Scheduling priority, [`MIN_PRIORITY`]..=[`MAX_PRIORITY`]; higher runs first.
     pub priority: u8,

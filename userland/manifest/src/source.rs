@@ -74,6 +74,9 @@ struct ObjectDecl {
 #[serde(deny_unknown_fields)]
 struct ProgramSource {
     name: String,
+    /// The crate to run, `userland/<program>` (default: `name`). Several entries may run
+    /// one crate, each under its own name, with its own caps, badges and limits.
+    program: Option<String>,
     // Wide, so that an out-of-range priority gets our message rather than serde's.
     priority: i64,
     budget_us: u32,
@@ -615,8 +618,9 @@ fn compile_program(
     if manifest.programs.iter().any(|p| p.name == name) {
         return Err(ManifestError::DuplicateProgram { program: program() });
     }
-    if !known_programs.contains(&name.as_str()) {
-        return Err(ManifestError::UnknownProgram { program: program() });
+    let crate_name = source.program.clone().unwrap_or_else(|| name.clone());
+    if !known_programs.contains(&crate_name.as_str()) {
+        return Err(ManifestError::UnknownProgram { program: crate_name });
     }
     let priority = u8::try_from(source.priority)
         .ok()
@@ -728,7 +732,7 @@ fn compile_program(
         caps.extend([memory, space]);
     }
     Ok(Program {
-        binary: format!("bin/{name}"),
+        binary: format!("bin/{crate_name}"),
         name,
         priority,
         budget_us: source.budget_us,

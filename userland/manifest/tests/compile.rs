@@ -107,7 +107,7 @@ fn checker_messages() {
         (
             "unknown field",
             program("a", &[("prio", "3")]),
-            "TOML parse error at line 16, column 1\n   |\n16 | prio = 3\n   | ^^^^\nunknown field `prio`, expected one of `name`, `priority`, `budget_us`, `period_us`, `memory_quota`, `on_crash`, `max_backoff_ms`, `audit`, `sandbox`, `console`, `caps`, `heap`, `supervisor`",
+            "TOML parse error at line 16, column 1\n   |\n16 | prio = 3\n   | ^^^^\nunknown field `prio`, expected one of `name`, `program`, `priority`, `budget_us`, `period_us`, `memory_quota`, `on_crash`, `max_backoff_ms`, `audit`, `sandbox`, `console`, `caps`, `heap`, `supervisor`",
         ),
         (
             "unknown program",
@@ -519,6 +519,29 @@ fn checker_messages() {
         .filter_map(|(label, body, expected)| check(label, body, expected))
         .collect();
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn one_crate_runs_as_several_programs_each_with_its_own_caps() {
+    let source = format!(
+        "{INIT}[endpoints.e]\n{}{}{}",
+        program("b", &[("caps", r#"[{ endpoint = "e", rights = ["read"] }]"#)]),
+        program("client-1", &[("program", "\"a\""), ("caps", r#"[{ endpoint = "e", rights = ["write"], badge = 1 }]"#)]),
+        program("client-2", &[("program", "\"a\""), ("caps", r#"[{ endpoint = "e", rights = ["write"], badge = 2 }]"#)]),
+    );
+    let manifest = compile(&source, KNOWN).expect("compiles");
+    for (name, badge) in [("client-1", 1), ("client-2", 2)] {
+        let client = manifest.program(name).expect("instance");
+        assert_eq!(client.binary, "bin/a");
+        assert_eq!(client.caps.iter().map(|c| c.badge).collect::<Vec<_>>(), [badge]);
+    }
+    assert_eq!(decode(&manifest.encode()).as_ref(), Ok(&manifest));
+    // The crate must exist; the instance's own name need not be one.
+    let unknown = source.replacen("program = \"a\"", "program = \"zz\"", 1);
+    assert_eq!(compile(&unknown, KNOWN).map(drop).map_err(|e| e.to_string()), Err(ManifestError::UnknownProgram { program: "zz".into() }.to_string()));
+    // Two entries may not share a name, whatever they run.
+    let twice = source.replace("client-2", "client-1");
+    assert!(matches!(compile(&twice, KNOWN), Err(ManifestError::DuplicateProgram { .. })));
 }
 
 #[test]
