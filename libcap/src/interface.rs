@@ -45,8 +45,8 @@
 /// let mut server = Counters([0; 4]);
 /// let reply = counter::dispatch(&mut server, libcap::Badge::new(1), request);
 /// assert!(matches!(reply, counter::Reply::add(5)));
-/// // A client: `counter::Client::new(slot).add(5)` calls the server behind `slot`;
-/// // `counter::serve(slot, &mut server)` is the server's whole loop.
+/// // A client: `counter::Client::new(caps::COUNTER).add(5)` calls the server behind the
+/// // manifest's `counter` cap; `counter::serve(caps::COUNTER, &mut server)` is a server's loop.
 /// ```
 #[macro_export]
 macro_rules! interface {
@@ -87,9 +87,10 @@ macro_rules! interface {
             }
 
             impl Client {
-                /// A client of the server behind the endpoint cap in `endpoint`.
-                pub const fn new(endpoint: $crate::CapSlot) -> Client {
-                    Client { endpoint }
+                /// A client of the server behind `endpoint` (a generated `caps::NAME`, or
+                /// `caps::Endpoint::at(slot)`).
+                pub const fn new(endpoint: $crate::caps::Endpoint) -> Client {
+                    Client { endpoint: endpoint.slot() }
                 }
 
                 $(
@@ -120,10 +121,10 @@ macro_rules! interface {
                 }
             }
 
-            /// Serves the endpoint cap in `endpoint` (Read right) forever with `server`
-            /// ([`ipc::serve`]($crate::ipc::serve)'s loop); returns only if the endpoint fails.
-            pub fn serve(endpoint: $crate::CapSlot, server: &mut impl Server) -> $crate::ErrorCode {
-                $crate::ipc::serve(endpoint, |badge, _label, request| dispatch(server, badge, request))
+            /// Serves `endpoint` (Read right) forever with `server` ([`ipc::serve`]($crate::ipc::serve)'s
+            /// loop); returns only if the endpoint fails.
+            pub fn serve(endpoint: $crate::caps::Endpoint, server: &mut impl Server) -> $crate::ErrorCode {
+                $crate::ipc::serve(endpoint.slot(), |badge, _label, request| dispatch(server, badge, request))
             }
         }
     };

@@ -41,6 +41,10 @@ pub const ERROR_EXIT_BASE: u64 = 0x100;
 /// `libcap::raw` calls. It is the one place where libcap's `unsafe` reaches into the program
 /// crate (an `export_name` attribute), and because the expansion comes from libcap's macro,
 /// the program's `#![forbid(unsafe_code)]` stands.
+///
+/// `libcap::entry!(main, caps)` first checks the named caps of [`caps!`](macro@crate::caps)
+/// (`caps::EXPECTED`): a slot that does not hold the kind its constant was generated for
+/// ends the program with that error, naming the cap, before `main` runs.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
@@ -48,6 +52,17 @@ macro_rules! entry {
         #[unsafe(export_name = "__libcap_main")]
         pub fn __libcap_main() -> u64 {
             $crate::rt::set_program_name(env!("CARGO_PKG_NAME"));
+            $crate::rt::Termination::exit_code($main())
+        }
+    };
+    ($main:path, $caps:path) => {
+        #[doc(hidden)]
+        #[unsafe(export_name = "__libcap_main")]
+        pub fn __libcap_main() -> u64 {
+            $crate::rt::set_program_name(env!("CARGO_PKG_NAME"));
+            if let Err(code) = $crate::caps::check({ use $caps as generated; generated::EXPECTED }) {
+                return $crate::rt::Termination::exit_code(Err::<(), _>(code));
+            }
             $crate::rt::Termination::exit_code($main())
         }
     };

@@ -49,7 +49,7 @@ fn passes() -> Result<Vec<Pass>> {
     for name in userland::programs()? {
         programs.args(["--package", &name]);
     }
-    programs.env("CARGO_ENCODED_RUSTFLAGS", USER_RUSTFLAGS.join("\x1f"));
+    programs.env("CARGO_ENCODED_RUSTFLAGS", USER_RUSTFLAGS.join("\x1f")).env("DAIOS_CAPS_DIR", crate::caps_gen::generate()?);
     programs.args(["--", "-D", "warnings"]);
     passes.push(Pass { what: "user programs", command: programs });
     let mut host = cargo();

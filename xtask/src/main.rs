@@ -4,6 +4,7 @@
 //! its argument struct; this file only dispatches.
 
 mod build;
+mod caps_gen;
 mod dep_check;
 mod fuzz;
 mod hermetic;

@@ -162,17 +162,17 @@ fn api_source(name: &str) -> String {
 fn server_source(name: &str) -> String {
     let (module, api) = (module(name), module(&format!("{name}-api")));
     format!(
-        "//! {name}: the server made by `cargo xtask new {name} --server`. It receives on slot 2\n\
+        "//! {name}: the server made by `cargo xtask new {name} --server`. It receives on its `service` cap\n\
          //! (tests/manifests/{name}.toml) and answers each request of `{name}-api`'s interface.\n\
          #![no_std]\n#![no_main]\n#![forbid(unsafe_code)]\n\n\
          use core::fmt::Write;\n\n\
-         use {api}::{{MAX_NAME, {module}}};\nuse libcap::heapless::String;\nuse libcap::{{Badge, CapSlot, ErrorCode, println}};\n\n\
-         libcap::entry!(main);\n\n/// Receive on the service's endpoint (the manifest's first cap).\nconst SERVICE: CapSlot = CapSlot::new(2);\n\n\
+         use {api}::{{MAX_NAME, {module}}};\nuse libcap::heapless::String;\nuse libcap::{{Badge, ErrorCode, println}};\n\n\
+         // The manifest's named caps, as typed constants (caps::SERVICE) checked at start.\nlibcap::caps!();\nlibcap::entry!(main, caps);\n\n\
          struct Server;\n\n\
          impl {module}::Server for Server {{\n    fn hello(&mut self, _badge: Badge, name: String<MAX_NAME>) -> String<MAX_NAME> {{\n        \
          let mut greeting = String::new();\n        // A greeting longer than MAX_NAME is cut short: the client named itself at length.\n        \
          let _ = write!(greeting, \"hello, {{name}}\");\n        greeting\n    }}\n}}\n\n\
-         fn main() -> Result<(), ErrorCode> {{\n    println!(\"{name}: serving\");\n    // `serve` returns only if the endpoint fails.\n    Err({module}::serve(SERVICE, &mut Server))\n}}\n"
+         fn main() -> Result<(), ErrorCode> {{\n    println!(\"{name}: serving\");\n    // `serve` returns only if the endpoint fails.\n    Err({module}::serve(caps::SERVICE, &mut Server))\n}}\n"
     )
 }
 
@@ -180,11 +180,11 @@ fn client_source(name: &str) -> String {
     let (module, api) = (module(name), module(&format!("{name}-api")));
     let client = format!("{name}-client");
     format!(
-        "//! {client}: calls the {name} server (slot 2, tests/manifests/{name}.toml), made by\n\
+        "//! {client}: calls the {name} server (its `server` cap, tests/manifests/{name}.toml), made by\n\
          //! `cargo xtask new {name} --server`.\n\
          #![no_std]\n#![no_main]\n#![forbid(unsafe_code)]\n\n\
-         use {api}::{module};\nuse libcap::heapless::String;\nuse libcap::{{CapSlot, ErrorCode, println}};\n\n\
-         libcap::entry!(main);\n\n/// Call the server (the manifest's first cap).\nconst SERVER: {module}::Client = {module}::Client::new(CapSlot::new(2));\n\n\
+         use {api}::{module};\nuse libcap::heapless::String;\nuse libcap::{{ErrorCode, println}};\n\n\
+         // The manifest's named caps, as typed constants (caps::SERVER) checked at start.\nlibcap::caps!();\nlibcap::entry!(main, caps);\n\nconst SERVER: {module}::Client = {module}::Client::new(caps::SERVER);\n\n\
          fn main() -> Result<(), ErrorCode> {{\n    let name: String<{{ {api}::MAX_NAME }}> = \"{client}\".chars().collect();\n    \
          let greeting = SERVER.hello(name)?;\n    println!(\"{client}: the server said \\\"{{greeting}}\\\"\");\n    println!(\"{client}: done\");\n    Ok(())\n}}\n"
     )
@@ -211,8 +211,8 @@ fn server_manifest(name: &str, policy: &str) -> String {
     let endpoint = module(name);
     format!(
         "# The boot manifest of the `{name}` server and its client (made by `cargo xtask new --server`);\n# `{name}.expect` beside it makes it the test qemu::{endpoint}.\n\n{INIT}\n[endpoints.{endpoint}]\n\n{}\n{}\n# The security policy, as in system.toml.\n{policy}",
-        program_entry(name, "restart", &format!("caps = [{{ endpoint = \"{endpoint}\", rights = [\"read\"] }}]\n")),
-        program_entry(&format!("{name}-client"), "restart", &format!("caps = [{{ endpoint = \"{endpoint}\", rights = [\"write\"], badge = 1 }}]\n")),
+        program_entry(name, "restart", &format!("caps = [{{ name = \"service\", endpoint = \"{endpoint}\", rights = [\"read\"] }}]\n")),
+        program_entry(&format!("{name}-client"), "restart", &format!("caps = [{{ name = \"server\", endpoint = \"{endpoint}\", rights = [\"write\"], badge = 1 }}]\n")),
     )
 }
 

@@ -230,6 +230,7 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
         && !"shell".contains(filter)
         && !"shell_control".contains(filter)
         && !"security_log".contains(filter)
+        && !"caps_checked_at_start".contains(filter)
         && !manifests_selected
     {
         return Ok(());
@@ -272,6 +273,9 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
     }
     if "aslr_across_boots".contains(filter) {
         aslr_across_boots(&kernel, &initrd, accel, tally)?;
+    }
+    if "caps_checked_at_start".contains(filter) {
+        caps_checked_at_start(&kernel, accel, tally)?;
     }
     for test in MANIFEST_TESTS.iter().chain(&declared).filter(|test| test.name.contains(filter)) {
         manifest_test(test, &kernel, accel, tally)?;
@@ -606,6 +610,34 @@ fn manifest_test(test: &ManifestTest, kernel: &Path, accel: Accel, tally: &mut T
         println!("---- serial log of qemu::{name} ----\n{}\n---- end of serial log ----", outcome.serial.trim_end());
     }
     Ok(())
+}
+
+/// The kv tutorial booted with a manifest its programs were not built against: kv-client-1's
+/// `kv` cap is a notification there. Its start-up check (`entry!(main, caps)`) must stop it
+/// before `main`, naming the cap; kv-client-2, whose cap is right, works.
+fn caps_checked_at_start(kernel: &Path, accel: Accel, tally: &mut Tally) -> Result<()> {
+    let tutorial = std::fs::read_to_string(build::workspace_root().join("tests/manifests/kv.toml")).context("reading tests/manifests/kv.toml")?;
+    let swapped = tutorial
+        .replacen("[endpoints.kv]", "[endpoints.kv]\n[notifications.wrong]", 1)
+        .replacen(r#"{ name = "kv", endpoint = "kv", rights = ["write"], badge = 1 }"#, r#"{ name = "kv", notification = "wrong", rights = ["read", "write"] }"#, 1);
+    anyhow::ensure!(swapped.contains("[notifications.wrong]") && swapped.contains(r#"notification = "wrong""#), "tests/manifests/kv.toml changed: update caps_checked_at_start");
+    // Outside tests/manifests, so the generated constants still come from kv.toml.
+    let path = build::target_dir().join("caps-checked-at-start.toml");
+    std::fs::write(&path, swapped).with_context(|| format!("writing {}", path.display()))?;
+    let test = ManifestTest {
+        name: "caps_checked_at_start",
+        manifest: leak(path.display().to_string()),
+        cmdline: "quiet",
+        allow_unenforced: &[],
+        what: "a program booted with a manifest it was not built against (a named cap of another kind) stops before main, naming the cap; the others run",
+        wanted: &[
+            "kv-client: cap KV (slot 2) is a Notification cap, not the Endpoint this program was built for",
+            "init: kv-client-1 exited (code 262: main returned WrongObjectType",
+            "kv-client 2: my 1000-byte value and my key came back mine; deleted is gone",
+        ],
+        check: None,
+    };
+    manifest_test(&test, kernel, accel, tally)
 }
 
 /// Two boots load `bin/hello` at different bases: the randomness is not fixed per build.

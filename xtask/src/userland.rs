@@ -110,6 +110,8 @@ pub fn build(release: bool) -> Result<Vec<(String, PathBuf)>> {
     // CARGO_ENCODED_RUSTFLAGS wins over RUSTFLAGS and every config `rustflags`, so the user
     // flags are exactly these whatever the environment says.
     command.env("CARGO_ENCODED_RUSTFLAGS", USER_RUSTFLAGS.join("\x1f")).env_remove("RUSTFLAGS");
+    // The manifests' named caps, as constants for `libcap::caps!()`.
+    command.env("DAIOS_CAPS_DIR", crate::caps_gen::generate()?);
     let status = command.status().context("running cargo to build the user programs")?;
     if !status.success() {
         bail!("building the user programs failed");

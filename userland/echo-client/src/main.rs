@@ -11,12 +11,14 @@
 
 use echo_api::{MAX_TEXT, echo};
 use libcap::heapless::String;
-use libcap::{CapSlot, ErrorCode, println};
+use libcap::{ErrorCode, println};
 
-libcap::entry!(main);
+libcap::entry!(main, caps);
 
-/// Call on the echo endpoint (manifest: the first `caps` entry).
-const ECHO: echo::Client = echo::Client::new(CapSlot::new(2));
+libcap::caps!();
+
+/// Calls the server behind the manifest's `echo` cap.
+const ECHO: echo::Client = echo::Client::new(caps::ECHO);
 
 fn main() -> Result<(), ErrorCode> {
     let me = ECHO.who_am_i()?;

@@ -12,12 +12,11 @@
 
 use echo_api::{MAX_TEXT, echo};
 use libcap::heapless::String;
-use libcap::{Badge, CapSlot, ErrorCode, println};
+use libcap::{Badge, ErrorCode, println};
 
-libcap::entry!(main);
+libcap::entry!(main, caps);
 
-/// Receive on the echo endpoint (manifest: the first `caps` entry).
-const ECHO: CapSlot = CapSlot::new(2);
+libcap::caps!();
 
 struct Echo;
 
@@ -41,5 +40,5 @@ impl echo::Server for Echo {
 fn main() -> Result<(), ErrorCode> {
     println!("echo-server: serving");
     // `serve` only returns if the endpoint itself fails.
-    Err(echo::serve(ECHO, &mut Echo))
+    Err(echo::serve(caps::ECHO, &mut Echo))
 }

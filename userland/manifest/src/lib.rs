@@ -173,6 +173,18 @@ pub struct Program {
     pub sandbox: bool,
     /// The caps the process starts with, in slot order.
     pub caps: Vec<CapGrant>,
+    /// The `caps` entries the manifest names: the constants xtask generates for the
+    /// program's code (`libcap::caps!`). init does not use them.
+    pub cap_names: Vec<NamedCap>,
+}
+
+/// A cap the manifest names for the program's code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedCap {
+    /// The name as written (`kv`); the constant is its upper case (`caps::KV`).
+    pub name: String,
+    /// The slot it is in.
+    pub slot: u32,
 }
 
 impl Program {

@@ -545,6 +545,22 @@ fn one_crate_runs_as_several_programs_each_with_its_own_caps() {
 }
 
 #[test]
+fn named_caps_are_recorded_with_their_slots_and_checked() {
+    let caps = r#"[{ name = "inbox", endpoint = "e", rights = ["read"] }, { notification = "n", rights = ["read"] }, { name = "bell", notification = "n", rights = ["write"], badge = 3 }]"#;
+    let source = format!("{INIT}[endpoints.e]\n[notifications.n]\n{}", program("a", &[("caps", caps)]));
+    let manifest = compile(&source, KNOWN).expect("compiles");
+    let a = manifest.program("a").expect("program a");
+    let named: Vec<(&str, u32)> = a.cap_names.iter().map(|n| (n.name.as_str(), n.slot)).collect();
+    assert_eq!(named, [("inbox", 2), ("bell", 4)]);
+    assert_eq!(decode(&manifest.encode()).as_ref(), Ok(&manifest));
+    for (bad, why) in [("Inbox", "is not a name"), ("9lives", "is not a name"), ("in-box", "is not a name"), ("bell", "two caps are named \"bell\"")] {
+        let broken = source.replacen("name = \"inbox\"", &format!("name = \"{bad}\""), 1);
+        let error = compile(&broken, KNOWN).map(drop).unwrap_err().to_string();
+        assert!(error.contains(why), "{bad}: {error}");
+    }
+}
+
+#[test]
 fn a_heap_is_two_caps_at_the_reserved_slots() {
     let source = format!(
         "memory_server = \"mem\"\n{INIT}[endpoints.mem]\n{}{}",

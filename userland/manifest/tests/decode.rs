@@ -51,6 +51,7 @@ fn sample() -> CompiledManifest {
             },
             audit: false,
             sandbox: false,
+            cap_names: vec![],
             caps: vec![
                 CapGrant {
                     slot: 1,

@@ -6,11 +6,12 @@
 #![forbid(unsafe_code)]
 
 use kv_api::{Key, KvError, Value, kv};
-use libcap::{CapSlot, ErrorCode, println};
+use libcap::{ErrorCode, println};
 
-libcap::entry!(main);
+libcap::entry!(main, caps);
 
-const KV: kv::Client = kv::Client::new(CapSlot::new(2));
+libcap::caps!();
+const KV: kv::Client = kv::Client::new(caps::KV);
 
 fn key(text: &str) -> Key {
     text.chars().collect()

@@ -8,9 +8,10 @@ extern crate alloc;
 use alloc::collections::BTreeMap;
 
 use kv_api::{Key, KvError, Value, kv};
-use libcap::{Badge, CapSlot, ErrorCode, println};
+use libcap::{Badge, ErrorCode, println};
 
-libcap::entry!(main);
+libcap::caps!();
+libcap::entry!(main, caps);
 
 /// Keys one client may hold.
 const KEYS_PER_CLIENT: usize = 64;
@@ -44,5 +45,5 @@ impl kv::Server for Store {
 
 fn main() -> Result<(), ErrorCode> {
     println!("kv-server: serving");
-    Err(kv::serve(CapSlot::new(2), &mut Store(BTreeMap::new())))
+    Err(kv::serve(caps::KV, &mut Store(BTreeMap::new())))
 }
