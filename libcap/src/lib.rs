@@ -50,6 +50,49 @@
 //! - A panic handler: prints `panic: <message>` to the console cap and exits with
 //!   [`rt::PANIC_EXIT_CODE`].
 //!
+//! # A service, whole
+//!
+//! The interface, declared once (in its own `*-api` crate, which both sides depend on), the
+//! server and the client; the caps come from the manifest by name (`name = "greeter"` on
+//! each side's `caps` entry, see [`caps`](mod@caps)). `userland/examples/README.md` walks
+//! through a larger one, the key-value tutorial.
+//!
+//! ```rust,no_run
+//! use libcap::heapless::String;
+//! use libcap::{Badge, ErrorCode, println};
+//!
+//! // greeter-api/src/lib.rs
+//! libcap::interface! {
+//!     pub interface greeter (label = 1) {
+//!         /// A greeting for `name`.
+//!         fn hello(name: String<32>) -> String<64>;
+//!     }
+//! }
+//!
+//! // greeter/src/main.rs: the server. (In a program: `libcap::caps!();` and
+//! // `libcap::entry!(main, caps);`, then `caps::GREETER` instead of `Endpoint::at(2)`.)
+//! struct Greeter;
+//! impl greeter::Server for Greeter {
+//!     fn hello(&mut self, badge: Badge, name: String<32>) -> String<64> {
+//!         let mut greeting = String::new();
+//!         let _ = core::fmt::Write::write_fmt(&mut greeting, format_args!("hello, {name} (client {})", badge.value()));
+//!         greeting
+//!     }
+//! }
+//! fn serve() -> ErrorCode {
+//!     greeter::serve(libcap::caps::Endpoint::at(2), &mut Greeter)
+//! }
+//!
+//! // greeter-client/src/main.rs: the client.
+//! fn ask() -> Result<(), ErrorCode> {
+//!     let server = greeter::Client::new(libcap::caps::Endpoint::at(2));
+//!     let greeting = server.hello("ada".chars().collect())?;
+//!     println!("the server said: {greeting}");
+//!     Ok(())
+//! }
+//! # fn main() { let _ = (serve, ask); }
+//! ```
+//!
 //! # Trust
 //!
 //! All of libcap's `unsafe` is in one module, `raw` (private; its doc comment is the audit
