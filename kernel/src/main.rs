@@ -27,6 +27,7 @@
 mod arch;
 mod caps;
 mod console;
+mod denials;
 mod frame;
 mod ipc;
 mod irq;

@@ -36,6 +36,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
     // A simple Call or ReplyRecv does not come back from here.
     crate::ipc::fastpath::attempt(frame);
     let args: Registers = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9];
+    let args_number = frame.rax;
     let result = match Sysno::try_from(frame.rax) {
         Ok(number) => match number {
             Sysno::Send
@@ -57,7 +58,12 @@ pub fn dispatch(frame: &mut TrapFrame) {
             [frame.rdx, frame.r10, frame.r8, frame.r9] = reply.words;
         }
         Ok(None) => {} // the IPC path wrote the outcome into the frame
-        Err(code) => frame.rax = u64::from(code as u32),
+        Err(code) => {
+            frame.rax = u64::from(code as u32);
+            if crate::denials::is_cap_refusal(code) {
+                crate::denials::refused_syscall(sched::current(), args_number, code);
+            }
+        }
     }
     frame.rflags = sanitize_user_flags(frame.rflags);
     if sched::take_current_doom() {
@@ -237,6 +243,14 @@ fn handle(number: Sysno, args: Registers) -> Result<Reply, ErrorCode> {
             audit_cap(args::AuditMemory::decode(args).audit)?;
             let (free, managed) = crate::mm::frame_stats();
             Ok(Reply { words: [free, managed, 0, 0] })
+        }
+        Sysno::AuditDenial => {
+            let args = args::AuditDenial::decode(args);
+            audit_cap(args.audit)?;
+            Ok(match crate::denials::read(args.number) {
+                Ok((number, time_us, packed)) => Reply { words: [number, time_us, packed, 1] },
+                Err(next) => Reply { words: [next, 0, 0, 0] },
+            })
         }
         Sysno::ThreadKill => {
             let id = thread_cap(args::ThreadKill::decode(args).thread)?;

@@ -198,6 +198,46 @@ pub fn audit_memory(audit: CapSlot) -> Result<AuditedMemory, ErrorCode> {
     Ok(AuditedMemory { free_frames: regs.rdx, managed_frames: regs.r10 })
 }
 
+/// One record of the kernel's denials ([`audit_denial`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditedDenial {
+    /// Its number (records are numbered from 0; a gap before it is what was overwritten).
+    pub number: u64,
+    /// When, in µs since boot.
+    pub time_us: u64,
+    /// `abi::syscall::denial::REFUSED_SYSCALL` or `BUDGET_OVERRUN`.
+    pub kind: u8,
+    /// The refused syscall's number (0 for a budget overrun).
+    pub syscall: u16,
+    /// Its error (`None` for a budget overrun).
+    pub code: Option<ErrorCode>,
+    /// The thread's audit index (as [`CapInfo::audit_index`] reports it for a thread cap).
+    pub thread: u16,
+    /// This thread's records the kernel did not keep since its previous one (past its
+    /// allowance per second), at most 255.
+    pub suppressed: u8,
+}
+
+/// Record `number` of the kernel's denials, or the oldest still held if it was overwritten,
+/// through the audit cap in `audit`; `Err(next)` (inside `Ok`) when there is none yet.
+pub fn audit_denial(audit: CapSlot, number: u64) -> Result<Result<AuditedDenial, u64>, ErrorCode> {
+    let regs = invoke(args::AuditDenial { audit: audit.into(), number })?;
+    if regs.r9 == 0 {
+        return Ok(Err(regs.rdx));
+    }
+    let packed = abi::syscall::denial::Packed::unpack(regs.r8);
+    let code = ErrorCode::try_from(u32::from(packed.code)).ok();
+    Ok(Ok(AuditedDenial {
+        number: regs.rdx,
+        time_us: regs.r10,
+        kind: packed.kind,
+        syscall: packed.syscall,
+        code,
+        thread: packed.thread,
+        suppressed: packed.suppressed,
+    }))
+}
+
 /// What [`frame_info`] reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameInfo {

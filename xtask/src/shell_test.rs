@@ -159,6 +159,47 @@ pub fn run_log(kernel: &Path, accel: crate::qemu::Accel) -> Result<String> {
     result
 }
 
+/// `qemu::kernel_denials`: boots tests/manifests/kernel-denials.toml and reads the security
+/// log through the shell until the kernel's records of denier's refused syscalls and budget
+/// overruns are there, under its name.
+pub fn run_denials(kernel: &Path, accel: crate::qemu::Accel) -> Result<String> {
+    let path = crate::build::workspace_root().join("tests/manifests/kernel-denials.toml");
+    let initrd = crate::build::initrd_for(&path, "kernel-denials")?;
+    let boot = crate::qemu::Boot::Direct { kernel, initrd: &initrd, cmdline: "quiet" };
+    let mut session = Session::start(crate::qemu::test_command(&boot, accel))?;
+    let result = denials_script(&mut session);
+    if let Err(error) = &result {
+        println!("---- serial log of qemu::kernel_denials ----\n{}\n---- end of serial log ----", session.all().trim_end());
+        println!("qemu::kernel_denials: {error:#}");
+    }
+    result
+}
+
+fn denials_script(session: &mut Session) -> Result<String> {
+    session.answer("Ctrl-A X leaves QEMU")?;
+    let wanted = [
+        "denier: refused: Some(EmptySlot), Some(WrongObjectType); now spinning past my budget",
+        "denier: refused syscall CapIdentify: slot holds no capability",
+        "denier: refused syscall NbRecv: capability names the wrong kind of object",
+        "denier: budget overrun: held until its next period",
+    ];
+    let started = Instant::now();
+    loop {
+        session.command(b"log", "recorded since boot")?;
+        let all = session.all();
+        let missing: Vec<&str> = wanted.iter().copied().filter(|line| !all.contains(line)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        if started.elapsed() > ANSWER_TIMEOUT {
+            bail!("the security log never showed {missing:?}");
+        }
+    }
+    // The shell still answers while denier spins at a higher priority (its budget holds it).
+    session.command(b"ps", "programs, as the manifest lists them")?;
+    Ok("denier's refused CapIdentify and NbRecv and its budget overruns are in the log under its name".into())
+}
+
 /// The number before `word` in `text` (`12 overwritten` -> 12).
 fn number_before(text: &str, word: &str) -> Option<u64> {
     let before = text.split(word).next()?;

@@ -230,6 +230,7 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
         && !"shell".contains(filter)
         && !"shell_control".contains(filter)
         && !"security_log".contains(filter)
+        && !"kernel_denials".contains(filter)
         && !"caps_checked_at_start".contains(filter)
         && !manifests_selected
     {
@@ -273,6 +274,9 @@ fn kernel_tests(filter: &str, accel: Accel, tally: &mut Tally) -> Result<()> {
     }
     if "aslr_across_boots".contains(filter) {
         aslr_across_boots(&kernel, &initrd, accel, tally)?;
+    }
+    if "kernel_denials".contains(filter) {
+        kernel_denials(&kernel, accel, tally);
     }
     if "caps_checked_at_start".contains(filter) {
         caps_checked_at_start(&kernel, accel, tally)?;
@@ -350,6 +354,22 @@ fn shell_control(kernel: &Path, accel: Accel, tally: &mut Tally) {
 }
 
 /// The security log under a flood (`shell_test::run_log`).
+fn kernel_denials(kernel: &Path, accel: Accel, tally: &mut Tally) {
+    let what = "the kernel's denial record (AuditDenial): a program's syscalls refused for their caps (empty slot, wrong kind) and its budget overruns reach the security log under its name, through init; the shell still answers";
+    let started = std::time::Instant::now();
+    match crate::shell_test::run_denials(kernel, accel) {
+        Ok(checked) => {
+            tally.passed += 1;
+            println!("test qemu::kernel_denials ... ok ({:.2} s) — {what} ({checked})", started.elapsed().as_secs_f64());
+        }
+        Err(error) => {
+            tally.failed += 1;
+            tally.failures.push("qemu::kernel_denials".into());
+            println!("test qemu::kernel_denials ... FAILED — {what}: {error:#}");
+        }
+    }
+}
+
 fn security_log(kernel: &Path, accel: Accel, tally: &mut Tally) {
     let what = "the security log (tests/manifests/security-log.toml): crash-loop's faults and restarts are recorded with its name; the flood overflows init's 64-record ring, which counts what it overwrote, and blocks neither crash-loop (still restarted) nor the shell (still answers)";
     let started = std::time::Instant::now();

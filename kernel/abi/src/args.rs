@@ -626,6 +626,13 @@ syscall_args! {
         /// The audit cap; needs `READ`.
         audit: Arg<CapSlot> => rdi,
     }
+    /// [`Sysno::AuditDenial`]: the kernel's record of refused authority.
+    AuditDenial {
+        /// The audit cap; needs `READ`.
+        audit: Arg<CapSlot> => rdi,
+        /// The record wanted (the oldest still held if it was overwritten).
+        number: u64 => rsi,
+    }
 }
 
 #[cfg(test)]
@@ -694,7 +701,7 @@ mod tests {
         let info = MessageInfo::new(9, 3, 1).unwrap();
         let w = info.encode();
         let rw = Rights::READ.union(Rights::WRITE);
-        let cases: [(Sysno, [u64; 6], [u64; 6]); 36] = [
+        let cases: [(Sysno, [u64; 6], [u64; 6]); 37] = [
             (Send::SYSNO, Send { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
             (NbSend::SYSNO, NbSend { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
             (Call::SYSNO, Call { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
@@ -777,6 +784,7 @@ mod tests {
                 [1, 2, 0, 0, 0, 0],
             ),
             (AuditMemory::SYSNO, AuditMemory { audit: slot(1) }.encode(), [1, 0, 0, 0, 0, 0]),
+            (AuditDenial::SYSNO, AuditDenial { audit: slot(1), number: 9 }.encode(), [1, 9, 0, 0, 0, 0]),
         ];
         for (i, (sysno, encoded, expected)) in cases.iter().enumerate() {
             assert_eq!(*sysno, Sysno::ALL[i], "cases are in syscall order");

@@ -262,11 +262,79 @@ pub enum Sysno {
     /// Returns in `rdx` the frames (4 KiB) the kernel's allocator has free and in `r10` all
     /// it manages: what every quota in the system draws from.
     AuditMemory = 36,
+    /// The kernel's record of refused authority
+    /// ([`args::AuditDenial`](crate::args::AuditDenial): audit cap, record number): syscalls
+    /// refused because the caller named an invalid or empty slot or a cap of the wrong kind
+    /// or rights, and budget overruns (a thread throttled for the rest of its period). The
+    /// kernel keeps the last [`denial::RECORDS`] in a ring, numbered from 0; asking for a
+    /// number already overwritten answers the oldest still held, so the reader sees how
+    /// many it lost. Returns `r9` = 1 and the record: `rdx` its number, `r10` the time in
+    /// µs since boot, `r8` packed ([`denial::Packed`]): kind, syscall number, error code, the
+    /// thread's audit index and how many of its records were not kept before this one (each
+    /// thread may add [`denial::BURST_PER_SECOND`] a second); or `r9` = 0 and `rdx` the
+    /// number the next record will get.
+    AuditDenial = 37,
+}
+
+/// The records of [`Sysno::AuditDenial`].
+pub mod denial {
+    /// How many records the kernel keeps.
+    pub const RECORDS: usize = 64;
+    /// A syscall refused for the cap it named ([`crate::ErrorCode`] `InvalidSlot`,
+    /// `EmptySlot`, `WrongObjectType` or `InsufficientRights`).
+    pub const REFUSED_SYSCALL: u8 = 1;
+    /// A thread used its CPU budget and waits for its next period.
+    pub const BUDGET_OVERRUN: u8 = 2;
+
+    /// Records one thread may add per second; past them the kernel counts, and the thread's
+    /// next record carries the count, so one thread cannot flush the others' records out.
+    pub const BURST_PER_SECOND: u8 = 4;
+
+    /// One record's fields, as `r8` carries them.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Packed {
+        /// [`REFUSED_SYSCALL`] or [`BUDGET_OVERRUN`].
+        pub kind: u8,
+        /// The refused syscall's number (0 for a budget overrun).
+        pub syscall: u16,
+        /// Its `ErrorCode` number (0 for a budget overrun).
+        pub code: u16,
+        /// The thread's audit index.
+        pub thread: u16,
+        /// Records of this thread the kernel did not keep (past [`BURST_PER_SECOND`]) since
+        /// its previous record, at most 255.
+        pub suppressed: u8,
+    }
+
+    impl Packed {
+        /// `r8`: suppressed in bits 56..64, kind 48..56, syscall 32..48, code 16..32, thread
+        /// 0..16.
+        pub const fn pack(self) -> u64 {
+            (self.suppressed as u64) << 56 | (self.kind as u64) << 48 | (self.syscall as u64) << 32 | (self.code as u64) << 16 | self.thread as u64
+        }
+
+        /// The fields of `r8`.
+        pub const fn unpack(word: u64) -> Packed {
+            Packed { suppressed: (word >> 56) as u8, kind: (word >> 48) as u8, syscall: (word >> 32) as u16, code: (word >> 16) as u16, thread: word as u16 }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn packing_round_trips_every_field() {
+            let record = Packed { kind: BUDGET_OVERRUN, syscall: 0xabcd, code: 0x1234, thread: 0xfedc, suppressed: 0x99 };
+            assert_eq!(Packed::unpack(record.pack()), record);
+            assert_eq!(Packed::unpack(0), Packed { kind: 0, syscall: 0, code: 0, thread: 0, suppressed: 0 });
+        }
+    }
 }
 
 impl Sysno {
     /// Every syscall, in numeric order.
-    pub const ALL: [Sysno; 36] = [
+    pub const ALL: [Sysno; 37] = [
         Sysno::Send,
         Sysno::NbSend,
         Sysno::Call,
@@ -303,6 +371,7 @@ impl Sysno {
         Sysno::ConsoleRead,
         Sysno::ConsoleSetNotification,
         Sysno::AuditMemory,
+        Sysno::AuditDenial,
     ];
 
     /// The number as it travels in `rax`.

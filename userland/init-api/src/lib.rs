@@ -152,6 +152,17 @@ pub enum LogEvent {
     /// It asked init to restart or stop program `target` (an index) with a status-only
     /// supervisor cap: refused.
     SupervisorRefused { target: u16 },
+    /// The kernel refused its syscall `syscall` (a number of `abi::Sysno`) for the cap it
+    /// named: `code` is the `abi::ErrorCode` number (invalid or empty slot, wrong kind,
+    /// missing rights).
+    /// `suppressed`: how many records of this program the kernel counted but did not keep
+    /// just before this one (a program may add a few a second).
+    RefusedSyscall { syscall: u16, code: u16, suppressed: u8 },
+    /// It used its CPU budget; the kernel holds it until its next period. `suppressed` as
+    /// above.
+    BudgetOverrun { suppressed: u8 },
+    /// The kernel's own ring overwrote this many records before init read them.
+    KernelLost { count: u64 },
 }
 
 /// `text`, cut to [`NAME_MAX`] bytes on a character boundary.

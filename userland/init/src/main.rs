@@ -109,6 +109,7 @@ fn main() -> Result<(), ErrorCode> {
         slots,
         children: Vec::new(),
         log: security_log::Ring::new(),
+        kernel_denials_next: 0,
     };
     for program in &manifest.programs {
         supervisor.children.push(Child { program, backoff_ms: manifest::INITIAL_BACKOFF_MS, running: None, restarts: 0, asked: None });
@@ -302,6 +303,8 @@ struct Supervisor<'m> {
     /// The security log: every fault, crash, restart and refused supervisor request, for
     /// readers through the supervisor interface (`init-api` `Request::Log`).
     log: security_log::Ring<LogEntry, LOG_RECORDS>,
+    /// The number of the next kernel denial record to read (`AuditDenial`).
+    kernel_denials_next: u64,
 }
 
 /// How many security-log records init keeps; older ones are counted, not kept.
@@ -322,6 +325,34 @@ impl Supervisor<'_> {
     fn record(&mut self, program: Option<usize>, event: init_api::LogEvent) {
         let program = program.and_then(|index| u16::try_from(index).ok());
         self.log.push(LogEntry { tsc: libcap::bench::rdtsc(), program, event });
+    }
+
+    /// Moves the kernel's denial records (`AuditDenial`) into the security log, naming the
+    /// program whose thread it was; a gap in their numbers is recorded as what the kernel
+    /// overwrote before init read it.
+    fn drain_kernel_denials(&mut self) {
+        use libcap::abi::syscall::denial::{BUDGET_OVERRUN, REFUSED_SYSCALL};
+        // A flood refills the ring as fast as it is read: take one ring's worth per visit.
+        for _ in 0..libcap::abi::syscall::denial::RECORDS {
+            let Ok(Ok(denial)) = sys::audit_denial(AUDIT_SLOT, self.kernel_denials_next) else { return };
+            if denial.number > self.kernel_denials_next {
+                self.record(None, init_api::LogEvent::KernelLost { count: denial.number - self.kernel_denials_next });
+            }
+            self.kernel_denials_next = denial.number.saturating_add(1);
+            let program = self.children.iter().position(|child| {
+                child.running.as_ref().and_then(|running| running.audit_numbers()).is_some_and(|numbers| numbers.thread == denial.thread)
+            });
+            let event = match denial.kind {
+                REFUSED_SYSCALL => init_api::LogEvent::RefusedSyscall {
+                    syscall: denial.syscall,
+                    code: denial.code.map_or(0, |c| c.as_u32() as u16),
+                    suppressed: denial.suppressed,
+                },
+                BUDGET_OVERRUN => init_api::LogEvent::BudgetOverrun { suppressed: denial.suppressed },
+                _ => continue,
+            };
+            self.record(program, event);
+        }
     }
 
     /// The one program holding a status-only supervisor cap, if exactly one does: the
@@ -460,6 +491,9 @@ impl Supervisor<'_> {
                     sys::thread_exit(1);
                 }
             };
+            // Before anything else: what the kernel refused since (a reader asking for the
+            // log then sees it).
+            self.drain_kernel_denials();
             let badge = received.badge.value();
             if badge == init_api::STATUS_BADGE || badge == init_api::CONTROL_BADGE {
                 self.answer(badge == init_api::CONTROL_BADGE, &received);

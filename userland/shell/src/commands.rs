@@ -110,6 +110,13 @@ fn log(caps: &Caps) {
                 };
                 format!("denied: asked init to restart or stop {name} with a status-only supervisor cap")
             }
+            LogEvent::RefusedSyscall { syscall, code, suppressed } => {
+                let call = libcap::Sysno::try_from(u64::from(syscall)).map_or_else(|_| format!("#{syscall}"), |s| format!("{s:?}"));
+                let why = libcap::ErrorCode::try_from(u32::from(code)).map_or("an unknown error", |c| c.as_str());
+                format!("refused syscall {call}: {why}{}", suppressed_note(suppressed))
+            }
+            LogEvent::BudgetOverrun { suppressed } => format!("budget overrun: held until its next period{}", suppressed_note(suppressed)),
+            LogEvent::KernelLost { count } => format!("the kernel overwrote {count} denial records before init read them"),
         };
         println!("  #{:<6} tsc {:>14}  {}{sandbox}: {event}", record.number, record.tsc, record.program);
         number = record.number.saturating_add(1);
@@ -402,5 +409,14 @@ fn control(caps: &Caps, command: &str, name: &str) {
         }
         Ok(_) => println!("{command}: {name}: init has no such program"),
         Err(code) => println!("{command}: asking init: {}", code.as_str()),
+    }
+}
+
+/// What a kernel record says about the records of the same program it did not keep.
+fn suppressed_note(suppressed: u8) -> String {
+    match suppressed {
+        0 => String::new(),
+        u8::MAX => " (and at least 255 more before it, counted, not kept)".into(),
+        n => format!(" (and {n} more before it, counted, not kept)"),
     }
 }

@@ -1,0 +1,93 @@
+//! The kernel's record of refused authority: the last [`RECORDS`] syscalls refused for the
+//! cap they named and budget overruns, for the security log (init drains it through its
+//! audit cap, `AuditDenial`).
+//!
+//! A fixed ring: recording never blocks or allocates, a flood overwrites the oldest records,
+//! and the numbers keep counting, so a reader learns how many it lost; nothing is lost
+//! silently. Each thread may add [`BURST_PER_SECOND`] records a second; past that the kernel
+//! only counts them, and the thread's next record says how many, so a thread that floods
+//! (a spinner overrunning its budget every period, a loop of refused calls) cannot push the
+//! other threads' records out. Static tables, the same size whatever user space does: no
+//! kernel memory grows with them.
+
+use abi::ErrorCode;
+use abi::syscall::denial::{BUDGET_OVERRUN, BURST_PER_SECOND, Packed, RECORDS, REFUSED_SYSCALL};
+use spin::Mutex;
+
+use crate::thread::{MAX_THREADS, ThreadId};
+
+#[derive(Clone, Copy)]
+struct Record {
+    time_us: u64,
+    packed: u64,
+}
+
+/// Each thread's share of the ring this second.
+#[derive(Clone, Copy)]
+struct Allowance {
+    second_started_us: u64,
+    used: u8,
+    /// Records not kept since this thread's last kept one.
+    suppressed: u32,
+}
+
+struct Ring {
+    records: [Record; RECORDS],
+    /// The number the next record gets; how many were ever recorded.
+    next: u64,
+    allowances: [Allowance; MAX_THREADS],
+}
+
+static RING: Mutex<Ring> = Mutex::new(Ring {
+    records: [Record { time_us: 0, packed: 0 }; RECORDS],
+    next: 0,
+    allowances: [Allowance { second_started_us: 0, used: 0, suppressed: 0 }; MAX_THREADS],
+});
+
+fn push(kind: u8, syscall: u16, code: u16, thread: ThreadId) {
+    let time_us = crate::arch::time::micros_since_boot();
+    let mut ring = RING.lock();
+    let Some(allowance) = ring.allowances.get_mut(thread.index()) else { return };
+    if time_us.saturating_sub(allowance.second_started_us) >= 1_000_000 {
+        *allowance = Allowance { second_started_us: time_us, used: 0, ..*allowance };
+    }
+    if allowance.used >= BURST_PER_SECOND {
+        allowance.suppressed = allowance.suppressed.saturating_add(1);
+        return;
+    }
+    allowance.used += 1;
+    let suppressed = u8::try_from(core::mem::take(&mut allowance.suppressed)).unwrap_or(u8::MAX);
+    let packed = Packed { kind, syscall, code, thread: thread.0, suppressed }.pack();
+    let index = (ring.next % RECORDS as u64) as usize;
+    if let Some(slot) = ring.records.get_mut(index) {
+        *slot = Record { time_us, packed };
+    }
+    ring.next = ring.next.wrapping_add(1);
+}
+
+/// Whether a syscall's error says the caller named a cap it does not hold as it claimed.
+pub fn is_cap_refusal(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::InvalidSlot | ErrorCode::EmptySlot | ErrorCode::WrongObjectType | ErrorCode::InsufficientRights)
+}
+
+/// Thread `thread`'s syscall `number` was refused with `code`.
+pub fn refused_syscall(thread: ThreadId, number: u64, code: ErrorCode) {
+    push(REFUSED_SYSCALL, u16::try_from(number).unwrap_or(u16::MAX), code.as_u32() as u16, thread);
+}
+
+/// Thread `thread` used its budget and is throttled until its next period.
+pub fn budget_overrun(thread: ThreadId) {
+    push(BUDGET_OVERRUN, 0, 0, thread);
+}
+
+/// Record `number`, or the oldest still held if it was overwritten: (its number, time in
+/// µs, packed); `Err(next)` if there is none yet.
+pub fn read(number: u64) -> Result<(u64, u64, u64), u64> {
+    let ring = RING.lock();
+    if number >= ring.next {
+        return Err(ring.next);
+    }
+    let number = number.max(ring.next.saturating_sub(RECORDS as u64));
+    let record = ring.records.get((number % RECORDS as u64) as usize).copied().unwrap_or(Record { time_us: 0, packed: 0 });
+    Ok((number, record.time_us, record.packed))
+}
