@@ -25,6 +25,8 @@ struct Record {
 /// Each thread's share of the ring this second.
 #[derive(Clone, Copy)]
 struct Allowance {
+    /// The thread it is for: a slot's new thread starts with a whole allowance.
+    generation: u32,
     second_started_us: u64,
     used: u8,
     /// Records not kept since this thread's last kept one.
@@ -41,14 +43,16 @@ struct Ring {
 static RING: Mutex<Ring> = Mutex::new(Ring {
     records: [Record { time_us: 0, packed: 0 }; RECORDS],
     next: 0,
-    allowances: [Allowance { second_started_us: 0, used: 0, suppressed: 0 }; MAX_THREADS],
+    allowances: [Allowance { generation: 0, second_started_us: 0, used: 0, suppressed: 0 }; MAX_THREADS],
 });
 
-fn push(kind: u8, syscall: u16, code: u16, thread: ThreadId) {
+fn push(kind: u8, syscall: u16, code: u16, thread: ThreadId, generation: u32) {
     let time_us = crate::arch::time::micros_since_boot();
     let mut ring = RING.lock();
     let Some(allowance) = ring.allowances.get_mut(thread.index()) else { return };
-    if time_us.saturating_sub(allowance.second_started_us) >= 1_000_000 {
+    if allowance.generation != generation {
+        *allowance = Allowance { generation, second_started_us: time_us, used: 0, suppressed: 0 };
+    } else if time_us.saturating_sub(allowance.second_started_us) >= 1_000_000 {
         *allowance = Allowance { second_started_us: time_us, used: 0, ..*allowance };
     }
     if allowance.used >= BURST_PER_SECOND {
@@ -70,14 +74,18 @@ pub fn is_cap_refusal(code: ErrorCode) -> bool {
     matches!(code, ErrorCode::InvalidSlot | ErrorCode::EmptySlot | ErrorCode::WrongObjectType | ErrorCode::InsufficientRights)
 }
 
-/// Thread `thread`'s syscall `number` was refused with `code`.
-pub fn refused_syscall(thread: ThreadId, number: u64, code: ErrorCode) {
-    push(REFUSED_SYSCALL, u16::try_from(number).unwrap_or(u16::MAX), code.as_u32() as u16, thread);
+/// The running thread's syscall `number` was refused with `code`.
+pub fn refused_syscall(number: u64, code: ErrorCode) {
+    let (thread, generation) = crate::sched::with_sched(|sched| {
+        let current = sched.current();
+        (current, sched.thread(current).generation)
+    });
+    push(REFUSED_SYSCALL, u16::try_from(number).unwrap_or(u16::MAX), code.as_u32() as u16, thread, generation);
 }
 
-/// Thread `thread` used its budget and is throttled until its next period.
-pub fn budget_overrun(thread: ThreadId) {
-    push(BUDGET_OVERRUN, 0, 0, thread);
+/// Thread `thread` (of `generation`) used its budget and is throttled until its next period.
+pub fn budget_overrun(thread: ThreadId, generation: u32) {
+    push(BUDGET_OVERRUN, 0, 0, thread, generation);
 }
 
 /// Record `number`, or the oldest still held if it was overwritten: (its number, time in

@@ -61,7 +61,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
         Err(code) => {
             frame.rax = u64::from(code as u32);
             if crate::denials::is_cap_refusal(code) {
-                crate::denials::refused_syscall(sched::current(), args_number, code);
+                crate::denials::refused_syscall(args_number, code);
             }
         }
     }

@@ -16,7 +16,37 @@ pub const CASES: &[Case] = &[
     Case { id: "AUDIT-CAP-004", what: "AuditCap through the console, an empty slot or a rights-less audit cap: WrongObjectType, EmptySlot, InsufficientRights", run: cap_needs_audit },
     Case { id: "AUDIT-THREAD-001", what: "AuditThread past the last thread: InvalidArgument; through anything but an audit cap with read: refused", run: thread_bounds },
     Case { id: "AUDIT-THREAD-002", what: "a process's thread shows in its space while it lives and is gone once it is torn down", run: thread_lifecycle },
+    Case { id: "AUDIT-DENIAL-001", what: "a puppet's refused syscall is in the kernel's denial record with its syscall, error and thread; past its allowance of 4 a second the rest are not kept (a flood cannot push others' records out)", run: denial_record },
 ];
+
+fn denial_record(world: &mut World) -> Outcome {
+    use libcap::abi::syscall::denial::{BURST_PER_SECOND, REFUSED_SYSCALL};
+    use libcap::Sysno;
+    let p = Puppet::new(world)?;
+    let thread = sys::cap_identify(p.thread).map_err(|e| crate::world::Fail(alloc::format!("identify the puppet's thread: {e:?}")))?.audit_index;
+    let next = |number| match sys::audit_denial(AUDIT, number) {
+        Ok(Err(next)) => Ok(next),
+        other => Err(crate::world::Fail(alloc::format!("AuditDenial({number}) past the end: {other:?}"))),
+    };
+    let start = next(u64::MAX)?;
+    // More than its allowance at once: the first BURST_PER_SECOND are kept.
+    let refusals = u64::from(BURST_PER_SECOND) + 3;
+    for _ in 0..refusals {
+        p.sys_err("send on an empty slot", Sysno::NbSend, &[40, 0], ErrorCode::EmptySlot)?;
+    }
+    let mut kept = 0;
+    let mut number = start;
+    while let Ok(Ok(denial)) = sys::audit_denial(AUDIT, number) {
+        number = denial.number + 1;
+        if u64::from(denial.thread) != thread {
+            continue;
+        }
+        ensure!(denial.kind == REFUSED_SYSCALL && denial.syscall == Sysno::NbSend as u16 && denial.code == Some(ErrorCode::EmptySlot), "the record is not the refusal: {denial:?}");
+        kept += 1;
+    }
+    ensure!(kept == u64::from(BURST_PER_SECOND), "{kept} of the puppet's {refusals} refusals were kept within the second; the allowance is {BURST_PER_SECOND}");
+    p.teardown(world)
+}
 
 fn cap_bounds(_: &mut World) -> Outcome {
     for space in [64, 255, 65_535, 65_536, u64::MAX] {

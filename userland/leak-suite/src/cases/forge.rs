@@ -86,6 +86,7 @@ fn sweep_syscalls(world: &mut World) -> Outcome {
         p.sys_err(&format!("AuditCap through slot {slot}"), Sysno::AuditCap, &[slot, 0, 0], ErrorCode::EmptySlot)?;
         p.sys_err(&format!("AuditThread through slot {slot}"), Sysno::AuditThread, &[slot, 0], ErrorCode::EmptySlot)?;
         p.sys_err(&format!("AuditMemory through slot {slot}"), Sysno::AuditMemory, &[slot], ErrorCode::EmptySlot)?;
+        p.sys_err(&format!("AuditDenial through slot {slot}"), Sysno::AuditDenial, &[slot, 0], ErrorCode::EmptySlot)?;
         p.sys_err(&format!("IrqSetNotification through slot {slot}"), Sysno::IrqSetNotification, &[slot, 0], ErrorCode::EmptySlot)?;
         p.sys_err(&format!("IoPortWrite through slot {slot}"), Sysno::IoPortWrite, &[slot, 0x80, 1, 0], ErrorCode::EmptySlot)?;
     }
@@ -134,12 +135,15 @@ fn audit_needs_cap(world: &mut World) -> Outcome {
     p.sys_err("AuditCap through the control endpoint", Sysno::AuditCap, &[CONTROL.into(), 0, 0], ErrorCode::WrongObjectType)?;
     p.sys_err("AuditThread through the control endpoint", Sysno::AuditThread, &[CONTROL.into(), 0], ErrorCode::WrongObjectType)?;
     p.sys_err("AuditMemory through the control endpoint", Sysno::AuditMemory, &[CONTROL.into()], ErrorCode::WrongObjectType)?;
+    p.sys_err("AuditDenial through the control endpoint", Sysno::AuditDenial, &[CONTROL.into(), 0], ErrorCode::WrongObjectType)?;
     let none = world.slot()?;
     expect_ok("a rights-less audit cap", sys::cap_mint(AUDIT, none, libcap::Rights::NONE, Badge::NONE))?;
     expect_ok("give it", p.give(none, 5, ALL, 0))?;
     p.sys_err("AuditCap without read", Sysno::AuditCap, &[5, 0, 0], ErrorCode::InsufficientRights)?;
     p.sys_err("AuditThread without read", Sysno::AuditThread, &[5, 0], ErrorCode::InsufficientRights)?;
     p.sys_err("AuditMemory without read", Sysno::AuditMemory, &[5], ErrorCode::InsufficientRights)?;
+    // The denial record says what other programs were refused: only the audit cap reads it.
+    p.sys_err("AuditDenial without read", Sysno::AuditDenial, &[5, 0], ErrorCode::InsufficientRights)?;
     p.teardown(world)
 }
 
