@@ -69,9 +69,19 @@ fn push(kind: u8, syscall: u16, code: u16, thread: ThreadId, generation: u32) {
     ring.next = ring.next.wrapping_add(1);
 }
 
-/// Whether a syscall's error says the caller named a cap it does not hold as it claimed.
-pub fn is_cap_refusal(code: ErrorCode) -> bool {
-    matches!(code, ErrorCode::InvalidSlot | ErrorCode::EmptySlot | ErrorCode::WrongObjectType | ErrorCode::InsufficientRights)
+/// Whether syscall `number`'s error `code` is a refusal of authority: the caller named a
+/// slot, or used a cap, it does not hold as it claimed. Not the answers of the queries that
+/// exist to look at slots: `CapIdentify` ("what is in my slot?") and `AuditCap` reporting an
+/// empty or out-of-range slot of the space it audits (its own cap's refusals still count).
+pub fn is_denial(number: u64, code: ErrorCode) -> bool {
+    use abi::Sysno;
+    let refusal = matches!(code, ErrorCode::InvalidSlot | ErrorCode::EmptySlot | ErrorCode::WrongObjectType | ErrorCode::InsufficientRights);
+    let answer = match Sysno::try_from(number) {
+        Ok(Sysno::CapIdentify) => true,
+        Ok(Sysno::AuditCap) => matches!(code, ErrorCode::EmptySlot | ErrorCode::InvalidSlot),
+        _ => false,
+    };
+    refusal && !answer
 }
 
 /// The running thread's syscall `number` was refused with `code`.

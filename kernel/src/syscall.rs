@@ -60,7 +60,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
         Ok(None) => {} // the IPC path wrote the outcome into the frame
         Err(code) => {
             frame.rax = u64::from(code as u32);
-            if crate::denials::is_cap_refusal(code) {
+            if crate::denials::is_denial(args_number, code) {
                 crate::denials::refused_syscall(args_number, code);
             }
         }
