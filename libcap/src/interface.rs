@@ -10,6 +10,11 @@
 //! returns [`CallError`](crate::ipc::CallError) (`Transport`, `BadRequest`, `BadReply`);
 //! errors of the service itself are the operation's reply type, for instance a `Result`.
 //!
+//! An operation written `fn op(..) -> Reply, with caps;` carries caps: its client method
+//! takes an [`ipc::Caps`](crate::ipc::Caps) (caps to send, empty slots for the caps of the
+//! reply) and returns the reply with how many caps came; its server method gets the caps
+//! that arrived and returns the caps to send back; `serve_with_caps` is its loop.
+//!
 //! The crate that writes an interface depends on `serde` with its `derive` feature (the
 //! generated enums derive its traits by that name).
 
@@ -23,6 +28,8 @@
 ///         fn add(amount: u64) -> u64;
 ///         /// The total, or `None` before the first `add`.
 ///         fn total() -> Option<u64>;
+///         /// Sends the caps it is given straight back; answers how many.
+///         fn bounce() -> u32, with caps;
 ///     }
 /// }
 ///
@@ -37,25 +44,72 @@
 ///     fn total(&mut self, badge: libcap::Badge) -> Option<u64> {
 ///         Some(self.0[badge.value() as usize % 4]).filter(|&total| total > 0)
 ///     }
+///     fn bounce(&mut self, _badge: libcap::Badge, arrived: &[libcap::CapSlot]) -> (u32, libcap::ipc::SendCaps) {
+///         (arrived.len() as u32, arrived.iter().copied().collect())
+///     }
 /// }
 ///
 /// // What travels: the generated request enum, as postcard bytes in the message words.
 /// let message = libcap::ipc::encode(counter::LABEL, &counter::Request::add { amount: 5 }).unwrap();
 /// let request: counter::Request = libcap::ipc::decode(&message).unwrap();
 /// let mut server = Counters([0; 4]);
-/// let reply = counter::dispatch(&mut server, libcap::Badge::new(1), request);
-/// assert!(matches!(reply, counter::Reply::add(5)));
+/// let (reply, caps) = counter::dispatch(&mut server, libcap::Badge::new(1), request, &[]);
+/// assert!(matches!(reply, counter::Reply::add(5)) && caps.is_empty());
 /// // A client: `counter::Client::new(caps::COUNTER).add(5)` calls the server behind the
 /// // manifest's `counter` cap; `counter::serve(caps::COUNTER, &mut server)` is a server's loop.
 /// ```
 #[macro_export]
 macro_rules! interface {
+    // ---- one operation's pieces (internal) ----
+    (@client $(#[$meta:meta])* $op:ident ($($arg:ident : $ty:ty),*) -> $ret:ty) => {
+        $(#[$meta])*
+        pub fn $op(&self, $( $arg: $ty ),*) -> Result<$ret, $crate::ipc::CallError> {
+            match $crate::ipc::call(self.endpoint, LABEL, &Request::$op { $( $arg ),* })? {
+                Reply::$op(reply) => Ok(reply),
+                #[allow(unreachable_patterns)]
+                _ => Err($crate::ipc::CallError::BadReply),
+            }
+        }
+    };
+    (@client $(#[$meta:meta])* $op:ident ($($arg:ident : $ty:ty),*) -> $ret:ty, caps) => {
+        $(#[$meta])*
+        ///
+        /// Carries caps: `caps.send` go with the request, caps of the reply land in
+        /// `caps.receive`; returns the reply and how many came.
+        pub fn $op(&self, $( $arg: $ty, )* caps: $crate::ipc::Caps<'_>) -> Result<($ret, usize), $crate::ipc::CallError> {
+            match $crate::ipc::call_with_caps(self.endpoint, LABEL, &Request::$op { $( $arg ),* }, caps)? {
+                (Reply::$op(reply), arrived) => Ok((reply, arrived)),
+                #[allow(unreachable_patterns)]
+                _ => Err($crate::ipc::CallError::BadReply),
+            }
+        }
+    };
+    (@server $(#[$meta:meta])* $op:ident ($($arg:ident : $ty:ty),*) -> $ret:ty) => {
+        $(#[$meta])*
+        fn $op(&mut self, badge: $crate::Badge, $( $arg: $ty ),*) -> $ret;
+    };
+    (@server $(#[$meta:meta])* $op:ident ($($arg:ident : $ty:ty),*) -> $ret:ty, caps) => {
+        $(#[$meta])*
+        ///
+        /// `arrived`: the caps that came with the request (move away any to keep); returns
+        /// the reply and the caps to send with it.
+        fn $op(&mut self, badge: $crate::Badge, $( $arg: $ty, )* arrived: &[$crate::CapSlot]) -> ($ret, $crate::ipc::SendCaps);
+    };
+    (@answer $server:ident, $badge:ident, $arrived:ident, $op:ident ($($arg:ident),*)) => {{
+        let _ = $arrived;
+        (Reply::$op($server.$op($badge, $( $arg ),*)), $crate::ipc::SendCaps::new())
+    }};
+    (@answer $server:ident, $badge:ident, $arrived:ident, $op:ident ($($arg:ident),*), caps) => {{
+        let (reply, send) = $server.$op($badge, $( $arg, )* $arrived);
+        (Reply::$op(reply), send)
+    }};
+
     (
         $(#[$meta:meta])*
         $vis:vis interface $name:ident (label = $label:expr) {
             $(
                 $(#[$op_meta:meta])*
-                fn $op:ident ( $( $arg:ident : $ty:ty ),* $(,)? ) -> $ret:ty ;
+                fn $op:ident ( $( $arg:ident : $ty:ty ),* $(,)? ) -> $ret:ty $(, with $caps:ident)? ;
             )*
         }
     ) => {
@@ -80,7 +134,8 @@ macro_rules! interface {
                 $( $op($ret), )*
             }
 
-            /// Calls the server behind an endpoint cap (Write right).
+            /// Calls the server behind an endpoint cap (Write right; Grant and GrantReply for
+            /// the operations that carry caps).
             #[derive(Clone, Copy, Debug)]
             pub struct Client {
                 endpoint: $crate::CapSlot,
@@ -93,38 +148,35 @@ macro_rules! interface {
                     Client { endpoint: endpoint.slot() }
                 }
 
-                $(
-                    $(#[$op_meta])*
-                    pub fn $op(&self, $( $arg: $ty ),*) -> Result<$ret, $crate::ipc::CallError> {
-                        match $crate::ipc::call(self.endpoint, LABEL, &Request::$op { $( $arg ),* })? {
-                            Reply::$op(reply) => Ok(reply),
-                            #[allow(unreachable_patterns)]
-                            _ => Err($crate::ipc::CallError::BadReply),
-                        }
-                    }
-                )*
+                $( $crate::interface!(@client $(#[$op_meta])* $op ($( $arg: $ty ),*) -> $ret $(, $caps)?); )*
             }
 
             /// What a server of this interface does, one method per operation; `badge` is
             /// the badge of the caller's cap (who is asking, unforgeably).
             pub trait Server {
-                $(
-                    $(#[$op_meta])*
-                    fn $op(&mut self, badge: $crate::Badge, $( $arg: $ty ),*) -> $ret;
-                )*
+                $( $crate::interface!(@server $(#[$op_meta])* $op ($( $arg: $ty ),*) -> $ret $(, $caps)?); )*
             }
 
-            /// Answers one decoded request.
-            pub fn dispatch(server: &mut impl Server, badge: $crate::Badge, request: Request) -> Reply {
+            /// Answers one decoded request (`arrived`: the caps that came with it); returns
+            /// the reply and the caps to send with it.
+            pub fn dispatch(server: &mut impl Server, badge: $crate::Badge, request: Request, arrived: &[$crate::CapSlot]) -> (Reply, $crate::ipc::SendCaps) {
                 match request {
-                    $( Request::$op { $( $arg ),* } => Reply::$op(server.$op(badge, $( $arg ),*)), )*
+                    $( Request::$op { $( $arg ),* } => $crate::interface!(@answer server, badge, arrived, $op ($( $arg ),*) $(, $caps)?), )*
                 }
             }
 
             /// Serves `endpoint` (Read right) forever with `server` ([`ipc::serve`]($crate::ipc::serve)'s
-            /// loop); returns only if the endpoint fails.
+            /// loop); returns only if the endpoint fails. Caps neither come nor go: an interface
+            /// with operations `with caps` is served with `serve_with_caps`.
             pub fn serve(endpoint: $crate::caps::Endpoint, server: &mut impl Server) -> $crate::ErrorCode {
-                $crate::ipc::serve(endpoint.slot(), |badge, _label, request| dispatch(server, badge, request))
+                $crate::ipc::serve(endpoint.slot(), |badge, _label, request| dispatch(server, badge, request, &[]).0)
+            }
+
+            /// As `serve`, for the operations `with caps`: caps of a request land in the empty
+            /// slots `receive` ([`ipc::serve_with_caps`]($crate::ipc::serve_with_caps)).
+            #[allow(dead_code)]
+            pub fn serve_with_caps(endpoint: $crate::caps::Endpoint, receive: &[$crate::CapSlot], server: &mut impl Server) -> $crate::ErrorCode {
+                $crate::ipc::serve_with_caps(endpoint.slot(), receive, |badge, _label, request, arrived| dispatch(server, badge, request, arrived))
             }
         }
     };

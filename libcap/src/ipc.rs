@@ -180,3 +180,86 @@ where
         };
     }
 }
+
+// ---- Caps with typed messages -------------------------------------------------------------
+
+/// Caps a typed call carries: `send` go with the request (the caller's endpoint cap needs
+/// Grant), caps in the reply land in the empty slots `receive` (it needs GrantReply). At
+/// most [`abi::msg::MAX_CAPS`] each.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Caps<'a> {
+    /// Slots of the caps to send; each arrives as a copy derived from ours.
+    pub send: &'a [CapSlot],
+    /// Empty slots for the caps of the reply.
+    pub receive: &'a [CapSlot],
+}
+
+/// The caps a server sends back with a reply (copies derived from its own).
+pub type SendCaps = heapless::Vec<CapSlot, { abi::msg::MAX_CAPS }>;
+
+/// [`call`] with caps both ways: returns the reply and how many caps came with it (in the
+/// first slots of `caps.receive`).
+pub fn call_with_caps<Req: Serialize, Resp: DeserializeOwned>(
+    endpoint: CapSlot,
+    label: u32,
+    request: &Req,
+    caps: Caps<'_>,
+) -> Result<(Resp, usize), CallError> {
+    let reply = sys::call_with_caps(endpoint, &encode(label, request)?, caps.send, caps.receive)?;
+    match reply.label() {
+        LABEL_BAD_REQUEST => Err(CallError::BadRequest),
+        LABEL_BAD_REPLY => Err(CallError::BadReply),
+        _ => Ok((decode(&reply).map_err(|_| CallError::BadReply)?, reply.info().caps())),
+    }
+}
+
+/// [`serve`] for requests and replies that carry caps. Caps of a request land in `receive`
+/// (empty slots of the server); `handle(badge, label, request, arrived)` gets the ones that
+/// came and returns the reply with the caps to send back. The arrived caps are the
+/// handler's to move elsewhere if it keeps them: whatever is still in `receive` after the
+/// reply is deleted before the next receive, so the next request's caps find their slots
+/// empty. (So the reply and the receive are two syscalls here, not one `ReplyRecv`.) A
+/// reply whose caps the caller cannot take goes again without them: the caller learns from
+/// the count of caps that came.
+pub fn serve_with_caps<Req, Resp, F>(endpoint: CapSlot, receive: &[CapSlot], mut handle: F) -> ErrorCode
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    F: FnMut(Badge, u32, Req, &[CapSlot]) -> (Resp, SendCaps),
+{
+    let (bad_request, bad_reply) = match (Message::new(LABEL_BAD_REQUEST, &[]), Message::new(LABEL_BAD_REPLY, &[])) {
+        (Ok(request), Ok(reply)) => (request, reply),
+        (Err(error), _) | (_, Err(error)) => return error,
+    };
+    loop {
+        if let Err(error) = sys::set_transfer_slots(&[], receive) {
+            return error;
+        }
+        let received = match sys::recv(endpoint) {
+            Ok(received) => received,
+            Err(error) => return error,
+        };
+        let arrived = receive.get(..received.message.info().caps()).unwrap_or(&[]);
+        let (reply, send) = match decode::<Req>(&received.message) {
+            Ok(request) => {
+                let (answer, send) = handle(received.badge, received.message.label(), request, arrived);
+                match encode(LABEL_OK, &answer) {
+                    Ok(message) => (message, send),
+                    Err(_) => (bad_reply, SendCaps::new()),
+                }
+            }
+            Err(_) => (bad_request, SendCaps::new()),
+        };
+        // Nobody to answer (the caller died) is no reason to stop serving.
+        if sys::reply_with_caps(&reply, &send).is_err() && !send.is_empty() {
+            let _ = sys::reply_with_caps(&reply, &[]);
+        }
+        for slot in receive {
+            // Only what the handler left (asking first: deleting an empty slot would be a
+            // refused syscall, which the kernel records as a denial).
+            if sys::cap_identify(*slot).is_ok() {
+                let _ = sys::cap_delete(*slot);
+            }
+        }
+    }
+}

@@ -439,6 +439,15 @@ pub fn reply_recv_with_caps(endpoint: CapSlot, message: &Message, send: &[CapSlo
     reply_recv(endpoint, &message)
 }
 
+/// Answers the pending call with `message` carrying the caps in `send` (the caller's cap
+/// needs `GRANT_REPLY`). A reply the caller cannot take (no receive slots for the caps, say)
+/// is refused and the call stays pending, as with [`reply`].
+pub fn reply_with_caps(message: &Message, send: &[CapSlot]) -> Result<(), ErrorCode> {
+    set_transfer_slots(send, &[])?;
+    let message = Message { info: MessageInfo::new(message.label(), message.info.length(), send.len())?, ..*message };
+    reply(crate::slots::NULL, &message)
+}
+
 // ---- Notifications ------------------------------------------------------------------
 
 /// ORs the cap's badge into the notification in `notification`.

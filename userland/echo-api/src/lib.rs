@@ -24,5 +24,8 @@ libcap::interface! {
         fn who_am_i() -> u64;
         /// Sends this text back reversed.
         fn reverse(text: String<MAX_TEXT>) -> String<MAX_TEXT>;
+        /// Sends the caps that came with the request back with the reply (copies derived
+        /// from the server's, which it then deletes); answers how many came.
+        fn bounce() -> u32, with caps;
     }
 }
