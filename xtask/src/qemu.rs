@@ -132,7 +132,17 @@ pub fn run_until(qemu: Command, wanted: &[&str], timeout: Duration) -> Result<(b
 
 /// Runs QEMU until `done` holds of its serial output so far (then stops it) or `timeout`
 /// passes. Returns whether `done` held.
-pub fn run_until_with(mut qemu: Command, done: impl Fn(&str) -> bool, timeout: Duration) -> Result<(bool, Outcome)> {
+pub fn run_until_with(qemu: Command, done: impl Fn(&str) -> bool, timeout: Duration) -> Result<(bool, Outcome)> {
+    run_until_inner(qemu, done, timeout, false)
+}
+
+/// As [`run_until_with`], copying the serial output to this process's stdout as it comes
+/// (`cargo xtask run --until`).
+pub fn run_until_echoing(qemu: Command, done: impl Fn(&str) -> bool, timeout: Duration) -> Result<(bool, Outcome)> {
+    run_until_inner(qemu, done, timeout, true)
+}
+
+fn run_until_inner(mut qemu: Command, done: impl Fn(&str) -> bool, timeout: Duration, echo: bool) -> Result<(bool, Outcome)> {
     use std::sync::{Arc, Mutex};
     qemu.args(["-serial", "stdio", "-monitor", "none"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
     let started = Instant::now();
@@ -145,6 +155,11 @@ pub fn run_until_with(mut qemu: Command, done: impl Fn(&str) -> bool, timeout: D
         while let Ok(read) = stdout.read(&mut chunk) {
             if read == 0 {
                 break;
+            }
+            if echo {
+                use std::io::Write;
+                let _ = std::io::stdout().write_all(&chunk[..read]);
+                let _ = std::io::stdout().flush();
             }
             if let Ok(mut buffer) = sink.lock() {
                 buffer.extend_from_slice(&chunk[..read]);

@@ -90,59 +90,20 @@ pub fn run(args: Args) -> Result<()> {
 
 /// `--until` / `--timeout`: the console streamed to stdout, QEMU stopped when `until` has
 /// been printed (success) or when `timeout` has passed (a failure if `until` was asked for).
-fn run_scripted(mut qemu: Command, until: Option<&str>, timeout: std::time::Duration) -> Result<()> {
-    use std::io::{Read, Write};
-    use std::process::Stdio;
-    use std::sync::{Arc, Mutex};
-    qemu.args(["-serial", "stdio", "-monitor", "none"]).stdin(Stdio::null()).stdout(Stdio::piped());
-    let started = std::time::Instant::now();
-    let mut child = qemu.spawn().context("starting qemu-system-x86_64")?;
-    let mut stdout = child.stdout.take().context("qemu stdout")?;
-    let console = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&console);
-    let reader = std::thread::spawn(move || {
-        let mut chunk = [0u8; 4096];
-        while let Ok(read @ 1..) = stdout.read(&mut chunk) {
-            let bytes = chunk.get(..read).unwrap_or(&[]);
-            let _ = std::io::stdout().write_all(bytes);
-            let _ = std::io::stdout().flush();
-            if let Ok(mut text) = sink.lock() {
-                text.extend_from_slice(bytes);
-            }
+fn run_scripted(qemu: Command, until: Option<&str>, timeout: std::time::Duration) -> Result<()> {
+    let (seen, outcome) = qemu::run_until_echoing(qemu, |text| until.is_some_and(|line| text.contains(line)), timeout)?;
+    match (until, outcome.status) {
+        (Some(_), _) if seen => {
+            eprintln!("\nxtask: the console printed it after {:.1} s; QEMU stopped", outcome.elapsed.as_secs_f64());
+            Ok(())
         }
-    });
-    let seen = || until.is_some_and(|line| console.lock().is_ok_and(|text| String::from_utf8_lossy(&text).contains(line)));
-    let outcome = loop {
-        if seen() {
-            break Ok(());
+        (Some(line), None) => bail!("the console did not print \"{line}\" within {} s", timeout.as_secs()),
+        (Some(line), Some(code)) => bail!("QEMU ended (status {code}) before the console printed \"{line}\""),
+        (None, None) => {
+            eprintln!("\nxtask: stopped QEMU after {} s", timeout.as_secs());
+            Ok(())
         }
-        if let Some(status) = child.try_wait()? {
-            // Let the reader drain what QEMU wrote before it ended.
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            if seen() {
-                break Ok(());
-            }
-            break match (until, status.code()) {
-                (Some(line), _) => Err(anyhow::anyhow!("QEMU ended ({status}) before the console printed \"{line}\"")),
-                (None, Some(0) | Some(abi::qemu_exit::SUCCESS_STATUS)) => Ok(()),
-                (None, _) => Err(anyhow::anyhow!("QEMU exited with {status}")),
-            };
-        }
-        if started.elapsed() > timeout {
-            break match until {
-                Some(line) => Err(anyhow::anyhow!("the console did not print \"{line}\" within {} s", timeout.as_secs())),
-                None => Ok(()),
-            };
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = reader.join();
-    match &outcome {
-        Ok(()) if until.is_some() => eprintln!("\nxtask: the console printed it after {:.1} s; QEMU stopped", started.elapsed().as_secs_f64()),
-        Ok(()) => eprintln!("\nxtask: stopped QEMU after {} s", timeout.as_secs()),
-        Err(_) => {}
+        (None, Some(0 | abi::qemu_exit::SUCCESS_STATUS)) => Ok(()),
+        (None, Some(code)) => bail!("QEMU exited with status {code}"),
     }
-    outcome
 }
