@@ -114,29 +114,33 @@ fn rights_text(bits: u32) -> String {
 pub fn run(kernel: &Path, initrd: &Path, accel: crate::qemu::Accel) -> Result<String> {
     let manifest = ::manifest::decode(&crate::manifest::compile()?).map_err(|e| anyhow::anyhow!("system.toml: {e}"))?;
     let boot = crate::qemu::Boot::Direct { kernel, initrd, cmdline: "quiet" };
-    let mut session = Session::start(crate::qemu::test_command(&boot, accel))?;
-    let result = script(&mut session, &manifest);
+    drive("shell", &boot, accel, |session| script(session, &manifest))
+}
+
+/// Boots `boot` and runs `script` on its shell session; on a failure, prints the serial log
+/// under `qemu::NAME`. QEMU stops when the session is dropped.
+fn drive(name: &str, boot: &crate::qemu::Boot, accel: crate::qemu::Accel, script: impl FnOnce(&mut Session) -> Result<String>) -> Result<String> {
+    let mut session = Session::start(crate::qemu::test_command(boot, accel))?;
+    let result = script(&mut session);
     if let Err(error) = &result {
-        println!("---- serial log of qemu::shell ----\n{}\n---- end of serial log ----", session.all().trim_end());
-        println!("qemu::shell: {error:#}");
+        println!("---- serial log of qemu::{name} ----\n{}\n---- end of serial log ----", session.all().trim_end());
+        println!("qemu::{name}: {error:#}");
     }
     result
+}
+
+/// [`drive`] with the system of `tests/manifests/FILE.toml`.
+fn drive_manifest(name: &str, file: &str, kernel: &Path, accel: crate::qemu::Accel, script: impl FnOnce(&mut Session) -> Result<String>) -> Result<String> {
+    let path = crate::build::workspace_root().join(format!("tests/manifests/{file}.toml"));
+    let initrd = crate::build::initrd_for(&path, file)?;
+    drive(name, &crate::qemu::Boot::Direct { kernel, initrd: &initrd, cmdline: "quiet" }, accel, script)
 }
 
 /// `qemu::shell_control`: the shell of `tests/manifests/shell-control.toml`, whose
 /// supervisor cap has control: `restart` gives the program a new incarnation (counted in
 /// `ps`), `stop` ends it for good, whatever its `on_crash`.
 pub fn run_control(kernel: &Path, accel: crate::qemu::Accel) -> Result<String> {
-    let path = crate::build::workspace_root().join("tests/manifests/shell-control.toml");
-    let initrd = crate::build::initrd_for(&path, "shell-control")?;
-    let boot = crate::qemu::Boot::Direct { kernel, initrd: &initrd, cmdline: "quiet" };
-    let mut session = Session::start(crate::qemu::test_command(&boot, accel))?;
-    let result = control_script(&mut session);
-    if let Err(error) = &result {
-        println!("---- serial log of qemu::shell_control ----\n{}\n---- end of serial log ----", session.all().trim_end());
-        println!("qemu::shell_control: {error:#}");
-    }
-    result
+    drive_manifest("shell_control", "shell-control", kernel, accel, control_script)
 }
 
 /// `qemu::security_log`: `tests/manifests/security-log.toml` boots crash-loop, which faults
@@ -147,32 +151,14 @@ pub fn run_control(kernel: &Path, accel: crate::qemu::Accel) -> Result<String> {
 /// shell's name is `qemu::shell`'s check: here the flood would overwrite it at a speed
 /// that depends on the host.)
 pub fn run_log(kernel: &Path, accel: crate::qemu::Accel) -> Result<String> {
-    let path = crate::build::workspace_root().join("tests/manifests/security-log.toml");
-    let initrd = crate::build::initrd_for(&path, "security-log")?;
-    let boot = crate::qemu::Boot::Direct { kernel, initrd: &initrd, cmdline: "quiet" };
-    let mut session = Session::start(crate::qemu::test_command(&boot, accel))?;
-    let result = log_script(&mut session);
-    if let Err(error) = &result {
-        println!("---- serial log of qemu::security_log ----\n{}\n---- end of serial log ----", session.all().trim_end());
-        println!("qemu::security_log: {error:#}");
-    }
-    result
+    drive_manifest("security_log", "security-log", kernel, accel, log_script)
 }
 
 /// `qemu::kernel_denials`: boots tests/manifests/kernel-denials.toml and reads the security
 /// log through the shell until the kernel's records of denier's refused syscalls and budget
 /// overruns are there, under its name.
 pub fn run_denials(kernel: &Path, accel: crate::qemu::Accel) -> Result<String> {
-    let path = crate::build::workspace_root().join("tests/manifests/kernel-denials.toml");
-    let initrd = crate::build::initrd_for(&path, "kernel-denials")?;
-    let boot = crate::qemu::Boot::Direct { kernel, initrd: &initrd, cmdline: "quiet" };
-    let mut session = Session::start(crate::qemu::test_command(&boot, accel))?;
-    let result = denials_script(&mut session);
-    if let Err(error) = &result {
-        println!("---- serial log of qemu::kernel_denials ----\n{}\n---- end of serial log ----", session.all().trim_end());
-        println!("qemu::kernel_denials: {error:#}");
-    }
-    result
+    drive_manifest("kernel_denials", "kernel-denials", kernel, accel, denials_script)
 }
 
 fn denials_script(session: &mut Session) -> Result<String> {

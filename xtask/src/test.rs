@@ -318,72 +318,45 @@ fn system_boot(kernel: &Path, initrd: &Path, accel: Accel, tally: &mut Tally) ->
     Ok(())
 }
 
+/// Counts one shell-driven test (`shell_test`): `run` boots it and says what it checked.
+fn session_test(tally: &mut Tally, name: &str, what: &str, run: impl FnOnce() -> Result<String>) {
+    let started = std::time::Instant::now();
+    match run() {
+        Ok(checked) => {
+            tally.passed += 1;
+            println!("test qemu::{name} ... ok ({:.2} s) — {what} ({checked})", started.elapsed().as_secs_f64());
+        }
+        Err(error) => {
+            tally.failed += 1;
+            tally.failures.push(format!("qemu::{name}"));
+            println!("test qemu::{name} ... FAILED — {what}: {error:#}");
+        }
+    }
+}
+
 /// The shell driven as a person would: keystrokes into the serial line, each answer checked
 /// against the manifest and the running system (`shell_test`).
 fn shell(kernel: &Path, initrd: &Path, accel: Accel, tally: &mut Tally) {
     let what = "the console shell, typed at: help, ps (exactly the manifest's programs), caps (each entry held as the manifest says), mem, the plain answers for what this boot lacks, restart/stop refused by init, unknown commands, a long line, control characters, invalid UTF-8, editing and history";
-    let started = std::time::Instant::now();
-    match crate::shell_test::run(kernel, initrd, accel) {
-        Ok(checked) => {
-            tally.passed += 1;
-            println!("test qemu::shell ... ok ({:.2} s) — {what} (checked: {checked})", started.elapsed().as_secs_f64());
-        }
-        Err(error) => {
-            tally.failed += 1;
-            tally.failures.push("qemu::shell".into());
-            println!("test qemu::shell ... FAILED — {what}: {error:#}");
-        }
-    }
+    session_test(tally, "shell", what, || crate::shell_test::run(kernel, initrd, accel).map(|checked| format!("checked: {checked}")));
 }
 
 /// A shell whose supervisor cap has control restarts and stops a program (`shell_test`).
 fn shell_control(kernel: &Path, accel: Accel, tally: &mut Tally) {
     let what = "a shell given supervisor = \"control\" (tests/manifests/shell-control.toml): restart gives a program a new incarnation, counted in ps; stop ends it for good, whatever its on_crash";
-    let started = std::time::Instant::now();
-    match crate::shell_test::run_control(kernel, accel) {
-        Ok(checked) => {
-            tally.passed += 1;
-            println!("test qemu::shell_control ... ok ({:.2} s) — {what} ({checked})", started.elapsed().as_secs_f64());
-        }
-        Err(error) => {
-            tally.failed += 1;
-            tally.failures.push("qemu::shell_control".into());
-            println!("test qemu::shell_control ... FAILED — {what}: {error:#}");
-        }
-    }
+    session_test(tally, "shell_control", what, || crate::shell_test::run_control(kernel, accel));
+}
+
+/// The kernel's denial record reaching the security log (`shell_test::run_denials`).
+fn kernel_denials(kernel: &Path, accel: Accel, tally: &mut Tally) {
+    let what = "the kernel's denial record (AuditDenial): a program's syscalls refused for their caps (empty slot, wrong kind) and its budget overruns reach the security log under its name, through init; the shell still answers";
+    session_test(tally, "kernel_denials", what, || crate::shell_test::run_denials(kernel, accel));
 }
 
 /// The security log under a flood (`shell_test::run_log`).
-fn kernel_denials(kernel: &Path, accel: Accel, tally: &mut Tally) {
-    let what = "the kernel's denial record (AuditDenial): a program's syscalls refused for their caps (empty slot, wrong kind) and its budget overruns reach the security log under its name, through init; the shell still answers";
-    let started = std::time::Instant::now();
-    match crate::shell_test::run_denials(kernel, accel) {
-        Ok(checked) => {
-            tally.passed += 1;
-            println!("test qemu::kernel_denials ... ok ({:.2} s) — {what} ({checked})", started.elapsed().as_secs_f64());
-        }
-        Err(error) => {
-            tally.failed += 1;
-            tally.failures.push("qemu::kernel_denials".into());
-            println!("test qemu::kernel_denials ... FAILED — {what}: {error:#}");
-        }
-    }
-}
-
 fn security_log(kernel: &Path, accel: Accel, tally: &mut Tally) {
     let what = "the security log (tests/manifests/security-log.toml): crash-loop's faults and restarts are recorded with its name; the flood overflows init's 64-record ring, which counts what it overwrote, and blocks neither crash-loop (still restarted) nor the shell (still answers)";
-    let started = std::time::Instant::now();
-    match crate::shell_test::run_log(kernel, accel) {
-        Ok(checked) => {
-            tally.passed += 1;
-            println!("test qemu::security_log ... ok ({:.2} s) — {what} ({checked})", started.elapsed().as_secs_f64());
-        }
-        Err(error) => {
-            tally.failed += 1;
-            tally.failures.push("qemu::security_log".into());
-            println!("test qemu::security_log ... FAILED — {what}: {error:#}");
-        }
-    }
+    session_test(tally, "security_log", what, || crate::shell_test::run_log(kernel, accel));
 }
 
 /// A whole-system test with its own boot manifest: init boots `manifest` (packed into an
