@@ -36,7 +36,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
     // A simple Call or ReplyRecv does not come back from here.
     crate::ipc::fastpath::attempt(frame);
     let args: Registers = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9];
-    let args_number = frame.rax;
+    let raw_number = frame.rax;
     let result = match Sysno::try_from(frame.rax) {
         Ok(number) => match number {
             Sysno::Send
@@ -60,8 +60,8 @@ pub fn dispatch(frame: &mut TrapFrame) {
         Ok(None) => {} // the IPC path wrote the outcome into the frame
         Err(code) => {
             frame.rax = u64::from(code as u32);
-            if crate::denials::is_denial(args_number, code) {
-                crate::denials::refused_syscall(args_number, code);
+            if crate::denials::is_denial(raw_number, code) {
+                crate::denials::refused_syscall(raw_number, code);
             }
         }
     }

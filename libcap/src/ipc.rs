@@ -140,12 +140,13 @@ pub const LABEL_BAD_REPLY: u32 = u32::MAX - 1;
 /// Calls the service behind `endpoint` with `request` (sent with `label`) and decodes its
 /// reply.
 pub fn call<Req: Serialize, Resp: DeserializeOwned>(endpoint: CapSlot, label: u32, request: &Req) -> Result<Resp, CallError> {
-    let reply = sys::call(endpoint, &encode(label, request)?)?;
-    match reply.label() {
-        LABEL_BAD_REQUEST => Err(CallError::BadRequest),
-        LABEL_BAD_REPLY => Err(CallError::BadReply),
-        _ => decode(&reply).map_err(|_| CallError::BadReply),
-    }
+    call_with_caps(endpoint, label, request, Caps::default()).map(|(reply, _)| reply)
+}
+
+/// The two answers a server loop gives when it cannot give the handler's: empty messages,
+/// which always fit, made before the loop so that it has no error path of its own.
+fn failure_replies() -> Result<(Message, Message), ErrorCode> {
+    Ok((Message::new(LABEL_BAD_REQUEST, &[])?, Message::new(LABEL_BAD_REPLY, &[])?))
 }
 
 /// Serves `endpoint` forever: receive a request, decode it as a `Req`, answer with what
@@ -159,10 +160,9 @@ where
     Resp: Serialize,
     F: FnMut(Badge, u32, Req) -> Resp,
 {
-    // Empty messages always fit; made once, so the loop below has no error path of its own.
-    let (bad_request, bad_reply) = match (Message::new(LABEL_BAD_REQUEST, &[]), Message::new(LABEL_BAD_REPLY, &[])) {
-        (Ok(request), Ok(reply)) => (request, reply),
-        (Err(error), _) | (_, Err(error)) => return error,
+    let (bad_request, bad_reply) = match failure_replies() {
+        Ok(replies) => replies,
+        Err(error) => return error,
     };
     let mut received = match sys::recv(endpoint) {
         Ok(received) => received,
@@ -227,9 +227,9 @@ where
     Resp: Serialize,
     F: FnMut(Badge, u32, Req, &[CapSlot]) -> (Resp, SendCaps),
 {
-    let (bad_request, bad_reply) = match (Message::new(LABEL_BAD_REQUEST, &[]), Message::new(LABEL_BAD_REPLY, &[])) {
-        (Ok(request), Ok(reply)) => (request, reply),
-        (Err(error), _) | (_, Err(error)) => return error,
+    let (bad_request, bad_reply) = match failure_replies() {
+        Ok(replies) => replies,
+        Err(error) => return error,
     };
     loop {
         if let Err(error) = sys::set_transfer_slots(&[], receive) {

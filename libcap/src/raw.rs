@@ -90,34 +90,42 @@ pub fn syscall(sysno: Sysno, regs: &mut Registers) -> u64 {
     syscall_number(sysno.as_u64(), regs)
 }
 
-/// As [`syscall`], with any value in `rax`, valid syscall number or not (for the fuzzer
-/// and ABI tests; the kernel answers an unknown number with `InvalidSyscall`).
-#[inline]
-pub fn syscall_number(number: u64, regs: &mut Registers) -> u64 {
-    let rax: u64;
-    // SAFETY: see the module docs: all registers the kernel may change are operands or
-    // clobbers, the kernel uses no user stack (`nostack`), and it writes no memory this
-    // program holds a reference to. It may read memory, so the block is not `readonly`.
-    unsafe {
+/// The one `asm!` of a syscall: `$instruction` with `rax` = `$number` and the ten argument
+/// and message registers of `$regs` as operands, `rcx`/`r11` clobbered. Used for the real
+/// `syscall` and for the dry run benchmarks subtract, so the two set up and read exactly the
+/// same registers. Evaluates to the `rax` after it.
+macro_rules! register_asm {
+    ($instruction:literal, $number:expr, $regs:expr) => {{
+        let rax: u64;
         asm!(
-            "syscall",
-            inlateout("rax") number => rax,
-            inout("rdi") regs.rdi,
-            inout("rsi") regs.rsi,
-            inout("rdx") regs.rdx,
-            inout("r10") regs.r10,
-            inout("r8") regs.r8,
-            inout("r9") regs.r9,
-            inout("r12") regs.r12,
-            inout("r13") regs.r13,
-            inout("r14") regs.r14,
-            inout("r15") regs.r15,
+            $instruction,
+            inlateout("rax") $number => rax,
+            inout("rdi") $regs.rdi,
+            inout("rsi") $regs.rsi,
+            inout("rdx") $regs.rdx,
+            inout("r10") $regs.r10,
+            inout("r8") $regs.r8,
+            inout("r9") $regs.r9,
+            inout("r12") $regs.r12,
+            inout("r13") $regs.r13,
+            inout("r14") $regs.r14,
+            inout("r15") $regs.r15,
             out("rcx") _,
             out("r11") _,
             options(nostack),
         );
-    }
-    rax
+        rax
+    }};
+}
+
+/// As [`syscall`], with any value in `rax`, valid syscall number or not (for the fuzzer
+/// and ABI tests; the kernel answers an unknown number with `InvalidSyscall`).
+#[inline]
+pub fn syscall_number(number: u64, regs: &mut Registers) -> u64 {
+    // SAFETY: see the module docs: all registers the kernel may change are operands or
+    // clobbers, the kernel uses no user stack (`nostack`), and it writes no memory this
+    // program holds a reference to. It may read memory, so the block is not `readonly`.
+    unsafe { register_asm!("syscall", number, regs) }
 }
 
 /// [`syscall_number`] with the `syscall` instruction replaced by `xor eax, eax`: the same
@@ -125,29 +133,8 @@ pub fn syscall_number(number: u64, regs: &mut Registers) -> u64 {
 /// benchmark subtracts from a measured syscall, as sel4bench does with its no-op sequence.
 #[inline]
 pub fn syscall_dry(number: u64, regs: &mut Registers) -> u64 {
-    let rax: u64;
-    // SAFETY: a register-only instruction in place of the syscall; the operands are those
-    // of `syscall_number`, so the compiler sets up and reads the same registers.
-    unsafe {
-        asm!(
-            "xor eax, eax",
-            inlateout("rax") number => rax,
-            inout("rdi") regs.rdi,
-            inout("rsi") regs.rsi,
-            inout("rdx") regs.rdx,
-            inout("r10") regs.r10,
-            inout("r8") regs.r8,
-            inout("r9") regs.r9,
-            inout("r12") regs.r12,
-            inout("r13") regs.r13,
-            inout("r14") regs.r14,
-            inout("r15") regs.r15,
-            out("rcx") _,
-            out("r11") _,
-            options(nostack),
-        );
-    }
-    rax
+    // SAFETY: a register-only instruction in place of the syscall, with the same operands.
+    unsafe { register_asm!("xor eax, eax", number, regs) }
 }
 
 /// `ThreadExit` with `code`. Never returns: should the kernel return anyway, `ud2` faults

@@ -332,16 +332,24 @@ impl Supervisor<'_> {
     /// overwrote before init read it.
     fn drain_kernel_denials(&mut self) {
         use libcap::abi::syscall::denial::{BUDGET_OVERRUN, REFUSED_SYSCALL};
+        // Which program runs on which kernel thread, asked once per visit, and only if the
+        // kernel has something new.
+        let Ok(Ok(first)) = sys::audit_denial(AUDIT_SLOT, self.kernel_denials_next) else { return };
+        let threads: Vec<(u16, usize)> = self
+            .children
+            .iter()
+            .enumerate()
+            .filter_map(|(index, child)| Some((child.running.as_ref()?.audit_numbers()?.thread, index)))
+            .collect();
+        let mut next = Some(first);
         // A flood refills the ring as fast as it is read: take one ring's worth per visit.
         for _ in 0..libcap::abi::syscall::denial::RECORDS {
-            let Ok(Ok(denial)) = sys::audit_denial(AUDIT_SLOT, self.kernel_denials_next) else { return };
+            let Some(denial) = next.take().or_else(|| sys::audit_denial(AUDIT_SLOT, self.kernel_denials_next).ok()?.ok()) else { return };
             if denial.number > self.kernel_denials_next {
                 self.record(None, init_api::LogEvent::KernelLost { count: denial.number - self.kernel_denials_next });
             }
             self.kernel_denials_next = denial.number.saturating_add(1);
-            let program = self.children.iter().position(|child| {
-                child.running.as_ref().and_then(|running| running.audit_numbers()).is_some_and(|numbers| numbers.thread == denial.thread)
-            });
+            let program = threads.iter().find(|(thread, _)| *thread == denial.thread).map(|(_, index)| *index);
             let event = match denial.kind {
                 REFUSED_SYSCALL => init_api::LogEvent::RefusedSyscall {
                     syscall: denial.syscall,
