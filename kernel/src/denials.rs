@@ -4,17 +4,23 @@
 //!
 //! A fixed ring: recording never blocks or allocates, a flood overwrites the oldest records,
 //! and the numbers keep counting, so a reader learns how many it lost; nothing is lost
-//! silently. Each thread may add [`BURST_PER_SECOND`] records a second; past that the kernel
-//! only counts them, and the thread's next record says how many, so a thread that floods
-//! (a spinner overrunning its budget every period, a loop of refused calls) cannot push the
-//! other threads' records out. Static tables, the same size whatever user space does: no
-//! kernel memory grows with them.
+//! silently. Each process (capability space, whatever number of threads it runs) may add
+//! [`BURST_PER_SECOND`] records a second; past that the kernel only counts them, and the
+//! process's next record says how many, so a process that floods (a spinner overrunning its
+//! budget every period, a loop of refused calls, many threads doing either) cannot push the
+//! others' records out. Static tables, the same size whatever user space does: no kernel
+//! memory grows with them.
 
 use abi::ErrorCode;
 use abi::syscall::denial::{BUDGET_OVERRUN, BURST_PER_SECOND, Packed, RECORDS, REFUSED_SYSCALL};
 use spin::Mutex;
 
-use crate::thread::{MAX_THREADS, ThreadId};
+use kcore::cap::SpaceId;
+
+use crate::thread::ThreadId;
+
+/// Capability spaces the kernel can have; one more allowance for threads without one.
+const SPACES: usize = abi::tables::Table::CSpaces.capacity() as usize;
 
 #[derive(Clone, Copy)]
 struct Record {
@@ -22,37 +28,38 @@ struct Record {
     packed: u64,
 }
 
-/// Each thread's share of the ring this second.
+/// Each process's share of the ring this second.
 #[derive(Clone, Copy)]
 struct Allowance {
-    /// The thread it is for: a slot's new thread starts with a whole allowance.
-    generation: u32,
     second_started_us: u64,
     used: u8,
-    /// Records not kept since this thread's last kept one.
+    /// Records not kept since this process's last kept one.
     suppressed: u32,
+}
+
+impl Allowance {
+    const FULL: Allowance = Allowance { second_started_us: 0, used: 0, suppressed: 0 };
 }
 
 struct Ring {
     records: [Record; RECORDS],
     /// The number the next record gets; how many were ever recorded.
     next: u64,
-    allowances: [Allowance; MAX_THREADS],
+    /// By capability space index; the last for threads without a space.
+    allowances: [Allowance; SPACES + 1],
 }
 
 static RING: Mutex<Ring> = Mutex::new(Ring {
     records: [Record { time_us: 0, packed: 0 }; RECORDS],
     next: 0,
-    allowances: [Allowance { generation: 0, second_started_us: 0, used: 0, suppressed: 0 }; MAX_THREADS],
+    allowances: [Allowance::FULL; SPACES + 1],
 });
 
-fn push(kind: u8, syscall: u16, code: u16, thread: ThreadId, generation: u32) {
+fn push(kind: u8, syscall: u16, code: u16, thread: ThreadId, space: Option<SpaceId>) {
     let time_us = crate::arch::time::micros_since_boot();
     let mut ring = RING.lock();
-    let Some(allowance) = ring.allowances.get_mut(thread.index()) else { return };
-    if allowance.generation != generation {
-        *allowance = Allowance { generation, second_started_us: time_us, used: 0, suppressed: 0 };
-    } else if time_us.saturating_sub(allowance.second_started_us) >= 1_000_000 {
+    let Some(allowance) = ring.allowances.get_mut(space.map_or(SPACES, |space| usize::from(space.index()))) else { return };
+    if time_us.saturating_sub(allowance.second_started_us) >= 1_000_000 {
         *allowance = Allowance { second_started_us: time_us, used: 0, ..*allowance };
     }
     if allowance.used >= BURST_PER_SECOND {
@@ -86,16 +93,25 @@ pub fn is_denial(number: u64, code: ErrorCode) -> bool {
 
 /// The running thread's syscall `number` was refused with `code`.
 pub fn refused_syscall(number: u64, code: ErrorCode) {
-    let (thread, generation) = crate::sched::with_sched(|sched| {
+    let (thread, space) = crate::sched::with_sched(|sched| {
         let current = sched.current();
-        (current, sched.thread(current).generation)
+        (current, sched.thread(current).cspace)
     });
-    push(REFUSED_SYSCALL, u16::try_from(number).unwrap_or(u16::MAX), code.as_u32() as u16, thread, generation);
+    push(REFUSED_SYSCALL, u16::try_from(number).unwrap_or(u16::MAX), code.as_u32() as u16, thread, space);
 }
 
-/// Thread `thread` (of `generation`) used its budget and is throttled until its next period.
-pub fn budget_overrun(thread: ThreadId, generation: u32) {
-    push(BUDGET_OVERRUN, 0, 0, thread, generation);
+/// Thread `thread`, running in `space`, used its budget and is throttled until its next
+/// period.
+pub fn budget_overrun(thread: ThreadId, space: Option<SpaceId>) {
+    push(BUDGET_OVERRUN, 0, 0, thread, space);
+}
+
+/// Capability space `space` is gone: the process that reuses its index starts with a whole
+/// allowance.
+pub fn forget_space(space: SpaceId) {
+    if let Some(allowance) = RING.lock().allowances.get_mut(usize::from(space.index())) {
+        *allowance = Allowance::FULL;
+    }
 }
 
 /// Record `number`, or the oldest still held if it was overwritten: (its number, time in

@@ -209,6 +209,7 @@ pub fn destroy_space(space: SpaceId) {
             }
         });
         reaped.finish();
+        crate::denials::forget_space(SpaceId::new(next));
     }
     DRAINING.store(false, core::sync::atomic::Ordering::Relaxed);
 }

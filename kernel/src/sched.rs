@@ -392,7 +392,7 @@ pub fn schedule() {
             let Some(candidate) = sched.dequeue_highest() else { break };
             if sched.exhausted(candidate) {
                 sched.thread(candidate).state = State::Throttled;
-                crate::denials::budget_overrun(candidate, sched.thread(candidate).generation);
+                crate::denials::budget_overrun(candidate, sched.thread(candidate).cspace);
                 continue;
             }
             next = candidate;
@@ -557,7 +557,7 @@ pub fn on_timer() {
         let current = sched.current;
         if current != ThreadId::IDLE && sched.thread(current).state == State::Running && sched.exhausted(current) {
             sched.thread(current).state = State::Throttled;
-            crate::denials::budget_overrun(current, sched.thread(current).generation);
+            crate::denials::budget_overrun(current, sched.thread(current).cspace);
             reschedule = true;
         }
         sched.arm_timer(now);

@@ -270,8 +270,8 @@ pub enum Sysno {
     /// number already overwritten answers the oldest still held, so the reader sees how
     /// many it lost. Returns `r9` = 1 and the record: `rdx` its number, `r10` the time in
     /// µs since boot, `r8` packed ([`denial::Packed`]): kind, syscall number, error code, the
-    /// thread's audit index and how many of its records were not kept before this one (each
-    /// thread may add [`denial::BURST_PER_SECOND`] a second); or `r9` = 0 and `rdx` the
+    /// thread's audit index and how many of its process's records were not kept before this one
+    /// (each process may add [`denial::BURST_PER_SECOND`] a second); or `r9` = 0 and `rdx` the
     /// number the next record will get.
     AuditDenial = 37,
 }
@@ -286,8 +286,9 @@ pub mod denial {
     /// A thread used its CPU budget and waits for its next period.
     pub const BUDGET_OVERRUN: u8 = 2;
 
-    /// Records one thread may add per second; past them the kernel counts, and the thread's
-    /// next record carries the count, so one thread cannot flush the others' records out.
+    /// Records one process (capability space) may add per second, whatever number of
+    /// threads it runs; past them the kernel counts, and the process's next record carries
+    /// the count, so one process cannot flush the others' records out.
     pub const BURST_PER_SECOND: u8 = 4;
 
     /// One record's fields, as `r8` carries them.
@@ -301,8 +302,8 @@ pub mod denial {
         pub code: u16,
         /// The thread's audit index.
         pub thread: u16,
-        /// Records of this thread the kernel did not keep (past [`BURST_PER_SECOND`]) since
-        /// its previous record, at most 255.
+        /// Records of this thread's process the kernel did not keep (past
+        /// [`BURST_PER_SECOND`]) since its previous record, at most 255.
         pub suppressed: u8,
     }
 

@@ -16,7 +16,7 @@ pub const CASES: &[Case] = &[
     Case { id: "AUDIT-CAP-004", what: "AuditCap through the console, an empty slot or a rights-less audit cap: WrongObjectType, EmptySlot, InsufficientRights", run: cap_needs_audit },
     Case { id: "AUDIT-THREAD-001", what: "AuditThread past the last thread: InvalidArgument; through anything but an audit cap with read: refused", run: thread_bounds },
     Case { id: "AUDIT-THREAD-002", what: "a process's thread shows in its space while it lives and is gone once it is torn down", run: thread_lifecycle },
-    Case { id: "AUDIT-DENIAL-001", what: "a puppet's refused syscall is in the kernel's denial record with its syscall, error and thread; past its allowance of 4 a second the rest are not kept (a flood cannot push others' records out)", run: denial_record },
+    Case { id: "AUDIT-DENIAL-001", what: "a puppet's refused syscall is in the kernel's denial record with its syscall, error and thread; past its process's allowance of 4 a second the rest are not kept (a flood cannot push others' records out)", run: denial_record },
 ];
 
 fn denial_record(world: &mut World) -> Outcome {
