@@ -68,7 +68,7 @@ pub use table::Table;
 /// The first bytes of every compiled manifest.
 pub const MAGIC: [u8; 4] = *b"DAIM";
 /// The compiled format's version; bump it on any change to the encoded types.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 /// Slot 0 is never filled.
 pub const NULL_SLOT: u32 = 0;
@@ -124,6 +124,50 @@ pub struct CompiledManifest {
     pub network: Vec<ObjectRef>,
     /// The `[security.*]` policy, each key's state on this build, and the sandbox rules.
     pub policy: Policy,
+    /// Initrd paths that `file` caps name; [`ObjectRef::File`] indexes this list. Sorted.
+    /// xtask places each one's data at a page boundary, padded with zeros to the next, so
+    /// init can hand it out as a read-only frame (`FrameSlice` of the initrd frame) that
+    /// shows nothing of the files around it.
+    pub files: Vec<String>,
+    /// The AI server's program name, if the system has one: it receives, per model, the
+    /// container and a call cap to the model's sandbox ([`Model`]).
+    pub ai_server: Option<String>,
+    /// The models the AI server validates and serves, sorted by name (`[models.NAME]`).
+    pub models: Vec<Model>,
+    /// The public keys models may be signed with (`keys/trusted.toml`, filled in by xtask
+    /// with [`CompiledManifest::trust`]; without them every model is refused as untrusted).
+    pub trusted_keys: Vec<TrustedKey>,
+}
+
+/// One `[models.NAME]` entry, expanded: its container in the initrd, the key that must have
+/// signed it, the sandbox program that runs it and the AI server's caps for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Model {
+    /// The model's name, as clients ask for it (`digits`).
+    pub name: String,
+    /// Its signed container: [`ObjectRef::File`] index.
+    pub container: u32,
+    /// The [`TrustedKey::name`] that must have signed it.
+    pub key: String,
+    /// The sandbox program running it (`model-NAME`, crate `model-sandbox`).
+    pub sandbox: String,
+    /// The sandbox's request endpoint ([`ObjectRef::Endpoint`] index, `model.NAME`).
+    pub requests: u32,
+    /// In the AI server's space: the container cap (read).
+    pub container_slot: u32,
+    /// In the AI server's space: the call cap to the sandbox (write, grant).
+    pub sandbox_slot: u32,
+    /// The largest input a request may carry, in bytes (a text's UTF-8, an image's pixels).
+    pub max_input_bytes: u32,
+    /// How many requests may wait for this model at once; more are refused as busy.
+    pub queue_depth: u16,
+}
+
+/// A public key model containers may be signed with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustedKey {
+    pub name: String,
+    pub public_key: [u8; 32],
 }
 
 /// The authority init holds at boot, which everything in the manifest derives from.
@@ -273,6 +317,9 @@ pub enum ObjectRef {
     /// badge ([`init_api::STATUS_BADGE`] or [`init_api::CONTROL_BADGE`]), through which
     /// init answers for the programs it runs.
     Supervisor,
+    /// The initrd file at this index in [`CompiledManifest::files`], as a read-only frame of
+    /// exactly its length (`FrameInfo` bytes).
+    File(u32),
 }
 
 impl ObjectRef {
@@ -286,6 +333,7 @@ impl ObjectRef {
             ObjectRef::IoPorts(_) => ObjectType::IoPortRange,
             ObjectRef::OwnAddressSpace => ObjectType::AddressSpace,
             ObjectRef::Supervisor => ObjectType::Endpoint,
+            ObjectRef::File(_) => ObjectType::Frame,
         }
     }
 
@@ -305,6 +353,8 @@ impl ObjectRef {
             }
             // `Map` and `Unmap` need write; nothing on an address space takes read.
             ObjectRef::OwnAddressSpace => Rights::WRITE,
+            // Boot data is mapped read-only: never written, never run.
+            ObjectRef::File(_) => Rights::READ,
         }
     }
 }
@@ -364,6 +414,7 @@ impl fmt::Display for ObjectName<'_> {
             ObjectRef::IoPorts(range) => write!(f, "io ports {range}"),
             ObjectRef::OwnAddressSpace => f.write_str("its own address space"),
             ObjectRef::Supervisor => f.write_str("supervisor (init)"),
+            ObjectRef::File(i) => write!(f, "file \"{}\"", name(&self.manifest.files, i)),
         }
     }
 }
@@ -478,6 +529,7 @@ impl CompiledManifest {
                     ObjectRef::Supervisor => {
                         cap.badge == init_api::STATUS_BADGE || cap.badge == init_api::CONTROL_BADGE
                     }
+                    ObjectRef::File(i) => (i as usize) < self.files.len(),
                     ObjectRef::Console | ObjectRef::Irq(_) | ObjectRef::OwnAddressSpace => true,
                 };
                 if !in_range {
@@ -500,6 +552,69 @@ impl CompiledManifest {
                 return Err(Invalid::new(at, "a sandbox program breaks [security.sandbox]"));
             }
         }
+        self.validate_models()
+    }
+
+    /// The models' invariants: each names a declared file, an endpoint only its own sandbox
+    /// receives on, a sandbox program, and AI server slots holding exactly those objects.
+    fn validate_models(&self) -> Result<(), Invalid> {
+        if self.files.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Invalid::new(None, "file paths not sorted and unique"));
+        }
+        if self.models.is_empty() {
+            return Ok(());
+        }
+        let server = self.ai_server.as_deref().and_then(|name| self.program(name));
+        let Some(server) = server else {
+            return Err(Invalid::new(None, "models without an AI server program"));
+        };
+        let holds = |slot: u32, object: ObjectRef, rights: Rights| {
+            server.caps.iter().any(|c| c.slot == slot && c.object == object && c.rights == rights.bits())
+        };
+        for (i, model) in self.models.iter().enumerate() {
+            let at = None;
+            if self.models.iter().take(i).any(|m| m.name == model.name) || model.name.is_empty() {
+                return Err(Invalid::new(at, "model names empty or not unique"));
+            }
+            if model.container as usize >= self.files.len() || model.requests as usize >= self.endpoints.len() {
+                return Err(Invalid::new(at, "a model names an undeclared file or endpoint"));
+            }
+            let Some(sandbox) = self.program(&model.sandbox).filter(|p| p.sandbox) else {
+                return Err(Invalid::new(at, "a model's sandbox is not a sandbox program"));
+            };
+            let requests = ObjectRef::Endpoint(model.requests);
+            let receivers = self
+                .programs
+                .iter()
+                .filter(|p| p.caps.iter().any(|c| c.object == requests && c.rights().contains(Rights::READ)))
+                .count();
+            if receivers != 1 || !sandbox.caps.iter().any(|c| c.object == requests && c.rights == Rights::READ.bits()) {
+                return Err(Invalid::new(at, "a model's request endpoint is received on by other than its sandbox"));
+            }
+            if !holds(model.container_slot, ObjectRef::File(model.container), Rights::READ)
+                || !holds(model.sandbox_slot, requests, Rights::WRITE.union(Rights::GRANT))
+            {
+                return Err(Invalid::new(at, "the AI server's model slots do not hold the model's caps"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The model (if any) whose request endpoint `endpoint` is.
+    pub fn model_by_requests(&self, endpoint: u32) -> Option<&Model> {
+        self.models.iter().find(|m| m.requests == endpoint)
+    }
+
+    /// Records the public keys models may be signed with (xtask, from `keys/trusted.toml`).
+    /// Refused, naming the model, if a model names a key that is not among them.
+    pub fn trust(&mut self, keys: Vec<TrustedKey>) -> Result<(), String> {
+        if let Some(model) = self.models.iter().find(|m| !keys.iter().any(|k| k.name == m.key)) {
+            return Err(alloc::format!(
+                "model \"{}\" names key \"{}\", which is not a trusted key",
+                model.name, model.key
+            ));
+        }
+        self.trusted_keys = keys;
         Ok(())
     }
 }

@@ -368,6 +368,9 @@ pub enum SandboxBreach {
     Memory(u64),
     /// A memory-server client badge with more pages than `max_heap_pages`.
     HeapPages(u32),
+    /// A file of the boot image: it might be another model's weights. A sandbox gets its
+    /// own container from the AI server, after verification.
+    File(ObjectRef),
 }
 
 impl SandboxBreach {
@@ -379,6 +382,10 @@ impl SandboxBreach {
         match self {
             SandboxBreach::NetworkCap(object) => format!(
                 "holds {}, a network cap (declared network = true), while [security.sandbox] network = false",
+                name(object)
+            ),
+            SandboxBreach::File(object) => format!(
+                "holds {}; a sandbox gets its weights from the AI server, after verification, and no other boot file",
                 name(object)
             ),
             SandboxBreach::Device(object) => format!(
@@ -433,6 +440,10 @@ pub fn sandbox_breach(manifest: &CompiledManifest, program: &Program) -> Option<
             ObjectRef::Console if rights.contains(Rights::READ) => return Some(SandboxBreach::ConsoleRead),
             ObjectRef::Irq(_) | ObjectRef::IoPorts(_) => return Some(SandboxBreach::Device(object)),
             ObjectRef::Supervisor => return Some(SandboxBreach::Supervisor),
+            ObjectRef::File(_) => return Some(SandboxBreach::File(object)),
+            // Its own model's request endpoint, receive only: the one service it offers.
+            ObjectRef::Endpoint(e)
+                if rights == Rights::READ && manifest.model_by_requests(e).is_some_and(|m| m.sandbox == program.name) => {}
             ObjectRef::Endpoint(e) => {
                 if !s.allowed_services.contains(&e) {
                     return Some(SandboxBreach::NotAllowed(object));

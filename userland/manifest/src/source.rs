@@ -22,7 +22,7 @@ use serde::Deserialize;
 use crate::policy::{Key, KeyState, Mechanism, Policy, SandboxPolicy};
 use crate::policy_source;
 use crate::{
-    CONSOLE_SLOT, CapGrant, CompiledManifest, FIRST_CAP_SLOT, NamedCap, HEAP_MEMORY_SLOT, HEAP_SPACE_SLOT,
+    CONSOLE_SLOT, CapGrant, CompiledManifest, FIRST_CAP_SLOT, Model, NamedCap, HEAP_MEMORY_SLOT, HEAP_SPACE_SLOT,
     INITIAL_BACKOFF_MS, InitAuthority, MAX_PERIOD_US, MAX_PRIORITY, MIN_PRIORITY, ObjectRef,
     PortRange, Program, RestartPolicy, SPACE_SLOTS,
 };
@@ -40,6 +40,11 @@ struct Source {
     notifications: BTreeMap<String, ObjectDecl>,
     #[serde(default)]
     programs: Vec<ProgramSource>,
+    /// The AI server's program name: it is given each model's container and sandbox.
+    ai_server: Option<String>,
+    /// `[models.NAME]`: each becomes a sandbox program and two caps of the AI server.
+    #[serde(default)]
+    models: BTreeMap<String, ModelSource>,
     /// `[security.*]`: read with its line numbers by `policy_source`, not by serde.
     #[allow(dead_code, reason = "accepted here, read by policy_source")]
     security: Option<serde::de::IgnoredAny>,
@@ -99,6 +104,31 @@ struct ProgramSource {
     supervisor: Option<String>,
 }
 
+/// One `[models.NAME]` entry: where its signed container is, who must have signed it, and
+/// the limits of the sandbox that runs it (program `model-NAME`, crate `model-sandbox`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelSource {
+    /// The container's initrd path. xtask signs `models/digits-mlp.model` and
+    /// `models/minilm-l6-v2.model` from the bundled weights; a test supplies any other.
+    container: String,
+    /// The trusted key (`keys/trusted.toml` name) that must have signed it.
+    key: String,
+    priority: i64,
+    budget_us: u32,
+    period_us: u32,
+    memory_quota: u64,
+    /// The sandbox's heap (activations), in 4 KiB pages, through the memory server.
+    heap_pages: u32,
+    max_input_bytes: u32,
+    queue_depth: u16,
+    /// The sandbox is restarted when it crashes, backing off up to this.
+    max_backoff_ms: u32,
+}
+
+/// The first memory-server client number given to model sandboxes (one each, in model order).
+pub const FIRST_SANDBOX_CLIENT: u16 = 1000;
+
 /// A program's `heap`: its allocator grows through the memory server as this client.
 #[derive(Deserialize, Clone, Copy)]
 #[serde(deny_unknown_fields)]
@@ -126,6 +156,8 @@ struct CapSource {
     io_ports: Option<[u16; 2]>,
     /// Only `"own"`: the process's own address space.
     address_space: Option<String>,
+    /// An initrd path: the file, as a read-only frame.
+    file: Option<String>,
     rights: Vec<String>,
     badge: Option<u64>,
 }
@@ -324,6 +356,11 @@ pub enum ManifestError {
         first: String,
         second: String,
     },
+    /// A `[models.NAME]` entry, or the `ai_server` it needs, is wrong.
+    Model {
+        model: String,
+        what: String,
+    },
 }
 
 impl fmt::Display for ManifestError {
@@ -408,11 +445,11 @@ impl fmt::Display for ManifestError {
             ),
             E::NoTarget { program, index } => write!(
                 f,
-                "program \"{program}\", caps[{index}]: names no object (give one of endpoint, notification, irq, io_ports, address_space)"
+                "program \"{program}\", caps[{index}]: names no object (give one of endpoint, notification, irq, io_ports, address_space, file)"
             ),
             E::ManyTargets { program, index } => write!(
                 f,
-                "program \"{program}\", caps[{index}]: names more than one object (give one of endpoint, notification, irq, io_ports, address_space)"
+                "program \"{program}\", caps[{index}]: names more than one object (give one of endpoint, notification, irq, io_ports, address_space, file)"
             ),
             E::UnknownObject { program, kind, name } => {
                 write!(f, "unknown {kind} \"{name}\" referenced by program \"{program}\"")
@@ -490,6 +527,7 @@ impl fmt::Display for ManifestError {
                 f,
                 "program \"{program}\": heap client 0 is not a client number (1..=65535)"
             ),
+            E::Model { model, what } => write!(f, "model \"{model}\": {what}"),
             E::SharedClient { client, first, second } => write!(
                 f,
                 "memory client {client} is given to both \"{first}\" and \"{second}\"; \
@@ -594,7 +632,16 @@ pub fn compile_with(
                 .map(|(i, _)| ObjectRef::Notification(i as u32)),
         )
         .collect();
-    let endpoints: Vec<String> = source.endpoints.into_keys().collect();
+    let mut endpoint_names: Vec<String> = source.endpoints.into_keys().collect();
+    for name in source.models.keys() {
+        let requests = format!("model.{name}");
+        if endpoint_names.contains(&requests) {
+            return Err(model_error(name, format!("endpoint \"{requests}\" is declared, but the model makes it")));
+        }
+        endpoint_names.push(requests);
+    }
+    endpoint_names.sort();
+    let endpoints = endpoint_names;
     let policy = compile_policy(&security, &endpoints, allow_unenforced)?;
     let memory_server = match &source.memory_server {
         None => None,
@@ -606,6 +653,14 @@ pub fn compile_with(
             }
         })? as u32),
     };
+    let mut files: Vec<String> = source
+        .programs
+        .iter()
+        .flat_map(|p| p.caps.iter().filter_map(|c| c.file.clone()))
+        .chain(source.models.values().map(|m| m.container.clone()))
+        .collect();
+    files.sort();
+    files.dedup();
     let mut manifest = CompiledManifest {
         init,
         endpoints,
@@ -614,14 +669,153 @@ pub fn compile_with(
         memory_server,
         network,
         policy,
+        files,
+        ai_server: source.ai_server.clone(),
+        models: Vec::new(),
+        trusted_keys: Vec::new(),
     };
-    for program in source.programs {
+    let mut programs = source.programs;
+    for (index, (name, model)) in source.models.into_iter().enumerate() {
+        let (compiled, sandbox) = expand_model(&manifest, index, name, model)?;
+        manifest.models.push(compiled);
+        programs.push(sandbox);
+    }
+    for program in programs {
         let compiled = compile_program(&manifest, program, known_programs)?;
         manifest.programs.push(compiled);
     }
+    give_models_to_server(&mut manifest)?;
     check_system(&manifest)?;
     debug_assert_eq!(manifest.validate(), Ok(()));
     Ok(manifest)
+}
+
+fn model_error(model: &str, what: String) -> ManifestError {
+    ManifestError::Model { model: model.into(), what }
+}
+
+/// A `[models.NAME]` entry as a [`Model`] (the AI server's slots still 0) and the
+/// program entry of its sandbox.
+fn expand_model(
+    manifest: &CompiledManifest,
+    index: usize,
+    name: String,
+    source: ModelSource,
+) -> Result<(Model, ProgramSource), ManifestError> {
+    let identifier = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.len() <= 32;
+    if !identifier {
+        return Err(model_error(&name, "a model name is lowercase letters, digits and '-', at most 32".into()));
+    }
+    if manifest.ai_server.is_none() {
+        return Err(model_error(&name, "models need an AI server: set ai_server = \"PROGRAM\"".into()));
+    }
+    if source.max_input_bytes == 0 || source.queue_depth == 0 {
+        return Err(model_error(&name, "max_input_bytes and queue_depth must be at least 1".into()));
+    }
+    let requests = format!("model.{name}");
+    let client = u16::try_from(index)
+        .ok()
+        .and_then(|i| FIRST_SANDBOX_CLIENT.checked_add(i))
+        .ok_or_else(|| model_error(&name, "too many models".into()))?;
+    let sandbox = ProgramSource {
+        name: format!("model-{name}"),
+        program: Some("model-sandbox".into()),
+        priority: source.priority,
+        budget_us: source.budget_us,
+        period_us: source.period_us,
+        memory_quota: source.memory_quota,
+        on_crash: OnCrash::Restart,
+        max_backoff_ms: Some(source.max_backoff_ms),
+        audit: false,
+        sandbox: true,
+        console: Vec::new(),
+        caps: vec![CapSource {
+            name: Some("requests".into()),
+            endpoint: Some(requests.clone()),
+            notification: None,
+            irq: None,
+            io_ports: None,
+            address_space: None,
+            file: None,
+            rights: vec!["read".into()],
+            badge: None,
+        }],
+        heap: Some(HeapSource { client, quota_pages: source.heap_pages }),
+        supervisor: None,
+    };
+    let position = |list: &[String], item: &str| list.iter().position(|n| n == item).map(|i| i as u32);
+    let model = Model {
+        container: position(&manifest.files, &source.container).unwrap_or_default(),
+        requests: position(&manifest.endpoints, &requests).unwrap_or_default(),
+        key: source.key,
+        sandbox: sandbox.name.clone(),
+        container_slot: 0,
+        sandbox_slot: 0,
+        max_input_bytes: source.max_input_bytes,
+        queue_depth: source.queue_depth,
+        name,
+    };
+    Ok((model, sandbox))
+}
+
+/// Gives the AI server, after its own caps, each model's container (read) and a call cap to
+/// its sandbox (write, grant: the verified container travels through it), recording the slots.
+fn give_models_to_server(manifest: &mut CompiledManifest) -> Result<(), ManifestError> {
+    let Some(server_name) = manifest.ai_server.clone() else { return Ok(()) };
+    let Some(server) = manifest.programs.iter().position(|p| p.name == server_name) else {
+        return Err(ManifestError::UnknownProgram { program: server_name });
+    };
+    if manifest.programs[server].sandbox || manifest.programs[server].audit {
+        return Err(model_error(&server_name, "the AI server may be neither a sandbox nor hold the audit".into()));
+    }
+    let mut next = manifest.programs[server]
+        .caps
+        .iter()
+        .map(|c| c.slot)
+        .filter(|&slot| slot < SPACE_SLOTS)
+        .max()
+        .map_or(FIRST_CAP_SLOT, |slot| slot + 1)
+        .max(FIRST_CAP_SLOT);
+    let mut grants = Vec::new();
+    for model in &mut manifest.models {
+        model.container_slot = next;
+        model.sandbox_slot = next + 1;
+        next += 2;
+        if next > SPACE_SLOTS {
+            return Err(ManifestError::TooManyCaps { program: server_name, slots: next });
+        }
+        let container = ObjectRef::File(model.container);
+        let requests = ObjectRef::Endpoint(model.requests);
+        grants.push(CapGrant { slot: model.container_slot, object: container, rights: Rights::READ.bits(), badge: 0 });
+        grants.push(CapGrant {
+            slot: model.sandbox_slot,
+            object: requests,
+            rights: Rights::WRITE.union(Rights::GRANT).bits(),
+            badge: 0,
+        });
+    }
+    for model in &manifest.models {
+        let requests = ObjectRef::Endpoint(model.requests);
+        if let Some(other) = manifest
+            .programs
+            .iter()
+            .find(|p| p.name != model.sandbox && p.caps.iter().any(|c| c.object == requests))
+        {
+            return Err(model_error(
+                &model.name,
+                format!(
+                    "program \"{}\" holds its request endpoint; only its sandbox and the AI server may",
+                    other.name
+                ),
+            ));
+        }
+    }
+    let caps = &mut manifest.programs[server].caps;
+    let heap_at = caps.iter().position(|c| c.slot >= SPACE_SLOTS).unwrap_or(caps.len());
+    caps.splice(heap_at..heap_at, grants);
+    Ok(())
 }
 
 fn compile_program(
@@ -854,6 +1048,7 @@ fn cap_target(
         cap.irq.is_some(),
         cap.io_ports.is_some(),
         cap.address_space.is_some(),
+        cap.file.is_some(),
     ];
     match targets.iter().filter(|t| **t).count() {
         0 => {
@@ -897,6 +1092,8 @@ fn cap_target(
             });
         }
         ObjectRef::OwnAddressSpace
+    } else if let Some(path) = &cap.file {
+        ObjectRef::File(lookup(&manifest.files, "file", path)?)
     } else {
         unreachable!("exactly one target was counted above")
     })
@@ -936,6 +1133,8 @@ fn grant(
         ObjectRef::Endpoint(_) | ObjectRef::Notification(_) | ObjectRef::OwnAddressSpace | ObjectRef::Supervisor => {
             Rights::ALL
         }
+        // init cuts files out of its read-only initrd frame.
+        ObjectRef::File(_) => Rights::READ,
         ObjectRef::Console => init.console(),
         ObjectRef::Irq(line) => {
             if !init.irqs.contains(&line) {

@@ -262,7 +262,7 @@ fn checker_messages() {
         (
             "cap names nothing",
             program("a", &[("caps", r#"[{ rights = ["write"] }]"#)]),
-            "program \"a\", caps[0]: names no object (give one of endpoint, notification, irq, io_ports, address_space)",
+            "program \"a\", caps[0]: names no object (give one of endpoint, notification, irq, io_ports, address_space, file)",
         ),
         (
             "cap names two objects",
@@ -276,7 +276,7 @@ fn checker_messages() {
                     )]
                 )
             ),
-            "program \"a\", caps[0]: names more than one object (give one of endpoint, notification, irq, io_ports, address_space)",
+            "program \"a\", caps[0]: names more than one object (give one of endpoint, notification, irq, io_ports, address_space, file)",
         ),
         (
             "irq init does not hold",

@@ -22,6 +22,10 @@ fn sample() -> CompiledManifest {
         notifications: vec![],
         memory_server: None,
         network: vec![],
+        files: vec![],
+        ai_server: None,
+        models: vec![],
+        trusted_keys: vec![],
         policy: Policy {
             keys: Key::ALL
                 .iter()
