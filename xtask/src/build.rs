@@ -107,6 +107,7 @@ pub fn initrd_with_files(extra: Vec<(String, Vec<u8>)>, name: &str) -> Result<Pa
 fn pack_initrd_with(release_programs: bool, manifest: Vec<u8>, name: &str, extra: Vec<(String, Vec<u8>)>) -> Result<PathBuf> {
     // What the manifest's policy asks of the packed programs (`dep`: no W+X segment).
     let policy = manifest::decode(&manifest).map_err(|e| anyhow::anyhow!("etc/system.bin: {e}"))?.policy;
+    let manifest_blob = manifest.clone();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let commit = Command::new("git")
         .current_dir(workspace_root())
@@ -123,22 +124,63 @@ fn pack_initrd_with(release_programs: bool, manifest: Vec<u8>, name: &str, extra
     }
     files.extend(extra);
     crate::dep_check::check(&policy, &files)?;
+    let framed = framed_files(&manifest_blob, &mut files)?;
 
     let mut builder = tar::Builder::new(Vec::new());
     for (path, data) in &files {
-        let mut header = tar::Header::new_ustar();
-        header.set_path(path).with_context(|| format!("initrd path {path}"))?;
-        header.set_size(data.len() as u64);
-        header.set_mode(0o444);
-        header.set_mtime(0); // reproducible archives
-        header.set_cksum();
-        builder.append(&header, data.as_slice()).context("writing the initrd")?;
+        append(&mut builder, path, data)?;
+    }
+    for (index, (path, data)) in framed.iter().enumerate() {
+        // A padding entry ends where the file's header must start, 512 bytes before a page.
+        let at = builder.get_ref().len();
+        let pad = (2 * PAGE - (at + 2 * BLOCK) % PAGE) % PAGE;
+        append(&mut builder, &format!(".pad/{index}"), &vec![0; pad])?;
+        append(&mut builder, path, data)?;
+        let end = builder.get_ref().len();
+        debug_assert_eq!((end - data.len().next_multiple_of(BLOCK)) % PAGE, 0, "{path} starts on a page");
+        builder.get_mut().resize(end.next_multiple_of(PAGE), 0);
     }
     let bytes = builder.into_inner().context("finishing the initrd")?;
     let path = target_dir().join(name);
     std::fs::create_dir_all(target_dir())?;
     std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
+}
+
+const BLOCK: usize = 512;
+const PAGE: usize = 4096;
+
+fn append(builder: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) -> Result<()> {
+    let mut header = tar::Header::new_ustar();
+    header.set_path(path).with_context(|| format!("initrd path {path}"))?;
+    header.set_size(data.len() as u64);
+    header.set_mode(0o444);
+    header.set_mtime(0); // reproducible archives
+    header.set_cksum();
+    builder.append(&header, data).context("writing the initrd")
+}
+
+/// The files the manifest hands out as frames (`file` caps, model containers), taken out of
+/// `files` (or made: the bundled model containers): the packer puts each one's data on a
+/// page of its own, zero-padded to the next page, so its frame shows nothing else.
+fn framed_files(manifest: &[u8], files: &mut Vec<(String, Vec<u8>)>) -> Result<Vec<(String, Vec<u8>)>> {
+    let decoded = manifest::decode(manifest).map_err(|e| anyhow::anyhow!("etc/system.bin: {e}"))?;
+    let mut framed = Vec::new();
+    for path in decoded.files {
+        let data = match files.iter().position(|(p, _)| *p == path) {
+            // Moved, not copied: a path is in the archive once, wherever it is.
+            Some(at) => files.remove(at).1,
+            None => match crate::sign_model::bundled_container(&path)? {
+                Some(container) => container,
+                None => bail!(
+                    "the manifest names file \"{path}\", which is not in the initrd (xtask makes \
+                     models/digits-mlp.model and models/minilm-l6-v2.model; a test supplies any other)"
+                ),
+            },
+        };
+        framed.push((path, data));
+    }
+    Ok(framed)
 }
 
 /// Builds a GRUB image (BIOS and UEFI) that boots `kernel` by Multiboot2 with `initrd`.

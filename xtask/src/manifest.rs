@@ -112,7 +112,11 @@ pub fn compile_file_allowing(path: &std::path::Path, extra: &[Key]) -> Result<Ve
 fn compile_source(path: &std::path::Path, source: &str, known: &[&str], extra: &[Key]) -> Result<::manifest::CompiledManifest> {
     let allow: Vec<Key> = allowed().iter().chain(extra).copied().collect();
     match ::manifest::compile_with(source, known, &allow) {
-        Ok(manifest) => Ok(manifest),
+        Ok(mut manifest) => {
+            let (keys, _) = crate::sign_model::trusted_key_list(&crate::sign_model::trusted_keys_path())?;
+            manifest.trust(keys).map_err(|e| anyhow::anyhow!("{} is refused: {e}", path.display()))?;
+            Ok(manifest)
+        }
         Err(error) => {
             if let ManifestError::Refused { states, .. } = &error {
                 eprint!("{}", manifest::policy::Report::new(states));

@@ -280,14 +280,22 @@ struct TrustedEntry {
 /// optionally `key_id`, which must then match the key). The file is embedded in the OS, so
 /// it is refused if it holds a private key.
 pub fn load_trusted_keys(path: &Path) -> anyhow::Result<TrustedKeys> {
+    Ok(trusted_key_list(path)?.1)
+}
+
+/// The trusted keys of `path` (see [`load_trusted_keys`]) as the boot manifest records
+/// them, with the loader's own view of them.
+pub fn trusted_key_list(path: &Path) -> anyhow::Result<(Vec<manifest::TrustedKey>, TrustedKeys)> {
     assert_no_private_keys(&[path])?;
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let file: TrustedFile =
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let mut keys = TrustedKeys::new();
+    let mut list = Vec::new();
     for entry in file.key {
         let public_key: [u8; 32] = unhex(&entry.public_key)
             .with_context(|| format!("{}: key {:?}", path.display(), entry.name))?;
+        list.push(manifest::TrustedKey { name: entry.name.clone(), public_key });
         let id = keys
             .add(&entry.name, public_key)
             .map_err(|e| anyhow::anyhow!("{}: key {:?}: {e}", path.display(), entry.name))?;
@@ -300,7 +308,47 @@ pub fn load_trusted_keys(path: &Path) -> anyhow::Result<TrustedKeys> {
             );
         }
     }
-    Ok(keys)
+    Ok((list, keys))
+}
+
+/// The containers xtask makes for the boot image from the bundled weights, by initrd path:
+/// `models/digits-mlp.model` and `models/minilm-l6-v2.model` (fetched by `cargo xtask
+/// models`), signed with the development key. `None` for any other path. The memory budget
+/// each claims is what its sandbox's heap gives beyond the mapped weights, rounded up; the
+/// AI server refuses a claim the manifest's heap does not cover.
+pub fn bundled_container(path: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    let (arch, safetensors, vocab, memory_budget_bytes, cpu_budget) = match path {
+        "models/digits-mlp.model" => (
+            Architecture::DigitsMlp,
+            root().join("models/digits/digits-mlp.safetensors"),
+            None,
+            256 << 10,
+            CpuBudget { budget_us: 1_000, period_us: 10_000 },
+        ),
+        "models/minilm-l6-v2.model" => {
+            let dir = crate::models::ensure_minilm()?;
+            (
+                Architecture::MiniLmL6V2,
+                dir.join("model.safetensors"),
+                Some(dir.join("vocab.txt")),
+                128 << 20,
+                CpuBudget { budget_us: 50_000, period_us: 100_000 },
+            )
+        }
+        _ => return Ok(None),
+    };
+    let weights = fs::read(&safetensors).with_context(|| format!("reading {}", safetensors.display()))?;
+    let vocab = vocab.map(|p| fs::read(&p).with_context(|| format!("reading {}", p.display()))).transpose()?;
+    let spec = ModelSpec {
+        name: arch.name(),
+        version: "1.0.0",
+        architecture: arch,
+        memory_budget_bytes,
+        cpu_budget,
+    };
+    let key = load_signing_key(&dev_key_path())?;
+    let container = pack(&spec, &weights, vocab.as_deref(), &key).map_err(|e| anyhow::anyhow!("packing {path}: {e}"))?;
+    Ok(Some(container))
 }
 
 /// The seeds of every private key file in keys/ (`*.key`), plus `extra`.

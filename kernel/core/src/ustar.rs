@@ -5,6 +5,8 @@
 //! regular file or a clear error; it never reads outside the archive.
 
 const BLOCK: usize = 512;
+/// Files handed out as frames start at, and are zero-padded to, this alignment.
+const PAGE: usize = 4096;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UstarError {
@@ -71,7 +73,14 @@ impl<'a> Archive<'a> {
                 return Ok(None); // end of data without the two zero blocks: tolerated
             };
             if header.iter().all(|&byte| byte == 0) {
-                return Ok(None);
+                // Zero blocks up to a page boundary pad a page-aligned file's last page
+                // (xtask's layout, so the file can be handed out as whole pages showing
+                // nothing else); a zero block at a page boundary ends the archive.
+                if offset % PAGE == 0 {
+                    return Ok(None);
+                }
+                self.offset = offset + BLOCK;
+                continue;
             }
             let stored = octal(field(header, 148, 8)).ok_or(UstarError::BadNumber { offset })?;
             let computed: u64 = header
@@ -181,6 +190,31 @@ mod tests {
         assert_eq!(names, ["init", "system.bin"]);
         assert_eq!(Archive::find(&bytes, "system.bin").unwrap().unwrap().len(), 700);
         assert_eq!(Archive::find(&bytes, "missing").unwrap(), None);
+    }
+
+    /// xtask's layout for files handed out as frames: data at a page boundary, zeros to
+    /// the next one, then the next header.
+    #[test]
+    fn zero_padding_to_a_page_boundary_is_skipped() {
+        let mut out = Vec::new();
+        out.extend(header("pad", 4096 - 2 * BLOCK, b'0'));
+        out.extend(vec![0u8; 4096 - 2 * BLOCK]);
+        out.extend(header("weights", 700, b'0'));
+        assert_eq!(out.len() % 4096, 0, "the file's data starts on a page");
+        out.extend(vec![7u8; 700]);
+        out.resize(8192, 0);
+        out.extend(header("after", 3, b'0'));
+        out.extend(b"abc");
+        out.resize(out.len().next_multiple_of(BLOCK), 0);
+        out.extend([0u8; 1024]);
+        let names: Vec<&str> = Archive::new(&out).map(|e| e.unwrap().name).collect();
+        assert_eq!(names, ["pad", "weights", "after"]);
+        assert_eq!(Archive::find(&out, "weights").unwrap().map(<[u8]>::len), Some(700));
+        // A zero block at a page boundary still ends the archive.
+        let mut ended = out[..8192].to_vec();
+        ended.extend([0u8; 512]);
+        ended.extend(header("hidden", 0, b'0'));
+        assert_eq!(Archive::new(&ended).count(), 2);
     }
 
     #[test]
