@@ -60,6 +60,8 @@ typed_caps! {
     AddressSpace => AddressSpace,
     /// The console cap.
     Console => Console,
+    /// A frame cap: a boot-image file (`file` in the manifest), mapped with `files::map`.
+    Frame => Frame,
 }
 
 /// A generated constant, as [`check`] sees it.

@@ -165,6 +165,11 @@ pub mod bench;
 
 pub mod console;
 pub mod heap;
+/// Files of the boot image, as init hands them out (`file` caps of the manifest):
+/// immutable frames, mapped read-only for the life of the process and read as `&'static [u8]`.
+pub mod files {
+    pub use crate::raw::map_immutable as map;
+}
 pub mod caps;
 pub mod interface;
 pub mod ipc;

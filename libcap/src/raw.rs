@@ -313,6 +313,45 @@ pub fn window_write(address: u64, from: &[u8]) -> Result<(), ErrorCode> {
 /// The end of the user half of the address space (exclusive).
 const LOWER_HALF_END: u64 = 0x0000_8000_0000_0000;
 
+/// Where [`map_immutable`] places read-only boot files: 80 TiB to 96 TiB, below the window
+/// and above every image (`crate::loader` and the kernel place images below 64 TiB).
+/// Reserved like the window: only `map_immutable` maps here, each address once.
+const FILES_LOW: u64 = 0x0000_5000_0000_0000;
+const FILES_HIGH: u64 = WINDOW_LOW;
+/// The next free address of the files area (a bump: nothing mapped there is ever unmapped
+/// by libcap, so no address is reused).
+static FILES_NEXT: AtomicU64 = AtomicU64::new(FILES_LOW);
+
+/// Maps `frame`, which must be immutable (`FrameInfo` says no mapping anywhere may write
+/// it: a slice of the boot image), read-only into `space` (this process's own address
+/// space) for the life of the process, and returns its `bytes` bytes.
+/// `IllegalOperation` if the frame is not immutable; `OutOfResources` when the files area
+/// is used up; the kernel's error if the map fails.
+pub fn map_immutable(space: crate::CapSlot, frame: crate::CapSlot) -> Result<&'static [u8], ErrorCode> {
+    let info = crate::sys::frame_info(frame)?;
+    if !info.immutable {
+        return Err(ErrorCode::IllegalOperation);
+    }
+    let span = info.bytes.div_ceil(PAGE_SIZE as u64).max(1) * PAGE_SIZE as u64;
+    let address = FILES_NEXT
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |next| {
+            next.checked_add(span).filter(|&end| end <= FILES_HIGH)
+        })
+        .map_err(|_| ErrorCode::OutOfResources)?;
+    crate::process::map(space, frame, address, crate::process::Access::Read)?;
+    let length = usize::try_from(info.bytes).map_err(|_| ErrorCode::InvalidArgument)?;
+    // SAFETY: `bytes` bytes from `address` are mapped readable in this process (the map just
+    // succeeded over the whole frame, which covers them), at an address of the files area
+    // that nothing else maps and no Rust object occupies (the bump hands each address out
+    // once, and the area is outside images, stacks, the heap and the window). The frame is
+    // immutable: the kernel refuses every writable mapping of it in every space, so the
+    // bytes never change under the `'static` shared slice. If the program later deletes
+    // the frame's cap, the kernel unmaps it and a read faults the thread (no other memory
+    // is ever mapped at this address), so no wrong value is read. `u8` needs no alignment,
+    // and `length` fits the area, far below isize::MAX.
+    Ok(unsafe { core::slice::from_raw_parts(address as *const u8, length) })
+}
+
 /// The CPU's time-stamp counter: a cheap, always-changing number, used as entropy for the
 /// load addresses of programs. Not a secure random source.
 pub fn cycle_counter() -> u64 {

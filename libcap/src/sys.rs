@@ -241,16 +241,20 @@ pub fn audit_denial(audit: CapSlot, number: u64) -> Result<Result<AuditedDenial,
 /// What [`frame_info`] reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameInfo {
-    /// Size in bytes: a power of two, 4 KiB to 2 MiB.
+    /// Size in bytes: for RAM a power of two, 4 KiB to 2 MiB; for a slice of the boot
+    /// image, the exact length it was cut to.
     pub bytes: u64,
     /// The first physical address (the frame is contiguous): what a device's DMA needs.
     pub phys: u64,
+    /// No mapping of it anywhere may be writable (boot-image slices): its bytes never change.
+    pub immutable: bool,
 }
 
 /// Describes the frame whose cap is in `frame` (it needs `READ`).
 pub fn frame_info(frame: CapSlot) -> Result<FrameInfo, ErrorCode> {
     let regs = invoke(args::FrameInfo { frame: frame.into() })?;
-    Ok(FrameInfo { bytes: regs.rdx, phys: regs.r10 })
+    let immutable = regs.r8 & abi::syscall::frame_info::IMMUTABLE != 0;
+    Ok(FrameInfo { bytes: regs.rdx, phys: regs.r10, immutable })
 }
 
 // ---- IPC ----------------------------------------------------------------------------

@@ -170,11 +170,11 @@ fn framed_files(manifest: &[u8], files: &mut Vec<(String, Vec<u8>)>) -> Result<V
         let data = match files.iter().position(|(p, _)| *p == path) {
             // Moved, not copied: a path is in the archive once, wherever it is.
             Some(at) => files.remove(at).1,
-            None => match crate::sign_model::bundled_container(&path)? {
+            None => match crate::sign_model::bundled_file(&path)? {
                 Some(container) => container,
                 None => bail!(
-                    "the manifest names file \"{path}\", which is not in the initrd (xtask makes \
-                     models/digits-mlp.model and models/minilm-l6-v2.model; a test supplies any other)"
+                    "the manifest names file \"{path}\", which is not in the initrd and not one \
+                     xtask makes (xtask/src/sign_model.rs, `bundled_file`)"
                 ),
             },
         };

@@ -106,6 +106,7 @@ fn type_of(kind: ObjectType) -> Option<&'static str> {
         ObjectType::IoPortRange => "IoPorts",
         ObjectType::AddressSpace => "AddressSpace",
         ObjectType::Console => "Console",
+        ObjectType::Frame => "Frame",
         _ => return None,
     })
 }
@@ -145,7 +146,7 @@ mod tests {
         assert!(text.contains("pub const KV: libcap::caps::Endpoint = libcap::caps::Endpoint::at(2);"), "{text}");
         assert!(text.contains("pub const BELL: libcap::caps::Notification = libcap::caps::Notification::at(3);"), "{text}");
         assert!(text.contains("Expected { name: \"KV\", slot: 2, kind: libcap::caps::Endpoint::KIND }"), "{text}");
-        names.insert("frame".into(), Given { slot: 4, kind: ObjectType::Frame });
+        names.insert("thread".into(), Given { slot: 4, kind: ObjectType::Thread });
         assert!(render("kv-client", &names, None).is_err());
     }
 

@@ -311,44 +311,83 @@ pub fn trusted_key_list(path: &Path) -> anyhow::Result<(Vec<manifest::TrustedKey
     Ok((list, keys))
 }
 
-/// The containers xtask makes for the boot image from the bundled weights, by initrd path:
-/// `models/digits-mlp.model` and `models/minilm-l6-v2.model` (fetched by `cargo xtask
-/// models`), signed with the development key. `None` for any other path. The memory budget
-/// each claims is what its sandbox's heap gives beyond the mapped weights, rounded up; the
-/// AI server refuses a claim the manifest's heap does not cover.
-pub fn bundled_container(path: &str) -> anyhow::Result<Option<Vec<u8>>> {
-    let (arch, safetensors, vocab, memory_budget_bytes, cpu_budget) = match path {
-        "models/digits-mlp.model" => (
-            Architecture::DigitsMlp,
-            root().join("models/digits/digits-mlp.safetensors"),
-            None,
-            256 << 10,
-            CpuBudget { budget_us: 1_000, period_us: 10_000 },
-        ),
+/// The files xtask makes for the boot image, by initrd path; `None` for any other path.
+///
+/// - `models/digits-mlp.model`, `models/minilm-l6-v2.model` (fetched by `cargo xtask
+///   models`): the bundled weights signed with the development key. The memory each claims
+///   is what its sandbox's heap must give beyond the mapped weights; the AI server refuses a
+///   claim the manifest's heap does not cover.
+/// - `models/digits-heldout.bin`: the digits model's held-out split (`models/digits/README.md`).
+/// - `models/tampered/NAME.model`: the digits container spoilt one way each, for the tests
+///   that the AI server refuses them by the named check: `flipped-weights` (a payload bit:
+///   "payload hash"), `flipped-manifest` (a signed manifest bit: "signature"),
+///   `swapped-signature` (another container's valid signature: "signature"),
+///   `untrusted-key` (signed by a key not in trusted.toml: "trusted key") and `over-budget`
+///   (validly signed, but claiming 64 MiB: "memory budget").
+pub fn bundled_file(path: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    const DIGITS_BUDGET: u64 = 256 << 10;
+    let dev = || load_signing_key(&dev_key_path());
+    Ok(Some(match path {
+        "models/digits-mlp.model" => digits_container(DIGITS_BUDGET, &dev()?)?,
         "models/minilm-l6-v2.model" => {
             let dir = crate::models::ensure_minilm()?;
-            (
-                Architecture::MiniLmL6V2,
-                dir.join("model.safetensors"),
-                Some(dir.join("vocab.txt")),
-                128 << 20,
-                CpuBudget { budget_us: 50_000, period_us: 100_000 },
-            )
+            let read = |name: &str| fs::read(dir.join(name)).with_context(|| format!("reading {}/{name}", dir.display()));
+            let spec = ModelSpec {
+                name: "minilm-l6-v2",
+                version: "1.0.0",
+                architecture: Architecture::MiniLmL6V2,
+                memory_budget_bytes: 128 << 20,
+                cpu_budget: CpuBudget { budget_us: 50_000, period_us: 100_000 },
+            };
+            pack(&spec, &read("model.safetensors")?, Some(&read("vocab.txt")?), &dev()?)
+                .map_err(|e| anyhow::anyhow!("packing {path}: {e}"))?
         }
+        "models/digits-heldout.bin" => {
+            let file = root().join("models/digits/heldout.bin");
+            fs::read(&file).with_context(|| format!("reading {}", file.display()))?
+        }
+        "models/tampered/flipped-weights.model" => {
+            let mut container = digits_container(DIGITS_BUDGET, &dev()?)?;
+            if let Some(last) = container.last_mut() {
+                *last ^= 1;
+            }
+            container
+        }
+        "models/tampered/flipped-manifest.model" => {
+            let mut container = digits_container(DIGITS_BUDGET, &dev()?)?;
+            container[model_container::format::HEADER_LEN] ^= 1;
+            container
+        }
+        "models/tampered/swapped-signature.model" => {
+            let mut container = digits_container(DIGITS_BUDGET, &dev()?)?;
+            let other = digits_container(64 << 20, &dev()?)?;
+            let at = |c: &[u8]| {
+                let manifest_len = u32::from_le_bytes([c[20], c[21], c[22], c[23]]) as usize;
+                model_container::format::HEADER_LEN + manifest_len
+            };
+            let (mine, theirs) = (at(&container), at(&other));
+            let len = model_container::format::SIGNATURE_LEN;
+            container[mine..mine + len].copy_from_slice(&other[theirs..theirs + len]);
+            container
+        }
+        "models/tampered/untrusted-key.model" => digits_container(DIGITS_BUDGET, &SigningKey::from_seed([7; 32]))?,
+        "models/tampered/over-budget.model" => digits_container(64 << 20, &dev()?)?,
         _ => return Ok(None),
-    };
-    let weights = fs::read(&safetensors).with_context(|| format!("reading {}", safetensors.display()))?;
-    let vocab = vocab.map(|p| fs::read(&p).with_context(|| format!("reading {}", p.display()))).transpose()?;
+    }))
+}
+
+/// The bundled digits classifier, claiming `memory_budget_bytes`, signed with `key`.
+fn digits_container(memory_budget_bytes: u64, key: &SigningKey) -> anyhow::Result<Vec<u8>> {
+    let file = root().join("models/digits/digits-mlp.safetensors");
+    let weights = fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     let spec = ModelSpec {
-        name: arch.name(),
+        name: "digits-mlp",
         version: "1.0.0",
-        architecture: arch,
+        architecture: Architecture::DigitsMlp,
         memory_budget_bytes,
-        cpu_budget,
+        cpu_budget: CpuBudget { budget_us: 1_000, period_us: 10_000 },
     };
-    let key = load_signing_key(&dev_key_path())?;
-    let container = pack(&spec, &weights, vocab.as_deref(), &key).map_err(|e| anyhow::anyhow!("packing {path}: {e}"))?;
-    Ok(Some(container))
+    pack(&spec, &weights, None, key).map_err(|e| anyhow::anyhow!("packing the digits model: {e}"))
 }
 
 /// The seeds of every private key file in keys/ (`*.key`), plus `extra`.

@@ -78,6 +78,13 @@ pub mod frame_create {
     pub const ALL_FLAGS: u64 = BELOW_4GIB;
 }
 
+/// What `FrameInfo` returns in `r8`: flags.
+pub mod frame_info {
+    /// The frame is immutable: a slice of the boot image, which the kernel maps nowhere
+    /// writable, so its bytes never change.
+    pub const IMMUTABLE: u64 = 1 << 0;
+}
+
 /// Labels of the messages the kernel sends to a thread's fault endpoint when it ends.
 /// Words: a fault carries [vector, error code, faulting address, RIP]; an exit [code];
 /// a kill nothing. The badge is that of the fault-endpoint cap given in `ThreadConfigure`.
@@ -243,8 +250,8 @@ pub enum Sysno {
     /// `InvalidArgument` past the last thread.
     AuditThread = 32,
     /// Describe a frame ([`args::FrameInfo`](crate::args::FrameInfo)). Returns `rdx` its
-    /// size in bytes and `r10` its first physical address (for device DMA; the frame is
-    /// contiguous).
+    /// size in bytes, `r10` its first physical address (for device DMA; the frame is
+    /// contiguous) and `r8` its flags ([`frame_info`]).
     FrameInfo = 33,
     /// Read what was typed on the console ([`args::ConsoleRead`](crate::args::ConsoleRead):
     /// console cap, buffer, length). Never blocks: returns in `rdx`

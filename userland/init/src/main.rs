@@ -100,7 +100,7 @@ fn main() -> Result<(), ErrorCode> {
     libcap::print!("{}", manifest.table());
 
     let mut slots = SlotAllocator::new(FIRST_FREE, FIRST_DEVICE_SLOT);
-    let objects = Objects::create(&manifest, &mut slots)?;
+    let objects = Objects::create(&manifest, initrd, &mut slots)?;
     let mut supervisor = Supervisor {
         initrd,
         manifest: &manifest,
@@ -147,10 +147,45 @@ struct Objects {
     sleep: CapSlot,
     /// init's cap to the memory server's endpoint, badged `memory_api::SUPERVISOR_BADGE`.
     memory: Option<CapSlot>,
+    /// The manifest's files, as slices of the initrd frame (`None`: not in the initrd, or
+    /// not placed on a page of its own; said at boot, and the programs holding it do not start).
+    files: Vec<Option<CapSlot>>,
+}
+
+/// `path`'s data as a frame of exactly its length, cut from the initrd frame. xtask puts
+/// such a file on pages of its own, zero-padded after it, so the frame shows nothing else.
+fn slice_file(initrd: &[u8], path: &str, slots: &mut SlotAllocator) -> Result<CapSlot, &'static str> {
+    let data = match Archive::find(initrd, path) {
+        Ok(Some(data)) => data,
+        _ => return Err("not in the initrd"),
+    };
+    // The initrd frame starts at the page holding the initrd's first byte.
+    let page_offset = initrd.as_ptr() as u64 % 4096;
+    let offset = data.as_ptr() as u64 - initrd.as_ptr() as u64 + page_offset;
+    if offset % 4096 != 0 || data.is_empty() {
+        return Err("empty, or not on a page of its own");
+    }
+    let slot = slots.take().map_err(|_| "no free slot")?;
+    match sys::frame_slice(slots::INIT_INITRD_FRAME_SLOT, offset, data.len() as u64, slot) {
+        Ok(()) => Ok(slot),
+        Err(_) => {
+            slots.give_back(slot);
+            Err("the kernel refused the slice")
+        }
+    }
 }
 
 impl Objects {
-    fn create(manifest: &CompiledManifest, slots: &mut SlotAllocator) -> Result<Objects, ErrorCode> {
+    fn create(manifest: &CompiledManifest, initrd: &[u8], slots: &mut SlotAllocator) -> Result<Objects, ErrorCode> {
+        let files = manifest
+            .files
+            .iter()
+            .map(|path| {
+                slice_file(initrd, path, slots)
+                    .map_err(|why| println!("init: file \"{path}\" cannot be handed out: {why}"))
+                    .ok()
+            })
+            .collect();
         let mut new = |object| -> Result<CapSlot, ErrorCode> {
             let slot = slots.take()?;
             process::create(slot, object)?;
@@ -170,7 +205,7 @@ impl Objects {
             }
             None => None,
         };
-        Ok(Objects { endpoints, notifications, fault, sleep, memory })
+        Ok(Objects { endpoints, notifications, fault, sleep, memory, files })
     }
 
     /// init's slot holding `object`, if init holds it.
@@ -187,6 +222,7 @@ impl Objects {
             ObjectRef::OwnAddressSpace => None,
             // Minted from the fault endpoint with the grant's supervisor badge.
             ObjectRef::Supervisor => Some(self.fault),
+            ObjectRef::File(i) => self.files.get(i as usize).copied().flatten(),
         }
     }
 }
