@@ -359,19 +359,21 @@ impl Table {
         }
         let before = self.flows.len();
         let mut earliest = Instant::from_micros(u64::MAX);
-        let mut gone: alloc::vec::Vec<ProgramId> = alloc::vec::Vec::new();
+        let per_program = &mut self.per_program;
         self.flows.retain(|key, flow| {
             if flow.expired(now, timeouts) {
-                gone.push(key.program);
+                if let Some(count) = per_program.get_mut(&key.program) {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        per_program.remove(&key.program);
+                    }
+                }
                 false
             } else {
                 earliest = earliest.min(flow.expiry(timeouts));
                 true
             }
         });
-        for program in gone {
-            self.uncount(program);
-        }
         self.earliest = earliest;
         before.saturating_sub(self.flows.len())
     }
