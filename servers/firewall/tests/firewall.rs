@@ -317,6 +317,9 @@ fn a_new_syn_in_time_wait_reopens_through_the_rules() {
     assert_eq!(firewall.flows(), 0);
 }
 
+/// A frame and the way it goes.
+type Packet = (Direction, Vec<u8>);
+
 /// Distinct timeouts per state, so using one state's timeout for another fails the test.
 const TIMEOUTS: Timeouts = Timeouts {
     syn_sent: Duration::from_secs(11),
@@ -341,7 +344,7 @@ fn each_timeout_holds_just_before_its_limit_and_ends_exactly_at_it() {
     // (what, the packets that set the state up at t = 0, the probe: a packet the state passes,
     // its direction, the timeout that applies). Once the flow is gone the probe is invalid (it
     // cannot open a flow), except the UDP reply: it is an inbound opener no rule passes.
-    let cases: Vec<(&str, Vec<(Direction, Vec<u8>)>, (Direction, Vec<u8>), Duration)> = vec![
+    let cases: Vec<(&str, Vec<Packet>, Packet, Duration)> = vec![
         ("syn sent", vec![(Out, out(SYN))], (In, back(SYN_ACK)), TIMEOUTS.syn_sent),
         ("syn received", vec![(Out, out(SYN)), (In, back(SYN_ACK))], (Out, out(ACK)), TIMEOUTS.syn_received),
         ("established", vec![(Out, out(SYN)), (In, back(SYN_ACK)), (Out, out(ACK))], (In, back(ACK)), TIMEOUTS.established),
