@@ -39,11 +39,31 @@
 //! - **One program's rules and flows never decide another program's packets**: flows are
 //!   keyed by program id, and rules are looked up by it.
 //! - **No panic from bytes.** Every frame is parsed through smoltcp's checked constructors
-//!   (property test `never_panics`); the crate has no `unsafe` and no indexing of frames.
+//!   (property tests `never_panics_on_random_bytes`, `never_panics_on_mutated_frames`); the
+//!   crate has no `unsafe` and no indexing of frames.
 //! - **Bounded.** At most `Config::max_flows` flows (memory reserved at construction), at most
 //!   [`rule::MAX_RULES`] rules a program, at most [`log::LOG_CAPACITY`] log records waiting.
 //! - **Counted once.** Every checked frame adds to exactly one reason counter and one action
-//!   counter.
+//!   counter (checked after every property-test run).
+//!
+//! # Example
+//! ```
+//! use firewall::{Action, Config, Direction, Firewall, Instant, Policy, PortRange, ProgramId, Protocol, Reason, Rule};
+//!
+//! let web = ProgramId(7); // the badge of the web server's socket cap
+//! let mut firewall = Firewall::new(Config { hash_seed: 0x5eed, ..Config::default() });
+//! firewall.set_policy(
+//!     web,
+//!     Policy::new(256)
+//!         .with(Rule::new(Direction::In, Protocol::Tcp, Action::Pass).local_ports(PortRange::single(80)).rate_limited(100))
+//!         .with(Rule::new(Direction::In, Protocol::Tcp, Action::Reject).logged()),
+//! );
+//! // Whatever arrives, the answer is a verdict, never a panic.
+//! let verdict = firewall.check(Instant::from_secs(1), Direction::In, web, &[0x45, 0x00]);
+//! assert!(!verdict.passes());
+//! assert_eq!(verdict.reason, Reason::Malformed);
+//! assert!(firewall.pop_log().is_some());
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 

@@ -799,3 +799,29 @@ fn policies_round_trip_through_postcard_and_bad_blobs_are_refused() {
         assert!(postcard::from_bytes::<Cidr>(&cidr).is_err());
     }
 }
+
+#[test]
+fn a_flow_whose_timeout_shortens_is_reclaimed_on_time_when_the_table_is_full() {
+    // The table skips reclaiming before the earliest expiry it knows of; a state change that
+    // brings a flow's expiry forward (established 100 s → time-wait 5 s) must move that bound.
+    let timeouts = Timeouts { established: Duration::from_secs(100), time_wait: Duration::from_secs(5), ..Timeouts::DEFAULT };
+    let mut firewall = Firewall::new(Config { max_flows: 1, timeouts, ..Config::default() });
+    firewall.set_policy(A, tcp_client());
+    let other = (OTHER, 443);
+    check(
+        &mut firewall,
+        &[
+            step(0, Out, &tcp(CLIENT, SERVER, SYN), pass(Reason::Rule(0))),
+            step(0, In, &tcp(SERVER, CLIENT, SYN_ACK), TRACKED),
+            step(0, Out, &tcp(CLIENT, SERVER, ACK), TRACKED),
+            // Full: a reclaim runs and finds the earliest expiry at 100 s.
+            step(S, Out, &tcp(CLIENT, other, SYN), drop(Reason::TableFull(Full::Global))),
+            step(2 * S, Out, &tcp(CLIENT, SERVER, FIN), TRACKED),
+            step(2 * S, In, &tcp(SERVER, CLIENT, FIN), TRACKED),
+            step(2 * S, Out, &tcp(CLIENT, SERVER, ACK), TRACKED),
+            step(7 * S - 1, Out, &tcp(CLIENT, other, SYN), drop(Reason::TableFull(Full::Global))),
+            step(7 * S, Out, &tcp(CLIENT, other, SYN), pass(Reason::Rule(0))),
+        ],
+    );
+    assert_eq!(firewall.flows(), 1);
+}
