@@ -183,6 +183,11 @@ fn handle(number: Sysno, args: Registers) -> Result<Reply, ErrorCode> {
             let (phys, bytes) = crate::frame::info(frame).ok_or(ErrorCode::PeerGone)?;
             Ok(Reply { words: [bytes, phys, 0, 0] })
         }
+        Sysno::FrameSlice => {
+            let args = args::FrameSlice::decode(args);
+            crate::object::decode_slice(my_space()?, args.source, args.offset, args.length, args.dest)?.perform()?;
+            Ok(Reply::default())
+        }
         Sysno::Unmap => unmap(args::Unmap::decode(args)),
         Sysno::ThreadStart => thread_start(args::ThreadStart::decode(args)),
         Sysno::ThreadConfigure => thread_configure(args::ThreadConfigure::decode(args)),
