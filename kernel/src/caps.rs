@@ -129,7 +129,12 @@ impl kcore::cap::Reaper<Object> for Reaped {
 /// Installs an existing kernel object in `space`'s `slot` with all rights (boot only:
 /// init's caps to its own space and address space).
 pub fn install(space: SpaceId, slot: u32, kind: ObjectType, object: Object) -> Result<(), ErrorCode> {
-    let id = with(|store| store.decode_create(SlotRef::new(space, slot), kind, 0).map(|op| op.perform(object)))?;
+    install_with_rights(space, slot, kind, object, Rights::ALL)
+}
+
+/// As [`install`], with only `rights` (boot only: init's read-only initrd frame).
+pub fn install_with_rights(space: SpaceId, slot: u32, kind: ObjectType, object: Object, rights: Rights) -> Result<(), ErrorCode> {
+    let id = with(|store| store.decode_create(SlotRef::new(space, slot), kind, 0).map(|op| op.perform_with_rights(object, rights)))?;
     if let Object::AddressSpace(index) = object {
         // The tables the kernel built it with were free; those it makes from now on are not.
         crate::vspace::set_payer(index, id);

@@ -1,15 +1,32 @@
-//! Frame objects: physically contiguous, size-aligned runs of RAM (one 4 KiB page up to
-//! 2 MiB) that user space holds by capability and maps.
+//! Frame objects: physically contiguous runs of pages that user space holds by capability
+//! and maps.
 //!
-//! A frame cap keeps its memory alive; each mapping of it is recorded (up to
+//! Most frames are *owned*: RAM the kernel allocated for them (one 4 KiB page up to 2 MiB,
+//! size-aligned), zeroed when allocated and freed when the frame goes. A few are
+//! *borrowed*: memory the kernel did not allocate and must never free or zero, today the
+//! boot module (the initrd, init's `INIT_INITRD_FRAME_SLOT`) and the slices `FrameSlice`
+//! cuts from it, so a model's weights reach a sandbox mapped read-only and shared, never
+//! copied. Borrowed memory stays where it is for the kernel's lifetime, so a slice needs
+//! nothing to keep its source alive.
+//!
+//! A frame cap keeps its frame alive; each mapping of it is recorded (up to
 //! [`MAX_MAPPINGS`] per frame), so that when the frame's last cap goes every mapping is
-//! removed before the memory is freed, and no address space can keep memory that nobody
-//! pays for. A mapping always covers the whole frame. Frames are zeroed when allocated, so
-//! no process sees another's data.
+//! removed before the memory is freed (owned) or forgotten (borrowed), and no address space
+//! can keep memory that nobody pays for, nor reach a frame that later takes the same index.
+//! A mapping always covers the whole frame, in whole pages.
 //!
 //! # Invariants
-//! - A live entry's `phys` is the first of `pages` frames the kernel allocator handed out
-//!   as one run; `pages` is a power of two, `phys` is aligned to `pages * 4 KiB`.
+//! - A live owned entry's `phys` is the first of `pages` frames the kernel allocator handed
+//!   out as one run; `pages` is a power of two, `phys` is aligned to `pages * 4 KiB`, and
+//!   `bytes` is `pages * 4 KiB`.
+//! - A live borrowed entry's pages `[phys, phys + pages * 4 KiB)` lie inside the boot
+//!   module's pages, which the allocator never manages (they were reserved before it was
+//!   built); `phys` is page-aligned, `pages` is any number from 1, not size-aligned, and
+//!   `bytes` (what `FrameInfo` reports, the length asked for) satisfies
+//!   `(pages - 1) * 4 KiB < bytes <= pages * 4 KiB`. Destroying it unmaps every mapping
+//!   and never frees or zeroes a page.
+//! - A borrowed frame is never mapped writable or executable: [`map`] refuses it whatever
+//!   rights the cap carries (they are at most read and grant anyway).
 //! - Every recorded mapping is present in its space: `pages` consecutive pages from
 //!   `address`, each tagged with this frame's index + 1. Untagged pages are never frames.
 //! - W^X per frame: no frame is mapped writable anywhere and executable anywhere.
@@ -38,10 +55,22 @@ struct Mapping {
     executable: bool,
 }
 
+/// Whose memory a frame is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Memory {
+    /// Allocated for the frame: zeroed then, freed with it.
+    Owned,
+    /// Not the kernel's to free or zero (the boot module): only its mappings go with it.
+    Borrowed,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     phys: u64,
     pages: u64,
+    /// The size `FrameInfo` reports: see the module invariants.
+    bytes: u64,
+    memory: Memory,
     mappings: [Option<Mapping>; MAX_MAPPINGS],
 }
 
@@ -83,7 +112,56 @@ pub fn create(spec: Spec) -> Result<u32, ErrorCode> {
         let _ = mm::free_run(phys, spec.pages);
         return Err(ErrorCode::OutOfResources);
     };
-    *entry = Some(Entry { phys, pages: spec.pages, mappings: [None; MAX_MAPPINGS] });
+    *entry = Some(Entry { phys, pages: spec.pages, bytes: spec.bytes(), memory: Memory::Owned, mappings: [None; MAX_MAPPINGS] });
+    Ok(index as u32)
+}
+
+/// A borrowed frame's extent, checked: page-aligned start, at least one byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Borrowed {
+    phys: u64,
+    bytes: u64,
+}
+
+impl Borrowed {
+    /// The boot module from its first page: `first` page-aligned, `bytes` from there to the
+    /// module's end. Boot only: the caller vouches that the pages are the module's.
+    pub fn boot_module(first: u64, bytes: u64) -> Result<Borrowed, ErrorCode> {
+        if !first.is_multiple_of(PAGE_BYTES) || bytes == 0 || first.checked_add(bytes).is_none() {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        Ok(Borrowed { phys: first, bytes })
+    }
+
+    /// `FrameSlice` of live frame `source`: bytes `[offset, offset + length)` of it.
+    /// `IllegalOperation` for an owned frame (its pages go back to the allocator when it
+    /// dies, and a slice could outlive it); `InvalidArgument` for an offset that is not a
+    /// multiple of 4 KiB, a length of 0, or a range past the source's length (overflow
+    /// included); `PeerGone` if `source` is not live (a cap always names a live frame).
+    pub fn slice(source: u32, offset: u64, length: u64) -> Result<Borrowed, ErrorCode> {
+        let frames = FRAMES.lock();
+        let entry = frames.get(source as usize).copied().flatten().ok_or(ErrorCode::PeerGone)?;
+        if entry.memory != Memory::Borrowed {
+            return Err(ErrorCode::IllegalOperation);
+        }
+        let end = offset.checked_add(length).ok_or(ErrorCode::InvalidArgument)?;
+        if !offset.is_multiple_of(PAGE_BYTES) || length == 0 || end > entry.bytes {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        // Cannot overflow: offset < entry.bytes, and phys + bytes fits (checked when the
+        // outermost borrowed frame was made, and every slice lies inside its source).
+        Ok(Borrowed { phys: entry.phys + offset, bytes: length })
+    }
+}
+
+/// Registers a borrowed frame over `extent`: nothing is allocated or zeroed. Returns its
+/// index; `OutOfResources` if the frame table is full.
+pub fn create_borrowed(extent: Borrowed) -> Result<u32, ErrorCode> {
+    let mut frames = FRAMES.lock();
+    let index = frames.iter().position(Option::is_none).ok_or(ErrorCode::OutOfResources)?;
+    let entry = frames.get_mut(index).ok_or(ErrorCode::OutOfResources)?;
+    let pages = extent.bytes.div_ceil(PAGE_BYTES);
+    *entry = Some(Entry { phys: extent.phys, pages, bytes: extent.bytes, memory: Memory::Borrowed, mappings: [None; MAX_MAPPINGS] });
     Ok(index as u32)
 }
 
@@ -93,9 +171,15 @@ pub fn phys(index: u32) -> Option<u64> {
     info(index).map(|(phys, _)| phys)
 }
 
-/// (first physical address, size in bytes) of a live frame.
+/// (first physical address, size in bytes) of a live frame: for a borrowed frame the byte
+/// length it was made with, not rounded to pages.
 pub fn info(index: u32) -> Option<(u64, u64)> {
-    FRAMES.lock().get(index as usize).copied().flatten().map(|entry| (entry.phys, entry.pages * PAGE_BYTES))
+    FRAMES.lock().get(index as usize).copied().flatten().map(|entry| (entry.phys, entry.bytes))
+}
+
+/// Whether live frame `index` is borrowed (so immutable: never mapped writable anywhere).
+pub fn is_borrowed(index: u32) -> Option<bool> {
+    FRAMES.lock().get(index as usize).copied().flatten().map(|entry| entry.memory == Memory::Borrowed)
 }
 
 /// Maps all of frame `index` at `address` in address space `space` (root `pml4`), with
@@ -104,12 +188,18 @@ pub fn info(index: u32) -> Option<(u64, u64)> {
 /// Every page of the range must be unmapped (`SlotOccupied`) and inside the lower half
 /// (`InvalidArgument`). W^X holds per frame, not just per mapping: a frame mapped writable
 /// anywhere is never mapped executable anywhere, and the other way round
-/// (`InvalidArgument`), so no process can run code it wrote through a second mapping.
+/// (`InvalidArgument`), so no process can run code it wrote through a second mapping. A
+/// borrowed frame is mapped read-only and non-executable or not at all (`InvalidArgument`),
+/// whatever rights its cap carries: defence in depth behind the cap's rights (read and
+/// grant), since the kernel does not own that memory and never checked what it holds.
 /// `OutOfResources` when the frame already has [`MAX_MAPPINGS`] mappings or a page table
 /// cannot be allocated; on any error nothing is mapped.
 pub fn map(index: u32, space: u16, pml4: u64, address: u64, perms: Perms) -> Result<(), ErrorCode> {
     let mut frames = FRAMES.lock();
     let entry = frames.get_mut(index as usize).and_then(Option::as_mut).ok_or(ErrorCode::PeerGone)?;
+    if entry.memory == Memory::Borrowed && (perms.write || perms.execute) {
+        return Err(ErrorCode::InvalidArgument);
+    }
     let bytes = entry.pages * PAGE_BYTES;
     let end = address.checked_add(bytes).ok_or(ErrorCode::InvalidArgument)?;
     if !address.is_multiple_of(PAGE_BYTES) || end > vspace::USER_END {
@@ -191,7 +281,8 @@ pub fn forget_space(space: u16) {
     }
 }
 
-/// The frame's last cap is gone: unmap it everywhere, then free its memory.
+/// The frame's last cap is gone: unmap it everywhere, then free its memory if it owns it
+/// (a borrowed frame's pages are left as they are: not freed, not zeroed).
 pub fn destroy(index: u32) {
     let entry = FRAMES.lock().get_mut(index as usize).and_then(Option::take);
     let Some(entry) = entry else { return };
@@ -201,7 +292,9 @@ pub fn destroy(index: u32) {
             vspace::settle_tables(mapping.space, 0, freed);
         }
     }
-    let _ = mm::free_run(entry.phys, entry.pages);
+    if entry.memory == Memory::Owned {
+        let _ = mm::free_run(entry.phys, entry.pages);
+    }
 }
 
 /// Live frame objects (for the consistency checks of tests).

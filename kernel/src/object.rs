@@ -10,11 +10,16 @@
 //! store's; so perform checks the slot and quota again under the lock (on one CPU with the
 //! syscall not preempted, nothing can have changed) and takes the object apart if not.
 //!
+//! `FrameSlice` ([`decode_slice`], [`Slice::perform`]) makes a borrowed frame the same way:
+//! same accounting path (cost, object-table share, refund on destruction), its cap with the
+//! source cap's rights instead of all.
+//!
 //! Destruction ([`destroy`]) runs after the store has forgotten the object and refunded its
 //! payer (`caps::Reaped`). A capability space is destroyed by [`destroy_space`], which
 //! stops its threads first and never recurses.
 
-use abi::{CapSlot, ErrorCode, ObjectType};
+use abi::args::Arg;
+use abi::{CapSlot, ErrorCode, ObjectType, Rights};
 use kcore::cap::{SlotRef, SpaceId};
 use spin::Mutex;
 
@@ -149,6 +154,49 @@ impl Create {
 /// [`decode_create`] and perform in one (the syscall, and the harnesses' setup).
 pub fn create(space: SpaceId, slot: CapSlot, kind: ObjectType, argument: u64, flags: u64) -> Result<(), ErrorCode> {
     decode_create(space, slot, kind, argument, flags)?.perform()
+}
+
+/// A checked `FrameSlice`: every check made, nothing changed yet.
+#[must_use = "a decoded slice does nothing until performed"]
+pub struct Slice {
+    target: SlotRef,
+    extent: crate::frame::Borrowed,
+    rights: Rights,
+}
+
+/// Checks a `FrameSlice` of the frame cap in `source` (needs `READ`) into `dest` of
+/// `space`, charged to `space`'s quota like an `ObjectCreate` of a frame
+/// ([`abi::syscall::frame_slice::COST`] bytes and an object-table entry). Errors, in the
+/// order `abi::syscall::Sysno::FrameSlice` documents: the source cap's, `IllegalOperation`
+/// for an owned source, `InvalidArgument` for the range, then the destination slot's and
+/// the quota's (the store's `decode_create`).
+pub fn decode_slice(space: SpaceId, source: Arg<CapSlot>, offset: u64, length: u64, dest: Arg<CapSlot>) -> Result<Slice, ErrorCode> {
+    let found = caps::with(|store| store.lookup(caps::slot(space, source.get()?)))?;
+    let Object::Frame(index) = found.handle else { return Err(ErrorCode::WrongObjectType) };
+    if !Rights::READ.is_subset_of(found.rights) {
+        return Err(ErrorCode::InsufficientRights);
+    }
+    let extent = crate::frame::Borrowed::slice(index, offset, length)?;
+    let target = SlotRef::new(space, dest.destination()?.index());
+    caps::with(|store| store.decode_create(target, ObjectType::Frame, abi::syscall::frame_slice::COST).map(drop))?;
+    // Rights never grow: exactly the source cap's.
+    Ok(Slice { target, extent, rights: found.rights })
+}
+
+impl Slice {
+    /// Registers the borrowed frame and places its cap, with the source cap's rights.
+    /// `OutOfResources` (nothing left behind) only if the frame table is full.
+    pub fn perform(self) -> Result<(), ErrorCode> {
+        let Slice { target, extent, rights } = self;
+        let object = Object::Frame(crate::frame::create_borrowed(extent)?);
+        let created = caps::with(|store| {
+            store.decode_create(target, ObjectType::Frame, abi::syscall::frame_slice::COST).map(|op| op.perform_with_rights(object, rights))
+        });
+        if created.is_err() {
+            destroy(object);
+        }
+        created.map(drop)
+    }
 }
 
 /// Frees a kernel object whose last cap is gone (the store has forgotten it already).

@@ -4,7 +4,9 @@
 //! image (static-PIE, validated by the host-tested `kcore::elf`), a stack with an unmapped
 //! guard page below, an IPC buffer, the whole initrd mapped read-only, and the boot
 //! authority: the console, a cap to its own capability space and one to its own address
-//! space, and a kernel-memory quota of most of free memory. Everything else is init's job.
+//! space, the device caps, a read-only borrowed frame over the initrd
+//! ([`INIT_INITRD_FRAME_SLOT`]), and a kernel-memory quota of most of free memory.
+//! Everything else is init's job.
 //!
 //! ASLR: the image base, the stack and the initrd mapping are each placed at a random
 //! page-aligned address (RDRAND where the CPU has it, else the time-stamp counter mixed
@@ -45,6 +47,14 @@ pub const INIT_DEVICE_CAPS: &[(u32, Object)] = &[
     // The authority audit, for init to pass to the test runner only (see system.toml).
     (120, Object::Audit),
 ];
+/// init's cap to the initrd as a borrowed frame (`frame.rs`), beside the device caps: every
+/// page of the boot module, from `initrd.start & !0xfff` to its end rounded up to a page;
+/// `FrameInfo` reports the bytes from that first page to the module's end. Read and grant
+/// only, so init can cut it with `FrameSlice` and pass the slices on, mapped read-only; it
+/// is never writable or executable. (init's own boot mapping of the initrd is the kernel's,
+/// made below page by page and kept whatever init does with this cap.)
+pub const INIT_INITRD_FRAME_SLOT: u32 = 121;
+pub const INIT_INITRD_FRAME_RIGHTS: Rights = Rights::READ.union(Rights::GRANT);
 
 #[derive(Debug)]
 #[allow(dead_code, reason = "the fields are what the Debug report of a failed boot shows")]
@@ -181,6 +191,12 @@ pub fn start_init(initrd: kcore::memmap::PhysRange) -> Result<ThreadId, LoadErro
             _ => ObjectType::IoPortRange,
         };
         caps::install(space, slot, kind, object)?;
+    }
+    let extent = crate::frame::Borrowed::boot_module(first, initrd.end - first)?;
+    let initrd_frame = Object::Frame(crate::frame::create_borrowed(extent)?);
+    if let Err(error) = caps::install_with_rights(space, INIT_INITRD_FRAME_SLOT, ObjectType::Frame, initrd_frame, INIT_INITRD_FRAME_RIGHTS) {
+        crate::object::destroy(initrd_frame);
+        return Err(error.into());
     }
     let (_, hardware) = random_u64();
     log::info!(

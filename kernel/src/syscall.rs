@@ -181,7 +181,14 @@ fn handle(number: Sysno, args: Registers) -> Result<Reply, ErrorCode> {
         Sysno::FrameInfo => {
             let frame = frame_cap(args::FrameInfo::decode(args).frame, Rights::READ)?;
             let (phys, bytes) = crate::frame::info(frame).ok_or(ErrorCode::PeerGone)?;
-            Ok(Reply { words: [bytes, phys, 0, 0] })
+            let immutable = crate::frame::is_borrowed(frame) == Some(true);
+            let flags = if immutable { abi::syscall::frame_info::IMMUTABLE } else { 0 };
+            Ok(Reply { words: [bytes, phys, flags, 0] })
+        }
+        Sysno::FrameSlice => {
+            let args = args::FrameSlice::decode(args);
+            crate::object::decode_slice(my_space()?, args.source, args.offset, args.length, args.dest)?.perform()?;
+            Ok(Reply::default())
         }
         Sysno::Unmap => unmap(args::Unmap::decode(args)),
         Sysno::ThreadStart => thread_start(args::ThreadStart::decode(args)),

@@ -201,6 +201,11 @@ pub use heapless;
 /// | 96..126 | [`HEAP_FRAMES`](slots::HEAP_FRAMES): with a `heap`, the heap's frame caps |
 /// | 126 | [`HEAP_MEMORY`](slots::HEAP_MEMORY): with a `heap`, the memory server (client badge) |
 /// | 127 | [`HEAP_SPACE`](slots::HEAP_SPACE): with a `heap`, the program's own address space |
+///
+/// init alone starts with the kernel's boot caps instead (`kernel/src/process.rs`): among
+/// them, at [`INIT_INITRD_FRAME_SLOT`](slots::INIT_INITRD_FRAME_SLOT), the initrd as a
+/// read-only borrowed frame, which it cuts with [`sys::frame_slice`] to share a model's
+/// weights without copying them.
 pub mod slots {
     use abi::CapSlot;
 
@@ -218,6 +223,13 @@ pub mod slots {
     /// A program with a `heap`: the slots that hold the heap's frame caps. The program must
     /// leave these slots, [`HEAP_MEMORY`] and [`HEAP_SPACE`] alone.
     pub const HEAP_FRAMES: core::ops::Range<u32> = 96..126;
+    /// init only (the kernel's boot contract, beside its device caps at 100..=120): a frame
+    /// cap over every page of the initrd, from its first page to its end, with `READ` and
+    /// `GRANT` only. The frame is *borrowed*: the kernel never frees or zeroes its pages and
+    /// never maps it writable or executable. [`FrameInfo`](crate::sys::FrameInfo) reports
+    /// the bytes from its first page to the initrd's end; cut it with
+    /// [`frame_slice`](crate::sys::frame_slice).
+    pub const INIT_INITRD_FRAME_SLOT: CapSlot = CapSlot::new(121);
 }
 
 /// Memory mapped into this process's own window (frames from the memory server, shared

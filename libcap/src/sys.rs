@@ -140,6 +140,19 @@ pub fn frame_create(dest: CapSlot, bytes: u64, flags: u64) -> Result<(), ErrorCo
     invoke(args::ObjectCreate { kind: ObjectType::Frame.into(), dest: dest.into(), size: bytes, flags }).map(drop)
 }
 
+/// Makes in the empty slot `dest` a borrowed frame over bytes `[offset, offset + length)`
+/// of the borrowed frame in `source` (it needs `READ`; the new cap has exactly its rights),
+/// rounded up to whole pages, charged to the caller's quota like a created object
+/// ([`abi::syscall::frame_slice::COST`]). No memory is copied or allocated.
+///
+/// Errors ([`abi::Sysno::FrameSlice`] gives their order): the source cap's;
+/// `IllegalOperation` for an ordinary frame from [`frame_create`]; `InvalidArgument` for an
+/// `offset` that is not a multiple of 4096, a `length` of 0, or a range past the source's
+/// length; the destination slot's; `OutOfQuota`.
+pub fn frame_slice(source: CapSlot, offset: u64, length: u64, dest: CapSlot) -> Result<(), ErrorCode> {
+    invoke(args::FrameSlice { source: source.into(), offset, length, dest: dest.into() }).map(drop)
+}
+
 // ---- Authority audit (read-only, through an audit cap) -----------------------------
 
 /// One cap as [`audit_cap`] sees it.
@@ -241,8 +254,9 @@ pub fn audit_denial(audit: CapSlot, number: u64) -> Result<Result<AuditedDenial,
 /// What [`frame_info`] reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameInfo {
-    /// Size in bytes: for RAM a power of two, 4 KiB to 2 MiB; for a slice of the boot
-    /// image, the exact length it was cut to.
+    /// Size in bytes: for a frame made by [`frame_create`] a power of two, 4 KiB to 2 MiB;
+    /// for a borrowed frame (a [`frame_slice`], the initrd frame) its byte length exactly,
+    /// while it maps whole pages.
     pub bytes: u64,
     /// The first physical address (the frame is contiguous): what a device's DMA needs.
     pub phys: u64,

@@ -633,6 +633,22 @@ syscall_args! {
         /// The record wanted (the oldest still held if it was overwritten).
         number: u64 => rsi,
     }
+    /// [`Sysno::FrameSlice`]: a borrowed frame over part of a borrowed frame.
+    FrameSlice {
+        /// The source frame; needs `READ`, and must be borrowed (`IllegalOperation` for an
+        /// allocated frame). Checked first.
+        source: Arg<CapSlot> => rdi,
+        /// Where the slice starts in the source, in bytes: a multiple of 4096
+        /// (`InvalidArgument`; checked after `source`).
+        offset: u64 => rsi,
+        /// The slice's length in bytes: at least 1, and `offset + length` at most the
+        /// source's length (`InvalidArgument`, overflow included). Any value: the slice
+        /// maps whole pages, `FrameInfo` reports this length.
+        length: u64 => rdx,
+        /// The empty slot the slice's cap (with the source cap's rights) goes to (not 0;
+        /// checked after the range).
+        dest: Arg<CapSlot> => r10,
+    }
 }
 
 #[cfg(test)]
@@ -701,7 +717,7 @@ mod tests {
         let info = MessageInfo::new(9, 3, 1).unwrap();
         let w = info.encode();
         let rw = Rights::READ.union(Rights::WRITE);
-        let cases: [(Sysno, [u64; 6], [u64; 6]); 37] = [
+        let cases: [(Sysno, [u64; 6], [u64; 6]); 38] = [
             (Send::SYSNO, Send { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
             (NbSend::SYSNO, NbSend { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
             (Call::SYSNO, Call { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
@@ -785,6 +801,11 @@ mod tests {
             ),
             (AuditMemory::SYSNO, AuditMemory { audit: slot(1) }.encode(), [1, 0, 0, 0, 0, 0]),
             (AuditDenial::SYSNO, AuditDenial { audit: slot(1), number: 9 }.encode(), [1, 9, 0, 0, 0, 0]),
+            (
+                FrameSlice::SYSNO,
+                FrameSlice { source: slot(121), offset: 0x3000, length: 5000, dest: slot(9) }.encode(),
+                [121, 0x3000, 5000, 9, 0, 0],
+            ),
         ];
         for (i, (sysno, encoded, expected)) in cases.iter().enumerate() {
             assert_eq!(*sysno, Sysno::ALL[i], "cases are in syscall order");

@@ -251,7 +251,10 @@ pub enum Sysno {
     AuditThread = 32,
     /// Describe a frame ([`args::FrameInfo`](crate::args::FrameInfo)). Returns `rdx` its
     /// size in bytes, `r10` its first physical address (for device DMA; the frame is
-    /// contiguous) and `r8` its flags ([`frame_info`]).
+    /// contiguous) and `r8` its flags ([`frame_info`]). For a borrowed frame
+    /// ([`Sysno::FrameSlice`], the initrd frame) the size is its byte length exactly as
+    /// asked, which need not be a whole number of pages; the frame still maps whole pages,
+    /// and its flags say [`frame_info::IMMUTABLE`].
     FrameInfo = 33,
     /// Read what was typed on the console ([`args::ConsoleRead`](crate::args::ConsoleRead):
     /// console cap, buffer, length). Never blocks: returns in `rdx`
@@ -281,6 +284,38 @@ pub enum Sysno {
     /// (each process may add [`denial::BURST_PER_SECOND`] a second); or `r9` = 0 and `rdx` the
     /// number the next record will get.
     AuditDenial = 37,
+    /// Make a borrowed frame over part of a borrowed frame
+    /// ([`args::FrameSlice`](crate::args::FrameSlice): source frame, offset, length,
+    /// destination slot), charged to the caller's kernel-memory quota like an
+    /// `ObjectCreate` ([`frame_slice::COST`] bytes and an entry of the object table,
+    /// refunded when its last cap goes).
+    ///
+    /// A *borrowed* frame names memory the kernel did not allocate and never frees or zeroes:
+    /// the boot module (init's initrd frame, `INIT_INITRD_FRAME_SLOT`) and slices of it. The
+    /// slice covers the source's pages `[offset, offset + length)`, rounded up to whole
+    /// pages; [`Sysno::FrameInfo`] reports `length` and the physical address of its first
+    /// page. Its cap has exactly the source cap's rights (never more), and a borrowed frame
+    /// is never mapped writable or executable, whatever its cap says (`InvalidArgument`).
+    /// Slices of slices are allowed, bounded by the inner slice. Destroying a slice unmaps
+    /// it everywhere and leaves the memory and the source as they were.
+    ///
+    /// Errors, in this order: the source cap's (`InvalidSlot`, `EmptySlot`,
+    /// `WrongObjectType` for a cap that is not a frame, `InsufficientRights` without
+    /// `READ`); `IllegalOperation` if the source is an ordinary (allocated) frame, since a
+    /// slice of RAM could outlive the allocation and reach whoever reuses the pages;
+    /// `InvalidArgument` for an `offset` that is not a multiple of 4096, a `length` of 0,
+    /// or `offset + length` past the source's length (overflow included); then the
+    /// destination's (`InvalidSlot` above the space or for slot 0, `SlotOccupied`), then
+    /// the quota's (`OutOfQuota` for bytes or the object-table share), then
+    /// `OutOfResources` if the kernel's frame or object table is full.
+    FrameSlice = 38,
+}
+
+/// Borrowed frames made by [`Sysno::FrameSlice`].
+pub mod frame_slice {
+    /// What a slice costs its creator's quota: its bookkeeping (the memory is borrowed, not
+    /// allocated).
+    pub const COST: u64 = 64;
 }
 
 /// The records of [`Sysno::AuditDenial`].
@@ -342,7 +377,7 @@ pub mod denial {
 
 impl Sysno {
     /// Every syscall, in numeric order.
-    pub const ALL: [Sysno; 37] = [
+    pub const ALL: [Sysno; 38] = [
         Sysno::Send,
         Sysno::NbSend,
         Sysno::Call,
@@ -380,6 +415,7 @@ impl Sysno {
         Sysno::ConsoleSetNotification,
         Sysno::AuditMemory,
         Sysno::AuditDenial,
+        Sysno::FrameSlice,
     ];
 
     /// The number as it travels in `rax`.

@@ -167,6 +167,7 @@ pub fn run() -> ! {
             fail(&run, format_args!("cannot give the fuzzer a {kind:?}: {error:?}"));
         }
     }
+    give_borrowed_frame(&run, fuzzer_space);
 
     // The fuzzer runs; watch for a hang.
     let ended = watch(&run, fuzzer, "fuzzer", None);
@@ -236,6 +237,29 @@ pub fn run() -> ! {
     super::report_fastpath();
     println!("KTEST PASS {TEST}");
     exit_qemu(abi::qemu_exit::SUCCESS)
+}
+
+/// The fuzzer's slot of a borrowed frame (userland/fuzzer), so `FrameSlice` gets past its
+/// first checks; at most this many bytes of the initrd, so a `Map` of it stays quick.
+const BORROWED_SLOT: u32 = 9;
+const BORROWED_BYTES: u64 = 64 * 1024;
+
+/// A borrowed frame over the first pages of the boot module, read and grant as init's
+/// initrd frame, installed in the fuzzer's space (it goes with the space).
+fn give_borrowed_frame(run: &Run, space: SpaceId) {
+    let Some(initrd) = crate::BOOT_INFO.get().and_then(|info| info.modules().first().copied()) else {
+        fail(run, format_args!("no boot module to lend the fuzzer"));
+    };
+    let first = initrd.range.start & !0xfff;
+    let extent = crate::frame::Borrowed::boot_module(first, (initrd.range.end - first).min(BORROWED_BYTES));
+    let given = extent.and_then(crate::frame::create_borrowed).and_then(|index| {
+        let object = Object::Frame(index);
+        let rights = crate::process::INIT_INITRD_FRAME_RIGHTS;
+        caps::install_with_rights(space, BORROWED_SLOT, ObjectType::Frame, object, rights).inspect_err(|_| crate::object::destroy(object))
+    });
+    if let Err(error) = given {
+        fail(run, format_args!("cannot lend the fuzzer a borrowed frame: {error:?}"));
+    }
 }
 
 /// A new endpoint or notification in the kernel space's `slot`.

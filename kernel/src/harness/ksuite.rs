@@ -24,6 +24,7 @@
 //! | 3-6 | frames holding the puppet program ([`PUPPET`]), read and execute (two mappings each) |
 //! | 7 | census "baseline" notification (read): take the reference census, word 1 |
 //! | 8 | census "check" notification (read): compare with the reference, word 1 same, 2 leak (then re-baseline) |
+//! | 9 | init's initrd frame (read, grant), minted from init's `INIT_INITRD_FRAME_SLOT`: the borrowed frame the `FrameSlice` cases cut |
 //!
 //! plus [`SUITE_QUOTA`] bytes of kernel-memory quota, and a read-only copy of the initrd
 //! (the start arguments, as init gets it), from which it decodes the manifest oracle.
@@ -249,9 +250,11 @@ pub fn run() -> ! {
     settle(init);
 
     // 2. What the suite is given.
+    let Some(init_space) = sched::with_sched(|s| s.thread(init).cspace) else { fail(format_args!("init has no capability space")) };
+    check_initrd_frame(init_space, initrd.range);
     let before = Census::take();
     share_objects();
-    let (runner, runner_space) = start_suite(initrd.range);
+    let (runner, runner_space) = start_suite(initrd.range, init_space);
 
     // 3. Serve census requests until the suite ends.
     let baseline_index = notification_index(BASELINE_SLOT);
@@ -376,8 +379,53 @@ fn share_objects() {
     }
 }
 
+/// The suite's slot for init's initrd frame.
+const SUITE_INITRD_FRAME_SLOT: u32 = 9;
+
+/// init's initrd frame is what the boot contract says (a borrowed frame over the module's
+/// pages, read and grant), and the kernel refuses to map a borrowed frame writable or
+/// executable even when asked directly, below the cap's rights (which user space cannot get
+/// past: the leak suite's FRAME-SLICE cases see InsufficientRights there).
+fn check_initrd_frame(init: SpaceId, initrd: kcore::memmap::PhysRange) {
+    use crate::process::{INIT_INITRD_FRAME_RIGHTS, INIT_INITRD_FRAME_SLOT};
+    let found = caps::with(|store| store.lookup(SlotRef::new(init, INIT_INITRD_FRAME_SLOT)));
+    let index = match found {
+        Ok(found) if found.rights == INIT_INITRD_FRAME_RIGHTS => match found.handle {
+            Object::Frame(index) => index,
+            other => fail(format_args!("init's initrd slot holds {other:?}")),
+        },
+        other => fail(format_args!("init's initrd frame cap: {:?}", other.map(|found| found.rights))),
+    };
+    let first = initrd.start & !(PAGE - 1);
+    if crate::frame::is_borrowed(index) != Some(true) || crate::frame::info(index) != Some((first, initrd.end - first)) {
+        fail(format_args!("init's initrd frame is {:?} {:x?}, expected borrowed {first:#x}+{:#x}", crate::frame::is_borrowed(index), crate::frame::info(index), initrd.end - first));
+    }
+    let (free, _) = crate::mm::frame_stats();
+    let Ok(pml4) = vspace::create() else { fail(format_args!("no scratch address space")) };
+    let Ok(space) = vspace::register(pml4, false) else { fail(format_args!("cannot register the scratch address space")) };
+    let at = 0x1000_0000;
+    for (what, perms) in [("writable", Perms::READ_WRITE), ("executable", Perms { write: false, execute: true })] {
+        let mapped = crate::frame::map(index, space, pml4, at, perms);
+        if mapped != Err(abi::ErrorCode::InvalidArgument) {
+            fail(format_args!("frame::map of the borrowed initrd frame {what}: {mapped:?}, expected InvalidArgument"));
+        }
+    }
+    if let Err(error) = crate::frame::map(index, space, pml4, at, Perms::READ) {
+        fail(format_args!("frame::map of the initrd frame read-only: {error:?}"));
+    }
+    if let Err(error) = crate::frame::unmap(space, pml4, at) {
+        fail(format_args!("unmap of the initrd frame: {error:?}"));
+    }
+    vspace::destroy_object(space);
+    let (after, _) = crate::mm::frame_stats();
+    if after != free {
+        fail(format_args!("mapping the initrd frame and taking it down changed the free frames: {free} -> {after}"));
+    }
+    println!("ksuite: init's initrd frame: borrowed, read+grant, never mapped writable or executable");
+}
+
 /// Loads `bin/leak-suite` with its caps and a read-only copy of the initrd, and starts it.
-fn start_suite(initrd: kcore::memmap::PhysRange) -> (ThreadId, SpaceId) {
+fn start_suite(initrd: kcore::memmap::PhysRange, init: SpaceId) -> (ThreadId, SpaceId) {
     let bytes = crate::module_bytes(initrd);
     let Ok(Some(image)) = kcore::ustar::Archive::find(bytes, "bin/leak-suite") else {
         fail(format_args!("bin/leak-suite is not in the initrd"));
@@ -410,6 +458,10 @@ fn start_suite(initrd: kcore::memmap::PhysRange) -> (ThreadId, SpaceId) {
     grants[6] = (CHECK_SLOT, 8, Rights::READ);
     let given = caps::grant_console(space, 1, Rights::WRITE).and_then(|()| {
         grants.iter().try_for_each(|&(from, to, rights)| caps::mint(KERNEL_SPACE, from, space, to, rights, Badge::NONE))
+    });
+    let given = given.and_then(|()| {
+        let slot = crate::process::INIT_INITRD_FRAME_SLOT;
+        caps::mint(init, slot, space, SUITE_INITRD_FRAME_SLOT, crate::process::INIT_INITRD_FRAME_RIGHTS, Badge::NONE)
     });
     if let Err(error) = given {
         fail(format_args!("cannot give the suite its caps: {error:?}"));

@@ -21,6 +21,7 @@
 //! | 6 | an address space (not this process's own) |
 //! | 7 | a capability space (not this process's own) |
 //! | 8 | a thread, not started |
+//! | 9 | a borrowed frame over the first pages of the initrd (read, grant), for `FrameSlice` to cut |
 //! | 127 | console (write): [`PROGRESS`], never deleted or moved away, for the progress lines |
 //!
 //! and a kernel-memory quota, so that `ObjectCreate` works until `OutOfQuota`.
@@ -309,6 +310,23 @@ fn shape(rng: &mut Rng, own: &Own, number: u64, regs: &mut [u64; 10]) {
             regs[2] = rng.below(9);
         }
         Sysno::IrqSetNotification => regs[1] = slot(rng),
+        Sysno::FrameSlice => {
+            // Offsets and lengths at the edges of the source (slot 9's 64 KiB or less),
+            // page-aligned or not, and past any end.
+            regs[1] = match rng.below(4) {
+                0 => 0,
+                1 => rng.below(17) << 12,
+                2 => rng.pick(&[1, 0xfff, 0x1001, !0xfff, u64::MAX]).unwrap_or(0),
+                _ => argument(rng, own),
+            };
+            regs[2] = match rng.below(4) {
+                0 => 1 + rng.below(0x1_0000),
+                1 => rng.pick(&[0, 1, 0xfff, 0x1000, 0x1001, 0x1_0000, 0x1_0001]).unwrap_or(0),
+                2 => u64::MAX - rng.below(0x2000),
+                _ => argument(rng, own),
+            };
+            regs[3] = 9 + rng.below(24);
+        }
         _ => {}
     }
 }
@@ -465,6 +483,7 @@ fn name(number: u64) -> &'static str {
             Sysno::IoPortWrite => "IoPortWrite",
             Sysno::IrqSetNotification => "IrqSetNotification",
             Sysno::IrqAck => "IrqAck",
+            Sysno::FrameSlice => "FrameSlice",
             #[allow(unreachable_patterns)]
             _ => "newer syscall",
         },

@@ -55,7 +55,8 @@ const OWN_SPACE: CapSlot = CapSlot::new(3);
 /// init's first free slot.
 const FIRST_FREE: CapSlot = CapSlot::new(4);
 /// init's free slots end here: the kernel puts the device caps it does not use itself at
-/// slots 100 and up (kernel/src/process.rs, `INIT_DEVICE_CAPS`).
+/// slots 100 and up (kernel/src/process.rs, `INIT_DEVICE_CAPS`), and the initrd as a
+/// read-only borrowed frame at 121 (`libcap::slots::INIT_INITRD_FRAME_SLOT`).
 const FIRST_DEVICE_SLOT: u32 = 100;
 /// Where the kernel puts init's interrupt-handler caps, by ISA line (`INIT_DEVICE_CAPS`).
 const IRQ_SLOTS: [(u32, CapSlot); 4] =

@@ -9,6 +9,7 @@
 //! | 3-6 | [`CODE_FRAMES`]: the puppet's code (read, execute) |
 //! | 7 | [`CENSUS_BASELINE`]: wait here for the harness to take the reference census |
 //! | 8 | [`CENSUS_CHECK`]: wait here for the harness to compare with it (1 same, 2 different) |
+//! | 9 | [`INITRD_FRAME`]: init's initrd frame (read, grant), a borrowed frame to slice |
 //!
 //! Slots from [`FIRST_FREE`] on are the cases' to use; after every case whatever is left
 //! there is deleted (threads first), so a failed case cannot spoil the next.
@@ -26,7 +27,8 @@ pub const AUDIT: CapSlot = CapSlot::new(2);
 pub const CODE_FRAMES: [CapSlot; 4] = [CapSlot::new(3), CapSlot::new(4), CapSlot::new(5), CapSlot::new(6)];
 pub const CENSUS_BASELINE: CapSlot = CapSlot::new(7);
 pub const CENSUS_CHECK: CapSlot = CapSlot::new(8);
-pub const FIRST_FREE: u32 = 9;
+pub const INITRD_FRAME: CapSlot = CapSlot::new(9);
+pub const FIRST_FREE: u32 = 10;
 /// Slots in a capability space (the kernel's; `InvalidSlot` from here on).
 pub const SLOTS: u32 = 128;
 

@@ -111,6 +111,13 @@ impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
     /// The kernel builds the object between decode and perform (it knows, from decode, that
     /// the caller can pay for it).
     pub fn perform(self, handle: O) -> ObjectId {
+        self.perform_with_rights(handle, Rights::ALL)
+    }
+
+    /// As [`ObjectCreate::perform`], but the root cap carries only `rights`: for an object
+    /// made from another (a frame slice), whose cap must not have more rights than the cap
+    /// it was made through.
+    pub fn perform_with_rights(self, handle: O, rights: Rights) -> ObjectId {
         let payer = super::SpaceId(self.dst.space);
         let id = ObjectId(self.entry);
         if let Some(entry) = self.store.objects.get_mut(self.entry as usize) {
@@ -120,7 +127,7 @@ impl<O: Copy, const SPACES: usize, const SLOTS: usize, const OBJECTS: usize>
             space.quota.charge(self.cost);
             space.quota.take(super::Shares::for_object(self.kind));
         }
-        self.store.place(self.dst, Cap { object: id, rights: Rights::ALL, badge: Badge::NONE });
+        self.store.place(self.dst, Cap { object: id, rights, badge: Badge::NONE });
         id
     }
 }

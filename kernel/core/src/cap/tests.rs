@@ -454,6 +454,30 @@ fn object_create() {
 }
 
 #[test]
+fn object_create_with_rights_places_exactly_those_rights() {
+    // OBJ-CREATE-13: a frame slice's cap carries its source cap's rights, never more; it is
+    // charged, counted and refunded like any created object.
+    let mut s = fixture();
+    let used = s.quota(A).unwrap().used();
+    let rg = Rights::READ.union(Rights::GRANT);
+    let obj = s.decode_create(at(A, 4), ObjectType::Frame, 64).unwrap().perform_with_rights(98, rg);
+    assert_eq!(s.identify(at(A, 4)), Ok(info(ObjectType::Frame, rg, 0)));
+    assert_eq!(s.parent_of(at(A, 4)), None, "a new cap is a root");
+    assert_eq!(s.refs(obj), 1);
+    assert_eq!(s.quota(A).unwrap().used(), used + 64);
+    // A copy cannot add what the root lacks.
+    s.decode_copy(at(A, 4), at(A, 5)).unwrap().perform();
+    assert_eq!(s.identify(at(A, 5)), Ok(info(ObjectType::Frame, rg, 0)));
+    s.check_invariants().unwrap();
+    let mut reaped = Reaped::default();
+    s.decode_delete(at(A, 5)).unwrap().perform(&mut reaped);
+    s.decode_delete(at(A, 4)).unwrap().perform(&mut reaped);
+    assert_eq!(reaped.0, [(ObjectType::Frame, 98)]);
+    assert_eq!(s.quota(A).unwrap().used(), used, "refunded");
+    s.check_invariants().unwrap();
+}
+
+#[test]
 fn object_table_full_is_out_of_resources() {
     // OBJ-CREATE-12: the store has 16 entries; the fixture uses 4.
     let mut s = Store::new();

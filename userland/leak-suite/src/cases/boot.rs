@@ -35,12 +35,12 @@ pub const CASES: &[Case] = &[
     Case { id: "AUDIT-BOOT-001", what: "the manifest oracle decodes from etc/system.bin in the initrd init booted from", run: manifest_decodes },
     Case { id: "AUDIT-BOOT-002", what: "the kernel's own space holds the console root and the harness's shared objects, nothing else", run: kernel_space },
     Case { id: "AUDIT-BOOT-003", what: "the suite's space holds exactly what the harness gave it", run: suite_space },
-    Case { id: "AUDIT-BOOT-004", what: "init holds the kernel's boot contract at its fixed slots, and otherwise only objects it can create", run: init_space },
+    Case { id: "AUDIT-BOOT-004", what: "init holds the kernel's boot contract at its fixed slots (the initrd frame at 121 with read and grant only), and otherwise only objects it can create", run: init_space },
     Case { id: "AUDIT-BOOT-005", what: "each running program holds exactly its manifest entry: slots, kinds, rights, badges", run: programs_match },
     Case { id: "AUDIT-BOOT-006", what: "object identity: console caps name the kernel's console; each manifest object is one kernel object init holds with all rights", run: object_identity },
     Case { id: "AUDIT-BOOT-007", what: "every other space is a frame keeper (frames only, no thread), and init holds a cspace cap for each program and keeper", run: keepers },
     Case { id: "AUDIT-BOOT-008", what: "every live thread runs in init's, a program's (one each) or the suite's space, or is a kernel thread", run: threads },
-    Case { id: "AUDIT-BOOT-009", what: "the audit cap and device caps are held only where the kernel contract and the manifest put them", run: sensitive_caps },
+    Case { id: "AUDIT-BOOT-009", what: "the audit cap, device caps and init's initrd frame are held only where the kernel contract, the manifest and the harness put them", run: sensitive_caps },
     Case { id: "SHELL-001", what: "the shell holds exactly its manifest entry: the console (read, write), its keyboard notification, a status-only supervisor cap and the read-only audit; no program holds a control supervisor cap or the console's read right but the shell", run: shell_least_privilege },
 ];
 
@@ -51,6 +51,9 @@ const INIT_ADDRESS_SPACE: u32 = 3;
 const INIT_IRQS: [(u32, u32); 4] = [(100, 1), (101, 3), (102, 8), (103, 12)];
 const INIT_PORTS: [u32; 3] = [110, 111, 112];
 const INIT_AUDIT: u32 = 120;
+const INIT_INITRD_FRAME: u32 = libcap::slots::INIT_INITRD_FRAME_SLOT.index();
+/// Where the harness puts its copy of init's initrd frame cap in the suite.
+const SUITE_INITRD_FRAME: u32 = crate::world::INITRD_FRAME.index();
 /// The harness's slots in the kernel's space (`kernel/src/harness/ksuite.rs`).
 const KERNEL_CONSOLE: u32 = 0;
 const HARNESS_CODE: [u32; 4] = [60, 61, 62, 63];
@@ -153,6 +156,7 @@ fn suite_space(world: &mut World) -> Outcome {
         (8, kind(ObjectType::Notification), r, 0),
     ]);
     want.extend((3..=6).map(|slot| (slot, kind(ObjectType::Frame), rx, 0)));
+    want.push((SUITE_INITRD_FRAME, kind(ObjectType::Frame), bits(Rights::READ.union(Rights::GRANT)), 0));
     expect_exact("the suite's space", roles.own, &want)
 }
 
@@ -164,6 +168,8 @@ fn init_space(world: &mut World) -> Outcome {
         (INIT_CSPACE, kind(ObjectType::CSpace), all, 0),
         (INIT_ADDRESS_SPACE, kind(ObjectType::AddressSpace), all, 0),
         (INIT_AUDIT, kind(ObjectType::Audit), all, 0),
+        // The initrd as a borrowed frame: read and grant, never write or execute.
+        (INIT_INITRD_FRAME, kind(ObjectType::Frame), bits(Rights::READ.union(Rights::GRANT)), 0),
     ]);
     fixed.extend(INIT_IRQS.iter().map(|&(slot, _)| (slot, kind(ObjectType::IrqHandler), all, 0)));
     fixed.extend(INIT_PORTS.iter().map(|&slot| (slot, kind(ObjectType::IoPortRange), all, 0)));
@@ -322,6 +328,14 @@ fn sensitive_caps(world: &mut World) -> Outcome {
     }
     for holder in &audits {
         ensure!(allowed.contains(holder), "an audit cap at space {} slot {}", holder.0, holder.1);
+    }
+    // init's initrd frame: init and the suite (the harness's copy) hold it, nobody else.
+    let Some(initrd) = roles.init.caps.iter().find(|(slot, _)| *slot == INIT_INITRD_FRAME).map(|(_, cap)| cap.object) else {
+        fail!("init holds no initrd frame at slot {INIT_INITRD_FRAME}")
+    };
+    for (space, slot, _) in world.reference.all_of(ObjectType::Frame).into_iter().filter(|(_, _, cap)| cap.object == initrd) {
+        let expected = (space == roles.init.index && slot == INIT_INITRD_FRAME) || (space == world.own_space && slot == SUITE_INITRD_FRAME);
+        ensure!(expected, "the initrd frame at space {space} slot {slot}");
     }
     for device in [ObjectType::IrqHandler, ObjectType::IoPortRange] {
         for (space, slot, cap) in world.reference.all_of(device) {

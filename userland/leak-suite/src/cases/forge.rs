@@ -22,7 +22,7 @@ pub const CASES: &[Case] = &[
     Case { id: "FORGE-006", what: "indices that might encode another space (high bits, 2^32, 2^63) are InvalidSlot, never another space's slot", run: encoded_indices },
 ];
 
-const SWEEP: [Sysno; 22] = [
+const SWEEP: [Sysno; 23] = [
     Sysno::Send,
     Sysno::NbSend,
     Sysno::Call,
@@ -45,6 +45,7 @@ const SWEEP: [Sysno; 22] = [
     Sysno::ThreadKill,
     Sysno::IoPortRead,
     Sysno::IrqAck,
+    Sysno::FrameSlice,
 ];
 
 fn sweep_identify(world: &mut World) -> Outcome {

@@ -15,6 +15,7 @@ mod cnode;
 mod differential;
 mod exhaust;
 mod forge;
+mod frame_slice;
 mod ipc;
 mod lifetime;
 mod memory;
@@ -31,6 +32,7 @@ pub fn all() -> Vec<&'static Case> {
         amplify::CASES,
         ipc::CASES,
         memory::CASES,
+        frame_slice::CASES,
         pointers::CASES,
         privilege::CASES,
         thread::CASES,
