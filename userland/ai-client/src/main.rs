@@ -9,7 +9,7 @@
 #![forbid(unsafe_code)]
 
 use ai_api::{AiError, DIGITS_PIXELS, ModelName, ModelState, ai};
-use libcap::heapless::{String, Vec};
+use libcap::heapless::Vec;
 use libcap::{ErrorCode, println, slots};
 
 libcap::entry!(main, caps);
@@ -36,18 +36,15 @@ fn main() -> Result<(), ErrorCode> {
     let server = ai::Client::new(caps::AI);
     let models = server.models().map_err(|_| ErrorCode::PeerGone)?;
     for model in &models {
-        let state = match &model.state {
-            ModelState::Ready => "ready".into(),
-            ModelState::Unavailable => "unavailable".into(),
-            ModelState::Refused(check) => {
-                let mut text: String<80> = String::new();
-                let _ = text.push_str("refused (");
-                let _ = text.push_str(check);
-                let _ = text.push(')');
-                text
-            }
+        let (state, check) = match &model.state {
+            ModelState::Ready => ("ready", ""),
+            ModelState::Unavailable => ("unavailable", ""),
+            ModelState::Refused(check) => ("refused", check.as_str()),
         };
-        println!("ai-client: model {} [{}]: {state}", model.name, model.architecture);
+        match check {
+            "" => println!("ai-client: model {} [{}]: {state}", model.name, model.architecture),
+            _ => println!("ai-client: model {} [{}]: {state} ({check})", model.name, model.architecture),
+        }
     }
 
     let heldout = libcap::files::map(slots::HEAP_SPACE, caps::HELDOUT.slot())?;
