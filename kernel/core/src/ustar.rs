@@ -76,7 +76,7 @@ impl<'a> Archive<'a> {
                 // Zero blocks up to a page boundary pad a page-aligned file's last page
                 // (xtask's layout, so the file can be handed out as whole pages showing
                 // nothing else); a zero block at a page boundary ends the archive.
-                if offset % PAGE == 0 {
+                if offset.is_multiple_of(PAGE) {
                     return Ok(None);
                 }
                 self.offset = offset + BLOCK;

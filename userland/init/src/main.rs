@@ -163,7 +163,7 @@ fn slice_file(initrd: &[u8], path: &str, slots: &mut SlotAllocator) -> Result<Ca
     // The initrd frame starts at the page holding the initrd's first byte.
     let page_offset = initrd.as_ptr() as u64 % 4096;
     let offset = data.as_ptr() as u64 - initrd.as_ptr() as u64 + page_offset;
-    if offset % 4096 != 0 || data.is_empty() {
+    if !offset.is_multiple_of(4096) || data.is_empty() {
         return Err("empty, or not on a page of its own");
     }
     let slot = slots.take().map_err(|_| "no free slot")?;

@@ -39,7 +39,7 @@ const WEIGHTS: CapSlot = CapSlot::new(9);
 enum Model {
     None,
     Digits(DigitsMlp<'static>),
-    MiniLm(Embedder<'static>),
+    MiniLm(alloc::boxed::Box<Embedder<'static>>),
 }
 
 struct Sandbox {
@@ -60,18 +60,28 @@ impl Sandbox {
         }
         let [frame] = arrived else { return Err(SandboxError::BadLoad) };
         sys::cap_move(*frame, WEIGHTS).map_err(|_| SandboxError::BadLoad)?;
+        let built = Self::build(layout);
+        if built.is_err() {
+            // Unmaps it too: a later `load` starts clean.
+            let _ = sys::cap_delete(WEIGHTS);
+        }
+        self.model = built?;
+        Ok(())
+    }
+
+    /// The model from the frame in [`WEIGHTS`], mapped read-only for the life of the process.
+    fn build(layout: Layout) -> Result<Model, SandboxError> {
         let file = libcap::files::map(slots::HEAP_SPACE, WEIGHTS).map_err(|_| SandboxError::BadLoad)?;
         let weights = part(file, layout.safetensors)?;
-        self.model = match layout.architecture {
+        Ok(match layout.architecture {
             Architecture::DigitsMlp => {
                 Model::Digits(DigitsMlp::from_safetensors(weights).map_err(|_| SandboxError::Engine)?)
             }
             Architecture::MiniLmL6V2 => {
                 let vocab = part(file, layout.vocab)?;
-                Model::MiniLm(Embedder::minilm(weights, vocab).map_err(|_| SandboxError::Engine)?)
+                Model::MiniLm(alloc::boxed::Box::new(Embedder::minilm(weights, vocab).map_err(|_| SandboxError::Engine)?))
             }
-        };
-        Ok(())
+        })
     }
 }
 
