@@ -53,6 +53,18 @@ B = {
    ('kernel/src/syscall.rs', '    caps::lookup(my_space()?, slot_arg(slot)?, ObjectType::Audit, Rights::READ).map(|_| ())', '    caps::with(|store| store.lookup(caps::slot(my_space()?, slot_arg(slot)?)).map(|_| ()))')]),
  'frame-destroy-keeps-mappings': ("a frame whose last cap goes is freed without being unmapped (use after free)", [
    ('kernel/src/frame.rs', '    for mapping in entry.mappings.iter().flatten() {\n        crate::vspace::unmap_object(mapping.space, mapping.address);\n    }\n', '')]),
+ 'slice-destroy-keeps-mappings': ("a borrowed frame (a FrameSlice) whose last cap goes keeps its mappings", [
+   ('kernel/src/frame.rs', '    for mapping in entry.mappings.iter().flatten() {\n        if let Some(pml4) = vspace::root(mapping.space) {', '    for mapping in entry.mappings.iter().flatten().filter(|_| entry.memory == Memory::Owned) {\n        if let Some(pml4) = vspace::root(mapping.space) {')]),
+ 'slice-all-rights': ("a FrameSlice's cap gets all rights, not its source cap's", [
+   ('kernel/src/object.rs', 'op.perform_with_rights(object, rights))', 'op.perform_with_rights(object, Rights::ALL))')]),
+ 'slice-bound-by-pages': ("a FrameSlice is bounded by its source's pages, not its byte length", [
+   ('kernel/src/frame.rs', 'end > entry.bytes {', 'end > entry.pages * PAGE_BYTES {')]),
+ 'slice-range-wraps': ("FrameSlice's offset + length wraps instead of being refused", [
+   ('kernel/src/frame.rs', 'let end = offset.checked_add(length).ok_or(ErrorCode::InvalidArgument)?;', 'let end = offset.wrapping_add(length);')]),
+ 'slice-of-ram': ("FrameSlice accepts an owned (allocated) frame", [
+   ('kernel/src/frame.rs', 'if entry.memory != Memory::Borrowed {\n            return Err(ErrorCode::IllegalOperation);', 'if false {\n            return Err(ErrorCode::IllegalOperation);')]),
+ 'borrowed-map-writable': ("frame::map maps a borrowed frame writable or executable when asked (the cap's rights still refuse it)", [
+   ('kernel/src/frame.rs', 'if entry.memory == Memory::Borrowed && (perms.write || perms.execute) {', 'if false && (perms.write || perms.execute) {')]),
  'priority-unchecked': ("ThreadConfigure lets a thread be given a priority above its configurer's", [
    ('kernel/src/sched.rs', '    if priority > mine {\n        return Err(abi::ErrorCode::InsufficientRights);\n    }\n', '    let _ = mine;\n')]),
 }

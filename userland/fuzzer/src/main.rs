@@ -36,6 +36,9 @@
 //!   of 1-2 ticks (and most become `NbRecv`/`Poll`, because a tick is 10 ms).
 //! - Losing the progress lines: `CapDelete` and `CapMove` of slot [`PROGRESS`] go to the
 //!   slot below instead (every other slot, the console in slot 1 too, is fair game).
+//! - Losing the only borrowed frame early: `CapDelete` and `CapMove` of slot [`BORROWED`]
+//!   go to the slot above, so `FrameSlice` has a source all run long (the slices it makes
+//!   are fair game, and slices of them are slices too).
 //! - Flooding the console: `ConsoleWrite` through a console cap gets only pointers that
 //!   cannot be read (kernel half, non-canonical, unmapped, straddling), except now and then
 //!   a short fixed marker.
@@ -69,6 +72,8 @@ const TRACE: u64 = 1 << 63;
 
 /// The console cap the fuzzer keeps for its own output.
 pub const PROGRESS: CapSlot = CapSlot::new(127);
+/// The borrowed frame the harness lends the fuzzer, kept as a source for `FrameSlice`.
+pub const BORROWED: CapSlot = CapSlot::new(9);
 
 /// The seeded sequence (`kcore::rand::SplitMix64`) and the choices made from it.
 struct Rng(libcap::rand::SplitMix64);
@@ -311,6 +316,9 @@ fn shape(rng: &mut Rng, own: &Own, number: u64, regs: &mut [u64; 10]) {
         }
         Sysno::IrqSetNotification => regs[1] = slot(rng),
         Sysno::FrameSlice => {
+            if rng.one_in(2) {
+                regs[0] = u64::from(BORROWED.index());
+            }
             // Offsets and lengths at the edges of the source (slot 9's 64 KiB or less),
             // page-aligned or not, and past any end.
             regs[1] = match rng.below(4) {
@@ -408,6 +416,8 @@ fn defuse(rng: &mut Rng, number: u64, regs: &mut [u64; 10]) -> u64 {
         Sysno::CapDelete | Sysno::CapMove => {
             if slot == u64::from(PROGRESS.index()) {
                 regs[0] = slot - 1;
+            } else if slot == u64::from(BORROWED.index()) {
+                regs[0] = slot + 1;
             }
             number
         }
