@@ -86,6 +86,11 @@ pub const HEAP_MEMORY_SLOT: u32 = 126;
 /// memory server gives it. The same number as `libcap::slots::HEAP_SPACE`.
 pub const HEAP_SPACE_SLOT: u32 = 127;
 
+/// Where a model sandbox keeps the container frame the AI server sends it with `load` (read
+/// only, an immutable slice of the boot image). The one cap a sandbox gains after start: the
+/// leak suite allows exactly its own model's container there, and nothing else.
+pub const SANDBOX_WEIGHTS_SLOT: u32 = 9;
+
 /// Lowest priority a program may have (0 is the idle thread's).
 pub const MIN_PRIORITY: u8 = 1;
 /// Highest priority a program may have: below init's ([`INIT_PRIORITY`]), so that init can

@@ -32,9 +32,9 @@ libcap::caps!();
 /// Where the container frame sent with `load` lands (the manifest's caps end below it); the
 /// server loop clears it after each reply, so `load` moves the frame on to [`WEIGHTS`].
 const ARRIVING: CapSlot = CapSlot::new(8);
-/// Where the loaded container's frame stays for the life of the process: deleting it would
-/// unmap the weights.
-const WEIGHTS: CapSlot = CapSlot::new(9);
+/// Where the loaded container's frame stays for the life of the process (deleting it would
+/// unmap the weights); the leak suite expects it there.
+const WEIGHTS: CapSlot = CapSlot::new(manifest::SANDBOX_WEIGHTS_SLOT);
 
 enum Model {
     None,

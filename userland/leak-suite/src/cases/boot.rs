@@ -204,11 +204,23 @@ fn expected_caps(program: &Program) -> Vec<(u32, u64, u64, u64)> {
     want
 }
 
-fn matches(space: &SpaceCaps, want: &[(u32, u64, u64, u64)]) -> bool {
-    space.caps.len() == want.len()
-        && want.iter().all(|&(slot, kind, rights, badge)| {
-            space.caps.iter().any(|(s, cap)| *s == slot && cap.kind == kind && cap.rights == rights && cap.badge == badge)
-        })
+/// What a program may hold beyond its manifest entry: a model sandbox, once loaded, its
+/// container's frame (read) at [`manifest::SANDBOX_WEIGHTS_SLOT`] (which frame it is,
+/// `object_identity` checks).
+fn gained_caps(manifest: &CompiledManifest, program: &Program) -> Vec<(u32, u64, u64, u64)> {
+    match manifest.models.iter().any(|m| m.sandbox == program.name) {
+        true => Vec::from([(manifest::SANDBOX_WEIGHTS_SLOT, kind(ObjectType::Frame), bits(Rights::READ), 0)]),
+        false => Vec::new(),
+    }
+}
+
+/// `space` holds every cap of `want`, and beyond them only caps of `gained`.
+fn matches(space: &SpaceCaps, want: &[(u32, u64, u64, u64)], gained: &[(u32, u64, u64, u64)]) -> bool {
+    let held = |&(slot, kind, rights, badge): &(u32, u64, u64, u64)| {
+        space.caps.iter().any(|(s, cap)| *s == slot && cap.kind == kind && cap.rights == rights && cap.badge == badge)
+    };
+    let extra = space.caps.len().checked_sub(want.len());
+    want.iter().all(held) && extra.is_some_and(|n| n <= gained.iter().filter(|g| held(g)).count())
 }
 
 /// Which manifest program each program space is (its index in `manifest.programs`).
@@ -221,7 +233,9 @@ fn assign<'s>(world: &World, roles: &Roles<'s>) -> Result<Vec<(&'s SpaceCaps, us
             .programs
             .iter()
             .enumerate()
-            .filter(|(index, program)| matches(space, &expected_caps(program)) && !assigned.iter().any(|(_, i)| i == index))
+            .filter(|(index, program)| {
+                matches(space, &expected_caps(program), &gained_caps(manifest, program)) && !assigned.iter().any(|(_, i)| i == index)
+            })
             .map(|(index, _)| index)
             .collect();
         match candidates.first() {
@@ -275,6 +289,21 @@ fn object_identity(world: &mut World) -> Outcome {
             }
             seen.insert(name, cap.object);
         }
+    }
+    // A sandbox's weights are its own model's container, the very frame the AI server holds.
+    let server = manifest.ai_server.as_deref().and_then(|name| assigned.iter().find(|(_, i)| manifest.programs[*i].name == name));
+    for model in &manifest.models {
+        let Some((sandbox, _)) = assigned.iter().find(|(_, i)| manifest.programs[*i].name == model.sandbox) else { continue };
+        let Some(weights) = sandbox.caps.iter().find(|(s, _)| *s == manifest::SANDBOX_WEIGHTS_SLOT).map(|(_, c)| c.object) else {
+            continue;
+        };
+        let container = server.and_then(|(space, _)| space.caps.iter().find(|(s, _)| *s == model.container_slot)).map(|(_, c)| c.object);
+        ensure!(
+            container == Some(weights),
+            "{}'s weights (object {weights}) are not model {}'s container as the AI server holds it ({container:?})",
+            model.sandbox,
+            model.name
+        );
     }
     let mut objects: Vec<u64> = seen.values().copied().collect();
     objects.sort_unstable();
