@@ -318,6 +318,10 @@ pub fn trusted_key_list(path: &Path) -> anyhow::Result<(Vec<manifest::TrustedKey
 ///   is what its sandbox's heap must give beyond the mapped weights; the AI server refuses a
 ///   claim the manifest's heap does not cover.
 /// - `models/digits-heldout.bin`: the digits model's held-out split (`models/digits/README.md`).
+/// - `models/minilm-reference.bin`: the first three sentences of the PyTorch reference
+///   (`servers/ai-engine/tests/fixtures/minilm-reference.json`) for a client in the OS:
+///   `MINIREF1`, a u32 count, then per sentence its text, token ids and embedding, each a
+///   u32 count followed by bytes, u32s or f32s (all little-endian).
 /// - `models/tampered/NAME.model`: the digits container spoilt one way each, for the tests
 ///   that the AI server refuses them by the named check: `flipped-weights` (a payload bit:
 ///   "payload hash"), `flipped-manifest` (a signed manifest bit: "signature"),
@@ -332,20 +336,24 @@ pub fn bundled_file(path: &str) -> anyhow::Result<Option<Vec<u8>>> {
         "models/minilm-l6-v2.model" => {
             let dir = crate::models::ensure_minilm()?;
             let read = |name: &str| fs::read(dir.join(name)).with_context(|| format!("reading {}/{name}", dir.display()));
+            let (weights, vocab) = (read("model.safetensors")?, read("vocab.txt")?);
             let spec = ModelSpec {
                 name: "minilm-l6-v2",
                 version: "1.0.0",
                 architecture: Architecture::MiniLmL6V2,
-                memory_budget_bytes: 128 << 20,
+                // The mapped payload, and 12 MiB of tokenizer tables and activation scratch
+                // for 256 tokens (servers/ai-engine/README.md measures about 6 MB of scratch).
+                memory_budget_bytes: (weights.len() + vocab.len()) as u64 + (12 << 20),
                 cpu_budget: CpuBudget { budget_us: 50_000, period_us: 100_000 },
             };
-            pack(&spec, &read("model.safetensors")?, Some(&read("vocab.txt")?), &dev()?)
+            pack(&spec, &weights, Some(&vocab), &dev()?)
                 .map_err(|e| anyhow::anyhow!("packing {path}: {e}"))?
         }
         "models/digits-heldout.bin" => {
             let file = root().join("models/digits/heldout.bin");
             fs::read(&file).with_context(|| format!("reading {}", file.display()))?
         }
+        "models/minilm-reference.bin" => minilm_reference(3)?,
         "models/tampered/flipped-weights.model" => {
             let mut container = digits_container(DIGITS_BUDGET, &dev()?)?;
             if let Some(last) = container.last_mut() {
@@ -374,6 +382,36 @@ pub fn bundled_file(path: &str) -> anyhow::Result<Option<Vec<u8>>> {
         "models/tampered/over-budget.model" => digits_container(64 << 20, &dev()?)?,
         _ => return Ok(None),
     }))
+}
+
+/// The first `count` sentences of the MiniLM reference fixture, in the format
+/// [`bundled_file`] describes.
+fn minilm_reference(count: usize) -> anyhow::Result<Vec<u8>> {
+    #[derive(serde::Deserialize)]
+    struct Fixture {
+        sentences: Vec<Sentence>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Sentence {
+        text: String,
+        input_ids: Vec<u32>,
+        embedding: Vec<f32>,
+    }
+    let path = root().join("servers/ai-engine/tests/fixtures/minilm-reference.json");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let fixture: Fixture = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    ensure!(fixture.sentences.len() >= count, "{} has fewer than {count} sentences", path.display());
+    let mut out = b"MINIREF1".to_vec();
+    out.extend((count as u32).to_le_bytes());
+    for sentence in fixture.sentences.iter().take(count) {
+        out.extend((sentence.text.len() as u32).to_le_bytes());
+        out.extend(sentence.text.as_bytes());
+        out.extend((sentence.input_ids.len() as u32).to_le_bytes());
+        out.extend(sentence.input_ids.iter().flat_map(|id| id.to_le_bytes()));
+        out.extend((sentence.embedding.len() as u32).to_le_bytes());
+        out.extend(sentence.embedding.iter().flat_map(|x| x.to_le_bytes()));
+    }
+    Ok(out)
 }
 
 /// The bundled digits classifier, claiming `memory_budget_bytes`, signed with `key`.

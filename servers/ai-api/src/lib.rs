@@ -22,6 +22,8 @@ pub const MAX_NAME: usize = 32;
 pub const MAX_TEXT: usize = 2048;
 /// The most numbers in an embedding (MiniLM has 384).
 pub const MAX_DIM: usize = 384;
+/// The most token ids an embedding reports (MiniLM truncates at 256).
+pub const MAX_TOKENS: usize = 256;
 /// The pixels of a digits image: 8x8, each 0..=16.
 pub const DIGITS_PIXELS: usize = 64;
 /// The most models `models` lists.
@@ -81,8 +83,14 @@ pub struct Classification {
     pub score: f32,
 }
 
-/// An L2-normalised sentence embedding.
-pub type Embedding = Vec<f32, MAX_DIM>;
+/// A sentence embedding and the tokens it was computed from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Embedding {
+    /// L2-normalised.
+    pub vector: Vec<f32, MAX_DIM>,
+    /// The tokenizer's ids, `[CLS]` and `[SEP]` included.
+    pub token_ids: Vec<u32, MAX_TOKENS>,
+}
 
 libcap::interface! {
     /// The AI server, for programs in the OS.

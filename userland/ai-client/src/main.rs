@@ -1,12 +1,17 @@
 //! ai-client: a program in the OS using the AI server through `ai_api::ai`, the way any
-//! service would. It lists the models and their states, classifies every image of the
-//! digits model's held-out split (a `file` cap: `models/digits-heldout.bin`, the file
-//! `models/digits/README.md` describes) and prints the accuracy, then checks that the
-//! server refuses what it must: an unknown model, a refused one, a request of the wrong
-//! kind, a pixel out of range, an image of the wrong size. `qemu::ai` reads its lines.
+//! service would. It lists the models and their states; then, if a `digits` model serves,
+//! it classifies every image of its held-out split (a `file` cap:
+//! `models/digits-heldout.bin`, the file `models/digits/README.md` describes), prints the
+//! accuracy and checks that the server refuses what it must (an unknown model, a refused
+//! one, a request of the wrong kind, a pixel out of range, an image of the wrong size); if a
+//! `minilm` model serves, it embeds the reference sentences (`models/minilm-reference.bin`,
+//! from PyTorch) and compares token ids and vectors. `qemu::ai` and `qemu::ai_minilm` read
+//! its lines.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
+
+extern crate alloc;
 
 use ai_api::{AiError, DIGITS_PIXELS, ModelName, ModelState, ai};
 use libcap::heapless::Vec;
@@ -47,6 +52,18 @@ fn main() -> Result<(), ErrorCode> {
         }
     }
 
+    if models.iter().any(|m| m.name == "digits") {
+        digits(&server, &models)?;
+    }
+    if models.iter().any(|m| m.name == "minilm") {
+        minilm(&server)?;
+    }
+    println!("ai-client: done");
+    Ok(())
+}
+
+/// The held-out split through the `digits` model, and the server's refusals.
+fn digits(server: &ai::Client, models: &[ai_api::ModelStatus]) -> Result<(), ErrorCode> {
     let heldout = libcap::files::map(slots::HEAP_SPACE, caps::HELDOUT.slot())?;
     let count = match heldout.get(..12) {
         Some(head) if &head[..8] == MAGIC => u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize,
@@ -81,6 +98,57 @@ fn main() -> Result<(), ErrorCode> {
     refusal("pixel above 16", server.classify(name("digits"), bright), AiError::BadInput);
     let short: Vec<u8, DIGITS_PIXELS> = Vec::from_slice(&[0; 10]).unwrap_or_default();
     refusal("image of 10 pixels", server.classify(name("digits"), short), AiError::BadInput);
-    println!("ai-client: done");
+    Ok(())
+}
+
+/// Reads a little-endian u32 at `*at`, moving past it.
+fn take_u32(bytes: &[u8], at: &mut usize) -> Option<u32> {
+    let word = bytes.get(*at..*at + 4)?;
+    *at += 4;
+    Some(u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
+}
+
+/// The reference sentences through the `minilm` model: token ids exact, cosine >= 0.9999.
+fn minilm(server: &ai::Client) -> Result<(), ErrorCode> {
+    let reference = libcap::files::map(slots::HEAP_SPACE, caps::REFERENCE.slot())?;
+    let bad = || {
+        println!("ai-client: the reference file is not MINIREF1");
+        ErrorCode::InvalidArgument
+    };
+    if reference.get(..8) != Some(b"MINIREF1".as_slice()) {
+        return Err(bad());
+    }
+    let mut at = 8;
+    let count = take_u32(reference, &mut at).ok_or_else(bad)?;
+    let mut worst = f32::INFINITY;
+    for index in 0..count {
+        let length = take_u32(reference, &mut at).ok_or_else(bad)? as usize;
+        let text = reference.get(at..at + length).and_then(|t| core::str::from_utf8(t).ok()).ok_or_else(bad)?;
+        at += length;
+        let ids = take_u32(reference, &mut at).ok_or_else(bad)? as usize;
+        let token_ids: Option<alloc::vec::Vec<u32>> = (0..ids).map(|_| take_u32(reference, &mut at)).collect();
+        let dim = take_u32(reference, &mut at).ok_or_else(bad)? as usize;
+        let expected: Option<alloc::vec::Vec<f32>> = (0..dim).map(|_| take_u32(reference, &mut at).map(f32::from_bits)).collect();
+        let (token_ids, expected) = (token_ids.ok_or_else(bad)?, expected.ok_or_else(bad)?);
+        let embedding = match server.embed(name("minilm"), text.try_into().unwrap_or_default()) {
+            Ok(Ok(embedding)) => embedding,
+            other => {
+                println!("ai-client: minilm: sentence {index}: FAILED: {other:?}");
+                return Err(ErrorCode::InvalidArgument);
+            }
+        };
+        let dot: f32 = embedding.vector.iter().zip(&expected).map(|(a, b)| a * b).sum();
+        let norm = |v: &[f32]| libm::sqrtf(v.iter().map(|x| x * x).sum());
+        let cosine = dot / (norm(&embedding.vector) * norm(&expected));
+        let ids_exact = embedding.token_ids.as_slice() == token_ids.as_slice();
+        let verdict = if ids_exact && cosine >= 0.9999 && embedding.vector.len() == dim { "matches" } else { "FAILED" };
+        println!(
+            "ai-client: minilm: sentence {index}: {} token ids {}, cosine {cosine:.6} against PyTorch: {verdict}",
+            embedding.token_ids.len(),
+            if ids_exact { "exact" } else { "DIFFER" }
+        );
+        worst = worst.min(cosine);
+    }
+    println!("ai-client: minilm: {count} sentences embedded through IPC, worst cosine {worst:.6}");
     Ok(())
 }

@@ -150,9 +150,12 @@ impl Key {
             },
             Key::EncryptedProtocolsOnly => Missing { why: "there is no TLS (and no network stack)" },
             Key::SecureDns => Missing { why: "there is no DNS resolver or TLS (and no network stack)" },
-            Key::ModelValidation => Missing {
-                why: "no AI server loads models on this build; the container verifier \
-                     (servers/model-container) is a library only",
+            Key::ModelValidation => Enforced {
+                by: "servers/ai verifies every [models] container before any weight is used (Ed25519 \
+                     signature against the manifest's trusted keys, payload size and SHA-256, header \
+                     bounds, the key the manifest names, the memory claim against the sandbox's heap) \
+                     and hands a sandbox only a container that passed; a sandbox holds no boot file",
+                test: "qemu::ai",
             },
             Key::SecureInference => Enforced {
                 by: "every sandbox = true program is held to [security.sandbox] by the \

@@ -162,21 +162,24 @@ fn unenforceable_keys_are_refused_or_allowed_by_name() {
         Key::Firewall,
         Key::EncryptedProtocolsOnly,
         Key::SecureDns,
-        Key::ModelValidation,
         Key::DataEncryption,
     ];
     for key in Key::ALL {
         let is_missing = matches!(key.mechanism(), manifest::Mechanism::Missing { .. });
         assert_eq!(is_missing, missing.contains(&key), "{key}: mechanism");
     }
-    let edits: Vec<(String, String)> =
-        missing.iter().map(|k| (format!("{} = false", k.name()), format!("{} = true", k.name()))).collect();
+    // model_validation is enforced: set true beside them, it compiles as such.
+    let edits: Vec<(String, String)> = missing
+        .iter()
+        .chain([&Key::ModelValidation])
+        .map(|k| (format!("{} = false", k.name()), format!("{} = true", k.name())))
+        .collect();
     let edits: Vec<(&str, &str)> = edits.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let source = policy_with(&edits);
     match compile(&source, KNOWN) {
         Err(ManifestError::Refused { keys, states }) => {
             assert_eq!(keys.iter().map(|k| k.0).collect::<Vec<_>>(), missing);
-            assert_eq!(keys.iter().map(|k| k.1).collect::<Vec<_>>(), [6, 7, 8, 16, 17, 18, 21, 23]);
+            assert_eq!(keys.iter().map(|k| k.1).collect::<Vec<_>>(), [6, 7, 8, 16, 17, 18, 23]);
             for key in Key::ALL {
                 let want = if missing.contains(&key) { KeyState::Refused } else { KeyState::Enforced };
                 assert_eq!(states[key.index()], want, "{key}");
@@ -188,7 +191,7 @@ fn unenforceable_keys_are_refused_or_allowed_by_name() {
         other => panic!("expected a refusal, got {other:?}"),
     }
     // Allowing some but not all still refuses the rest, naming only those.
-    let message = outcome(&source, &missing[..7]);
+    let message = outcome(&source, &missing[..6]);
     assert!(message.contains("line 23: [security.ai] data_encryption = true"), "{message}");
     assert!(!message.contains("secure_boot"), "{message}");
     // Allowing all builds; the compiled policy says which are not enforced, and init's
@@ -329,7 +332,7 @@ fn system_toml_policy() {
             ("firewall", "off"),
             ("encrypted_protocols_only", "off"),
             ("secure_dns", "off"),
-            ("model_validation", "off"),
+            ("model_validation", "enforced"),
             ("secure_inference", "enforced"),
             ("data_encryption", "off"),
         ]

@@ -111,8 +111,12 @@ impl sandbox::Server for Sandbox {
             Model::None => return Err(SandboxError::NotLoaded),
             Model::Digits(_) => return Err(SandboxError::WrongKind),
         };
-        let vector = embedder.embed(&text).map_err(|_| SandboxError::Engine)?;
-        Embedding::from_slice(&vector).map_err(|_| SandboxError::Engine)
+        let ids = embedder.tokenizer.encode(&text);
+        let vector = embedder.embed_ids(&ids).map_err(|_| SandboxError::Engine)?;
+        Ok(Embedding {
+            vector: Vec::from_slice(&vector).map_err(|_| SandboxError::Engine)?,
+            token_ids: Vec::from_slice(&ids).map_err(|_| SandboxError::Engine)?,
+        })
     }
 }
 
