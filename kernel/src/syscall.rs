@@ -155,6 +155,14 @@ fn handle(number: Sysno, args: Registers) -> Result<Reply, ErrorCode> {
             Ok(Reply::default())
         }
         Sysno::ThreadExit => sched::exit_current(Exit::Code(args::ThreadExit::decode(args).code)),
+        Sysno::SetCallTimeout => {
+            let ticks = args::SetCallTimeout::decode(args).ticks;
+            sched::with_sched(|sched| {
+                let me = sched.current();
+                sched.thread(me).call_timeout_ticks = ticks;
+            });
+            Ok(Reply::default())
+        }
         Sysno::Yield => {
             let args::Yield {} = args::Yield::decode(args);
             sched::yield_now();

@@ -130,8 +130,10 @@ pub struct Thread {
     pub reply_lost: bool,
     /// Next thread in the endpoint or notification queue this thread waits in.
     pub next_waiting: Option<ThreadId>,
-    /// The tick at which a blocking receive or wait gives up.
+    /// The tick at which a blocking receive, wait or call gives up.
     pub deadline: Option<u64>,
+    /// How many ticks this thread's calls may wait (`SetCallTimeout`); 0: forever.
+    pub call_timeout_ticks: u64,
     /// Whether the capability space dies with this thread (kernel-made threads) or belongs
     /// to a CSpace object (threads started by user space).
     pub owns_cspace: bool,
@@ -172,6 +174,7 @@ impl Thread {
         reply_lost: false,
         next_waiting: None,
         deadline: None,
+        call_timeout_ticks: 0,
         owns_cspace: false,
         fault_endpoint: None,
         dying: false,

@@ -264,6 +264,12 @@ pub struct FrameInfo {
     pub immutable: bool,
 }
 
+/// Bounds this thread's later calls: a call not answered within `ticks` ticks (10 ms each)
+/// of being made ends with `TimedOut` (`Sysno::SetCallTimeout`); 0 lifts the bound.
+pub fn set_call_timeout(ticks: u64) {
+    let _ = invoke(args::SetCallTimeout { ticks });
+}
+
 /// Describes the frame whose cap is in `frame` (it needs `READ`).
 pub fn frame_info(frame: CapSlot) -> Result<FrameInfo, ErrorCode> {
     let regs = invoke(args::FrameInfo { frame: frame.into() })?;

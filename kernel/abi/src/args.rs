@@ -649,6 +649,11 @@ syscall_args! {
         /// checked after the range).
         dest: Arg<CapSlot> => r10,
     }
+    /// [`Sysno::SetCallTimeout`]: bound this thread's later calls.
+    SetCallTimeout {
+        /// Ticks (10 ms each) a call may wait, to be received and answered; 0: forever.
+        ticks: u64 => rdi,
+    }
 }
 
 #[cfg(test)]
@@ -717,7 +722,7 @@ mod tests {
         let info = MessageInfo::new(9, 3, 1).unwrap();
         let w = info.encode();
         let rw = Rights::READ.union(Rights::WRITE);
-        let cases: [(Sysno, [u64; 6], [u64; 6]); 38] = [
+        let cases: [(Sysno, [u64; 6], [u64; 6]); 39] = [
             (Send::SYSNO, Send { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
             (NbSend::SYSNO, NbSend { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
             (Call::SYSNO, Call { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
@@ -806,6 +811,7 @@ mod tests {
                 FrameSlice { source: slot(121), offset: 0x3000, length: 5000, dest: slot(9) }.encode(),
                 [121, 0x3000, 5000, 9, 0, 0],
             ),
+            (SetCallTimeout::SYSNO, SetCallTimeout { ticks: 50 }.encode(), [50, 0, 0, 0, 0, 0]),
         ];
         for (i, (sysno, encoded, expected)) in cases.iter().enumerate() {
             assert_eq!(*sysno, Sysno::ALL[i], "cases are in syscall order");

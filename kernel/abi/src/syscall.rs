@@ -309,6 +309,13 @@ pub enum Sysno {
     /// the quota's (`OutOfQuota` for bytes or the object-table share), then
     /// `OutOfResources` if the kernel's frame or object table is full.
     FrameSlice = 38,
+    /// Bound this thread's later calls ([`args::SetCallTimeout`](crate::args::SetCallTimeout):
+    /// ticks, 10 ms each; 0 waits forever, the default). A `Call` that has not been
+    /// answered `ticks` ticks after it was made (whether still waiting to be received or
+    /// waiting for the reply) ends with `TimedOut`; a server that answers it afterwards gets
+    /// `PeerGone`, as for a caller that died. Never fails. The bound is the thread's own:
+    /// what it may do with its own time, so no right is needed.
+    SetCallTimeout = 39,
 }
 
 /// Borrowed frames made by [`Sysno::FrameSlice`].
@@ -377,7 +384,7 @@ pub mod denial {
 
 impl Sysno {
     /// Every syscall, in numeric order.
-    pub const ALL: [Sysno; 38] = [
+    pub const ALL: [Sysno; 39] = [
         Sysno::Send,
         Sysno::NbSend,
         Sysno::Call,
@@ -416,6 +423,7 @@ impl Sysno {
         Sysno::AuditMemory,
         Sysno::AuditDenial,
         Sysno::FrameSlice,
+        Sysno::SetCallTimeout,
     ];
 
     /// The number as it travels in `rax`.

@@ -117,7 +117,8 @@ fn call(frame: &mut TrapFrame) -> Option<DirectSwitch> {
     let endpoint = args::Call::decode(argument_registers(frame)).endpoint;
     let cap = crate::syscall::endpoint_cap(endpoint, Rights::WRITE).ok()?;
     sched::with_sched(|sched| {
-        if sched.endpoints.waiting(cap.index) != Waiting::Receivers {
+        // A bounded call needs its deadline set: the slow path's business.
+        if sched.endpoints.waiting(cap.index) != Waiting::Receivers || sched.thread(sched.current()).call_timeout_ticks != 0 {
             return None;
         }
         let receiver = sched.endpoints.head(cap.index)?;
@@ -158,6 +159,7 @@ fn reply_recv(frame: &mut TrapFrame) -> Option<DirectSwitch> {
         sched.thread(me).reply_to = None;
         deliver(frame, info, 0, frame_of(sched, caller));
         sched.thread(caller).blocked_on = BlockedOn::Nothing;
+        sched.thread(caller).deadline = None;
         let thread = sched.thread(me);
         thread.state = State::Blocked;
         thread.blocked_on = BlockedOn::Receive { endpoint: index };

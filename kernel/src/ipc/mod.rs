@@ -179,8 +179,15 @@ fn unlink(sched: &mut Scheduler, id: ThreadId) {
     }
 }
 
-/// A blocked receive or wait reached its deadline.
+/// A blocked receive, wait or call reached its deadline. A call given up while its server
+/// holds it leaves the server owing nobody: its answer gets `PeerGone`, as for a dead caller.
 pub fn time_out(sched: &mut Scheduler, id: ThreadId) {
+    if let BlockedOn::Reply { server } = sched.thread(id).blocked_on
+        && sched.thread(server).reply_to == Some(id)
+    {
+        sched.thread(server).reply_to = None;
+        sched.thread(server).reply_lost = true;
+    }
     unlink(sched, id);
     fail_waiter(sched, id, ErrorCode::TimedOut);
 }
@@ -404,9 +411,11 @@ pub fn send(frame: &mut TrapFrame, cap: EndpointCap, call: bool, blocking: bool)
                 sched.thread(receiver).reply_to = Some(me);
                 sched.thread(receiver).reply_lost = false;
                 sched.thread(receiver).reply_grant = cap.grant_reply;
+                let deadline = call_deadline(sched, me);
                 let thread = sched.thread(me);
                 thread.state = State::Blocked;
                 thread.blocked_on = BlockedOn::Reply { server: receiver };
+                thread.deadline = deadline;
                 return Ok(true);
             }
             frame.rax = 0;
@@ -415,8 +424,10 @@ pub fn send(frame: &mut TrapFrame, cap: EndpointCap, call: bool, blocking: bool)
         if !blocking {
             return Err(ErrorCode::WouldBlock);
         }
+        let deadline = if call { call_deadline(sched, me) } else { None };
         let thread = sched.thread(me);
         thread.state = State::Blocked;
+        thread.deadline = deadline;
         thread.blocked_on = BlockedOn::Send {
             endpoint: cap.index,
             badge: cap.badge,
@@ -432,6 +443,14 @@ pub fn send(frame: &mut TrapFrame, cap: EndpointCap, call: bool, blocking: bool)
         sched::schedule();
     }
     Ok(())
+}
+
+/// When a call thread `id` makes now must be answered by, if it set a bound
+/// (`SetCallTimeout`). One deadline covers both phases: a call received late has less time
+/// left for its reply.
+fn call_deadline(sched: &mut Scheduler, id: ThreadId) -> Option<u64> {
+    let ticks = sched.thread(id).call_timeout_ticks;
+    (ticks > 0).then(|| sched::ticks_locked(sched).saturating_add(ticks))
 }
 
 /// Receive, blocking (with an optional timeout in ticks) or not.
@@ -522,6 +541,7 @@ pub fn reply(frame: &mut TrapFrame) -> Result<(), ErrorCode> {
         sched.thread(me).reply_to = None;
         delivery.apply(frame_of(sched, caller));
         sched.thread(caller).blocked_on = BlockedOn::Nothing;
+        sched.thread(caller).deadline = None;
         sched.enqueue(caller);
         Ok(())
     })

@@ -46,6 +46,8 @@ pub enum AiError {
     BadInput,
     /// The sandbox died with the request (it is being restarted); ask again.
     SandboxFailed,
+    /// The model did not answer within its `deadline_ms`; the server gave up on it.
+    Timeout,
     /// The model failed on this input (the engine's error).
     Engine,
 }

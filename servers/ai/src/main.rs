@@ -31,7 +31,7 @@ use ai_api::{
 };
 use libcap::heapless::{self, String};
 use libcap::ipc::{CallError, Caps};
-use libcap::{Badge, CapSlot, ErrorCode, println, slots};
+use libcap::{Badge, CapSlot, ErrorCode, println, slots, sys};
 use manifest::{CompiledManifest, Model};
 use model_container::TrustedKeys;
 
@@ -39,9 +39,16 @@ libcap::entry!(main, caps);
 
 libcap::caps!();
 
+/// The kernel's tick, the unit of `SetCallTimeout`.
+const TICK_MS: u64 = 10;
+/// How long a sandbox may take to load its model (MiniLM builds its tokenizer under TCG).
+const LOAD_DEADLINE_TICKS: u64 = 60_000 / TICK_MS;
+
 /// A model of the manifest and what the server knows of it.
 struct Served {
     name: ModelName,
+    /// The manifest's `deadline_ms`, in kernel ticks (10 ms), rounded up.
+    deadline_ticks: u64,
     architecture: String<32>,
     state: State,
     max_input_bytes: u32,
@@ -142,7 +149,10 @@ impl Server {
         let model = self.models.iter_mut().find(|m| m.name == name).ok_or(AiError::UnknownModel)?;
         if let State::Reload { container, layout } = model.state {
             let caps = Caps { send: &[container], receive: &[] };
-            match model.sandbox.load(layout, caps) {
+            sys::set_call_timeout(LOAD_DEADLINE_TICKS);
+            let loaded = model.sandbox.load(layout, caps);
+            sys::set_call_timeout(0);
+            match loaded {
                 Ok((Ok(()), _)) => {
                     println!("ai: model {}: loaded in its sandbox", model.name);
                     model.state = State::Ready { container, layout };
@@ -174,6 +184,10 @@ fn answer<T>(model: &mut Served, reply: Result<Result<T, SandboxError>, CallErro
         }
         Ok(Err(SandboxError::WrongKind)) => Err(AiError::WrongKind),
         Ok(Err(SandboxError::BadInput)) => Err(AiError::BadInput),
+        Err(CallError::Transport(ErrorCode::TimedOut)) => {
+            println!("ai: model {}: no answer within its deadline; gave up on the request", model.name);
+            Err(AiError::Timeout)
+        }
         Ok(Err(SandboxError::NotLoaded)) | Err(_) => {
             if let State::Ready { container, layout } = model.state {
                 println!("ai: model {}: its sandbox failed with a request; it loads again on the next", model.name);
@@ -214,7 +228,9 @@ impl ai::Server for Server {
         if pixels.len() as u64 > u64::from(model.max_input_bytes) {
             return Err(AiError::BadInput);
         }
+        sys::set_call_timeout(model.deadline_ticks);
         let reply = model.sandbox.classify(pixels);
+        sys::set_call_timeout(0);
         answer(model, reply)
     }
 
@@ -223,7 +239,9 @@ impl ai::Server for Server {
         if text.len() as u64 > u64::from(model.max_input_bytes) {
             return Err(AiError::BadInput);
         }
+        sys::set_call_timeout(model.deadline_ticks);
         let reply = model.sandbox.embed(text);
+        sys::set_call_timeout(0);
         answer(model, reply)
     }
 }
@@ -248,6 +266,7 @@ fn main() -> Result<(), ErrorCode> {
             architecture,
             state,
             max_input_bytes: model.max_input_bytes,
+            deadline_ticks: u64::from(model.deadline_ms).div_ceil(TICK_MS),
             sandbox: sandbox::Client::new(libcap::caps::Endpoint::at(model.sandbox_slot)),
             served: 0,
         });

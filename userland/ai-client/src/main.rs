@@ -55,6 +55,14 @@ fn main() -> Result<(), ErrorCode> {
     if models.iter().any(|m| m.name == "digits") {
         digits(&server, &models)?;
     }
+    if models.iter().any(|m| m.name == "spinner") {
+        let image: Vec<u8, DIGITS_PIXELS> = Vec::from_slice(&[0; DIGITS_PIXELS]).unwrap_or_default();
+        refusal("a model that spins forever", server.classify(name("spinner"), image.clone()), AiError::Timeout);
+        match server.classify(name("digits"), image) {
+            Ok(Ok(_)) => println!("ai-client: the digits model still answers beside the spinning one"),
+            other => println!("ai-client: the digits model after the spinner: FAILED: {other:?}"),
+        }
+    }
     if models.iter().any(|m| m.name == "minilm") {
         minilm(&server)?;
     }

@@ -166,6 +166,9 @@ pub struct Model {
     pub max_input_bytes: u32,
     /// How many requests may wait for this model at once; more are refused as busy.
     pub queue_depth: u16,
+    /// How long one request may take in the sandbox, in milliseconds; the AI server gives up
+    /// on it then (to the 10 ms tick above) and answers `Timeout`.
+    pub deadline_ms: u32,
 }
 
 /// A public key model containers may be signed with.

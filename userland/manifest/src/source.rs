@@ -122,8 +122,13 @@ struct ModelSource {
     heap_pages: u32,
     max_input_bytes: u32,
     queue_depth: u16,
+    /// How long a request may take in the sandbox before the AI server gives up on it
+    /// (enforced to the 10 ms tick above: `SetCallTimeout`).
+    deadline_ms: u32,
     /// The sandbox is restarted when it crashes, backing off up to this.
     max_backoff_ms: u32,
+    /// The sandbox's crate (default `model-sandbox`): a test's stand-in.
+    sandbox_program: Option<String>,
 }
 
 /// The first memory-server client number given to model sandboxes (one each, in model order).
@@ -711,8 +716,8 @@ fn expand_model(
     if manifest.ai_server.is_none() {
         return Err(model_error(&name, "models need an AI server: set ai_server = \"PROGRAM\"".into()));
     }
-    if source.max_input_bytes == 0 || source.queue_depth == 0 {
-        return Err(model_error(&name, "max_input_bytes and queue_depth must be at least 1".into()));
+    if source.max_input_bytes == 0 || source.queue_depth == 0 || source.deadline_ms == 0 {
+        return Err(model_error(&name, "max_input_bytes, queue_depth and deadline_ms must be at least 1".into()));
     }
     let requests = format!("model.{name}");
     let client = u16::try_from(index)
@@ -721,7 +726,7 @@ fn expand_model(
         .ok_or_else(|| model_error(&name, "too many models".into()))?;
     let sandbox = ProgramSource {
         name: format!("model-{name}"),
-        program: Some("model-sandbox".into()),
+        program: Some(source.sandbox_program.unwrap_or_else(|| "model-sandbox".into())),
         priority: source.priority,
         budget_us: source.budget_us,
         period_us: source.period_us,
@@ -755,6 +760,7 @@ fn expand_model(
         sandbox_slot: 0,
         max_input_bytes: source.max_input_bytes,
         queue_depth: source.queue_depth,
+        deadline_ms: source.deadline_ms,
         name,
     };
     Ok((model, sandbox))

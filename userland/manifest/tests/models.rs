@@ -59,6 +59,7 @@ memory_quota = 32768
 heap_pages = 32
 max_input_bytes = 64
 queue_depth = 4
+deadline_ms = 1000
 max_backoff_ms = 1000
 "#;
 
@@ -140,7 +141,7 @@ caps = {caps}
     );
     assert_eq!(
         refusal(&system("", &DIGITS.replace("queue_depth = 4", "queue_depth = 0"))),
-        "model \"digits\": max_input_bytes and queue_depth must be at least 1"
+        "model \"digits\": max_input_bytes, queue_depth and deadline_ms must be at least 1"
     );
     assert_eq!(
         refusal(&system("", &DIGITS.replace("priority = 8", "priority = 11"))),

@@ -34,6 +34,8 @@ pub const CASES: &[Case] = &[
     Case { id: "IPC-DEAD-002", what: "a caller queued on an endpoint whose caps are revoked and deleted: Revoked (its own cap went first), never delivered", run: endpoint_destroyed_sender },
     Case { id: "IPC-DEAD-003", what: "a receiver blocked on an endpoint whose last cap goes: PeerGone", run: endpoint_destroyed_receiver },
     Case { id: "IPC-DEAD-004", what: "a restarted server: the old caller gets PeerGone, new calls reach the new incarnation", run: server_restarted },
+    Case { id: "IPC-TIMEOUT-001", what: "a call bounded by SetCallTimeout to an endpoint nobody receives on ends with TimedOut and leaves the queue: a receiver then finds no sender", run: call_times_out_unreceived },
+    Case { id: "IPC-TIMEOUT-002", what: "a server holding a bounded call past its deadline: the caller gets TimedOut, the server's late reply PeerGone (it never reaches the caller), and with the bound lifted the caller's next call is answered", run: call_times_out_unanswered },
     Case { id: "IPC-GRANT-001", what: "caps in a message without Grant: InsufficientRights, the receiver gets nothing", run: grant_refused },
     Case { id: "IPC-GRANT-002", what: "with Grant the cap lands in the receiver's named slot, same object and rights, derived from the sender's", run: grant_works },
     Case { id: "IPC-GRANT-003", what: "a granted cap never has more rights than the sender's", run: grant_attenuated },
@@ -279,6 +281,39 @@ fn server_dies(world: &mut World) -> Outcome {
     }
     let answer = expect_ret("the call", client.finish(STEP_TICKS)?)?;
     ensure!(code(&answer) == Err(ErrorCode::PeerGone), "the caller got {:?}", code(&answer));
+    done(world, [server, client])
+}
+
+/// Ticks a bounded call waits in the IPC-TIMEOUT cases: far below `STEP_TICKS`, so a call
+/// that ignores its bound is seen still blocked, not mistaken for a timeout.
+const CALL_BOUND_TICKS: u64 = 3;
+
+fn call_times_out_unreceived(world: &mut World) -> Outcome {
+    let (_, server, client) = pair(world, W, 1)?;
+    client.sys_ok("bound its calls", Sysno::SetCallTimeout, &[CALL_BOUND_TICKS])?;
+    client.begin(Sysno::Call.as_u64() as u32, [5, info(0, 1, 0), 7, 0, 0, 0, 0, 0])?;
+    let answer = expect_ret("the bounded call", client.finish(STEP_TICKS)?)?;
+    ensure!(code(&answer) == Err(ErrorCode::TimedOut), "the caller got {:?}", code(&answer));
+    server.sys_err("a receive after the timeout", Sysno::NbRecv, &[5], ErrorCode::WouldBlock)?;
+    done(world, [server, client])
+}
+
+fn call_times_out_unanswered(world: &mut World) -> Outcome {
+    let (_, server, client) = pair(world, W, 1)?;
+    client.sys_ok("bound its calls", Sysno::SetCallTimeout, &[CALL_BOUND_TICKS])?;
+    client.begin(Sysno::Call.as_u64() as u32, [5, info(0, 1, 0), 7, 0, 0, 0, 0, 0])?;
+    let request = server.sys_ok("the server takes the call and sits on it", Sysno::Recv, &[5])?;
+    ensure!(request.word(0) == 7, "the server got {:#x}", request.word(0));
+    let answer = expect_ret("the bounded call", client.finish(STEP_TICKS)?)?;
+    ensure!(code(&answer) == Err(ErrorCode::TimedOut), "the caller got {:?}", code(&answer));
+    server.sys_err("the late reply", Sysno::Reply, &[0, info(0, 1, 0), 99], ErrorCode::PeerGone)?;
+    client.sys_ok("lift the bound", Sysno::SetCallTimeout, &[0])?;
+    client.begin(Sysno::Call.as_u64() as u32, [5, info(0, 1, 0), 8, 0, 0, 0, 0, 0])?;
+    let request = server.sys_ok("the next call arrives", Sysno::Recv, &[5])?;
+    ensure!(request.word(0) == 8, "the server got {:#x}", request.word(0));
+    server.sys_ok("answer it", Sysno::Reply, &[0, info(0, 1, 0), 42])?;
+    let answer = expect_ret("the unbounded call", client.finish(STEP_TICKS)?)?;
+    ensure!(code(&answer).is_ok() && answer.word(0) == 42, "the caller got {:?}, word {:#x}", code(&answer), answer.word(0));
     done(world, [server, client])
 }
 
