@@ -164,8 +164,6 @@ pub struct Model {
     pub sandbox_slot: u32,
     /// The largest input a request may carry, in bytes (a text's UTF-8, an image's pixels).
     pub max_input_bytes: u32,
-    /// How many requests may wait for this model at once; more are refused as busy.
-    pub queue_depth: u16,
     /// How long one request may take in the sandbox, in milliseconds; the AI server gives up
     /// on it then (to the 10 ms tick above) and answers `Timeout`.
     pub deadline_ms: u32,

@@ -121,7 +121,6 @@ struct ModelSource {
     /// The sandbox's heap (activations), in 4 KiB pages, through the memory server.
     heap_pages: u32,
     max_input_bytes: u32,
-    queue_depth: u16,
     /// How long a request may take in the sandbox before the AI server gives up on it
     /// (enforced to the 10 ms tick above: `SetCallTimeout`).
     deadline_ms: u32,
@@ -716,8 +715,8 @@ fn expand_model(
     if manifest.ai_server.is_none() {
         return Err(model_error(&name, "models need an AI server: set ai_server = \"PROGRAM\"".into()));
     }
-    if source.max_input_bytes == 0 || source.queue_depth == 0 || source.deadline_ms == 0 {
-        return Err(model_error(&name, "max_input_bytes, queue_depth and deadline_ms must be at least 1".into()));
+    if source.max_input_bytes == 0 || source.deadline_ms == 0 {
+        return Err(model_error(&name, "max_input_bytes and deadline_ms must be at least 1".into()));
     }
     let requests = format!("model.{name}");
     let client = u16::try_from(index)
@@ -759,7 +758,6 @@ fn expand_model(
         container_slot: 0,
         sandbox_slot: 0,
         max_input_bytes: source.max_input_bytes,
-        queue_depth: source.queue_depth,
         deadline_ms: source.deadline_ms,
         name,
     };

@@ -58,7 +58,6 @@ period_us = 10000
 memory_quota = 32768
 heap_pages = 32
 max_input_bytes = 64
-queue_depth = 4
 deadline_ms = 1000
 max_backoff_ms = 1000
 "#;
@@ -140,8 +139,8 @@ caps = {caps}
         "model \"Digits\": a model name is lowercase letters, digits and '-', at most 32"
     );
     assert_eq!(
-        refusal(&system("", &DIGITS.replace("queue_depth = 4", "queue_depth = 0"))),
-        "model \"digits\": max_input_bytes, queue_depth and deadline_ms must be at least 1"
+        refusal(&system("", &DIGITS.replace("deadline_ms = 1000", "deadline_ms = 0"))),
+        "model \"digits\": max_input_bytes and deadline_ms must be at least 1"
     );
     assert_eq!(
         refusal(&system("", &DIGITS.replace("priority = 8", "priority = 11"))),
