@@ -371,15 +371,16 @@ fn script(session: &mut Session, manifest: &::manifest::CompiledManifest) -> Res
     }
     checked.push("mem");
 
-    for (command, plain) in [
-        ("net", "net: no network server in this boot"),
-        ("models", "models: no AI server in this boot"),
-        ("embed hello", "embed: no AI server in this boot"),
-        ("classify", "classify: no AI server in this boot"),
-    ] {
-        session.command(command.as_bytes(), plain)?;
+    session.command(b"net", "net: no network server in this boot")?;
+    // The AI server of system.toml: its digits model serves, there is no text model.
+    let models = session.command(b"models", "models: 1 in the manifest")?;
+    if !models.lines().any(|line| line.contains("digits") && line.contains("digits-mlp") && line.contains("ready")) {
+        bail!("models does not show the digits model ready: {models:?}");
     }
-    checked.push("net/models/embed/classify");
+    session.command(b"classify", "classify: digits says the sample 8x8 zero is a 0")?;
+    session.command(b"embed hello", "embed: no text model serves in this boot")?;
+    session.command(b"embed", "embed: what text?")?;
+    checked.push("net/models/classify/embed");
 
     // The policy as init holds it: every key of system.toml, in its section, in the state
     // the compiled manifest gives it.

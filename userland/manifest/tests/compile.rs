@@ -703,7 +703,8 @@ fn echo_example_compiles_and_round_trips() {
         [
             (CONSOLE_SLOT, ObjectRef::Console, both, 0),
             (FIRST_CAP_SLOT, ObjectRef::Notification(0), both, 0),
-            (FIRST_CAP_SLOT + 1, ObjectRef::Supervisor, heap_memory, init_api::STATUS_BADGE),
+            (FIRST_CAP_SLOT + 1, ObjectRef::Endpoint(0), Rights::WRITE, 2),
+            (FIRST_CAP_SLOT + 2, ObjectRef::Supervisor, heap_memory, init_api::STATUS_BADGE),
         ]
     );
     let auditors: Vec<&str> = manifest.programs.iter().filter(|p| p.audit).map(|p| p.name.as_str()).collect();
@@ -735,8 +736,9 @@ echo-client       10          1000/10000        65536  fatal                  no
 shell              1          2000/10000       262144  restart (<= 1000 ms)   yes
     slot   1  RW---  console
     slot   2  RW---  notification \"keyboard\"
-    slot   3  -W-g-  supervisor (init)  status
-    slot   4  R----  the authority audit
+    slot   3  -W---  endpoint \"ai\"  badge 2
+    slot   4  -W-g-  supervisor (init)  status
+    slot   5  R----  the authority audit
 ai                12          2000/10000       262144  restart (<= 1000 ms)   no
     slot   1  -W---  console
     slot   2  R----  endpoint \"ai\"

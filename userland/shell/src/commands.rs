@@ -42,14 +42,90 @@ pub fn run(caps: &Caps, line: &str) {
         ("caps", None) => println!("caps: which program? (caps PROGRAM; ps lists them)"),
         ("mem", _) => mem(caps),
         ("net", _) => println!("net: no network server in this boot (system.toml starts none)"),
-        ("models" | "embed" | "classify", _) => {
-            println!("{command}: no AI server in this boot (system.toml starts none; the engine is tested on the host)")
-        }
+        ("models", _) => models(caps),
+        ("classify", _) => classify(caps),
+        ("embed", _) => embed(caps, line.trim_start().strip_prefix("embed").unwrap_or("").trim()),
         ("log", _) => log(caps),
         ("policy", _) => policy(caps),
         ("restart" | "stop", Some(name)) => control(caps, command, name),
         ("restart" | "stop", None) => println!("{command}: which program? ({command} PROGRAM)"),
         _ => println!("unknown command \"{}\"; type help for the list", Shown(command)),
+    }
+}
+
+/// The AI server's models, as it answers for them.
+fn ai_models(caps: &Caps, command: &str) -> Option<(ai_api::ai::Client, libcap::heapless::Vec<ai_api::ModelStatus, { ai_api::MAX_MODELS }>)> {
+    let Some(slot) = caps.ai else {
+        println!("{command}: no AI server in this boot (the manifest gives the shell no cap to one)");
+        return None;
+    };
+    let server = ai_api::ai::Client::new(libcap::caps::Endpoint::at(slot.index()));
+    match server.models() {
+        Ok(models) => Some((server, models)),
+        Err(error) => {
+            println!("{command}: the AI server did not answer: {error:?}");
+            None
+        }
+    }
+}
+
+fn models(caps: &Caps) {
+    let Some((_, models)) = ai_models(caps, "models") else { return };
+    for model in &models {
+        let state = match &model.state {
+            ai_api::ModelState::Ready => String::from("ready"),
+            ai_api::ModelState::Unavailable => String::from("unavailable (its sandbox reloads it on the next request)"),
+            ai_api::ModelState::Refused(check) => format!("refused at boot: check \"{check}\" failed"),
+        };
+        println!(
+            "  {:<20} {:<14} {state}; input up to {} bytes; {} requests served",
+            model.name, model.architecture, model.max_input_bytes, model.served
+        );
+    }
+    println!("models: {} in the manifest (each runs in its own sandbox: ps lists them as model-NAME)", models.len());
+}
+
+/// The first model of `architecture` that serves, by name.
+fn first_of(models: &[ai_api::ModelStatus], architecture: &str) -> Option<ai_api::ModelName> {
+    models.iter().find(|m| m.architecture == architecture && m.state == ai_api::ModelState::Ready).map(|m| m.name.clone())
+}
+
+/// An 8x8 "0" (pixels 0..=16), drawn the way the digits data set draws them.
+const ZERO: [u8; 64] = [
+    0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0, 0, 4, 12, 0, 0, 8, 8, 0, 0, 5, 8, 0,
+    0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0,
+];
+
+fn classify(caps: &Caps) {
+    let Some((server, models)) = ai_models(caps, "classify") else { return };
+    let Some(model) = first_of(&models, "digits-mlp") else { return println!("classify: no digits model serves in this boot (models lists them)") };
+    let image = libcap::heapless::Vec::from_slice(&ZERO).unwrap_or_default();
+    match server.classify(model.clone(), image) {
+        Ok(Ok(answer)) => println!("classify: {model} says the sample 8x8 zero is a {} (score {:.2})", answer.class, answer.score),
+        Ok(Err(error)) => println!("classify: {model} refused: {error:?}"),
+        Err(error) => println!("classify: the AI server did not answer: {error:?}"),
+    }
+}
+
+fn embed(caps: &Caps, text: &str) {
+    if text.is_empty() {
+        return println!("embed: what text? (embed TEXT)");
+    }
+    let Some((server, models)) = ai_models(caps, "embed") else { return };
+    let Some(model) = first_of(&models, "minilm-l6-v2") else { return println!("embed: no text model serves in this boot (models lists them)") };
+    let Ok(text) = text.try_into() else { return println!("embed: the text is longer than {} bytes", ai_api::MAX_TEXT) };
+    match server.embed(model.clone(), text) {
+        Ok(Ok(embedding)) => {
+            let first: Vec<String> = embedding.vector.iter().take(4).map(|x| format!("{x:.4}")).collect();
+            println!(
+                "embed: {model}: {} dimensions from {} tokens, starting [{}, ...]",
+                embedding.vector.len(),
+                embedding.token_ids.len(),
+                first.join(", ")
+            );
+        }
+        Ok(Err(error)) => println!("embed: {model} refused: {error:?}"),
+        Err(error) => println!("embed: the AI server did not answer: {error:?}"),
     }
 }
 
@@ -307,6 +383,11 @@ fn show_caps(caps: &Caps, name: &str) {
     let mut differences = 0;
     let mut heap_frames = 0;
     let has_heap = wanted.iter().any(|w| w.slot == libcap::slots::HEAP_MEMORY.index());
+    // A model's sandbox (`model-NAME`) gains one cap after start: its weights, from the AI server.
+    let sandbox_of = |models: &[ai_api::ModelStatus]| models.iter().any(|m| name.strip_prefix("model-") == Some(m.name.as_str()));
+    let is_sandbox = caps.ai.is_some_and(|slot| {
+        ai_api::ai::Client::new(libcap::caps::Endpoint::at(slot.index())).models().is_ok_and(|models| sandbox_of(&models))
+    });
     for slot in 0..SPACE_SLOTS {
         let held: Option<AuditedCap> = match sys::audit_cap(audit, u64::from(running.space), slot) {
             Ok(cap) => Some(cap),
@@ -331,6 +412,14 @@ fn show_caps(caps: &Caps, name: &str) {
             }
             (None, Some(h)) if has_heap && libcap::slots::HEAP_FRAMES.contains(&(slot as u32)) && h.kind == u64::from(ObjectType::Frame.as_u32()) => {
                 heap_frames += 1;
+            }
+            (None, Some(h))
+                if is_sandbox
+                    && slot == u64::from(manifest::SANDBOX_WEIGHTS_SLOT)
+                    && h.kind == u64::from(ObjectType::Frame.as_u32())
+                    && h.rights == Rights::READ =>
+            {
+                println!("  slot {slot:>3}  its model's weights, from the AI server after verification: {}  = held", rights_text(h.rights));
             }
             (None, Some(h)) => {
                 differences += 1;

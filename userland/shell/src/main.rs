@@ -24,7 +24,7 @@ mod commands;
 use core::fmt::{self, Write};
 
 use libcap::sys;
-use libcap::{CapSlot, ErrorCode, ObjectType, slots};
+use libcap::{CapSlot, ErrorCode, ObjectType, Rights, slots};
 use line_editor::{Editor, Submitted};
 
 libcap::entry!(main);
@@ -33,6 +33,9 @@ libcap::entry!(main);
 /// what is missing).
 pub struct Caps {
     pub keyboard: Option<CapSlot>,
+    /// A call cap to the AI server (`ai_api::ai`): an endpoint the shell may only call,
+    /// not the supervisor's.
+    pub ai: Option<CapSlot>,
     pub supervisor: Option<Supervisor>,
     pub audit: Option<CapSlot>,
 }
@@ -102,7 +105,7 @@ fn main() -> Result<(), ErrorCode> {
 }
 
 fn find_caps() -> Caps {
-    let mut caps = Caps { keyboard: None, supervisor: None, audit: None };
+    let mut caps = Caps { keyboard: None, ai: None, supervisor: None, audit: None };
     for index in 2..SLOTS_SCANNED {
         let slot = CapSlot::new(index);
         let Ok(info) = sys::cap_identify(slot) else { continue };
@@ -113,6 +116,7 @@ fn find_caps() -> Caps {
             {
                 caps.supervisor = Some(Supervisor { slot, control: info.badge.value() == init_api::CONTROL_BADGE });
             }
+            ObjectType::Endpoint if caps.ai.is_none() && info.rights == Rights::WRITE => caps.ai = Some(slot),
             ObjectType::Audit => caps.audit = Some(slot),
             _ => {}
         }

@@ -41,7 +41,7 @@ pub const CASES: &[Case] = &[
     Case { id: "AUDIT-BOOT-007", what: "every other space is a frame keeper (frames only, no thread), and init holds a cspace cap for each program and keeper", run: keepers },
     Case { id: "AUDIT-BOOT-008", what: "every live thread runs in init's, a program's (one each) or the suite's space, or is a kernel thread", run: threads },
     Case { id: "AUDIT-BOOT-009", what: "the audit cap, device caps and init's initrd frame are held only where the kernel contract, the manifest and the harness put them", run: sensitive_caps },
-    Case { id: "SHELL-001", what: "the shell holds exactly its manifest entry: the console (read, write), its keyboard notification, a status-only supervisor cap and the read-only audit; no program holds a control supervisor cap or the console's read right but the shell", run: shell_least_privilege },
+    Case { id: "SHELL-001", what: "the shell holds exactly its manifest entry: the console (read, write), its keyboard notification, a call cap to the AI server (badge 2), a status-only supervisor cap and the read-only audit; no program holds a control supervisor cap or the console's read right but the shell", run: shell_least_privilege },
 ];
 
 /// init's slots, by the kernel's boot contract (`kernel/src/process.rs`).
@@ -378,6 +378,9 @@ fn sensitive_caps(world: &mut World) -> Outcome {
     Ok(())
 }
 
+/// The badge system.toml gives the shell's cap to the AI server.
+const SHELL_AI_BADGE: u64 = 2;
+
 fn shell_least_privilege(world: &mut World) -> Outcome {
     let roles = roles(world)?;
     let assigned = assign(world, &roles)?;
@@ -390,8 +393,9 @@ fn shell_least_privilege(world: &mut World) -> Outcome {
     let want = [
         (1, kind(ObjectType::Console), console, 0),
         (2, kind(ObjectType::Notification), notification, 0),
-        (3, kind(ObjectType::Endpoint), call, init_api::STATUS_BADGE),
-        (4, kind(ObjectType::Audit), bits(Rights::READ), 0),
+        (3, kind(ObjectType::Endpoint), bits(Rights::WRITE), SHELL_AI_BADGE),
+        (4, kind(ObjectType::Endpoint), call, init_api::STATUS_BADGE),
+        (5, kind(ObjectType::Audit), bits(Rights::READ), 0),
     ];
     expect_exact("the shell", space, &want)?;
     for other in world.reference.spaces.iter().filter(|s| s.index != space.index && s.index != 0 && s.index != roles.init.index) {
