@@ -55,13 +55,8 @@ fn main() -> Result<(), ErrorCode> {
     if models.iter().any(|m| m.name == "digits") {
         digits(&server, &models)?;
     }
-    if models.iter().any(|m| m.name == "spinner") {
-        let image: Vec<u8, DIGITS_PIXELS> = Vec::from_slice(&[0; DIGITS_PIXELS]).unwrap_or_default();
-        refusal("a model that spins forever", server.classify(name("spinner"), image.clone()), AiError::Timeout);
-        match server.classify(name("digits"), image) {
-            Ok(Ok(_)) => println!("ai-client: the digits model still answers beside the spinning one"),
-            other => println!("ai-client: the digits model after the spinner: FAILED: {other:?}"),
-        }
+    if models.iter().any(|m| m.name == "hostile") {
+        hostile(&server)?;
     }
     if models.iter().any(|m| m.name == "minilm") {
         minilm(&server)?;
@@ -106,6 +101,20 @@ fn digits(server: &ai::Client, models: &[ai_api::ModelStatus]) -> Result<(), Err
     refusal("pixel above 16", server.classify(name("digits"), bright), AiError::BadInput);
     let short: Vec<u8, DIGITS_PIXELS> = Vec::from_slice(&[0; 10]).unwrap_or_default();
     refusal("image of 10 pixels", server.classify(name("digits"), short), AiError::BadInput);
+    Ok(())
+}
+
+/// The `hostile` model's sandbox crashes on an embedding and spins on a classification:
+/// the server answers SandboxFailed, then (after init restarted the sandbox and the server
+/// reloaded it) Timeout, and the digits model answers all along.
+fn hostile(server: &ai::Client) -> Result<(), ErrorCode> {
+    let image: Vec<u8, DIGITS_PIXELS> = Vec::from_slice(&[0; DIGITS_PIXELS]).unwrap_or_default();
+    refusal("a sandbox that crashes on the request", server.embed(name("hostile"), "x".try_into().unwrap_or_default()), AiError::SandboxFailed);
+    refusal("a sandbox that spins forever", server.classify(name("hostile"), image.clone()), AiError::Timeout);
+    match server.classify(name("digits"), image) {
+        Ok(Ok(_)) => println!("ai-client: the digits model still answers beside the hostile one"),
+        other => println!("ai-client: the digits model after the hostile one: FAILED: {other:?}"),
+    }
     Ok(())
 }
 

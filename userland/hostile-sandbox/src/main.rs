@@ -1,7 +1,9 @@
-//! spin-sandbox: a hostile model sandbox for the tests (`[models.spinner]` in
-//! tests/manifests/ai.toml). It accepts `load`, then spins forever on the first inference
-//! request, as a model stuck on an input would. Its CPU budget keeps it from starving
-//! anyone; the AI server's deadline (`SetCallTimeout`) keeps it from stalling the server.
+//! hostile-sandbox: a misbehaving model sandbox for the tests (`[models.hostile]` in
+//! tests/manifests/ai.toml). It accepts `load`; then it spins forever on a classification,
+//! as a model stuck on an input would, and crashes (a read of address 0) on an embedding.
+//! Its CPU budget keeps the spinning from starving anyone and the AI server's deadline
+//! (`SetCallTimeout`) keeps it from stalling the server; the crash ends only this process,
+//! which init restarts and the AI server loads again.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -36,7 +38,11 @@ impl sandbox::Server for Spinner {
     }
 
     fn embed(&mut self, _badge: Badge, _text: String<MAX_TEXT>) -> Result<Embedding, SandboxError> {
-        spin()
+        // A fault, as a model with a bug would take one: the window's first page is never
+        // mapped here, so the read stops this thread.
+        let mut byte = [0u8; 1];
+        let _ = libcap::window::read(libcap::window::WINDOW_LOW, &mut byte);
+        Err(SandboxError::Engine)
     }
 }
 
