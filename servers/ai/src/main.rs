@@ -174,6 +174,26 @@ impl Server {
     }
 }
 
+impl Server {
+    /// One request of `input_bytes` to model `name`: within its `max_input_bytes`, made by
+    /// `call` to its sandbox under its deadline, answered as the client sees it.
+    fn infer<T>(
+        &mut self,
+        name: &str,
+        input_bytes: usize,
+        call: impl FnOnce(&sandbox::Client) -> Result<Result<T, SandboxError>, CallError>,
+    ) -> Result<T, AiError> {
+        let model = self.ready(name)?;
+        if input_bytes as u64 > u64::from(model.max_input_bytes) {
+            return Err(AiError::BadInput);
+        }
+        sys::set_call_timeout(model.deadline_ticks);
+        let reply = call(&model.sandbox);
+        sys::set_call_timeout(0);
+        answer(model, reply)
+    }
+}
+
 /// A sandbox's answer as the client sees it. A transport failure (the sandbox died with the
 /// request: `PeerGone`) marks the model for reloading: init restarts the sandbox empty.
 fn answer<T>(model: &mut Served, reply: Result<Result<T, SandboxError>, CallError>) -> Result<T, AiError> {
@@ -224,25 +244,11 @@ impl ai::Server for Server {
         name: ModelName,
         pixels: heapless::Vec<u8, DIGITS_PIXELS>,
     ) -> Result<Classification, AiError> {
-        let model = self.ready(&name)?;
-        if pixels.len() as u64 > u64::from(model.max_input_bytes) {
-            return Err(AiError::BadInput);
-        }
-        sys::set_call_timeout(model.deadline_ticks);
-        let reply = model.sandbox.classify(pixels);
-        sys::set_call_timeout(0);
-        answer(model, reply)
+        self.infer(&name, pixels.len(), |sandbox| sandbox.classify(pixels))
     }
 
     fn embed(&mut self, _badge: Badge, name: ModelName, text: String<MAX_TEXT>) -> Result<Embedding, AiError> {
-        let model = self.ready(&name)?;
-        if text.len() as u64 > u64::from(model.max_input_bytes) {
-            return Err(AiError::BadInput);
-        }
-        sys::set_call_timeout(model.deadline_ticks);
-        let reply = model.sandbox.embed(text);
-        sys::set_call_timeout(0);
-        answer(model, reply)
+        self.infer(&name, text.len(), |sandbox| sandbox.embed(text))
     }
 }
 

@@ -126,30 +126,27 @@ caps = {caps}
 "#
         )
     };
-    assert_eq!(
-        refusal(&system(&client(r#"[{ endpoint = "model.digits", rights = ["write"] }]"#), DIGITS)),
-        "model \"digits\": program \"client\" holds its request endpoint; only its sandbox and the AI server may"
-    );
-    assert_eq!(
-        refusal(&system("[endpoints.\"model.digits\"]\n", DIGITS)),
-        "model \"digits\": endpoint \"model.digits\" is declared, but the model makes it"
-    );
-    assert_eq!(
-        refusal(&system("", &DIGITS.replace("models.digits", "models.Digits"))),
-        "model \"Digits\": a model name is lowercase letters, digits and '-', at most 32"
-    );
-    assert_eq!(
-        refusal(&system("", &DIGITS.replace("deadline_ms = 1000", "deadline_ms = 0"))),
-        "model \"digits\": max_input_bytes and deadline_ms must be at least 1"
-    );
-    assert_eq!(
-        refusal(&system("", &DIGITS.replace("priority = 8", "priority = 11"))),
-        "program \"model-digits\" is a model sandbox (sandbox = true) but has priority 11, above [security.sandbox] max_priority 10"
-    );
-    assert_eq!(
-        refusal(&system("", &DIGITS.replace("heap_pages = 32", "heap_pages = 65"))),
-        "program \"model-digits\" is a model sandbox (sandbox = true) but has a memory-server quota of 65 pages, above [security.sandbox] max_heap_pages 64"
-    );
+    let digits = |from: &str, to: &str| system("", &DIGITS.replace(from, to));
+    let cases = [
+        (
+            system(&client(r#"[{ endpoint = "model.digits", rights = ["write"] }]"#), DIGITS),
+            "model \"digits\": program \"client\" holds its request endpoint; only its sandbox and the AI server may",
+        ),
+        (system("[endpoints.\"model.digits\"]\n", DIGITS), "model \"digits\": endpoint \"model.digits\" is declared, but the model makes it"),
+        (digits("models.digits", "models.Digits"), "model \"Digits\": a model name is lowercase letters, digits and '-', at most 32"),
+        (digits("deadline_ms = 1000", "deadline_ms = 0"), "model \"digits\": max_input_bytes and deadline_ms must be at least 1"),
+        (
+            digits("priority = 8", "priority = 11"),
+            "program \"model-digits\" is a model sandbox (sandbox = true) but has priority 11, above [security.sandbox] max_priority 10",
+        ),
+        (
+            digits("heap_pages = 32", "heap_pages = 65"),
+            "program \"model-digits\" is a model sandbox (sandbox = true) but has a memory-server quota of 65 pages, above [security.sandbox] max_heap_pages 64",
+        ),
+    ];
+    for (source, expected) in cases {
+        assert_eq!(refusal(&source), expected);
+    }
     let without_server = system("", DIGITS).replace("ai_server = \"ai\"\n", "");
     assert_eq!(refusal(&without_server), "model \"digits\": models need an AI server: set ai_server = \"PROGRAM\"");
 }
