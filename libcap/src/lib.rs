@@ -230,6 +230,16 @@ pub mod slots {
     /// the bytes from its first page to the initrd's end; cut it with
     /// [`frame_slice`](crate::sys::frame_slice).
     pub const INIT_INITRD_FRAME_SLOT: CapSlot = CapSlot::new(121);
+    /// init only: a device frame over the PCI device window, where the kernel placed every
+    /// memory BAR ([`pci_bar`](crate::sys::pci_bar)), with `READ`, `WRITE` and `GRANT`. Not
+    /// RAM: mapped uncached, never executable, never freed or zeroed; init cuts a driver's
+    /// BARs from it with [`frame_slice`](crate::sys::frame_slice). Empty on a machine with
+    /// no window below 4 GiB.
+    pub const INIT_DEVICE_FRAME_SLOT: CapSlot = CapSlot::new(122);
+    /// init only: the PCI bus, every function (`bus << 8 | device << 3 | function`), with
+    /// `READ`, `WRITE` and `GRANT`; init cuts a driver's one-function cap from it with
+    /// [`pci_slice`](crate::sys::pci_slice).
+    pub const INIT_PCI_SLOT: CapSlot = CapSlot::new(123);
 }
 
 /// Memory mapped into this process's own window (frames from the memory server, shared
