@@ -181,6 +181,14 @@ pub mod memory;
 pub mod process;
 pub mod rt;
 pub mod sys;
+/// virtio-drivers over this system's caps (feature `virtio`): the crate's `unsafe` traits,
+/// implemented here so that a driver stays `#![forbid(unsafe_code)]`.
+#[cfg(feature = "virtio")]
+#[allow(unsafe_code)]
+pub mod virtio;
+/// The virtio-drivers crate, for a driver built with the `virtio` feature.
+#[cfg(feature = "virtio")]
+pub use virtio_drivers;
 
 pub use abi;
 pub use abi::{Badge, CapSlot, ErrorCode, MessageInfo, ObjectType, Rights, Sysno};

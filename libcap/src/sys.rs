@@ -307,6 +307,7 @@ pub struct PciBar {
     pub bytes: u64,
     /// 64-bit BAR (it takes the next register too).
     pub wide: bool,
+    /// Prefetchable memory.
     pub prefetchable: bool,
 }
 
