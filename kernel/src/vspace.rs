@@ -203,6 +203,17 @@ pub fn translate(pml4: u64, virt: u64, write: bool) -> Option<u64> {
     None
 }
 
+/// Whether user page `virt` is mapped uncached (PCD and PWT), `None` if it is not mapped
+/// (for the checks of tests).
+#[cfg(feature = "ktest")]
+pub fn is_uncached(pml4: u64, virt: u64) -> Option<bool> {
+    let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
+    match x86_64::structures::paging::mapper::Translate::translate(&mapper(pml4), page.start_address()) {
+        x86_64::structures::paging::mapper::TranslateResult::Mapped { flags, .. } => Some(flags.contains(Flags::NO_CACHE | Flags::WRITE_THROUGH)),
+        _ => None,
+    }
+}
+
 /// The physical address behind user address `virt`, whatever the page's permissions
 /// (the loader writes read-only pages it has just mapped).
 pub fn translate_any(pml4: u64, virt: u64) -> Option<u64> {
