@@ -97,8 +97,11 @@
 //!
 //! All of libcap's `unsafe` is in one module, `raw` (private; its doc comment is the audit
 //! guide): the two `syscall` instructions, `_start`, the C memory routines the compiler
-//! calls, and the heap region. The rest of libcap is safe code, and `#![deny(unsafe_code)]`
-//! at this root keeps it so. Programs `#![forbid(unsafe_code)]`.
+//! calls, and the heap region. Two modules opt in besides: `bench` (two counter reads) and,
+//! with the `virtio` feature, `virtio` (the `virtio-drivers` traits whose methods are
+//! `unsafe`: DMA memory, MMIO pointers, PCI configuration access, each with its SAFETY
+//! argument). The rest of libcap is safe code, and `#![deny(unsafe_code)]` at this root
+//! keeps it so. Programs `#![forbid(unsafe_code)]`.
 //!
 //! # Build model, and why
 //!

@@ -296,11 +296,14 @@ pub enum Sysno {
     /// refunded when its last cap goes).
     ///
     /// A *borrowed* frame names memory the kernel did not allocate and never frees or zeroes:
-    /// the boot module (init's initrd frame, `INIT_INITRD_FRAME_SLOT`) and slices of it. The
+    /// the boot module (init's initrd frame, `INIT_INITRD_FRAME_SLOT`) and slices of it, or
+    /// device memory (init's device frame over the PCI device window,
+    /// `INIT_DEVICE_FRAME_SLOT`) and slices of it; a slice is of its source's kind. The
     /// slice covers the source's pages `[offset, offset + length)`, rounded up to whole
     /// pages; [`Sysno::FrameInfo`] reports `length` and the physical address of its first
-    /// page. Its cap has exactly the source cap's rights (never more), and a borrowed frame
-    /// is never mapped writable or executable, whatever its cap says (`InvalidArgument`).
+    /// page. Its cap has exactly the source cap's rights (never more). Boot memory is never
+    /// mapped writable or executable, device memory never executable and always uncached,
+    /// whatever the cap says (`InvalidArgument`).
     /// Slices of slices are allowed, bounded by the inner slice. Destroying a slice unmaps
     /// it everywhere and leaves the memory and the source as they were.
     ///

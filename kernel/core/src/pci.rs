@@ -10,7 +10,9 @@
 //! APIC at 0xFEC0_0000, the HPET, the local APIC: on PC-compatible machines this whole
 //! 0xFEC0_0000..4 GiB block is chipset and firmware space). On QEMU q35 with 512 MiB that
 //! is 0xC000_0000..0xFEC0_0000 (ECAM sits at 0xB000_0000..0xC000_0000), exactly where
-//! SeaBIOS would put 32-bit BARs. Both ends are aligned to 1 MiB, inwards.
+//! SeaBIOS would put 32-bit BARs. Both ends are aligned to 1 MiB, inwards. Firmware-reserved
+//! ranges in the hole other than ECAM are not known here (the boot information keeps only
+//! usable RAM): SECURITY.md lists that gap for real machines.
 
 /// One past the highest address of the 32-bit PCI hole.
 pub const FOUR_GIB: u64 = 1 << 32;

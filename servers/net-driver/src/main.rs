@@ -40,13 +40,16 @@ const BUFFER_BYTES: usize = 2048;
 const POLLS: u32 = 200_000;
 /// How many frames to report before stopping.
 const FRAMES: u32 = 2;
+/// One past the last slot a manifest `caps` entry can fill (`manifest::SPACE_SLOTS`): the
+/// driver maps every device frame among them, its BARs.
+const MANIFEST_SLOTS: u32 = 64;
 /// The address QEMU's user-mode network gives the guest, and its gateway.
 const OUR_IP: [u8; 4] = [10, 0, 2, 15];
 const GATEWAY_IP: [u8; 4] = [10, 0, 2, 2];
 
 fn main() -> Result<(), ErrorCode> {
     let nic = caps::NIC.slot();
-    let bars: Vec<CapSlot> = (2..manifest_slots())
+    let bars: Vec<CapSlot> = (2..MANIFEST_SLOTS)
         .map(CapSlot::new)
         .filter(|&slot| sys::frame_info(slot).is_ok_and(|info| info.device))
         .collect();
@@ -107,10 +110,6 @@ fn main() -> Result<(), ErrorCode> {
     Ok(())
 }
 
-/// One past the last slot a manifest entry can fill (`manifest::SPACE_SLOTS`).
-fn manifest_slots() -> u32 {
-    64
-}
 
 /// An ARP request (Ethernet broadcast): who has the gateway, tell our address.
 fn arp_request(mac: [u8; 6]) -> Vec<u8> {
