@@ -40,7 +40,7 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../system.toml");
         let source = std::fs::read_to_string(path).expect("system.toml");
         let source = if dep { source } else { source.replacen("dep = true", "dep = false", 1) };
-        let known = ["memory", "hello", "echo-server", "echo-client", "shell"];
+        let known = ["memory", "hello", "echo-server", "echo-client", "shell", "ai", "model-sandbox"];
         manifest::compile(&source, &known).expect("system.toml compiles").policy
     }
 

@@ -612,7 +612,7 @@ fn a_supervisor_cap_follows_the_caps_and_carries_its_level_in_the_badge() {
 fn system_toml() -> CompiledManifest {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../system.toml");
     let source = std::fs::read_to_string(path).expect("system.toml at the repository root");
-    let known = ["memory", "hello", "echo-server", "echo-client", "shell", "init"];
+    let known = ["memory", "hello", "echo-server", "echo-client", "shell", "init", "ai", "model-sandbox"];
     compile(&source, &known).unwrap_or_else(|e| panic!("system.toml: {e}"))
 }
 
@@ -621,9 +621,9 @@ fn system_toml_compiles_and_round_trips() {
     let manifest = system_toml();
     assert_eq!(decode(&manifest.encode()), Ok(manifest.clone()));
     let names: Vec<&str> = manifest.programs.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["memory", "hello", "echo-server", "echo-client", "shell"]);
-    assert_eq!(manifest.endpoints, ["echo", "memory"]);
-    assert_eq!(manifest.memory_server, Some(1));
+    assert_eq!(names, ["memory", "hello", "echo-server", "echo-client", "shell", "ai", "model-digits"]);
+    assert_eq!(manifest.endpoints, ["ai", "echo", "memory", "model.digits"]);
+    assert_eq!(manifest.memory_server, Some(2));
     let hello = manifest.program("hello").expect("hello");
     assert_eq!(hello.caps.len(), 1);
     assert_eq!(
@@ -642,10 +642,10 @@ fn echo_example_compiles_and_round_trips() {
     let names: Vec<&str> = manifest.programs.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
-        ["memory", "hello", "echo-server", "echo-client", "shell"],
+        ["memory", "hello", "echo-server", "echo-client", "shell", "ai", "model-digits"],
         "start order is manifest order"
     );
-    assert_eq!(manifest.endpoints, ["echo", "memory"]);
+    assert_eq!(manifest.endpoints, ["ai", "echo", "memory", "model.digits"]);
 
     // The leak-test oracle: exactly these caps, slot by slot.
     let caps = |name: &str| -> Vec<(u32, ObjectRef, abi::Rights, u64)> {
@@ -663,7 +663,7 @@ fn echo_example_compiles_and_round_trips() {
         caps("memory"),
         [
             console,
-            (FIRST_CAP_SLOT, ObjectRef::Endpoint(1), Rights::READ, 0)
+            (FIRST_CAP_SLOT, ObjectRef::Endpoint(2), Rights::READ, 0)
         ]
     );
     let heap_memory = Rights::WRITE.union(Rights::GRANT_REPLY);
@@ -672,8 +672,8 @@ fn echo_example_compiles_and_round_trips() {
         caps("echo-server"),
         [
             console,
-            (FIRST_CAP_SLOT, ObjectRef::Endpoint(0), Rights::READ, 0),
-            (manifest::HEAP_MEMORY_SLOT, ObjectRef::Endpoint(1), heap_memory, 1 << 32 | 256),
+            (FIRST_CAP_SLOT, ObjectRef::Endpoint(1), Rights::READ, 0),
+            (manifest::HEAP_MEMORY_SLOT, ObjectRef::Endpoint(2), heap_memory, 1 << 32 | 256),
             heap_space,
         ]
     );
@@ -683,8 +683,8 @@ fn echo_example_compiles_and_round_trips() {
         caps("echo-client"),
         [
             console,
-            (FIRST_CAP_SLOT, ObjectRef::Endpoint(0), client, 7),
-            (manifest::HEAP_MEMORY_SLOT, ObjectRef::Endpoint(1), heap_memory, 2 << 32 | 64),
+            (FIRST_CAP_SLOT, ObjectRef::Endpoint(1), client, 7),
+            (manifest::HEAP_MEMORY_SLOT, ObjectRef::Endpoint(2), heap_memory, 2 << 32 | 64),
             heap_space,
         ]
     );
@@ -714,7 +714,7 @@ fn echo_example_compiles_and_round_trips() {
 fn boot_table_lists_every_process_and_cap() {
     let table = system_toml().table().to_string();
     let expected = "\
-boot manifest: 5 processes, 2 endpoints, 1 notifications
+boot manifest: 7 processes, 4 endpoints, 1 notifications
 init holds: console RW---, memory quota 16777216 bytes, 2 cpus, irqs [1 3 12], io ports [0x60-0x60 0x64-0x64 0x2f8-0x2ff]
 PROCESS          PRI    BUDGET/PERIOD us MEMORY bytes  ON CRASH               AUDIT
 memory            20          5000/10000      4194304  restart (<= 1000 ms)   no
@@ -737,6 +737,18 @@ shell              1          2000/10000       262144  restart (<= 1000 ms)   ye
     slot   2  RW---  notification \"keyboard\"
     slot   3  -W-g-  supervisor (init)  status
     slot   4  R----  the authority audit
+ai                12          2000/10000       262144  restart (<= 1000 ms)   no
+    slot   1  -W---  console
+    slot   2  R----  endpoint \"ai\"
+    slot   3  R----  file \"etc/system.bin\"
+    slot   4  R----  file \"models/digits-mlp.model\"
+    slot   5  -WG--  endpoint \"model.digits\"
+    slot 126  -W-g-  endpoint \"memory\"  memory client 3, quota 256 pages
+    slot 127  -W---  its own address space
+model-digits       8          1000/10000       131072  restart (<= 1000 ms)   no
+    slot   2  R----  endpoint \"model.digits\"
+    slot 126  -W-g-  endpoint \"memory\"  memory client 1000, quota 64 pages
+    slot 127  -W---  its own address space
 ";
     assert_eq!(table, expected);
 }

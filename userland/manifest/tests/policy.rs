@@ -314,7 +314,7 @@ fn sandbox_policy() {
 fn system_toml_policy() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../system.toml");
     let source = std::fs::read_to_string(path).expect("system.toml");
-    let known = ["memory", "hello", "echo-server", "echo-client", "shell"];
+    let known = ["memory", "hello", "echo-server", "echo-client", "shell", "ai", "model-sandbox"];
     let manifest = compile(&source, &known).unwrap_or_else(|e| panic!("system.toml: {e}"));
     let states: Vec<(&str, &str)> = Key::ALL.iter().map(|k| (k.name(), manifest.policy.state(*k).label())).collect();
     assert_eq!(
