@@ -5,7 +5,9 @@
 //! one-function cap for a driver with `PciSlice`. Its holder reads and writes the
 //! function's 256-byte configuration space through the kernel, which keeps ports
 //! 0xCF8/0xCFC (one access per syscall, so no process sees the address/data pair half
-//! done), refusing writes to the BARs and the ROM BAR (`kcore::pci::check_config`).
+//! done), refusing writes to the BARs and the ROM BAR, and turning on I/O decoding (no I/O
+//! BAR is placed, so it would decode wherever it points, port 0 after reset, over the
+//! kernel's own ports) (`kcore::pci::check_config_write`).
 //!
 //! BARs are the kernel's: at boot it sizes every memory BAR of every function on bus 0 and
 //! places it in the device window (`kcore::pci::device_window`, which is also the extent of
@@ -87,26 +89,28 @@ fn absolute(first: u16, last: u16, function: u64) -> Result<u16, ErrorCode> {
     u16::try_from(id).map_err(|_| ErrorCode::InsufficientRights)
 }
 
-fn check(offset: u64, width: u64, is_write: bool) -> Result<u8, ErrorCode> {
-    match kcore::pci::check_config(offset, width, is_write) {
-        Ok(()) => u8::try_from(offset).map_err(|_| ErrorCode::InvalidArgument),
-        Err(ConfigRefusal::Malformed) => Err(ErrorCode::InvalidArgument),
-        Err(ConfigRefusal::Bar) => Err(ErrorCode::IllegalOperation),
+fn refusal(refused: ConfigRefusal) -> ErrorCode {
+    match refused {
+        ConfigRefusal::Malformed => ErrorCode::InvalidArgument,
+        ConfigRefusal::Bar | ConfigRefusal::IoDecode => ErrorCode::IllegalOperation,
     }
 }
 
 /// `PciConfigRead` for a cap over `[first, last]` (its rights checked by the dispatcher).
 pub fn config_read(first: u16, last: u16, function: u64, offset: u64, width: u64) -> Result<u64, ErrorCode> {
-    let offset = check(offset, width, false)?;
+    kcore::pci::check_config(offset, width, false).map_err(refusal)?;
+    let offset = u8::try_from(offset).map_err(|_| ErrorCode::InvalidArgument)?;
     let id = absolute(first, last, function)?;
     Ok(u64::from(read(id, offset, width)))
 }
 
-/// `PciConfigWrite` for a cap over `[first, last]`: the read checks, then no BAR.
+/// `PciConfigWrite` for a cap over `[first, last]`: the read checks, then no BAR, no ROM
+/// BAR and no I/O decoding (`kcore::pci::check_config_write`).
 pub fn config_write(first: u16, last: u16, function: u64, offset: u64, width: u64, value: u64) -> Result<(), ErrorCode> {
-    kcore::pci::check_config(offset, width, false).map_err(|_| ErrorCode::InvalidArgument)?;
+    kcore::pci::check_config(offset, width, false).map_err(refusal)?;
     let id = absolute(first, last, function)?;
-    let offset = check(offset, width, true)?;
+    kcore::pci::check_config_write(offset, width, value).map_err(refusal)?;
+    let offset = u8::try_from(offset).map_err(|_| ErrorCode::InvalidArgument)?;
     write(id, offset, width, value as u32);
     Ok(())
 }

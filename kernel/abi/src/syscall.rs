@@ -332,9 +332,12 @@ pub enum Sysno {
     /// [`Sysno::PciConfigRead`] (the cap needs `WRITE`), then `IllegalOperation` for a write
     /// that touches a base-address register (0x10..=0x27) or the expansion-ROM BAR
     /// (0x30..=0x33): the kernel placed the BARs at boot inside the device window, and a
-    /// driver that moved one could lay device registers over RAM or another device.
+    /// driver that moved one could lay device registers over RAM or another device; and
+    /// `IllegalOperation` for a write that sets the command register's I/O-space bit (bit 0
+    /// of offset 4): the kernel places no I/O BAR, so an enabled one would decode at
+    /// whatever port it holds (0 after reset), over ports the kernel uses.
     ///
-    /// Everything else is the driver's, the command register included: setting its
+    /// Everything else is the driver's, the rest of the command register included: setting its
     /// bus-master bit lets the device DMA to any physical address, since there is no IOMMU
     /// (SECURITY.md).
     PciConfigWrite = 40,

@@ -102,6 +102,25 @@ pub enum ConfigRefusal {
     Malformed,
     /// A write to a BAR or the ROM BAR.
     Bar,
+    /// A write that turns on I/O-space decoding (command register bit 0): the kernel places
+    /// no I/O BAR, so an enabled one would decode at whatever port it holds (0 after
+    /// reset), over the PIC, the PIT or the kernel's console.
+    IoDecode,
+}
+
+/// The command register's offset, and its I/O-space enable bit.
+pub const COMMAND: u64 = 0x04;
+pub const COMMAND_IO_SPACE: u64 = 1;
+
+/// [`check_config`] for a write of `value`: the BARs, the ROM BAR, and I/O decoding refused.
+pub fn check_config_write(offset: u64, width: u64, value: u64) -> Result<(), ConfigRefusal> {
+    check_config(offset, width, true)?;
+    // The command register's low byte is at offset 4: inside this write if it starts at or
+    // below 4 and ends past it (dword at 4, word at 4, byte at 4).
+    if offset <= COMMAND && COMMAND < offset + width && (value >> ((COMMAND - offset) * 8)) & COMMAND_IO_SPACE != 0 {
+        return Err(ConfigRefusal::IoDecode);
+    }
+    Ok(())
 }
 
 /// Checks a configuration access of `width` bytes at `offset` (a write if `write`).
@@ -203,6 +222,20 @@ mod tests {
         assert_eq!(check_config(0x30, 4, true), Err(ConfigRefusal::Bar));
         assert_eq!(check_config(0x0e, 2, true), Ok(()));
         assert_eq!(check_config(0x24, 4, true), Err(ConfigRefusal::Bar));
+    }
+
+    #[test]
+    fn io_decoding_is_refused() {
+        assert_eq!(check_config_write(0x04, 2, 0b110), Ok(()), "memory space and bus master");
+        assert_eq!(check_config_write(0x04, 2, 0b111), Err(ConfigRefusal::IoDecode));
+        assert_eq!(check_config_write(0x04, 1, 1), Err(ConfigRefusal::IoDecode));
+        assert_eq!(check_config_write(0x04, 4, 0xffff_0001), Err(ConfigRefusal::IoDecode));
+        assert_eq!(check_config_write(0x04, 4, 0xffff_0006), Ok(()), "status bits are write-one-to-clear");
+        assert_eq!(check_config_write(0x00, 4, 1), Ok(()), "vendor ID: read-only, bit 0 is not the command's");
+        assert_eq!(check_config_write(0x05, 1, 1), Ok(()), "the command register's high byte");
+        assert_eq!(check_config_write(0x06, 2, 1), Ok(()), "status");
+        assert_eq!(check_config_write(0x10, 4, 0), Err(ConfigRefusal::Bar));
+        assert_eq!(check_config_write(0x03, 4, 0), Err(ConfigRefusal::Malformed));
     }
 
     #[test]

@@ -54,9 +54,10 @@ fn main() -> Result<(), ErrorCode> {
         .filter(|&slot| sys::frame_info(slot).is_ok_and(|info| info.device))
         .collect();
     libcap::virtio::init(slots::HEAP_SPACE, &bars)?;
-    // Memory space and bus master on: the device's registers decode and it may DMA.
+    // Memory space and bus master on: the device's registers decode and it may DMA. I/O
+    // space stays off (the kernel refuses it: no I/O BAR is placed).
     let command = sys::pci_config_read(nic, 0, 0x04, 2)?;
-    sys::pci_config_write(nic, 0, 0x04, 2, command | 0b110)?;
+    sys::pci_config_write(nic, 0, 0x04, 2, (command | 0b110) & !1)?;
     let mut root = PciRoot::new(PciConfig::new(nic)?);
     let function = DeviceFunction { bus: 0, device: 0, function: 0 };
     let transport = match PciTransport::new::<LibcapHal, _>(&mut root, function) {

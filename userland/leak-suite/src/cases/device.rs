@@ -25,7 +25,7 @@ pub const CASES: &[Case] = &[
     Case { id: "DEVICE-004", what: "a device slice over a BAR (the VGA framebuffer, PciBar) mapped writable in two processes: a store through one is read through the other (device memory, shared, not copied)", run: shared_writable },
     Case { id: "DEVICE-005", what: "deleting a mapped device slice unmaps it everywhere and frees no page; its object index reused by an ordinary frame reads zeroes, not the device", run: delete_and_reuse },
     Case { id: "PCI-001", what: "configuration reads through the PCI bus cap: the host bridge's vendor, widths 1/2/4 agree, an absent function reads all ones; width 0, 3, 8, offset 256, a misaligned offset: InvalidArgument", run: config_reads },
-    Case { id: "PCI-002", what: "configuration writes to every byte of the BARs (0x10..0x27) and the ROM BAR (0x30..0x33) at every width: IllegalOperation, the BARs unchanged; a read-only cap cannot write (InsufficientRights); an endpoint is WrongObjectType", run: bar_writes_refused },
+    Case { id: "PCI-002", what: "configuration writes to every byte of the BARs (0x10..0x27) and the ROM BAR (0x30..0x33) at every width, and any write turning on I/O decoding: IllegalOperation, the BARs and command register unchanged; a read-only cap cannot write (InsufficientRights); an endpoint is WrongObjectType", run: bar_writes_refused },
     Case { id: "PCI-003", what: "PciSlice: a one-function cap with the source's rights reaches its function as function 0 and nothing past it (InsufficientRights), its PciBar matches the bus cap's; BAR index 6 InvalidArgument; nested and read-only slices never grow rights; the destination's errors", run: function_caps },
 ];
 
@@ -205,6 +205,13 @@ fn bar_writes_refused(world: &mut World) -> Outcome {
     }
     let after: [u32; 10] = core::array::from_fn(|i| sys::pci_config_read(PCI, function, 0x10 + 4 * i as u8, 4).unwrap_or(0));
     ensure!(before == after, "the BARs changed: {before:x?} -> {after:x?}");
+    // I/O decoding stays off: no I/O BAR is placed, so it would decode at port 0 and up.
+    let command = expect_ok("the command register", sys::pci_config_read(PCI, function, 0x04, 2))?;
+    for (what, offset, width, value) in [("a word", 0x04u8, 2u8, command | 1), ("a byte", 0x04, 1, 1), ("the dword", 0x04, 4, 0x0000_0001)] {
+        expect_err(&alloc::format!("I/O space on through {what}"), sys::pci_config_write(PCI, function, offset, width, value), ErrorCode::IllegalOperation)?;
+    }
+    ensure!(sys::pci_config_read(PCI, function, 0x04, 2)? == command, "the command register changed");
+    expect_ok("memory space and bus master are the driver's", sys::pci_config_write(PCI, function, 0x04, 2, command & !1))?;
     // A malformed write is InvalidArgument before anything else.
     expect_err("a misaligned BAR write", sys::pci_config_write(PCI, function, 0x11, 2, 0), ErrorCode::InvalidArgument)?;
     let read_only = world.slot()?;
