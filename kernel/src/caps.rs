@@ -34,6 +34,8 @@ pub enum Object {
     IoPorts(u16, u16),
     /// The authority-audit right.
     Audit,
+    /// The PCI functions `first..=last` (`bus << 8 | device << 3 | function`).
+    Pci(u16, u16),
 }
 
 pub const SPACES: usize = Table::CSpaces.capacity() as usize;

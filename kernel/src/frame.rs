@@ -9,6 +9,12 @@
 //! copied. Borrowed memory stays where it is for the kernel's lifetime, so a slice needs
 //! nothing to keep its source alive.
 //!
+//! A borrowed frame is of one of two kinds, and a slice is of its source's kind: *boot
+//! memory* (the initrd: never writable, `FrameInfo` says immutable) and *device memory*
+//! (init's `INIT_DEVICE_FRAME_SLOT` over the PCI device window, `kcore::pci`, and the BAR
+//! slices init cuts from it for drivers): never RAM, so never allocated, zeroed or freed;
+//! mapped uncached; writable if the cap allows, never executable.
+//!
 //! A frame cap keeps its frame alive; each mapping of it is recorded (up to
 //! [`MAX_MAPPINGS`] per frame), so that when the frame's last cap goes every mapping is
 //! removed before the memory is freed (owned) or forgotten (borrowed), and no address space
@@ -25,8 +31,10 @@
 //!   `bytes` (what `FrameInfo` reports, the length asked for) satisfies
 //!   `(pages - 1) * 4 KiB < bytes <= pages * 4 KiB`. Destroying it unmaps every mapping
 //!   and never frees or zeroes a page.
-//! - A borrowed frame is never mapped writable or executable: [`map`] refuses it whatever
-//!   rights the cap carries (they are at most read and grant anyway).
+//! - A live device entry's pages lie inside the device window, which holds no RAM; its
+//!   `bytes` follow the borrowed rule above.
+//! - A boot-memory frame is never mapped writable or executable, a device frame never
+//!   executable and always uncached: [`map`] enforces it whatever rights the cap carries.
 //! - Every recorded mapping is present in its space: `pages` consecutive pages from
 //!   `address`, each tagged with this frame's index + 1. Untagged pages are never frames.
 //! - W^X per frame: no frame is mapped writable anywhere and executable anywhere.
@@ -62,6 +70,9 @@ enum Memory {
     Owned,
     /// Not the kernel's to free or zero (the boot module): only its mappings go with it.
     Borrowed,
+    /// Device registers (the PCI device window): not RAM, not the kernel's to free or zero;
+    /// mapped uncached, never executable.
+    Device,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -121,6 +132,7 @@ pub fn create(spec: Spec) -> Result<u32, ErrorCode> {
 pub struct Borrowed {
     phys: u64,
     bytes: u64,
+    memory: Memory,
 }
 
 impl Borrowed {
@@ -130,7 +142,16 @@ impl Borrowed {
         if !first.is_multiple_of(PAGE_BYTES) || bytes == 0 || first.checked_add(bytes).is_none() {
             return Err(ErrorCode::InvalidArgument);
         }
-        Ok(Borrowed { phys: first, bytes })
+        Ok(Borrowed { phys: first, bytes, memory: Memory::Borrowed })
+    }
+
+    /// The device window (`kcore::pci::device_window`), page-aligned. Boot only: the caller
+    /// vouches that it holds no RAM and none of the kernel's own device registers.
+    pub fn device_window(first: u64, bytes: u64) -> Result<Borrowed, ErrorCode> {
+        if !first.is_multiple_of(PAGE_BYTES) || !bytes.is_multiple_of(PAGE_BYTES) || bytes == 0 || first.checked_add(bytes).is_none() {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        Ok(Borrowed { phys: first, bytes, memory: Memory::Device })
     }
 
     /// `FrameSlice` of live frame `source`: bytes `[offset, offset + length)` of it.
@@ -141,7 +162,7 @@ impl Borrowed {
     pub fn slice(source: u32, offset: u64, length: u64) -> Result<Borrowed, ErrorCode> {
         let frames = FRAMES.lock();
         let entry = frames.get(source as usize).copied().flatten().ok_or(ErrorCode::PeerGone)?;
-        if entry.memory != Memory::Borrowed {
+        if entry.memory == Memory::Owned {
             return Err(ErrorCode::IllegalOperation);
         }
         let end = offset.checked_add(length).ok_or(ErrorCode::InvalidArgument)?;
@@ -150,7 +171,9 @@ impl Borrowed {
         }
         // Cannot overflow: offset < entry.bytes, and phys + bytes fits (checked when the
         // outermost borrowed frame was made, and every slice lies inside its source).
-        Ok(Borrowed { phys: entry.phys + offset, bytes: length })
+        // The slice is of the source's kind: boot memory stays read-only, a device stays
+        // a device (uncached, never executable).
+        Ok(Borrowed { phys: entry.phys + offset, bytes: length, memory: entry.memory })
     }
 }
 
@@ -161,7 +184,7 @@ pub fn create_borrowed(extent: Borrowed) -> Result<u32, ErrorCode> {
     let index = frames.iter().position(Option::is_none).ok_or(ErrorCode::OutOfResources)?;
     let entry = frames.get_mut(index).ok_or(ErrorCode::OutOfResources)?;
     let pages = extent.bytes.div_ceil(PAGE_BYTES);
-    *entry = Some(Entry { phys: extent.phys, pages, bytes: extent.bytes, memory: Memory::Borrowed, mappings: [None; MAX_MAPPINGS] });
+    *entry = Some(Entry { phys: extent.phys, pages, bytes: extent.bytes, memory: extent.memory, mappings: [None; MAX_MAPPINGS] });
     Ok(index as u32)
 }
 
@@ -177,9 +200,14 @@ pub fn info(index: u32) -> Option<(u64, u64)> {
     FRAMES.lock().get(index as usize).copied().flatten().map(|entry| (entry.phys, entry.bytes))
 }
 
-/// Whether live frame `index` is borrowed (so immutable: never mapped writable anywhere).
+/// Whether live frame `index` is boot memory (so immutable: never mapped writable anywhere).
 pub fn is_borrowed(index: u32) -> Option<bool> {
     FRAMES.lock().get(index as usize).copied().flatten().map(|entry| entry.memory == Memory::Borrowed)
+}
+
+/// Whether live frame `index` is device memory.
+pub fn is_device(index: u32) -> Option<bool> {
+    FRAMES.lock().get(index as usize).copied().flatten().map(|entry| entry.memory == Memory::Device)
 }
 
 /// Maps all of frame `index` at `address` in address space `space` (root `pml4`), with
@@ -189,9 +217,11 @@ pub fn is_borrowed(index: u32) -> Option<bool> {
 /// (`InvalidArgument`). W^X holds per frame, not just per mapping: a frame mapped writable
 /// anywhere is never mapped executable anywhere, and the other way round
 /// (`InvalidArgument`), so no process can run code it wrote through a second mapping. A
-/// borrowed frame is mapped read-only and non-executable or not at all (`InvalidArgument`),
-/// whatever rights its cap carries: defence in depth behind the cap's rights (read and
-/// grant), since the kernel does not own that memory and never checked what it holds.
+/// boot-memory frame is mapped read-only and non-executable or not at all
+/// (`InvalidArgument`), whatever rights its cap carries: defence in depth behind the cap's
+/// rights (read and grant), since the kernel does not own that memory and never checked
+/// what it holds. A device frame is never mapped executable (`InvalidArgument`; device
+/// registers are not code) and always uncached.
 /// `OutOfResources` when the frame already has [`MAX_MAPPINGS`] mappings or a page table
 /// cannot be allocated; on any error nothing is mapped.
 pub fn map(index: u32, space: u16, pml4: u64, address: u64, perms: Perms) -> Result<(), ErrorCode> {
@@ -200,6 +230,10 @@ pub fn map(index: u32, space: u16, pml4: u64, address: u64, perms: Perms) -> Res
     if entry.memory == Memory::Borrowed && (perms.write || perms.execute) {
         return Err(ErrorCode::InvalidArgument);
     }
+    if entry.memory == Memory::Device && perms.execute {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    let caching = if entry.memory == Memory::Device { vspace::Caching::Uncached } else { vspace::Caching::Normal };
     let bytes = entry.pages * PAGE_BYTES;
     let end = address.checked_add(bytes).ok_or(ErrorCode::InvalidArgument)?;
     if !address.is_multiple_of(PAGE_BYTES) || end > vspace::USER_END {
@@ -219,7 +253,7 @@ pub fn map(index: u32, space: u16, pml4: u64, address: u64, perms: Perms) -> Res
     let mut freed = 0;
     for page in 0..entry.pages {
         let offset = page * PAGE_BYTES;
-        if let Err(error) = vspace::map_tagged(pml4, address + offset, entry.phys + offset, perms, tag, &mut tables) {
+        if let Err(error) = vspace::map_tagged_with(pml4, address + offset, entry.phys + offset, perms, caching, tag, &mut tables) {
             freed += vspace::prune(pml4, address + offset);
             for done in 0..page {
                 if let Ok((_, _, tables_freed)) = vspace::unmap(pml4, address + done * PAGE_BYTES) {
@@ -282,7 +316,7 @@ pub fn forget_space(space: u16) {
 }
 
 /// The frame's last cap is gone: unmap it everywhere, then free its memory if it owns it
-/// (a borrowed frame's pages are left as they are: not freed, not zeroed).
+/// (a borrowed or device frame's pages are left as they are: not freed, not zeroed).
 pub fn destroy(index: u32) {
     let entry = FRAMES.lock().get_mut(index as usize).and_then(Option::take);
     let Some(entry) = entry else { return };

@@ -36,6 +36,7 @@ mod irq;
 mod harness;
 mod mm;
 mod object;
+mod pci;
 mod process;
 mod sched;
 mod syscall;
@@ -53,6 +54,9 @@ pub static BOOT_INFO: Once<BootInfo> = Once::new();
 /// What the CPU and platform turned out to have, for reports and tests.
 pub static FEATURES: Once<cpu::Features> = Once::new();
 pub static PLATFORM: Once<acpi::Platform> = Once::new();
+/// The PCI device window (`kcore::pci::device_window`): where the kernel placed the BARs,
+/// and the extent of init's device frame.
+pub static DEVICE_WINDOW: Once<Option<kcore::pci::Window>> = Once::new();
 pub static CLOCK: Once<time::RefClock> = Once::new();
 
 const BOOT_STACK_PAGES: u64 = 16;
@@ -170,6 +174,14 @@ extern "C" fn kernel_main() -> ! {
     );
     apic::start_timer(lapic_per_ms, TIMER_PERIOD_MICROS);
     irq::init(&platform);
+    let window = device_window(info, &platform);
+    if let Some(window) = window {
+        let functions = pci::init(window);
+        log::info!("pci: device window {:#x}..{:#x} ({} MiB), {functions} function(s) on bus 0", window.start, window.end, window.bytes() >> 20);
+    } else {
+        log::warn!("pci: no device window below 4 GiB; no device memory for drivers");
+    }
+    DEVICE_WINDOW.call_once(|| window);
     if let Err(why) = arch_impl::syscall::init() {
         fatal(format_args!("cannot enable SYSCALL: {why}"));
     }
@@ -259,6 +271,27 @@ fn report_features(features: &cpu::Features) {
         on(features.invariant_tsc),
         on(features.hypervisor)
     );
+}
+
+/// The device window from the firmware's RAM ranges, ECAM and the kernel's own device
+/// registers (I/O APICs, HPET, local APIC).
+fn device_window(info: &BootInfo, platform: &acpi::Platform) -> Option<kcore::pci::Window> {
+    let mut ram = [(0u64, 0u64); kcore::memmap::MAX_RANGES];
+    for (slot, range) in ram.iter_mut().zip(info.memory.ranges()) {
+        *slot = (range.start, range.end);
+    }
+    let mut ecam = [(0u64, 0u64); acpi::MAX_ECAM];
+    for (slot, region) in ecam.iter_mut().zip(platform.ecam.iter()) {
+        *slot = region.unwrap_or((0, 0));
+    }
+    // 0xFEC0_0000 bounds it even if ACPI names no I/O APIC there (the PC chipset block).
+    let mut devices = [0u64; acpi::MAX_IO_APICS + 3];
+    let io_apics = platform.io_apics.iter().take(platform.io_apic_count).map(|io| u64::from(io.address));
+    let others = [platform.local_apic, platform.hpet.unwrap_or(0), 0xfec0_0000];
+    for (slot, address) in devices.iter_mut().zip(io_apics.chain(others)) {
+        *slot = address;
+    }
+    kcore::pci::device_window(&ram, &ecam, &devices)
 }
 
 /// The boot module's bytes through the direct map.

@@ -199,6 +199,25 @@ impl Slice {
     }
 }
 
+/// Checks and performs a `PciSlice` of the PCI cap in `source` (needs `READ`) into `dest`
+/// of `space`: a PCI cap over the one function `function` of the source's range, with the
+/// source cap's rights, charged [`abi::syscall::pci_slice::COST`] bytes and an object-table
+/// entry. Errors in the order `abi::syscall::Sysno::PciSlice` documents; nothing changes
+/// on any of them.
+pub fn pci_slice(space: SpaceId, source: Arg<CapSlot>, function: u64, dest: Arg<CapSlot>) -> Result<(), ErrorCode> {
+    let found = caps::with(|store| store.lookup(caps::slot(space, source.get()?)))?;
+    let Object::Pci(first, last) = found.handle else { return Err(ErrorCode::WrongObjectType) };
+    if !Rights::READ.is_subset_of(found.rights) {
+        return Err(ErrorCode::InsufficientRights);
+    }
+    let id = crate::pci::slice(first, last, function)?;
+    let target = SlotRef::new(space, dest.destination()?.index());
+    caps::with(|store| {
+        store.decode_create(target, ObjectType::Pci, abi::syscall::pci_slice::COST).map(|op| op.perform_with_rights(Object::Pci(id, id), found.rights))
+    })
+    .map(drop)
+}
+
 /// Frees a kernel object whose last cap is gone (the store has forgotten it already).
 pub fn destroy(object: Object) {
     match object {
@@ -210,7 +229,7 @@ pub fn destroy(object: Object) {
         Object::Thread(index) => crate::sched::release(crate::thread::ThreadId(index)),
         Object::CSpace(index) => destroy_space(SpaceId::new(index)),
         Object::Irq(line) => crate::irq::release(line),
-        Object::IoPorts(..) | Object::Audit => {}
+        Object::IoPorts(..) | Object::Audit | Object::Pci(..) => {}
     }
 }
 

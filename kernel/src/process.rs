@@ -5,7 +5,8 @@
 //! guard page below, an IPC buffer, the whole initrd mapped read-only, and the boot
 //! authority: the console, a cap to its own capability space and one to its own address
 //! space, the device caps, a read-only borrowed frame over the initrd
-//! ([`INIT_INITRD_FRAME_SLOT`]), and a kernel-memory quota of most of free memory.
+//! ([`INIT_INITRD_FRAME_SLOT`]), a device frame over the PCI device window
+//! ([`INIT_DEVICE_FRAME_SLOT`]), the PCI bus ([`INIT_PCI_SLOT`]), and a kernel-memory quota of most of free memory.
 //! Everything else is init's job.
 //!
 //! ASLR: the image base, the stack and the initrd mapping are each placed at a random
@@ -55,6 +56,17 @@ pub const INIT_DEVICE_CAPS: &[(u32, Object)] = &[
 /// made below page by page and kept whatever init does with this cap.)
 pub const INIT_INITRD_FRAME_SLOT: u32 = 121;
 pub const INIT_INITRD_FRAME_RIGHTS: Rights = Rights::READ.union(Rights::GRANT);
+/// init's cap to the PCI device window as a device frame (`frame.rs`, `kcore::pci`): every
+/// page where the kernel placed memory BARs, none of RAM or of the kernel's own device
+/// registers. Read, write and grant (devices are written), never execute: init cuts each
+/// driver's BARs from it with `FrameSlice` (`PciBar` says where they are). Absent if the
+/// machine has no window below 4 GiB.
+pub const INIT_DEVICE_FRAME_SLOT: u32 = 122;
+pub const INIT_DEVICE_FRAME_RIGHTS: Rights = Rights::READ.union(Rights::WRITE).union(Rights::GRANT);
+/// init's PCI bus cap (`pci.rs`): every function, `0x0000..=0xffff`, read (configuration
+/// reads, `PciBar`, `PciSlice`), write (configuration writes) and grant.
+pub const INIT_PCI_SLOT: u32 = 123;
+pub const INIT_PCI_RIGHTS: Rights = Rights::READ.union(Rights::WRITE).union(Rights::GRANT);
 
 #[derive(Debug)]
 #[allow(dead_code, reason = "the fields are what the Debug report of a failed boot shows")]
@@ -198,6 +210,15 @@ pub fn start_init(initrd: kcore::memmap::PhysRange) -> Result<ThreadId, LoadErro
         crate::object::destroy(initrd_frame);
         return Err(error.into());
     }
+    if let Some(Some(window)) = crate::DEVICE_WINDOW.get() {
+        let extent = crate::frame::Borrowed::device_window(window.start, window.bytes())?;
+        let device_frame = Object::Frame(crate::frame::create_borrowed(extent)?);
+        if let Err(error) = caps::install_with_rights(space, INIT_DEVICE_FRAME_SLOT, ObjectType::Frame, device_frame, INIT_DEVICE_FRAME_RIGHTS) {
+            crate::object::destroy(device_frame);
+            return Err(error.into());
+        }
+    }
+    caps::install_with_rights(space, INIT_PCI_SLOT, ObjectType::Pci, Object::Pci(0, u16::MAX), INIT_PCI_RIGHTS)?;
     let (_, hardware) = random_u64();
     log::info!(
         "init: image at {:#x}, stack top {:#x}, initrd at {:#x} ({} bytes), quota {} MiB; ASLR entropy from {}",

@@ -189,13 +189,41 @@ fn handle(number: Sysno, args: Registers) -> Result<Reply, ErrorCode> {
         Sysno::FrameInfo => {
             let frame = frame_cap(args::FrameInfo::decode(args).frame, Rights::READ)?;
             let (phys, bytes) = crate::frame::info(frame).ok_or(ErrorCode::PeerGone)?;
-            let immutable = crate::frame::is_borrowed(frame) == Some(true);
-            let flags = if immutable { abi::syscall::frame_info::IMMUTABLE } else { 0 };
+            let flags = if crate::frame::is_borrowed(frame) == Some(true) {
+                abi::syscall::frame_info::IMMUTABLE
+            } else if crate::frame::is_device(frame) == Some(true) {
+                abi::syscall::frame_info::DEVICE
+            } else {
+                0
+            };
             Ok(Reply { words: [bytes, phys, flags, 0] })
         }
         Sysno::FrameSlice => {
             let args = args::FrameSlice::decode(args);
             crate::object::decode_slice(my_space()?, args.source, args.offset, args.length, args.dest)?.perform()?;
+            Ok(Reply::default())
+        }
+        Sysno::PciConfigRead => {
+            let args = args::PciConfigRead::decode(args);
+            let (first, last) = pci_cap(args.pci, Rights::READ)?;
+            let value = crate::pci::config_read(first, last, args.function, args.offset, args.width)?;
+            Ok(Reply { words: [value, 0, 0, 0] })
+        }
+        Sysno::PciConfigWrite => {
+            let args = args::PciConfigWrite::decode(args);
+            let (first, last) = pci_cap(args.pci, Rights::WRITE)?;
+            crate::pci::config_write(first, last, args.function, args.offset, args.width, args.value)?;
+            Ok(Reply::default())
+        }
+        Sysno::PciBar => {
+            let args = args::PciBar::decode(args);
+            let (first, last) = pci_cap(args.pci, Rights::READ)?;
+            let bar = crate::pci::bar(first, last, args.function, args.bar)?;
+            Ok(Reply { words: [bar.address, bar.bytes, bar.flags, 0] })
+        }
+        Sysno::PciSlice => {
+            let args = args::PciSlice::decode(args);
+            crate::object::pci_slice(my_space()?, args.source, args.function, args.dest)?;
             Ok(Reply::default())
         }
         Sysno::Unmap => unmap(args::Unmap::decode(args)),
@@ -500,6 +528,13 @@ fn cap_give(args: args::CapGive) -> Result<Reply, ErrorCode> {
 fn io_ports_cap(slot: Arg<CapSlot>, rights: Rights) -> Result<(u16, u16), ErrorCode> {
     match caps::lookup(my_space()?, slot.get()?, ObjectType::IoPortRange, rights)? {
         (caps::Object::IoPorts(first, last), _) => Ok((first, last)),
+        _ => Err(ErrorCode::WrongObjectType),
+    }
+}
+
+fn pci_cap(slot: Arg<CapSlot>, rights: Rights) -> Result<(u16, u16), ErrorCode> {
+    match caps::lookup(my_space()?, slot.get()?, ObjectType::Pci, rights)? {
+        (caps::Object::Pci(first, last), _) => Ok((first, last)),
         _ => Err(ErrorCode::WrongObjectType),
     }
 }

@@ -120,10 +120,25 @@ pub fn map(pml4: u64, virt: u64, phys: u64, perms: Perms) -> Result<(), ErrorCod
     map_tagged(pml4, virt, phys, perms, 0, &mut tables)
 }
 
+/// How the CPU may cache a user mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caching {
+    /// Write-back: RAM.
+    Normal,
+    /// Uncached (PCD and PWT set: PAT entry 3, UC, with the power-on PAT the kernel keeps):
+    /// device registers, where every access must reach the device, in order.
+    Uncached,
+}
+
 /// As [`map`], remembering `tag` in the entry's software bits, so that unmapping finds the
 /// frame object in constant time, and taking new page tables from `tables`: when it runs
 /// dry the answer is `OutOfQuota` and nothing is mapped.
 pub fn map_tagged(pml4: u64, virt: u64, phys: u64, perms: Perms, tag: u16, tables: &mut Tables) -> Result<(), ErrorCode> {
+    map_tagged_with(pml4, virt, phys, perms, Caching::Normal, tag, tables)
+}
+
+/// As [`map_tagged`], with the mapping's [`Caching`].
+pub fn map_tagged_with(pml4: u64, virt: u64, phys: u64, perms: Perms, caching: Caching, tag: u16, tables: &mut Tables) -> Result<(), ErrorCode> {
     if perms.write && perms.execute {
         return Err(ErrorCode::InvalidArgument);
     }
@@ -136,6 +151,9 @@ pub fn map_tagged(pml4: u64, virt: u64, phys: u64, perms: Perms, tag: u16, table
     }
     if !perms.execute {
         flags |= Flags::NO_EXECUTE;
+    }
+    if caching == Caching::Uncached {
+        flags |= Flags::NO_CACHE | Flags::WRITE_THROUGH;
     }
     let parents = Flags::PRESENT | Flags::WRITABLE | Flags::USER_ACCESSIBLE;
     let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
@@ -156,7 +174,9 @@ pub fn map_tagged(pml4: u64, virt: u64, phys: u64, perms: Perms, tag: u16, table
 }
 
 /// The frame behind user page `virt`, if it is mapped for user access (and writable when
-/// `write`).
+/// `write`) and is RAM: an uncached page is device memory (a device frame), which the
+/// kernel never reads or writes for a user (through its cached direct map, a read could
+/// have side effects on the device), so user copies refuse it like an unmapped page.
 pub fn translate(pml4: u64, virt: u64, write: bool) -> Option<u64> {
     if virt >= USER_END {
         return None;
@@ -170,6 +190,9 @@ pub fn translate(pml4: u64, virt: u64, write: bool) -> Option<u64> {
             return None;
         }
         if level == 1 {
+            if flags.contains(Flags::NO_CACHE) {
+                return None;
+            }
             return Some(entry.addr().as_u64() + (virt & (PAGE - 1)));
         }
         if flags.contains(Flags::HUGE_PAGE) {
@@ -178,6 +201,17 @@ pub fn translate(pml4: u64, virt: u64, write: bool) -> Option<u64> {
         table_phys = entry.addr().as_u64();
     }
     None
+}
+
+/// Whether user page `virt` is mapped uncached (PCD and PWT), `None` if it is not mapped
+/// (for the checks of tests).
+#[cfg(feature = "ktest")]
+pub fn is_uncached(pml4: u64, virt: u64) -> Option<bool> {
+    let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
+    match x86_64::structures::paging::mapper::Translate::translate(&mapper(pml4), page.start_address()) {
+        x86_64::structures::paging::mapper::TranslateResult::Mapped { flags, .. } => Some(flags.contains(Flags::NO_CACHE | Flags::WRITE_THROUGH)),
+        _ => None,
+    }
 }
 
 /// The physical address behind user address `virt`, whatever the page's permissions

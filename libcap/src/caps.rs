@@ -60,8 +60,11 @@ typed_caps! {
     AddressSpace => AddressSpace,
     /// The console cap.
     Console => Console,
-    /// A frame cap: a boot-image file (`file` in the manifest), mapped with `files::map`.
+    /// A frame cap: a boot-image file (`file` in the manifest), mapped with `files::map`,
+    /// or a device's BAR (`device` in the manifest).
     Frame => Frame,
+    /// A PCI cap: one function's configuration space (`device` in the manifest).
+    Pci => Pci,
 }
 
 /// A generated constant, as [`check`] sees it.

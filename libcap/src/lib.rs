@@ -97,8 +97,11 @@
 //!
 //! All of libcap's `unsafe` is in one module, `raw` (private; its doc comment is the audit
 //! guide): the two `syscall` instructions, `_start`, the C memory routines the compiler
-//! calls, and the heap region. The rest of libcap is safe code, and `#![deny(unsafe_code)]`
-//! at this root keeps it so. Programs `#![forbid(unsafe_code)]`.
+//! calls, and the heap region. Two modules opt in besides: `bench` (two counter reads) and,
+//! with the `virtio` feature, `virtio` (the `virtio-drivers` traits whose methods are
+//! `unsafe`: DMA memory, MMIO pointers, PCI configuration access, each with its SAFETY
+//! argument). The rest of libcap is safe code, and `#![deny(unsafe_code)]` at this root
+//! keeps it so. Programs `#![forbid(unsafe_code)]`.
 //!
 //! # Build model, and why
 //!
@@ -181,6 +184,14 @@ pub mod memory;
 pub mod process;
 pub mod rt;
 pub mod sys;
+/// virtio-drivers over this system's caps (feature `virtio`): the crate's `unsafe` traits,
+/// implemented here so that a driver stays `#![forbid(unsafe_code)]`.
+#[cfg(feature = "virtio")]
+#[allow(unsafe_code)]
+pub mod virtio;
+/// The virtio-drivers crate, for a driver built with the `virtio` feature.
+#[cfg(feature = "virtio")]
+pub use virtio_drivers;
 
 pub use abi;
 pub use abi::{Badge, CapSlot, ErrorCode, MessageInfo, ObjectType, Rights, Sysno};
@@ -230,6 +241,16 @@ pub mod slots {
     /// the bytes from its first page to the initrd's end; cut it with
     /// [`frame_slice`](crate::sys::frame_slice).
     pub const INIT_INITRD_FRAME_SLOT: CapSlot = CapSlot::new(121);
+    /// init only: a device frame over the PCI device window, where the kernel placed every
+    /// memory BAR ([`pci_bar`](crate::sys::pci_bar)), with `READ`, `WRITE` and `GRANT`. Not
+    /// RAM: mapped uncached, never executable, never freed or zeroed; init cuts a driver's
+    /// BARs from it with [`frame_slice`](crate::sys::frame_slice). Empty on a machine with
+    /// no window below 4 GiB.
+    pub const INIT_DEVICE_FRAME_SLOT: CapSlot = CapSlot::new(122);
+    /// init only: the PCI bus, every function (`bus << 8 | device << 3 | function`), with
+    /// `READ`, `WRITE` and `GRANT`; init cuts a driver's one-function cap from it with
+    /// [`pci_slice`](crate::sys::pci_slice).
+    pub const INIT_PCI_SLOT: CapSlot = CapSlot::new(123);
 }
 
 /// Memory mapped into this process's own window (frames from the memory server, shared

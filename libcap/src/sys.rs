@@ -262,6 +262,9 @@ pub struct FrameInfo {
     pub phys: u64,
     /// No mapping of it anywhere may be writable (boot-image slices): its bytes never change.
     pub immutable: bool,
+    /// Device memory (init's device frame, a driver's BAR slices): mapped uncached, never
+    /// executable; never `immutable` (the device writes it).
+    pub device: bool,
 }
 
 /// Bounds this thread's later calls: a call not answered within `ticks` ticks (10 ms each)
@@ -274,7 +277,61 @@ pub fn set_call_timeout(ticks: u64) {
 pub fn frame_info(frame: CapSlot) -> Result<FrameInfo, ErrorCode> {
     let regs = invoke(args::FrameInfo { frame: frame.into() })?;
     let immutable = regs.r8 & abi::syscall::frame_info::IMMUTABLE != 0;
-    Ok(FrameInfo { bytes: regs.rdx, phys: regs.r10, immutable })
+    let device = regs.r8 & abi::syscall::frame_info::DEVICE != 0;
+    Ok(FrameInfo { bytes: regs.rdx, phys: regs.r10, immutable, device })
+}
+
+// ---- PCI (through a PCI cap) ----------------------------------------------------------
+
+/// Reads `width` (1, 2 or 4) bytes at `offset` of the configuration space of `function`
+/// (counted from the first of the cap's range: 0 for a driver's one-function cap) through
+/// the PCI cap in `pci` (needs `READ`). Errors: [`abi::Sysno::PciConfigRead`].
+pub fn pci_config_read(pci: CapSlot, function: u16, offset: u8, width: u8) -> Result<u32, ErrorCode> {
+    let regs = invoke(args::PciConfigRead { pci: pci.into(), function: u64::from(function), offset: u64::from(offset), width: u64::from(width) })?;
+    Ok(regs.rdx as u32)
+}
+
+/// Writes `width` bytes of `value` at `offset` (never a BAR: `IllegalOperation`) through the
+/// PCI cap in `pci` (needs `WRITE`). Errors: [`abi::Sysno::PciConfigWrite`].
+pub fn pci_config_write(pci: CapSlot, function: u16, offset: u8, width: u8, value: u32) -> Result<(), ErrorCode> {
+    invoke(args::PciConfigWrite {
+        pci: pci.into(),
+        function: u64::from(function),
+        offset: u64::from(offset),
+        width: u64::from(width),
+        value: u64::from(value),
+    })
+    .map(drop)
+}
+
+/// A memory BAR as the kernel placed it ([`pci_bar`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PciBar {
+    /// Physical address (inside init's device frame).
+    pub address: u64,
+    /// Size in bytes; 0 for no memory BAR.
+    pub bytes: u64,
+    /// 64-bit BAR (it takes the next register too).
+    pub wide: bool,
+    /// Prefetchable memory.
+    pub prefetchable: bool,
+}
+
+/// BAR `bar` (0..=5) of `function` through the PCI cap in `pci` (needs `READ`).
+pub fn pci_bar(pci: CapSlot, function: u16, bar: u8) -> Result<PciBar, ErrorCode> {
+    let regs = invoke(args::PciBar { pci: pci.into(), function: u64::from(function), bar: u64::from(bar) })?;
+    Ok(PciBar {
+        address: regs.rdx,
+        bytes: regs.r10,
+        wide: regs.r8 & abi::syscall::pci_bar::BITS_64 != 0,
+        prefetchable: regs.r8 & abi::syscall::pci_bar::PREFETCHABLE != 0,
+    })
+}
+
+/// Makes in the empty slot `dest` a PCI cap over `function` alone of the cap in `source`
+/// (needs `READ`; the new cap has its rights). Errors: [`abi::Sysno::PciSlice`].
+pub fn pci_slice(source: CapSlot, function: u16, dest: CapSlot) -> Result<(), ErrorCode> {
+    invoke(args::PciSlice { source: source.into(), function: u64::from(function), dest: dest.into() }).map(drop)
 }
 
 // ---- IPC ----------------------------------------------------------------------------

@@ -107,6 +107,7 @@ fn type_of(kind: ObjectType) -> Option<&'static str> {
         ObjectType::AddressSpace => "AddressSpace",
         ObjectType::Console => "Console",
         ObjectType::Frame => "Frame",
+        ObjectType::Pci => "Pci",
         _ => return None,
     })
 }

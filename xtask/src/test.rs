@@ -371,6 +371,9 @@ struct ManifestTest {
     cmdline: &'static str,
     what: &'static str,
     wanted: &'static [&'static str],
+    /// Further QEMU arguments (devices: `qemu::net_driver` adds a virtio-net NIC on
+    /// user-mode networking with `restrict=on`, so no packet leaves QEMU).
+    qemu_args: &'static [&'static str],
     /// A further check of the whole serial log; `Ok` carries figures for the report line.
     /// The system runs until every wanted line has appeared and this check passes (or the
     /// timeout), so a system that never goes quiet is judged as soon as it has shown enough,
@@ -405,6 +408,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
         "memory-test: writing through a read-only mapping at 0x600000002000 (must fault)",
         "init: memory-test faulted: page fault (vector 14, error 0x7), address 0x600000002000",
     ],
+    qemu_args: &[],
     check: None,
 }, ManifestTest {
     name: "heap",
@@ -422,6 +426,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
         "init: heap-test exited (code 0)",
         "memory: client 5 ended: freed",
     ],
+    qemu_args: &[],
     check: None,
 }, ManifestTest {
     name: "lifecycle",
@@ -430,6 +435,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
     cmdline: "ktest=lifecycle quiet",
     what: "1,000 processes built and torn down by init (each with its thread, an endpoint, a notification, a thread object, a frame and a memory-server page mapped and freed); then init and the memory server are stopped and every kernel object, space, thread slot and physical frame is back (kernel census)",
     wanted: &["lifecycle-child: incarnation 1000: done", "KTEST PASS lifecycle"],
+    qemu_args: &[],
     check: None,
 }, ManifestTest {
     name: "supervision",
@@ -448,6 +454,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
         "init: crash-loop faulted: page fault (vector 14, error 0x4), address 0x600000000bad",
         "init: crash-loop crashed; restarting in 80 ms",
     ],
+    qemu_args: &[],
     check: Some(crash_loop_backs_off),
 }, ManifestTest {
     name: "init_audit",
@@ -461,6 +468,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
         "leak-suite: the audit cap is held only by init (slot 120) and by me",
         "init: leak-suite exited (code 0)",
     ],
+    qemu_args: &[],
     check: None,
 }, ManifestTest {
     name: "stack_overflow",
@@ -469,6 +477,7 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
     cmdline: "quiet",
     what: "[security.process] stack_protector: a program recursing with frames larger than a page (stack probes) faults in the unmapped guard page right below its stack, and init reports it",
     wanted: &["stack-overflow: stack 0x", "init: stack-overflow faulted: page fault (vector 14"],
+    qemu_args: &[],
     check: Some(fault_in_guard_page),
 }, ManifestTest {
     name: "policy",
@@ -486,13 +495,15 @@ const MANIFEST_TESTS: &[ManifestTest] = &[ManifestTest {
         "hello from user space",
         "init: hello exited (code 0)",
     ],
+    qemu_args: &[],
     check: None,
 }];
 
 /// Whole-system tests declared beside their manifest: `tests/manifests/NAME.toml` with a
 /// `NAME.expect` next to it is the test `qemu::NAME` (dashes as underscores), booted with
 /// `quiet`. The `.expect` file holds the lines the console must print, in any order, one per
-/// line; `#` starts a comment, and a `# what: ...` comment is the test's description.
+/// line; `#` starts a comment, a `# what: ...` comment is the test's description and a
+/// `# qemu: ARGS` comment gives QEMU further arguments (split at spaces: devices).
 /// `cargo xtask new` writes both files. (Tests that need a kernel harness, an allowed key or
 /// a check of their own are in [`MANIFEST_TESTS`].)
 fn declared_manifest_tests() -> Result<Vec<ManifestTest>> {
@@ -507,11 +518,15 @@ fn declared_manifest_tests() -> Result<Vec<ManifestTest>> {
         let text = std::fs::read_to_string(expect).with_context(|| format!("reading {}", expect.display()))?;
         let mut what = format!("the system of {manifest} prints what {stem}.expect lists");
         let mut wanted: Vec<&'static str> = Vec::new();
+        let mut qemu_args: Vec<&'static str> = Vec::new();
         for line in text.lines().map(str::trim).filter(|line| !line.is_empty()) {
             match line.strip_prefix('#') {
                 Some(comment) => {
                     if let Some(description) = comment.trim().strip_prefix("what:") {
                         what = description.trim().to_owned();
+                    }
+                    if let Some(args) = comment.trim().strip_prefix("qemu:") {
+                        qemu_args.extend(args.split_whitespace().map(|arg| leak(arg.to_owned())));
                     }
                 }
                 None => wanted.push(leak(line.to_owned())),
@@ -525,6 +540,7 @@ fn declared_manifest_tests() -> Result<Vec<ManifestTest>> {
             allow_unenforced: &[],
             what: leak(what),
             wanted: Vec::leak(wanted),
+            qemu_args: Vec::leak(qemu_args),
             check: None,
         });
     }
@@ -584,7 +600,9 @@ fn manifest_test(test: &ManifestTest, kernel: &Path, accel: Accel, tally: &mut T
     let initrd = build::initrd_for_allowing(&build::workspace_root().join(test.manifest), test.name, test.allow_unenforced)?;
     let boot = Boot::Direct { kernel, initrd: &initrd, cmdline: test.cmdline };
     let done = |serial: &str| test.wanted.iter().all(|line| serial.contains(line)) && test.check.is_none_or(|check| check(serial).is_ok());
-    let (_, outcome) = qemu::run_until_with(qemu::test_command(&boot, accel), done, Duration::from_secs(300))?;
+    let mut command = qemu::test_command(&boot, accel);
+    command.args(test.qemu_args);
+    let (_, outcome) = qemu::run_until_with(command, done, Duration::from_secs(300))?;
     let matched = test.wanted.iter().all(|line| outcome.serial.contains(line));
     let checked = test.check.map_or(Ok(String::new()), |check| check(&outcome.serial));
     let name = test.name;
@@ -628,6 +646,7 @@ fn caps_checked_at_start(kernel: &Path, accel: Accel, tally: &mut Tally) -> Resu
             "init: kv-client-1 exited (code 262: main returned WrongObjectType",
             "kv-client 2: my 1000-byte value and my key came back mine; deleted is gone",
         ],
+        qemu_args: &[],
         check: None,
     };
     manifest_test(&test, kernel, accel, tally)

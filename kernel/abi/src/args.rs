@@ -649,6 +649,49 @@ syscall_args! {
         /// checked after the range).
         dest: Arg<CapSlot> => r10,
     }
+    /// [`Sysno::PciConfigRead`]: read a PCI function's configuration space.
+    PciConfigRead {
+        /// The PCI cap; needs `READ`. Checked first.
+        pci: Arg<CapSlot> => rdi,
+        /// The function, counted from the first of the cap's range (0 for a one-function
+        /// cap; `bus << 8 | device << 3 | function` for init's PCI bus cap).
+        function: u64 => rsi,
+        /// The register's offset: below 256 and a multiple of `width`.
+        offset: u64 => rdx,
+        /// Width in bytes: 1, 2 or 4.
+        width: u64 => r10,
+    }
+    /// [`Sysno::PciConfigWrite`]: write a PCI function's configuration space.
+    PciConfigWrite {
+        /// The PCI cap; needs `WRITE`. Checked first.
+        pci: Arg<CapSlot> => rdi,
+        /// The function, as for [`PciConfigRead`].
+        function: u64 => rsi,
+        /// The register's offset, as for [`PciConfigRead`]; never a BAR or the ROM BAR.
+        offset: u64 => rdx,
+        /// Width in bytes: 1, 2 or 4.
+        width: u64 => r10,
+        /// The value written (its low `width` bytes).
+        value: u64 => r8,
+    }
+    /// [`Sysno::PciBar`]: where the kernel placed one of a function's memory BARs.
+    PciBar {
+        /// The PCI cap; needs `READ`. Checked first.
+        pci: Arg<CapSlot> => rdi,
+        /// The function, as for [`PciConfigRead`].
+        function: u64 => rsi,
+        /// The BAR's index, 0..=5.
+        bar: u64 => rdx,
+    }
+    /// [`Sysno::PciSlice`]: a PCI cap over one function of a PCI cap's range.
+    PciSlice {
+        /// The source PCI cap; needs `READ`. Checked first.
+        source: Arg<CapSlot> => rdi,
+        /// The function, as for [`PciConfigRead`].
+        function: u64 => rsi,
+        /// The empty slot the new cap (with the source cap's rights) goes to (not 0).
+        dest: Arg<CapSlot> => rdx,
+    }
     /// [`Sysno::SetCallTimeout`]: bound this thread's later calls.
     SetCallTimeout {
         /// Ticks (10 ms each) a call may wait, to be received and answered; 0: forever.
@@ -722,7 +765,7 @@ mod tests {
         let info = MessageInfo::new(9, 3, 1).unwrap();
         let w = info.encode();
         let rw = Rights::READ.union(Rights::WRITE);
-        let cases: [(Sysno, [u64; 6], [u64; 6]); 39] = [
+        let cases: [(Sysno, [u64; 6], [u64; 6]); 43] = [
             (Send::SYSNO, Send { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
             (NbSend::SYSNO, NbSend { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
             (Call::SYSNO, Call { endpoint: slot(1), info: info.into() }.encode(), [1, w, 0, 0, 0, 0]),
@@ -811,6 +854,18 @@ mod tests {
                 FrameSlice { source: slot(121), offset: 0x3000, length: 5000, dest: slot(9) }.encode(),
                 [121, 0x3000, 5000, 9, 0, 0],
             ),
+            (
+                PciConfigRead::SYSNO,
+                PciConfigRead { pci: slot(123), function: 0x10, offset: 0x3c, width: 1 }.encode(),
+                [123, 0x10, 0x3c, 1, 0, 0],
+            ),
+            (
+                PciConfigWrite::SYSNO,
+                PciConfigWrite { pci: slot(5), function: 0, offset: 4, width: 2, value: 6 }.encode(),
+                [5, 0, 4, 2, 6, 0],
+            ),
+            (PciBar::SYSNO, PciBar { pci: slot(5), function: 0, bar: 4 }.encode(), [5, 0, 4, 0, 0, 0]),
+            (PciSlice::SYSNO, PciSlice { source: slot(123), function: 0x10, dest: slot(9) }.encode(), [123, 0x10, 9, 0, 0, 0]),
             (SetCallTimeout::SYSNO, SetCallTimeout { ticks: 50 }.encode(), [50, 0, 0, 0, 0, 0]),
         ];
         for (i, (sysno, encoded, expected)) in cases.iter().enumerate() {
@@ -840,7 +895,7 @@ mod tests {
         }
         assert_eq!(CapMint::decode([1, 2, 0b1_1111, 0, 0, 0]).rights.get(), Ok(Rights::ALL));
 
-        for kind in [0u64, 14, too_big + 1, u64::MAX] {
+        for kind in [0u64, 15, too_big + 1, u64::MAX] {
             assert_eq!(ObjectCreate::decode([kind, 1, 0, 0, 0, 0]).kind.get(), Err(ErrorCode::InvalidArgument));
         }
 

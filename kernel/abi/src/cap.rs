@@ -95,11 +95,16 @@ pub enum ObjectType {
     /// The right to read every capability space and thread (the authority audit of the
     /// capability-leak suite). The manifest gives it to the test runner only.
     Audit = 13,
+    /// A range of PCI functions (bus, device, function) whose configuration space the
+    /// holder reads and writes through the kernel (`PciConfigRead`/`PciConfigWrite`), and
+    /// whose BARs it can ask about (`PciBar`). init holds every function (the PCI bus cap,
+    /// `INIT_PCI_SLOT`) and cuts one-function caps from it with `PciSlice`.
+    Pci = 14,
 }
 
 impl ObjectType {
     /// Every kind, in numeric order.
-    pub const ALL: [ObjectType; 13] = [
+    pub const ALL: [ObjectType; 14] = [
         ObjectType::CSpace,
         ObjectType::AddressSpace,
         ObjectType::Thread,
@@ -113,6 +118,7 @@ impl ObjectType {
         ObjectType::SchedBudget,
         ObjectType::Console,
         ObjectType::Audit,
+        ObjectType::Pci,
     ];
 
     /// True for the kinds whose caps can carry a badge (endpoints and notifications).
@@ -163,7 +169,7 @@ mod tests {
             assert_eq!(ObjectType::try_from(u64::from(t.as_u32())), Ok(*t));
         }
         assert_eq!(ObjectType::try_from(0u64), Err(0));
-        assert_eq!(ObjectType::try_from(14u64), Err(14));
+        assert_eq!(ObjectType::try_from(15u64), Err(15));
         assert_eq!(ObjectType::try_from(u64::MAX), Err(u64::MAX));
     }
 

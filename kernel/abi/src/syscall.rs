@@ -83,6 +83,9 @@ pub mod frame_info {
     /// The frame is immutable: a slice of the boot image, which the kernel maps nowhere
     /// writable, so its bytes never change.
     pub const IMMUTABLE: u64 = 1 << 0;
+    /// The frame is device memory (PCI BAR space), not RAM: mapped uncached, never
+    /// executable, may be writable; its bytes change as the device likes.
+    pub const DEVICE: u64 = 1 << 1;
 }
 
 /// Labels of the messages the kernel sends to a thread's fault endpoint when it ends.
@@ -254,7 +257,9 @@ pub enum Sysno {
     /// contiguous) and `r8` its flags ([`frame_info`]). For a borrowed frame
     /// ([`Sysno::FrameSlice`], the initrd frame) the size is its byte length exactly as
     /// asked, which need not be a whole number of pages; the frame still maps whole pages,
-    /// and its flags say [`frame_info::IMMUTABLE`].
+    /// and its flags say [`frame_info::IMMUTABLE`]; for a device frame (init's
+    /// `INIT_DEVICE_FRAME_SLOT` and its slices) the physical address is the device's and the
+    /// flags say [`frame_info::DEVICE`], never `IMMUTABLE` (the device writes it).
     FrameInfo = 33,
     /// Read what was typed on the console ([`args::ConsoleRead`](crate::args::ConsoleRead):
     /// console cap, buffer, length). Never blocks: returns in `rdx`
@@ -291,11 +296,14 @@ pub enum Sysno {
     /// refunded when its last cap goes).
     ///
     /// A *borrowed* frame names memory the kernel did not allocate and never frees or zeroes:
-    /// the boot module (init's initrd frame, `INIT_INITRD_FRAME_SLOT`) and slices of it. The
+    /// the boot module (init's initrd frame, `INIT_INITRD_FRAME_SLOT`) and slices of it, or
+    /// device memory (init's device frame over the PCI device window,
+    /// `INIT_DEVICE_FRAME_SLOT`) and slices of it; a slice is of its source's kind. The
     /// slice covers the source's pages `[offset, offset + length)`, rounded up to whole
     /// pages; [`Sysno::FrameInfo`] reports `length` and the physical address of its first
-    /// page. Its cap has exactly the source cap's rights (never more), and a borrowed frame
-    /// is never mapped writable or executable, whatever its cap says (`InvalidArgument`).
+    /// page. Its cap has exactly the source cap's rights (never more). Boot memory is never
+    /// mapped writable or executable, device memory never executable and always uncached,
+    /// whatever the cap says (`InvalidArgument`).
     /// Slices of slices are allowed, bounded by the inner slice. Destroying a slice unmaps
     /// it everywhere and leaves the memory and the source as they were.
     ///
@@ -309,13 +317,72 @@ pub enum Sysno {
     /// the quota's (`OutOfQuota` for bytes or the object-table share), then
     /// `OutOfResources` if the kernel's frame or object table is full.
     FrameSlice = 38,
+    /// Read a PCI function's configuration space
+    /// ([`args::PciConfigRead`](crate::args::PciConfigRead): PCI cap, function, offset,
+    /// width), through ports 0xCF8/0xCFC, which the kernel keeps. Returns the value in
+    /// `rdx` (all ones for a function that does not exist, as the hardware answers).
+    ///
+    /// Errors, in this order: the cap's (`InvalidSlot`, `EmptySlot`, `WrongObjectType` for a
+    /// cap that is not a PCI cap, `InsufficientRights` without `READ`); `InvalidArgument`
+    /// for a width other than 1, 2 or 4, an offset of 256 or more, or an offset that is not
+    /// a multiple of the width; `InsufficientRights` for a function past the cap's range.
+    PciConfigRead = 39,
+    /// Write a PCI function's configuration space
+    /// ([`args::PciConfigWrite`](crate::args::PciConfigWrite)). The errors of
+    /// [`Sysno::PciConfigRead`] (the cap needs `WRITE`), then `IllegalOperation` for a write
+    /// that touches a base-address register (0x10..=0x27) or the expansion-ROM BAR
+    /// (0x30..=0x33): the kernel placed the BARs at boot inside the device window, and a
+    /// driver that moved one could lay device registers over RAM or another device; and
+    /// `IllegalOperation` for a write that sets the command register's I/O-space bit (bit 0
+    /// of offset 4): the kernel places no I/O BAR, so an enabled one would decode at
+    /// whatever port it holds (0 after reset), over ports the kernel uses.
+    ///
+    /// Everything else is the driver's, the rest of the command register included: setting its
+    /// bus-master bit lets the device DMA to any physical address, since there is no IOMMU
+    /// (SECURITY.md).
+    PciConfigWrite = 40,
+    /// Where the kernel placed one of a function's memory BARs
+    /// ([`args::PciBar`](crate::args::PciBar): PCI cap, function, BAR index). Returns
+    /// `rdx` its physical address, `r10` its size in bytes and `r8` flags ([`pci_bar`]);
+    /// size 0 for an I/O BAR, an unimplemented one, the upper half of a 64-bit BAR, a
+    /// function that does not exist, or a BAR that did not fit the window. The range lies
+    /// inside init's device frame (`INIT_DEVICE_FRAME_SLOT`), at the offset
+    /// `address - that frame's FrameInfo address`.
+    ///
+    /// Errors: the cap's (needs `READ`), `InvalidArgument` for a BAR index above 5,
+    /// `InsufficientRights` for a function past the cap's range.
+    PciBar = 41,
+    /// Make a PCI cap over one function of a PCI cap's range
+    /// ([`args::PciSlice`](crate::args::PciSlice): source, function, destination slot),
+    /// with the source cap's rights, charged to the caller's quota like
+    /// [`Sysno::FrameSlice`] ([`pci_slice::COST`] bytes and an object-table entry).
+    ///
+    /// Errors, in this order: the source cap's (needs `READ`), `InsufficientRights` for a
+    /// function past its range, then the destination's (`InvalidSlot`, `SlotOccupied`), the
+    /// quota's (`OutOfQuota`), `OutOfResources`.
+    PciSlice = 42,
     /// Bound this thread's later calls ([`args::SetCallTimeout`](crate::args::SetCallTimeout):
     /// ticks, 10 ms each; 0 waits forever, the default). A `Call` that has not been
     /// answered `ticks` ticks after it was made (whether still waiting to be received or
     /// waiting for the reply) ends with `TimedOut`; a server that answers it afterwards gets
     /// `PeerGone`, as for a caller that died. Never fails. The bound is the thread's own:
     /// what it may do with its own time, so no right is needed.
-    SetCallTimeout = 39,
+    SetCallTimeout = 43,
+}
+
+/// What [`Sysno::PciBar`] returns in `r8`.
+pub mod pci_bar {
+    /// The BAR is 64-bit (it uses the next BAR register too); the kernel places it below
+    /// 4 GiB all the same.
+    pub const BITS_64: u64 = 1 << 0;
+    /// The BAR is prefetchable.
+    pub const PREFETCHABLE: u64 = 1 << 1;
+}
+
+/// PCI caps made by [`Sysno::PciSlice`].
+pub mod pci_slice {
+    /// What a one-function cap costs its creator's quota: its bookkeeping.
+    pub const COST: u64 = 64;
 }
 
 /// Borrowed frames made by [`Sysno::FrameSlice`].
@@ -384,7 +451,7 @@ pub mod denial {
 
 impl Sysno {
     /// Every syscall, in numeric order.
-    pub const ALL: [Sysno; 39] = [
+    pub const ALL: [Sysno; 43] = [
         Sysno::Send,
         Sysno::NbSend,
         Sysno::Call,
@@ -423,6 +490,10 @@ impl Sysno {
         Sysno::AuditMemory,
         Sysno::AuditDenial,
         Sysno::FrameSlice,
+        Sysno::PciConfigRead,
+        Sysno::PciConfigWrite,
+        Sysno::PciBar,
+        Sysno::PciSlice,
         Sysno::SetCallTimeout,
     ];
 

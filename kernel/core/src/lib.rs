@@ -14,6 +14,7 @@ pub mod err;
 pub mod frames;
 pub mod memmap;
 pub mod model;
+pub mod pci;
 pub mod queue;
 pub mod rand;
 pub mod scale;

@@ -25,6 +25,8 @@
 //! | 7 | census "baseline" notification (read): take the reference census, word 1 |
 //! | 8 | census "check" notification (read): compare with the reference, word 1 same, 2 leak (then re-baseline) |
 //! | 9 | init's initrd frame (read, grant), minted from init's `INIT_INITRD_FRAME_SLOT`: the borrowed frame the `FrameSlice` cases cut |
+//! | 10 | init's device frame (read, write, grant), minted from init's `INIT_DEVICE_FRAME_SLOT`: the device frame the DEVICE cases cut |
+//! | 11 | init's PCI bus cap (read, write, grant), minted from init's `INIT_PCI_SLOT`: the PCI cases' |
 //!
 //! plus [`SUITE_QUOTA`] bytes of kernel-memory quota, and a read-only copy of the initrd
 //! (the start arguments, as init gets it), from which it decodes the manifest oracle.
@@ -252,6 +254,7 @@ pub fn run() -> ! {
     // 2. What the suite is given.
     let Some(init_space) = sched::with_sched(|s| s.thread(init).cspace) else { fail(format_args!("init has no capability space")) };
     check_initrd_frame(init_space, initrd.range);
+    check_device_frame(init_space);
     let before = Census::take();
     share_objects();
     let (runner, runner_space) = start_suite(initrd.range, init_space);
@@ -381,6 +384,63 @@ fn share_objects() {
 
 /// The suite's slot for init's initrd frame.
 const SUITE_INITRD_FRAME_SLOT: u32 = 9;
+/// The suite's slots for init's device frame and PCI bus cap.
+const SUITE_DEVICE_FRAME_SLOT: u32 = 10;
+const SUITE_PCI_SLOT: u32 = 11;
+
+/// init's device frame is what the boot contract says (device memory over the window, read,
+/// write and grant), and below the cap's rights the kernel refuses to map it executable,
+/// maps it writable and uncached (PCD and PWT in every page-table entry), and refuses user
+/// copies from it; destroying a slice of it frees no page.
+fn check_device_frame(init: SpaceId) {
+    use crate::process::{INIT_DEVICE_FRAME_RIGHTS, INIT_DEVICE_FRAME_SLOT};
+    let Some(Some(window)) = crate::DEVICE_WINDOW.get() else { fail(format_args!("no device window on this machine")) };
+    let found = caps::with(|store| store.lookup(SlotRef::new(init, INIT_DEVICE_FRAME_SLOT)));
+    let index = match found {
+        Ok(found) if found.rights == INIT_DEVICE_FRAME_RIGHTS => match found.handle {
+            Object::Frame(index) => index,
+            other => fail(format_args!("init's device frame slot holds {other:?}")),
+        },
+        other => fail(format_args!("init's device frame cap: {:?}", other.map(|found| found.rights))),
+    };
+    if crate::frame::is_device(index) != Some(true) || crate::frame::info(index) != Some((window.start, window.bytes())) {
+        fail(format_args!("init's device frame is {:?} {:x?}, expected device {:#x}+{:#x}", crate::frame::is_device(index), crate::frame::info(index), window.start, window.bytes()));
+    }
+    let (free, _) = crate::mm::frame_stats();
+    let Ok(slice) = crate::frame::Borrowed::slice(index, 0, 2 * PAGE) else { fail(format_args!("cannot slice the device frame")) };
+    let Ok(slice) = crate::frame::create_borrowed(slice) else { fail(format_args!("cannot register the device slice")) };
+    let Ok(pml4) = vspace::create() else { fail(format_args!("no scratch address space")) };
+    let Ok(space) = vspace::register(pml4, false) else { fail(format_args!("cannot register the scratch address space")) };
+    let at = 0x1000_0000;
+    for (what, perms) in [("executable", Perms { write: false, execute: true }), ("read-execute", Perms::READ_EXECUTE)] {
+        let mapped = crate::frame::map(slice, space, pml4, at, perms);
+        if mapped != Err(abi::ErrorCode::InvalidArgument) {
+            fail(format_args!("frame::map of a device slice {what}: {mapped:?}, expected InvalidArgument"));
+        }
+    }
+    if let Err(error) = crate::frame::map(slice, space, pml4, at, Perms::READ_WRITE) {
+        fail(format_args!("frame::map of a device slice writable: {error:?}"));
+    }
+    for page in [at, at + PAGE] {
+        if vspace::is_uncached(pml4, page) != Some(true) {
+            fail(format_args!("the device slice's page {page:#x} is not mapped uncached: {:?}", vspace::is_uncached(pml4, page)));
+        }
+    }
+    let mut byte = [0u8; 1];
+    if vspace::copy_from_user(pml4, at, &mut byte) != Err(abi::ErrorCode::InvalidArgument) {
+        fail(format_args!("a user copy from device memory was not refused"));
+    }
+    crate::object::destroy(Object::Frame(slice));
+    if crate::frame::info(slice).is_some() || vspace::translate_any(pml4, at).is_some() {
+        fail(format_args!("the destroyed device slice is still registered or mapped"));
+    }
+    vspace::destroy_object(space);
+    let (after, _) = crate::mm::frame_stats();
+    if after != free {
+        fail(format_args!("a device slice mapped and destroyed changed the free frames: {free} -> {after}"));
+    }
+    println!("ksuite: init's device frame: device memory over the window, read+write+grant, never executable, mapped uncached, no user copy, no page freed");
+}
 
 /// init's initrd frame is what the boot contract says (a borrowed frame over the module's
 /// pages, read and grant), and the kernel refuses to map a borrowed frame writable or
@@ -462,6 +522,11 @@ fn start_suite(initrd: kcore::memmap::PhysRange, init: SpaceId) -> (ThreadId, Sp
     let given = given.and_then(|()| {
         let slot = crate::process::INIT_INITRD_FRAME_SLOT;
         caps::mint(init, slot, space, SUITE_INITRD_FRAME_SLOT, crate::process::INIT_INITRD_FRAME_RIGHTS, Badge::NONE)
+    });
+    let given = given.and_then(|()| {
+        use crate::process::{INIT_DEVICE_FRAME_RIGHTS, INIT_DEVICE_FRAME_SLOT, INIT_PCI_RIGHTS, INIT_PCI_SLOT};
+        caps::mint(init, INIT_DEVICE_FRAME_SLOT, space, SUITE_DEVICE_FRAME_SLOT, INIT_DEVICE_FRAME_RIGHTS, Badge::NONE)
+            .and_then(|()| caps::mint(init, INIT_PCI_SLOT, space, SUITE_PCI_SLOT, INIT_PCI_RIGHTS, Badge::NONE))
     });
     if let Err(error) = given {
         fail(format_args!("cannot give the suite its caps: {error:?}"));

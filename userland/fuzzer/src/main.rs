@@ -497,6 +497,10 @@ fn name(number: u64) -> &'static str {
             Sysno::IrqSetNotification => "IrqSetNotification",
             Sysno::IrqAck => "IrqAck",
             Sysno::FrameSlice => "FrameSlice",
+            Sysno::PciConfigRead => "PciConfigRead",
+            Sysno::PciConfigWrite => "PciConfigWrite",
+            Sysno::PciBar => "PciBar",
+            Sysno::PciSlice => "PciSlice",
             Sysno::SetCallTimeout => "SetCallTimeout",
             #[allow(unreachable_patterns)]
             _ => "newer syscall",

@@ -151,6 +151,41 @@ struct Objects {
     /// The manifest's files, as slices of the initrd frame (`None`: not in the initrd, or
     /// not placed on a page of its own; said at boot, and the programs holding it do not start).
     files: Vec<Option<CapSlot>>,
+    /// The manifest's PCI devices, as found on bus 0 (`None`: absent, said at boot, and the
+    /// program holding it does not start).
+    devices: Vec<Option<Device>>,
+}
+
+/// A PCI function init found for the manifest: a one-function PCI cap cut from the bus cap,
+/// and a device frame of exactly each memory BAR, cut from the device frame where the
+/// kernel placed it (`PciBar`).
+#[derive(Clone, Copy)]
+struct Device {
+    function: CapSlot,
+    bars: [Option<CapSlot>; 6],
+}
+
+/// Finds the first function on bus 0 with `id` and cuts its caps (see [`Device`]).
+fn find_device(id: manifest::PciId, slots: &mut SlotAllocator) -> Result<Device, &'static str> {
+    let wanted = u32::from(id.device) << 16 | u32::from(id.vendor);
+    let function = (0..256u16)
+        .find(|&f| sys::pci_config_read(slots::INIT_PCI_SLOT, f, 0, 4) == Ok(wanted))
+        .ok_or("not on PCI bus 0")?;
+    let pci = slots.take().map_err(|_| "no free slot")?;
+    sys::pci_slice(slots::INIT_PCI_SLOT, function, pci).map_err(|_| "the kernel refused the PCI slice")?;
+    let window = sys::frame_info(slots::INIT_DEVICE_FRAME_SLOT).map_err(|_| "no device frame")?;
+    let mut bars = [None; 6];
+    for (index, bar) in bars.iter_mut().enumerate() {
+        let placed = sys::pci_bar(slots::INIT_PCI_SLOT, function, index as u8).map_err(|_| "PciBar refused")?;
+        if placed.bytes == 0 {
+            continue;
+        }
+        let offset = placed.address.checked_sub(window.phys).ok_or("a BAR outside the device window")?;
+        let slot = slots.take().map_err(|_| "no free slot")?;
+        sys::frame_slice(slots::INIT_DEVICE_FRAME_SLOT, offset, placed.bytes, slot).map_err(|_| "the kernel refused the BAR slice")?;
+        *bar = Some(slot);
+    }
+    Ok(Device { function: pci, bars })
 }
 
 /// `path`'s data as a frame of exactly its length, cut from the initrd frame. xtask puts
@@ -187,6 +222,13 @@ impl Objects {
                     .ok()
             })
             .collect();
+        let devices = manifest
+            .devices
+            .iter()
+            .map(|&id| {
+                find_device(id, slots).map_err(|why| println!("init: device pci {id} cannot be handed out: {why}")).ok()
+            })
+            .collect();
         let mut new = |object| -> Result<CapSlot, ErrorCode> {
             let slot = slots.take()?;
             process::create(slot, object)?;
@@ -206,7 +248,7 @@ impl Objects {
             }
             None => None,
         };
-        Ok(Objects { endpoints, notifications, fault, sleep, memory, files })
+        Ok(Objects { endpoints, notifications, fault, sleep, memory, files, devices })
     }
 
     /// init's slot holding `object`, if init holds it.
@@ -224,6 +266,10 @@ impl Objects {
             // Minted from the fault endpoint with the grant's supervisor badge.
             ObjectRef::Supervisor => Some(self.fault),
             ObjectRef::File(i) => self.files.get(i as usize).copied().flatten(),
+            ObjectRef::Pci(i) => self.devices.get(i as usize).copied().flatten().map(|d| d.function),
+            ObjectRef::PciBar(i, bar) => {
+                self.devices.get(i as usize).copied().flatten().and_then(|d| d.bars.get(usize::from(bar)).copied().flatten())
+            }
         }
     }
 }

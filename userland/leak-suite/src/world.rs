@@ -10,6 +10,8 @@
 //! | 7 | [`CENSUS_BASELINE`]: wait here for the harness to take the reference census |
 //! | 8 | [`CENSUS_CHECK`]: wait here for the harness to compare with it (1 same, 2 different) |
 //! | 9 | [`INITRD_FRAME`]: init's initrd frame (read, grant), a borrowed frame to slice |
+//! | 10 | [`DEVICE_FRAME`]: init's device frame (read, write, grant), device memory to slice |
+//! | 11 | [`PCI`]: init's PCI bus cap (read, write, grant) |
 //!
 //! Slots from [`FIRST_FREE`] on are the cases' to use; after every case whatever is left
 //! there is deleted (threads first), so a failed case cannot spoil the next.
@@ -28,7 +30,9 @@ pub const CODE_FRAMES: [CapSlot; 4] = [CapSlot::new(3), CapSlot::new(4), CapSlot
 pub const CENSUS_BASELINE: CapSlot = CapSlot::new(7);
 pub const CENSUS_CHECK: CapSlot = CapSlot::new(8);
 pub const INITRD_FRAME: CapSlot = CapSlot::new(9);
-pub const FIRST_FREE: u32 = 10;
+pub const DEVICE_FRAME: CapSlot = CapSlot::new(10);
+pub const PCI: CapSlot = CapSlot::new(11);
+pub const FIRST_FREE: u32 = 12;
 /// Slots in a capability space (the kernel's; `InvalidSlot` from here on).
 pub const SLOTS: u32 = 128;
 

@@ -68,7 +68,7 @@ pub use table::Table;
 /// The first bytes of every compiled manifest.
 pub const MAGIC: [u8; 4] = *b"DAIM";
 /// The compiled format's version; bump it on any change to the encoded types.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 /// Slot 0 is never filled.
 pub const NULL_SLOT: u32 = 0;
@@ -134,6 +134,10 @@ pub struct CompiledManifest {
     /// init can hand it out as a read-only frame (`FrameSlice` of the initrd frame) that
     /// shows nothing of the files around it.
     pub files: Vec<String>,
+    /// The PCI functions `device` caps name; [`ObjectRef::Pci`] and [`ObjectRef::PciBar`]
+    /// index this list. Sorted, unique. No addresses: init finds each function and its BARs
+    /// at boot.
+    pub devices: Vec<PciId>,
     /// The AI server's program name, if the system has one: it receives, per model, the
     /// container and a call cap to the model's sandbox ([`Model`]).
     pub ai_server: Option<String>,
@@ -326,6 +330,40 @@ pub enum ObjectRef {
     /// The initrd file at this index in [`CompiledManifest::files`], as a read-only frame of
     /// exactly its length (`FrameInfo` bytes).
     File(u32),
+    /// The PCI function whose IDs are at this index in [`CompiledManifest::devices`], as a
+    /// one-function PCI cap (configuration space; init finds the function on bus 0 at boot).
+    Pci(u32),
+    /// Memory BAR `bar` (0..=5) of that function, as a device frame of exactly the BAR
+    /// (cut by init from its device frame where the kernel placed the BAR).
+    PciBar(u32, u8),
+}
+
+/// A PCI function as the manifest names it: vendor and device ID (`"1af4:1000"`, or
+/// `"virtio-net"` for QEMU's virtio-net NIC, 1af4:1000).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PciId {
+    pub vendor: u16,
+    pub device: u16,
+}
+
+impl PciId {
+    /// `"vvvv:dddd"` in hex, or a known name.
+    pub fn parse(text: &str) -> Option<PciId> {
+        if text == "virtio-net" {
+            return Some(PciId { vendor: 0x1af4, device: 0x1000 });
+        }
+        let (vendor, device) = text.split_once(':')?;
+        if vendor.len() != 4 || device.len() != 4 {
+            return None;
+        }
+        Some(PciId { vendor: u16::from_str_radix(vendor, 16).ok()?, device: u16::from_str_radix(device, 16).ok()? })
+    }
+}
+
+impl fmt::Display for PciId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04x}:{:04x}", self.vendor, self.device)
+    }
 }
 
 impl ObjectRef {
@@ -339,7 +377,8 @@ impl ObjectRef {
             ObjectRef::IoPorts(_) => ObjectType::IoPortRange,
             ObjectRef::OwnAddressSpace => ObjectType::AddressSpace,
             ObjectRef::Supervisor => ObjectType::Endpoint,
-            ObjectRef::File(_) => ObjectType::Frame,
+            ObjectRef::File(_) | ObjectRef::PciBar(..) => ObjectType::Frame,
+            ObjectRef::Pci(_) => ObjectType::Pci,
         }
     }
 
@@ -361,6 +400,8 @@ impl ObjectRef {
             ObjectRef::OwnAddressSpace => Rights::WRITE,
             // Boot data is mapped read-only: never written, never run.
             ObjectRef::File(_) => Rights::READ,
+            // Configuration reads and writes; a BAR is mapped read and write, never run.
+            ObjectRef::Pci(_) | ObjectRef::PciBar(..) => Rights::READ.union(Rights::WRITE),
         }
     }
 }
@@ -421,6 +462,14 @@ impl fmt::Display for ObjectName<'_> {
             ObjectRef::OwnAddressSpace => f.write_str("its own address space"),
             ObjectRef::Supervisor => f.write_str("supervisor (init)"),
             ObjectRef::File(i) => write!(f, "file \"{}\"", name(&self.manifest.files, i)),
+            ObjectRef::Pci(i) => match self.manifest.devices.get(i as usize) {
+                Some(id) => write!(f, "pci {id}"),
+                None => f.write_str("pci ?"),
+            },
+            ObjectRef::PciBar(i, bar) => match self.manifest.devices.get(i as usize) {
+                Some(id) => write!(f, "pci {id} BAR{bar}"),
+                None => write!(f, "pci ? BAR{bar}"),
+            },
         }
     }
 }
@@ -536,6 +585,8 @@ impl CompiledManifest {
                         cap.badge == init_api::STATUS_BADGE || cap.badge == init_api::CONTROL_BADGE
                     }
                     ObjectRef::File(i) => (i as usize) < self.files.len(),
+                    ObjectRef::Pci(i) => (i as usize) < self.devices.len(),
+                    ObjectRef::PciBar(i, bar) => (i as usize) < self.devices.len() && bar < 6,
                     ObjectRef::Console | ObjectRef::Irq(_) | ObjectRef::OwnAddressSpace => true,
                 };
                 if !in_range {
@@ -566,6 +617,15 @@ impl CompiledManifest {
     fn validate_models(&self) -> Result<(), Invalid> {
         if self.files.windows(2).any(|w| w[0] >= w[1]) {
             return Err(Invalid::new(None, "file paths not sorted and unique"));
+        }
+        if self.devices.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Invalid::new(None, "devices not sorted and unique"));
+        }
+        let mut drivers = self.devices.iter().enumerate().map(|(i, _)| {
+            self.programs.iter().filter(|p| p.caps.iter().any(|c| matches!(c.object, ObjectRef::Pci(d) | ObjectRef::PciBar(d, _) if d as usize == i))).count()
+        });
+        if drivers.any(|count| count > 1) {
+            return Err(Invalid::new(None, "a device is given to two programs"));
         }
         if self.models.is_empty() {
             return Ok(());

@@ -441,7 +441,7 @@ pub fn sandbox_breach(manifest: &CompiledManifest, program: &Program) -> Option<
         let rights = Rights::from_bits_truncate(cap.rights);
         match object {
             ObjectRef::Console if rights.contains(Rights::READ) => return Some(SandboxBreach::ConsoleRead),
-            ObjectRef::Irq(_) | ObjectRef::IoPorts(_) => return Some(SandboxBreach::Device(object)),
+            ObjectRef::Irq(_) | ObjectRef::IoPorts(_) | ObjectRef::Pci(_) | ObjectRef::PciBar(..) => return Some(SandboxBreach::Device(object)),
             ObjectRef::Supervisor => return Some(SandboxBreach::Supervisor),
             ObjectRef::File(_) => return Some(SandboxBreach::File(object)),
             // Its own model's request endpoint, receive only: the one service it offers.

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use crate::policy::{Key, KeyState, Mechanism, Policy, SandboxPolicy};
 use crate::policy_source;
 use crate::{
-    CONSOLE_SLOT, CapGrant, CompiledManifest, FIRST_CAP_SLOT, Model, NamedCap, HEAP_MEMORY_SLOT, HEAP_SPACE_SLOT,
+    CONSOLE_SLOT, CapGrant, CompiledManifest, FIRST_CAP_SLOT, Model, NamedCap, PciId, HEAP_MEMORY_SLOT, HEAP_SPACE_SLOT,
     INITIAL_BACKOFF_MS, InitAuthority, MAX_PERIOD_US, MAX_PRIORITY, MIN_PRIORITY, ObjectRef,
     PortRange, Program, RestartPolicy, SPACE_SLOTS,
 };
@@ -162,8 +162,19 @@ struct CapSource {
     address_space: Option<String>,
     /// An initrd path: the file, as a read-only frame.
     file: Option<String>,
+    /// A PCI function (`{ pci = "1af4:1000" }`), or one of its memory BARs
+    /// (`{ pci = "1af4:1000", bar = 4 }`).
+    device: Option<DeviceSource>,
     rights: Vec<String>,
     badge: Option<u64>,
+}
+
+/// A `device` cap's target.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceSource {
+    pci: String,
+    bar: Option<u8>,
 }
 
 /// The right names `system.toml` uses, as `abi::rights` defines them.
@@ -330,6 +341,11 @@ pub enum ManifestError {
         object: String,
         first: String,
         second: String,
+    },
+    BadDevice {
+        program: String,
+        device: String,
+        bar: Option<u8>,
     },
     UnusedObject {
         object: String,
@@ -504,6 +520,11 @@ impl fmt::Display for ManifestError {
             E::SharedDevice { object, first, second } => {
                 write!(f, "{object} is given to both \"{first}\" and \"{second}\"; a device has one driver")
             }
+            E::BadDevice { program, device, bar } => write!(
+                f,
+                "program \"{program}\": device {{ pci = \"{device}\"{} }} is not a PCI function (\"vvvv:dddd\" in hex, or \"virtio-net\") with a BAR 0..=5",
+                bar.map(|b| format!(", bar = {b}")).unwrap_or_default()
+            ),
             E::UnusedObject { object } => write!(f, "{object} is declared but no program holds it"),
             E::NoReceiver { object } => write!(
                 f,
@@ -665,6 +686,13 @@ pub fn compile_with(
         .collect();
     files.sort();
     files.dedup();
+    let mut devices: Vec<PciId> = source
+        .programs
+        .iter()
+        .flat_map(|p| p.caps.iter().filter_map(|c| c.device.as_ref().and_then(|d| PciId::parse(&d.pci))))
+        .collect();
+    devices.sort();
+    devices.dedup();
     let mut manifest = CompiledManifest {
         init,
         endpoints,
@@ -674,6 +702,7 @@ pub fn compile_with(
         network,
         policy,
         files,
+        devices,
         ai_server: source.ai_server.clone(),
         models: Vec::new(),
         trusted_keys: Vec::new(),
@@ -743,6 +772,7 @@ fn expand_model(
             io_ports: None,
             address_space: None,
             file: None,
+            device: None,
             rights: vec!["read".into()],
             badge: None,
         }],
@@ -1053,6 +1083,7 @@ fn cap_target(
         cap.io_ports.is_some(),
         cap.address_space.is_some(),
         cap.file.is_some(),
+        cap.device.is_some(),
     ];
     match targets.iter().filter(|t| **t).count() {
         0 => {
@@ -1098,6 +1129,15 @@ fn cap_target(
         ObjectRef::OwnAddressSpace
     } else if let Some(path) = &cap.file {
         ObjectRef::File(lookup(&manifest.files, "file", path)?)
+    } else if let Some(device) = &cap.device {
+        let bad = || ManifestError::BadDevice { program: program.into(), device: device.pci.clone(), bar: device.bar };
+        let id = PciId::parse(&device.pci).ok_or_else(bad)?;
+        let index = manifest.devices.iter().position(|d| *d == id).ok_or_else(bad)? as u32;
+        match device.bar {
+            None => ObjectRef::Pci(index),
+            Some(bar) if bar < 6 => ObjectRef::PciBar(index, bar),
+            Some(_) => return Err(bad()),
+        }
     } else {
         unreachable!("exactly one target was counted above")
     })
@@ -1139,6 +1179,9 @@ fn grant(
         }
         // init cuts files out of its read-only initrd frame.
         ObjectRef::File(_) => Rights::READ,
+        // init cuts one-function caps from its PCI bus cap and BARs from its device frame,
+        // both held with read and write (and grant).
+        ObjectRef::Pci(_) | ObjectRef::PciBar(..) => Rights::READ.union(Rights::WRITE),
         ObjectRef::Console => init.console(),
         ObjectRef::Irq(line) => {
             if !init.irqs.contains(&line) {
@@ -1212,10 +1255,15 @@ fn check_system(manifest: &CompiledManifest) -> Result<(), ManifestError> {
             }
             let object = || manifest.object_name(a.object).to_string();
             let (first, second) = (first.to_string(), second.to_string());
+            let pci = |object| match object {
+                ObjectRef::Pci(d) | ObjectRef::PciBar(d, _) => Some(d),
+                _ => None,
+            };
             let device_overlap = match (a.object, b.object) {
                 (ObjectRef::Irq(x), ObjectRef::Irq(y)) => x == y,
                 (ObjectRef::IoPorts(x), ObjectRef::IoPorts(y)) => x.overlaps(y),
-                _ => false,
+                // A function and its BARs are one device: one driver holds them all.
+                (x, y) => pci(x).is_some() && pci(x) == pci(y),
             };
             if device_overlap {
                 return Err(ManifestError::SharedDevice {

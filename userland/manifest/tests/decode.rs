@@ -23,6 +23,7 @@ fn sample() -> CompiledManifest {
         memory_server: None,
         network: vec![],
         files: vec![],
+        devices: vec![],
         ai_server: None,
         models: vec![],
         trusted_keys: vec![],

@@ -54,7 +54,12 @@ pub struct Platform {
     /// I/O port of the ACPI power-management timer (3.579545 MHz).
     pub pm_timer: Option<u16>,
     pub pm_timer_32bit: bool,
+    /// PCIe ECAM regions (MCFG), as physical `(start, end)`: never part of the device
+    /// window (`kcore::pci`).
+    pub ecam: [Option<(u64, u64)>; MAX_ECAM],
 }
+
+pub const MAX_ECAM: usize = 4;
 
 #[derive(Debug)]
 #[allow(dead_code, reason = "the fields are what the Debug report of a failed boot shows")]
@@ -103,6 +108,13 @@ pub fn discover(rsdp: Option<u64>) -> Result<Platform, AcpiFailure> {
             }
             MadtEntry::LocalApicAddressOverride(over) => platform.local_apic = over.local_apic_address,
             _ => {}
+        }
+    }
+    if let Ok(mcfg) = tables.find_table::<acpi::mcfg::Mcfg>() {
+        for (slot, entry) in platform.ecam.iter_mut().zip(mcfg.get().entries()) {
+            let buses = u64::from(entry.bus_number_end.saturating_sub(entry.bus_number_start)) + 1;
+            let start = { entry.base_address } + (u64::from(entry.bus_number_start) << 20);
+            *slot = Some((start, start.saturating_add(buses << 20)));
         }
     }
     if let Ok(hpet) = HpetInfo::new(&tables) {

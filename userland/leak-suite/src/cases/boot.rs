@@ -35,12 +35,12 @@ pub const CASES: &[Case] = &[
     Case { id: "AUDIT-BOOT-001", what: "the manifest oracle decodes from etc/system.bin in the initrd init booted from", run: manifest_decodes },
     Case { id: "AUDIT-BOOT-002", what: "the kernel's own space holds the console root and the harness's shared objects, nothing else", run: kernel_space },
     Case { id: "AUDIT-BOOT-003", what: "the suite's space holds exactly what the harness gave it", run: suite_space },
-    Case { id: "AUDIT-BOOT-004", what: "init holds the kernel's boot contract at its fixed slots (the initrd frame at 121 with read and grant only), and otherwise only objects it can create", run: init_space },
+    Case { id: "AUDIT-BOOT-004", what: "init holds the kernel's boot contract at its fixed slots (the initrd frame at 121 with read and grant only, the device frame at 122 and the PCI bus at 123 with read, write and grant), and otherwise only objects it can create or cut", run: init_space },
     Case { id: "AUDIT-BOOT-005", what: "each running program holds exactly its manifest entry: slots, kinds, rights, badges", run: programs_match },
     Case { id: "AUDIT-BOOT-006", what: "object identity: console caps name the kernel's console; each manifest object is one kernel object init holds with all rights", run: object_identity },
     Case { id: "AUDIT-BOOT-007", what: "every other space is a frame keeper (frames only, no thread), and init holds a cspace cap for each program and keeper", run: keepers },
     Case { id: "AUDIT-BOOT-008", what: "every live thread runs in init's, a program's (one each) or the suite's space, or is a kernel thread", run: threads },
-    Case { id: "AUDIT-BOOT-009", what: "the audit cap, device caps and init's initrd frame are held only where the kernel contract, the manifest and the harness put them", run: sensitive_caps },
+    Case { id: "AUDIT-BOOT-009", what: "the audit cap, device caps (IRQ, I/O ports, PCI), init's initrd frame and its device frame are held only where the kernel contract, the manifest and the harness put them", run: sensitive_caps },
     Case { id: "SHELL-001", what: "the shell holds exactly its manifest entry: the console (read, write), its keyboard notification, a call cap to the AI server (badge 2), a status-only supervisor cap and the read-only audit; no program holds a control supervisor cap or the console's read right but the shell", run: shell_least_privilege },
 ];
 
@@ -52,6 +52,11 @@ const INIT_IRQS: [(u32, u32); 4] = [(100, 1), (101, 3), (102, 8), (103, 12)];
 const INIT_PORTS: [u32; 3] = [110, 111, 112];
 const INIT_AUDIT: u32 = 120;
 const INIT_INITRD_FRAME: u32 = libcap::slots::INIT_INITRD_FRAME_SLOT.index();
+const INIT_DEVICE_FRAME: u32 = libcap::slots::INIT_DEVICE_FRAME_SLOT.index();
+const INIT_PCI: u32 = libcap::slots::INIT_PCI_SLOT.index();
+/// Where the harness puts its copies of init's device frame and PCI bus cap in the suite.
+const SUITE_DEVICE_FRAME: u32 = crate::world::DEVICE_FRAME.index();
+const SUITE_PCI: u32 = crate::world::PCI.index();
 /// Where the harness puts its copy of init's initrd frame cap in the suite.
 const SUITE_INITRD_FRAME: u32 = crate::world::INITRD_FRAME.index();
 /// The harness's slots in the kernel's space (`kernel/src/harness/ksuite.rs`).
@@ -157,6 +162,9 @@ fn suite_space(world: &mut World) -> Outcome {
     ]);
     want.extend((3..=6).map(|slot| (slot, kind(ObjectType::Frame), rx, 0)));
     want.push((SUITE_INITRD_FRAME, kind(ObjectType::Frame), bits(Rights::READ.union(Rights::GRANT)), 0));
+    let rwg = bits(Rights::READ.union(Rights::WRITE).union(Rights::GRANT));
+    want.push((SUITE_DEVICE_FRAME, kind(ObjectType::Frame), rwg, 0));
+    want.push((SUITE_PCI, kind(ObjectType::Pci), rwg, 0));
     expect_exact("the suite's space", roles.own, &want)
 }
 
@@ -170,6 +178,9 @@ fn init_space(world: &mut World) -> Outcome {
         (INIT_AUDIT, kind(ObjectType::Audit), all, 0),
         // The initrd as a borrowed frame: read and grant, never write or execute.
         (INIT_INITRD_FRAME, kind(ObjectType::Frame), bits(Rights::READ.union(Rights::GRANT)), 0),
+        // The device window as a device frame, and the PCI bus: read, write, grant.
+        (INIT_DEVICE_FRAME, kind(ObjectType::Frame), bits(Rights::READ.union(Rights::WRITE).union(Rights::GRANT)), 0),
+        (INIT_PCI, kind(ObjectType::Pci), bits(Rights::READ.union(Rights::WRITE).union(Rights::GRANT)), 0),
     ]);
     fixed.extend(INIT_IRQS.iter().map(|&(slot, _)| (slot, kind(ObjectType::IrqHandler), all, 0)));
     fixed.extend(INIT_PORTS.iter().map(|&slot| (slot, kind(ObjectType::IoPortRange), all, 0)));
@@ -180,7 +191,8 @@ fn init_space(world: &mut World) -> Outcome {
             other => problems.push(format!("slot {slot}: want kind {kind}, found {:?}", other.map(|(_, c)| c.describe()))),
         }
     }
-    let creatable = [ObjectType::Endpoint, ObjectType::Notification, ObjectType::Frame, ObjectType::AddressSpace, ObjectType::Thread, ObjectType::CSpace];
+    // PCI caps: the one-function caps init cuts for the manifest's drivers (`PciSlice`).
+    let creatable = [ObjectType::Endpoint, ObjectType::Notification, ObjectType::Frame, ObjectType::AddressSpace, ObjectType::Thread, ObjectType::CSpace, ObjectType::Pci];
     for (slot, cap) in &roles.init.caps {
         if fixed.iter().any(|f| f.0 == *slot) {
             continue;
@@ -365,6 +377,20 @@ fn sensitive_caps(world: &mut World) -> Outcome {
     for (space, slot, _) in world.reference.all_of(ObjectType::Frame).into_iter().filter(|(_, _, cap)| cap.object == initrd) {
         let expected = (space == roles.init.index && slot == INIT_INITRD_FRAME) || (space == world.own_space && slot == SUITE_INITRD_FRAME);
         ensure!(expected, "the initrd frame at space {space} slot {slot}");
+    }
+    // init's device frame: init and the suite (the harness's copy) hold it, nobody else.
+    let Some(window) = roles.init.caps.iter().find(|(slot, _)| *slot == INIT_DEVICE_FRAME).map(|(_, cap)| cap.object) else {
+        fail!("init holds no device frame at slot {INIT_DEVICE_FRAME}")
+    };
+    for (space, slot, _) in world.reference.all_of(ObjectType::Frame).into_iter().filter(|(_, _, cap)| cap.object == window) {
+        let expected = (space == roles.init.index && slot == INIT_DEVICE_FRAME) || (space == world.own_space && slot == SUITE_DEVICE_FRAME);
+        ensure!(expected, "the device frame at space {space} slot {slot}");
+    }
+    for (space, slot, cap) in world.reference.all_of(ObjectType::Pci) {
+        let in_init = space == roles.init.index;
+        let suite = space == world.own_space && slot == SUITE_PCI;
+        let granted = assigned.iter().any(|(s, index)| s.index == space && manifest.programs[*index].caps.iter().any(|g| g.slot == slot && g.kind() == ObjectType::Pci));
+        ensure!(in_init || suite || granted, "a PCI cap at space {space} slot {slot}: {}", cap.describe());
     }
     for device in [ObjectType::IrqHandler, ObjectType::IoPortRange] {
         for (space, slot, cap) in world.reference.all_of(device) {

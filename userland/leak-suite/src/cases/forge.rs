@@ -22,7 +22,7 @@ pub const CASES: &[Case] = &[
     Case { id: "FORGE-006", what: "indices that might encode another space (high bits, 2^32, 2^63) are InvalidSlot, never another space's slot", run: encoded_indices },
 ];
 
-const SWEEP: [Sysno; 23] = [
+const SWEEP: [Sysno; 27] = [
     Sysno::Send,
     Sysno::NbSend,
     Sysno::Call,
@@ -46,6 +46,10 @@ const SWEEP: [Sysno; 23] = [
     Sysno::IoPortRead,
     Sysno::IrqAck,
     Sysno::FrameSlice,
+    Sysno::PciConfigRead,
+    Sysno::PciConfigWrite,
+    Sysno::PciBar,
+    Sysno::PciSlice,
 ];
 
 fn sweep_identify(world: &mut World) -> Outcome {

@@ -15,6 +15,7 @@ mod cnode;
 mod differential;
 mod exhaust;
 mod forge;
+mod device;
 mod frame_slice;
 mod ipc;
 mod lifetime;
@@ -33,6 +34,7 @@ pub fn all() -> Vec<&'static Case> {
         ipc::CASES,
         memory::CASES,
         frame_slice::CASES,
+        device::CASES,
         pointers::CASES,
         privilege::CASES,
         thread::CASES,
