@@ -128,6 +128,23 @@ fn admit(manifest: &CompiledManifest, model: &Model, trusted: &TrustedKeys) -> (
     (architecture, State::Reload { container, layout })
 }
 
+/// Records in init's security log that model `index` was refused by `check`, through the
+/// supervisor cap the manifest gives this server (`supervisor = "report"`), if it does.
+fn report_refused(manifest: &CompiledManifest, index: usize, check: &str) {
+    let me = manifest.ai_server.as_deref().and_then(|name| manifest.program(name));
+    let Some(supervisor) = me.and_then(|p| p.caps.iter().find(|c| c.object == manifest::ObjectRef::Supervisor)) else {
+        return;
+    };
+    let request = init_api::Request::ReportModelRefused {
+        model: u16::try_from(index).unwrap_or(u16::MAX),
+        check: init_api::check_bytes(check),
+    };
+    match libcap::ipc::call::<_, init_api::Reply>(supervisor.slot(), init_api::LABEL, &request) {
+        Ok(init_api::Reply::Done) => {}
+        other => println!("ai: init did not record the refusal: {other:?}"),
+    }
+}
+
 /// The heap the manifest gives `model`'s sandbox, in bytes (its memory-server quota).
 fn sandbox_heap_bytes(manifest: &CompiledManifest, model: &Model) -> u64 {
     let sandbox = manifest.program(&model.sandbox);
@@ -265,8 +282,11 @@ fn main() -> Result<(), ErrorCode> {
         }
     }
     let mut models = Vec::new();
-    for model in &manifest.models {
+    for (index, model) in manifest.models.iter().enumerate() {
         let (architecture, state) = admit(&manifest, model, &trusted);
+        if let State::Refused(check) = &state {
+            report_refused(&manifest, index, check);
+        }
         models.push(Served {
             name: model.name.as_str().try_into().unwrap_or_default(),
             architecture,

@@ -52,6 +52,7 @@ fn main() -> Result<(), ErrorCode> {
         }
     }
 
+    refusals_logged(&models);
     if models.iter().any(|m| m.name == "digits") {
         digits(&server, &models)?;
     }
@@ -63,6 +64,35 @@ fn main() -> Result<(), ErrorCode> {
     }
     println!("ai-client: done");
     Ok(())
+}
+
+/// The security log's records of refused models (init's, through the status supervisor
+/// cap the manifest gives this program; found by its badge).
+fn refusals_logged(models: &[ai_api::ModelStatus]) {
+    let supervisor = (2..64).map(libcap::CapSlot::new).find(|&slot| {
+        libcap::sys::cap_identify(slot).is_ok_and(|info| info.badge.value() == init_api::STATUS_BADGE)
+    });
+    let Some(supervisor) = supervisor else { return };
+    // Only the AI server's report badge may add such a record: a forged one is refused.
+    let forged = init_api::Request::ReportModelRefused { model: 0, check: init_api::check_bytes("forged") };
+    match libcap::ipc::call::<_, init_api::Reply>(supervisor, init_api::LABEL, &forged) {
+        Ok(init_api::Reply::NotPermitted) => println!("ai-client: a refusal reported through a status cap: NotPermitted"),
+        other => println!("ai-client: a refusal reported through a status cap: FAILED: {other:?}"),
+    }
+    let ask = |number| libcap::ipc::call::<_, init_api::Reply>(supervisor, init_api::LABEL, &init_api::Request::Log { number });
+    let mut number = 0;
+    while let Ok(init_api::Reply::Log(record)) = ask(number) {
+        if let init_api::LogEvent::ModelRefused { model, check } = record.event {
+            let name = models.get(usize::from(model)).map_or("?", |m| m.name.as_str());
+            println!(
+                "ai-client: security log #{}: {} refused model {name} at boot (check {})",
+                record.number,
+                record.program,
+                init_api::check_name(&check)
+            );
+        }
+        number = record.number + 1;
+    }
 }
 
 /// The held-out split through the `digits` model, and the server's refusals.

@@ -11,7 +11,8 @@
 //!   space, so an auditor can look at exactly that program);
 //!   and the `[security.*]` policy, key by key, with each key's state in this boot; and
 //!   the security log, record by record ([`Request::Log`]);
-//! - control, in addition: restart or stop a program.
+//! - control, in addition: restart or stop a program;
+//! - report (the AI server's): status, and the record of a model it refused.
 //!
 //! Every reply fits one register message (`libcap::ipc::MAX_BYTES`, checked by the tests
 //! below), so init answers without an IPC buffer and without allocating.
@@ -28,6 +29,11 @@ pub const LABEL: u32 = 0x1417;
 pub const STATUS_BADGE: u64 = 1 << 48;
 /// The badge of a supervisor cap that may also restart and stop programs.
 pub const CONTROL_BADGE: u64 = STATUS_BADGE | 1;
+/// The badge of the AI server's supervisor cap (`supervisor = "report"`, which the manifest
+/// allows the AI server alone): status, and [`Request::ReportModelRefused`].
+pub const REPORT_BADGE: u64 = STATUS_BADGE | 2;
+/// The longest check name a [`LogEvent::ModelRefused`] carries.
+pub const CHECK_MAX: usize = 20;
 /// Longest program or object name a reply carries (longer ones are cut, on a character
 /// boundary).
 pub const NAME_MAX: usize = 24;
@@ -47,6 +53,10 @@ pub enum Request {
     PolicyKey { index: u16 },
     /// Security-log record number `number` (numbers count from 0 since boot).
     Log { number: u64 },
+    /// The AI server refused the manifest's model `model` (its index in
+    /// `CompiledManifest::models`) because check `check` failed (report badge only).
+    /// `check` is the check's name, ASCII, zero-padded ([`check_bytes`]).
+    ReportModelRefused { model: u16, check: [u8; CHECK_MAX] },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +173,25 @@ pub enum LogEvent {
     BudgetOverrun { suppressed: u8 },
     /// The kernel's own ring overwrote this many records before init read them.
     KernelLost { count: u64 },
+    /// The AI server refused model `model` (index in the manifest's models; the record's
+    /// program is the AI server) at boot: check `check` (its name, ASCII, zero-padded) failed.
+    ModelRefused { model: u16, check: [u8; CHECK_MAX] },
+}
+
+/// A check's name as [`Request::ReportModelRefused`] carries it: cut to [`CHECK_MAX`]
+/// bytes (check names are ASCII), zero-padded.
+pub fn check_bytes(name: &str) -> [u8; CHECK_MAX] {
+    let mut bytes = [0u8; CHECK_MAX];
+    for (to, from) in bytes.iter_mut().zip(name.bytes()) {
+        *to = from;
+    }
+    bytes
+}
+
+/// A [`LogEvent::ModelRefused`] check name as text.
+pub fn check_name(check: &[u8; CHECK_MAX]) -> &str {
+    let end = check.iter().position(|&b| b == 0).unwrap_or(CHECK_MAX);
+    core::str::from_utf8(&check[..end]).unwrap_or("?")
 }
 
 /// `text`, cut to [`NAME_MAX`] bytes on a character boundary.

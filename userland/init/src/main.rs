@@ -586,8 +586,8 @@ impl Supervisor<'_> {
             // log then sees it).
             self.drain_kernel_denials();
             let badge = received.badge.value();
-            if badge == init_api::STATUS_BADGE || badge == init_api::CONTROL_BADGE {
-                self.answer(badge == init_api::CONTROL_BADGE, &received);
+            if [init_api::STATUS_BADGE, init_api::CONTROL_BADGE, init_api::REPORT_BADGE].contains(&badge) {
+                self.answer(badge, &received);
                 continue;
             }
             let index = badge.checked_sub(1).map(|i| i as usize);
@@ -612,8 +612,9 @@ impl Supervisor<'_> {
 
     /// Answers a supervisor's call (`init-api`). Never blocks: the caller waits in `Call`,
     /// so the reply goes straight to it; a caller that died meanwhile is its own loss.
-    fn answer(&mut self, control: bool, received: &Received) {
+    fn answer(&mut self, badge: u64, received: &Received) {
         use init_api::{Reply, Request};
+        let control = badge == init_api::CONTROL_BADGE;
         let reply = match libcap::ipc::decode::<Request>(&received.message) {
             Err(_) => None,
             Ok(Request::Program { index }) => Some(self.children.get(usize::from(index)).map_or(Reply::NoSuch, |child| {
@@ -664,6 +665,7 @@ impl Supervisor<'_> {
                 self.record(holder, init_api::LogEvent::SupervisorRefused { target: program });
                 Some(Reply::NotPermitted)
             }
+            Ok(Request::ReportModelRefused { model, check }) => Some(self.model_refused(badge, model, check)),
             Ok(Request::Restart { program }) => Some(self.ask(usize::from(program), Asked::Restart)),
             Ok(Request::Stop { program }) => Some(self.ask(usize::from(program), Asked::Stop)),
         };
@@ -674,6 +676,23 @@ impl Supervisor<'_> {
         if let Ok(message) = message {
             let _ = sys::reply(self.objects.fault, &message);
         }
+    }
+
+    /// The AI server's record of a model it refused: only through the report badge (which
+    /// the manifest gives the AI server alone), for a model of the manifest, with a check
+    /// name of printable ASCII. The record is the AI server's, naming the model.
+    fn model_refused(&mut self, badge: u64, model: u16, check: [u8; init_api::CHECK_MAX]) -> init_api::Reply {
+        if badge != init_api::REPORT_BADGE {
+            return init_api::Reply::NotPermitted;
+        }
+        let text = init_api::check_name(&check);
+        let printable = !text.is_empty() && text.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+        if usize::from(model) >= self.manifest.models.len() || !printable || check[text.len()..].iter().any(|&b| b != 0) {
+            return init_api::Reply::NoSuch;
+        }
+        let server = self.manifest.ai_server.as_deref().and_then(|name| self.manifest.programs.iter().position(|p| p.name == name));
+        self.record(server, init_api::LogEvent::ModelRefused { model, check });
+        init_api::Reply::Done
     }
 
     /// A control request: kill the running incarnation; its end report (a kill) then

@@ -582,7 +582,7 @@ impl CompiledManifest {
                     ObjectRef::Notification(n) => (n as usize) < self.notifications.len(),
                     ObjectRef::IoPorts(r) => r.first <= r.last,
                     ObjectRef::Supervisor => {
-                        cap.badge == init_api::STATUS_BADGE || cap.badge == init_api::CONTROL_BADGE
+                        [init_api::STATUS_BADGE, init_api::CONTROL_BADGE, init_api::REPORT_BADGE].contains(&cap.badge)
                     }
                     ObjectRef::File(i) => (i as usize) < self.files.len(),
                     ObjectRef::Pci(i) => (i as usize) < self.devices.len(),

@@ -963,10 +963,12 @@ fn compile_program(
         let badge = match level.as_str() {
             "status" => init_api::STATUS_BADGE,
             "control" => init_api::CONTROL_BADGE,
+            // The AI server's: status, and recording the models it refuses.
+            "report" if manifest.ai_server.as_deref() == Some(name.as_str()) => init_api::REPORT_BADGE,
             _ => {
                 return Err(ManifestError::UnknownObject {
                     program: program(),
-                    kind: "supervisor level (status or control)",
+                    kind: "supervisor level (status or control; report for the AI server)",
                     name: level.clone(),
                 });
             }

@@ -96,7 +96,11 @@ impl fmt::Display for Table<'_> {
                 if let Some(client) = client {
                     write!(f, "  memory client {}, quota {} pages", client.id(), client.quota_pages())?;
                 } else if cap.object == crate::ObjectRef::Supervisor {
-                    let level = if cap.badge == init_api::CONTROL_BADGE { "control" } else { "status" };
+                    let level = match cap.badge {
+                        init_api::CONTROL_BADGE => "control",
+                        init_api::REPORT_BADGE => "report",
+                        _ => "status",
+                    };
                     write!(f, "  {level}")?;
                 } else if cap.badge != 0 {
                     write!(f, "  badge {}", cap.badge)?;

@@ -603,7 +603,7 @@ fn a_supervisor_cap_follows_the_caps_and_carries_its_level_in_the_badge() {
     let refused = format!("{INIT}{}", program("a", &[("supervisor", "\"root\"")]));
     assert_eq!(
         compile(&refused, KNOWN).map(|_| ()).map_err(|e| e.to_string()),
-        Err("unknown supervisor level (status or control) \"root\" referenced by program \"a\"".to_string())
+        Err("unknown supervisor level (status or control; report for the AI server) \"root\" referenced by program \"a\"".to_string())
     );
 }
 
@@ -743,8 +743,9 @@ ai                12          2000/10000       262144  restart (<= 1000 ms)   no
     slot   1  -W---  console
     slot   2  R----  endpoint \"ai\"
     slot   3  R----  file \"etc/system.bin\"
-    slot   4  R----  file \"models/digits-mlp.model\"
-    slot   5  -WG--  endpoint \"model.digits\"
+    slot   4  -W-g-  supervisor (init)  report
+    slot   5  R----  file \"models/digits-mlp.model\"
+    slot   6  -WG--  endpoint \"model.digits\"
     slot 126  -W-g-  endpoint \"memory\"  memory client 3, quota 256 pages
     slot 127  -W---  its own address space
 model-digits       8          1000/10000       131072  restart (<= 1000 ms)   no

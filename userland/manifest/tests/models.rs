@@ -127,7 +127,12 @@ caps = {caps}
         )
     };
     let digits = |from: &str, to: &str| system("", &DIGITS.replace(from, to));
+    let reporter = client("[]").replace("caps = []", "supervisor = \"report\"");
     let cases = [
+        (
+            system(&reporter, DIGITS),
+            "unknown supervisor level (status or control; report for the AI server) \"report\" referenced by program \"client\"",
+        ),
         (
             system(&client(r#"[{ endpoint = "model.digits", rights = ["write"] }]"#), DIGITS),
             "model \"digits\": program \"client\" holds its request endpoint; only its sandbox and the AI server may",

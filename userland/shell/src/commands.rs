@@ -193,6 +193,11 @@ fn log(caps: &Caps) {
             }
             LogEvent::BudgetOverrun { suppressed } => format!("budget overrun: held until its next period{}", suppressed_note(suppressed)),
             LogEvent::KernelLost { count } => format!("the kernel overwrote {count} denial records before init read them"),
+            LogEvent::ModelRefused { model, check } => {
+                let name = ai_models(caps, "log").and_then(|(_, models)| models.get(usize::from(model)).map(|m| m.name.clone()));
+                let name = name.as_ref().map_or("?", |n| n.as_str());
+                format!("refused model {name} at boot: check \"{}\" failed", init_api::check_name(&check))
+            }
         };
         println!("  #{:<6} tsc {:>14}  {}{sandbox}: {event}", record.number, record.tsc, record.program);
         number = record.number.saturating_add(1);
