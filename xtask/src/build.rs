@@ -106,8 +106,7 @@ pub fn initrd_with_files(extra: Vec<(String, Vec<u8>)>, name: &str) -> Result<Pa
 
 fn pack_initrd_with(release_programs: bool, manifest: Vec<u8>, name: &str, extra: Vec<(String, Vec<u8>)>) -> Result<PathBuf> {
     // What the manifest's policy asks of the packed programs (`dep`: no W+X segment).
-    let policy = manifest::decode(&manifest).map_err(|e| anyhow::anyhow!("etc/system.bin: {e}"))?.policy;
-    let manifest_blob = manifest.clone();
+    let decoded = manifest::decode(&manifest).map_err(|e| anyhow::anyhow!("etc/system.bin: {e}"))?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let commit = Command::new("git")
         .current_dir(workspace_root())
@@ -123,8 +122,8 @@ fn pack_initrd_with(release_programs: bool, manifest: Vec<u8>, name: &str, extra
         files.push((name, std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?));
     }
     files.extend(extra);
-    crate::dep_check::check(&policy, &files)?;
-    let framed = framed_files(&manifest_blob, &mut files)?;
+    crate::dep_check::check(&decoded.policy, &files)?;
+    let framed = framed_files(&decoded.files, &mut files)?;
 
     let mut builder = tar::Builder::new(Vec::new());
     for (path, data) in &files {
@@ -163,14 +162,13 @@ fn append(builder: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) -> Resul
 /// The files the manifest hands out as frames (`file` caps, model containers), taken out of
 /// `files` (or made: the bundled model containers): the packer puts each one's data on a
 /// page of its own, zero-padded to the next page, so its frame shows nothing else.
-fn framed_files(manifest: &[u8], files: &mut Vec<(String, Vec<u8>)>) -> Result<Vec<(String, Vec<u8>)>> {
-    let decoded = manifest::decode(manifest).map_err(|e| anyhow::anyhow!("etc/system.bin: {e}"))?;
+fn framed_files(paths: &[String], files: &mut Vec<(String, Vec<u8>)>) -> Result<Vec<(String, Vec<u8>)>> {
     let mut framed = Vec::new();
-    for path in decoded.files {
-        let data = match files.iter().position(|(p, _)| *p == path) {
+    for path in paths {
+        let data = match files.iter().position(|(p, _)| p == path) {
             // Moved, not copied: a path is in the archive once, wherever it is.
             Some(at) => files.remove(at).1,
-            None => match crate::sign_model::bundled_file(&path)? {
+            None => match crate::sign_model::bundled_file(path)? {
                 Some(container) => container,
                 None => bail!(
                     "the manifest names file \"{path}\", which is not in the initrd and not one \
@@ -178,7 +176,7 @@ fn framed_files(manifest: &[u8], files: &mut Vec<(String, Vec<u8>)>) -> Result<V
                 ),
             },
         };
-        framed.push((path, data));
+        framed.push((path.clone(), data));
     }
     Ok(framed)
 }

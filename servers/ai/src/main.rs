@@ -62,18 +62,7 @@ enum State {
     /// Verified, but the sandbox must load it (again) before the next request.
     Reload { container: CapSlot, layout: Layout },
     /// Refused at boot, with the failed check's name.
-    Refused(String<64>),
-}
-
-/// Why a model is refused: the check's name as `models` reports it.
-fn refused(text: &str) -> State {
-    let mut name = String::new();
-    for c in text.chars() {
-        if name.push(c).is_err() {
-            break;
-        }
-    }
-    State::Refused(name)
+    Refused(&'static str),
 }
 
 /// Verifies `model`'s container and works out its payload's layout, or says which check failed.
@@ -84,14 +73,14 @@ fn admit(manifest: &CompiledManifest, model: &Model, trusted: &TrustedKeys) -> (
         Ok(file) => file,
         Err(code) => {
             println!("ai: model {}: refused: its container cannot be mapped ({code:?})", model.name);
-            return (architecture, refused("container not mapped"));
+            return (architecture, State::Refused("container not mapped"));
         }
     };
     let verified = match model_container::verify(file, trusted) {
         Ok(verified) => verified,
         Err(error) => {
             println!("ai: model {}: refused: check \"{}\" failed: {error}", model.name, error.check());
-            return (architecture, refused(error.check().name()));
+            return (architecture, State::Refused(error.check().name()));
         }
     };
     let _ = architecture.push_str(verified.architecture().name());
@@ -101,7 +90,7 @@ fn admit(manifest: &CompiledManifest, model: &Model, trusted: &TrustedKeys) -> (
             "ai: model {}: refused: check \"signing key\" failed: signed by \"{signer}\", the manifest wants \"{}\"",
             model.name, model.key
         );
-        return (architecture, refused("signing key"));
+        return (architecture, State::Refused("signing key"));
     }
     let claim = verified.manifest().memory_budget_bytes;
     let heap = sandbox_heap_bytes(manifest, model);
@@ -113,7 +102,7 @@ fn admit(manifest: &CompiledManifest, model: &Model, trusted: &TrustedKeys) -> (
             model.name,
             verified.manifest().payload_size
         );
-        return (architecture, refused("memory budget"));
+        return (architecture, State::Refused("memory budget"));
     }
     let at = |part: &[u8]| (part.as_ptr() as u64 - file.as_ptr() as u64, part.len() as u64);
     let layout = Layout {
@@ -147,12 +136,7 @@ fn report_refused(manifest: &CompiledManifest, index: usize, check: &str) {
 
 /// The heap the manifest gives `model`'s sandbox, in bytes (its memory-server quota).
 fn sandbox_heap_bytes(manifest: &CompiledManifest, model: &Model) -> u64 {
-    let sandbox = manifest.program(&model.sandbox);
-    let badge = sandbox
-        .into_iter()
-        .flat_map(|program| program.caps.iter())
-        .filter(|cap| manifest.memory_server.is_some_and(|e| cap.object == manifest::ObjectRef::Endpoint(e)))
-        .find_map(|cap| memory_api::ClientBadge::decode(cap.badge));
+    let badge = manifest.program(&model.sandbox).and_then(|sandbox| sandbox.memory_badges(manifest.memory_server).next());
     badge.map_or(0, |badge| u64::from(badge.quota_pages()) * 4096)
 }
 
@@ -247,7 +231,7 @@ impl ai::Server for Server {
                 state: match &m.state {
                     State::Ready { .. } => ModelState::Ready,
                     State::Reload { .. } => ModelState::Unavailable,
-                    State::Refused(check) => ModelState::Refused(check.as_str().try_into().unwrap_or_default()),
+                    State::Refused(check) => ModelState::Refused((*check).try_into().unwrap_or_default()),
                 },
                 max_input_bytes: m.max_input_bytes,
                 served: m.served,
@@ -284,7 +268,7 @@ fn main() -> Result<(), ErrorCode> {
     let mut models = Vec::new();
     for (index, model) in manifest.models.iter().enumerate() {
         let (architecture, state) = admit(&manifest, model, &trusted);
-        if let State::Refused(check) = &state {
+        if let State::Refused(check) = state {
             report_refused(&manifest, index, check);
         }
         models.push(Served {

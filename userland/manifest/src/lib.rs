@@ -262,10 +262,15 @@ impl Program {
     /// `caps` entry on the memory server's endpoint with a client badge): when it ends,
     /// init tells the server to free their regions.
     pub fn memory_clients(&self, memory_server: Option<u32>) -> impl Iterator<Item = u16> + '_ {
+        self.memory_badges(memory_server).map(|badge| badge.id())
+    }
+
+    /// The memory-server client badges this program holds (client number and quota).
+    pub fn memory_badges(&self, memory_server: Option<u32>) -> impl Iterator<Item = memory_api::ClientBadge> + '_ {
         self.caps
             .iter()
             .filter(move |grant| memory_server.is_some_and(|e| grant.object == ObjectRef::Endpoint(e)))
-            .filter_map(|grant| memory_api::ClientBadge::decode(grant.badge).map(|badge| badge.id()))
+            .filter_map(|grant| memory_api::ClientBadge::decode(grant.badge))
     }
 }
 

@@ -110,11 +110,10 @@ fn refusal(source: &str) -> String {
     compile(source, KNOWN).expect_err("refused").to_string()
 }
 
-#[test]
-fn what_a_model_may_not_be() {
-    let client = |caps: &str| {
-        format!(
-            r#"
+/// A program "client" (priority 5, no heap) with `extra` lines (its caps, say).
+fn client(extra: &str) -> String {
+    format!(
+        r#"
 [[programs]]
 name = "client"
 priority = 5
@@ -122,19 +121,22 @@ budget_us = 1000
 period_us = 10000
 memory_quota = 4096
 on_crash = "fatal"
-caps = {caps}
+{extra}
 "#
-        )
-    };
+    )
+}
+
+#[test]
+fn what_a_model_may_not_be() {
     let digits = |from: &str, to: &str| system("", &DIGITS.replace(from, to));
-    let reporter = client("[]").replace("caps = []", "supervisor = \"report\"");
+    let reporter = client("supervisor = \"report\"");
     let cases = [
         (
             system(&reporter, DIGITS),
             "unknown supervisor level (status or control; report for the AI server) \"report\" referenced by program \"client\"",
         ),
         (
-            system(&client(r#"[{ endpoint = "model.digits", rights = ["write"] }]"#), DIGITS),
+            system(&client(r#"caps = [{ endpoint = "model.digits", rights = ["write"] }]"#), DIGITS),
             "model \"digits\": program \"client\" holds its request endpoint; only its sandbox and the AI server may",
         ),
         (system("[endpoints.\"model.digits\"]\n", DIGITS), "model \"digits\": endpoint \"model.digits\" is declared, but the model makes it"),
@@ -158,20 +160,11 @@ caps = {caps}
 
 #[test]
 fn a_sandbox_holds_no_boot_file() {
-    let sandbox = r#"
-[endpoints.own]
-
-[[programs]]
-name = "client"
-priority = 5
-budget_us = 1000
-period_us = 10000
-memory_quota = 4096
-on_crash = "fatal"
-sandbox = true
-caps = [{ file = "models/digits-mlp.model", rights = ["read"] }, { endpoint = "own", rights = ["read"] }]
-"#;
-    let error = compile(&system(sandbox, DIGITS), KNOWN).expect_err("refused");
+    let sandbox = format!(
+        "[endpoints.own]\n{}",
+        client("sandbox = true\ncaps = [{ file = \"models/digits-mlp.model\", rights = [\"read\"] }, { endpoint = \"own\", rights = [\"read\"] }]")
+    );
+    let error = compile(&system(&sandbox, DIGITS), KNOWN).expect_err("refused");
     assert!(matches!(error, ManifestError::Sandbox { .. }), "{error}");
     assert_eq!(
         error.to_string(),

@@ -162,6 +162,8 @@ fn log(caps: &Caps) {
     };
     let mut number = end.saturating_sub(LOG_RECORDS);
     let mut shown = 0u32;
+    // The AI server's models, asked for at the first refused-model record (they name it).
+    let mut models = None;
     while number < end {
         let record = match ask(caps, &Request::Log { number }) {
             Ok(Reply::Log(record)) if record.number < end => record,
@@ -194,8 +196,8 @@ fn log(caps: &Caps) {
             LogEvent::BudgetOverrun { suppressed } => format!("budget overrun: held until its next period{}", suppressed_note(suppressed)),
             LogEvent::KernelLost { count } => format!("the kernel overwrote {count} denial records before init read them"),
             LogEvent::ModelRefused { model, check } => {
-                let name = ai_models(caps, "log").and_then(|(_, models)| models.get(usize::from(model)).map(|m| m.name.clone()));
-                let name = name.as_ref().map_or("?", |n| n.as_str());
+                let models = models.get_or_insert_with(|| ai_models(caps, "log").map(|(_, models)| models).unwrap_or_default());
+                let name = models.get(usize::from(model)).map_or("?", |m| m.name.as_str());
                 format!("refused model {name} at boot: check \"{}\" failed", init_api::check_name(&check))
             }
         };
